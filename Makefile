@@ -1,0 +1,57 @@
+# Quick start:  make demo   (runs the main job on the simulated camera)
+#               make test   (installs what the tests need, then runs them)
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+PIP     = $(BIN)/python -m pip
+# Python 3.8 is what JetPack 5 ships: the on-device code is also tested under it when present.
+PY38   ?= $(shell command -v python3.8 2>/dev/null || ls /root/.pyenv/versions/3.8*/bin/python 2>/dev/null | head -n 1)
+DEMO   ?= runs/quickstart
+
+.PHONY: help venv install-run install-dev demo test test-fast lint test-py38 clean
+
+help:
+	@echo "make demo       capture a dataset from the simulated camera and summarise it"
+	@echo "make test       install the dev extras and run checks and tests"
+	@echo "make test-py38  run the tests under Python 3.8 (JetPack 5) if it is installed"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+venv: $(BIN)/python
+
+$(VENV)/.run-installed: setup.py | $(BIN)/python
+	$(PIP) install -q -e ".[headless]"
+	touch $@
+
+$(VENV)/.dev-installed: setup.py | $(BIN)/python
+	$(PIP) install -q -e ".[dev]"
+	touch $@ $(VENV)/.run-installed
+
+install-run: $(VENV)/.run-installed
+install-dev: $(VENV)/.dev-installed
+
+demo: install-run
+	rm -rf $(DEMO)
+	$(BIN)/edge-app capture --task fingers --source sim://fingers --headless --count 50 --out $(DEMO)/fingers
+	$(BIN)/edge-app data info $(DEMO)/fingers
+
+lint: install-dev
+	$(BIN)/vermin -q --no-tips -t=3.8- --violations edge_app export train
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+test-fast: install-dev
+	$(BIN)/python -m pytest -q -x -m "not slow"
+
+test-py38:
+	@if [ -z "$(PY38)" ]; then echo "Python 3.8 not found: skipping the 3.8 run"; exit 0; fi; \
+	set -e; [ -x .venv38/bin/python ] || $(PY38) -m venv .venv38; \
+	.venv38/bin/python -m pip install -q -e ".[headless]" pytest pytest-timeout; \
+	.venv38/bin/python -m pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) .venv38 build *.egg-info runs .pytest_cache .mypy_cache

@@ -1,0 +1,1 @@
+"""Built-in task specs (installed as ``edge_app.builtin_configs``)."""

@@ -1,0 +1,124 @@
+"""The capture tool's state, apart from any window: what is selected, what is placed, saving."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Dict, Optional, Tuple, Union
+
+from edge_app.dataset.writer import AsyncWriter, DatasetWriter
+from edge_app.errors import UserError
+from edge_app.sources.base import Frame
+from edge_app.task_spec import TaskSpec
+
+
+class CaptureSession:
+    """Selects a class (or point), places points, and hands shots to a background writer."""
+
+    def __init__(self, task: TaskSpec, out: Union[str, Path], queue_size: int = 64) -> None:
+        self.task = task
+        self.writer = AsyncWriter(DatasetWriter(out, task), maxsize=queue_size)
+        self.index = 0
+        self.points: Dict[str, Tuple[float, float]] = {}
+        self.frozen: Optional[Frame] = None   # keypoints: the frame being labelled
+        self.started = time.monotonic()
+        self.last_save = 0.0
+
+    # -- selection -----------------------------------------------------------------------
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return self.task.labels
+
+    @property
+    def current(self) -> str:
+        return self.labels[self.index]
+
+    @property
+    def is_points(self) -> bool:
+        return self.task.task_kind.dataset_layout == "csv"
+
+    def select(self, index: int) -> bool:
+        """Select the class or point at ``index``; False when out of range."""
+        if 0 <= index < len(self.labels):
+            self.index = index
+            return True
+        return False
+
+    def step(self, delta: int) -> None:
+        self.index = (self.index + delta) % len(self.labels)
+
+    @property
+    def counts(self) -> Dict[str, int]:
+        return dict(self.writer.writer.counts)
+
+    # -- saving --------------------------------------------------------------------------
+    def check(self) -> None:
+        """Raise the writer's error (e.g. a full disk) in the caller."""
+        if self.writer.error is not None:
+            raise self.writer.error if isinstance(self.writer.error, UserError) else UserError(
+                "saving failed: {}".format(self.writer.error))
+
+    def save_class(self, frame: Frame, label: Optional[str] = None) -> bool:
+        """Queue ``frame`` as an example of ``label`` (default: the selected class)."""
+        self.check()
+        self.last_save = time.monotonic()
+        return self.writer.submit(frame.image, label=label or self.current,
+                                  subject=_subject(frame))
+
+    def save_truth(self, frame: Frame) -> bool:
+        """Queue ``frame`` labelled from the simulator's ground truth."""
+        if frame.truth is None:
+            raise UserError("this source has no ground truth to label from; pass --label")
+        self.check()
+        self.last_save = time.monotonic()
+        if self.is_points:
+            return self.writer.submit(frame.image, points=frame.truth["points"],
+                                      subject=_subject(frame))
+        return self.writer.submit(frame.image, label=frame.truth["label"], subject=_subject(frame))
+
+    def place_point(self, frame: Frame, x: float, y: float) -> bool:
+        """Place the selected point at normalised (x, y) on ``frame`` (frozen from the first
+        click on) and select the next unplaced one. A one-point task saves at once, as the
+        course notebook did; returns True when something was saved."""
+        if self.frozen is None:
+            self.frozen = frame
+        self.points[self.current] = (min(max(x, 0.0), 1.0), min(max(y, 0.0), 1.0))
+        if len(self.labels) == 1:
+            return self.save_points()
+        for offset in range(1, len(self.labels) + 1):
+            nxt = (self.index + offset) % len(self.labels)
+            if self.labels[nxt] not in self.points:
+                self.index = nxt
+                break
+        return False
+
+    def remove_point(self, name: Optional[str] = None) -> None:
+        """Remove a placed point and select it, so the next click places it again."""
+        name = name or self.current
+        self.points.pop(name, None)
+        self.index = self.labels.index(name)
+        if not self.points:
+            self.frozen = None
+
+    def save_points(self) -> bool:
+        """Queue the frozen frame with the placed points, then start over."""
+        if self.frozen is None or not self.points:
+            return False
+        self.check()
+        ok = self.writer.submit(self.frozen.image, points=dict(self.points),
+                                subject=_subject(self.frozen))
+        self.last_save = time.monotonic()
+        self.discard_points()
+        return ok
+
+    def discard_points(self) -> None:
+        self.points.clear()
+        self.frozen = None
+        self.index = 0
+
+    def close(self) -> None:
+        """Write what is queued and stop the writer thread."""
+        self.writer.close()
+
+
+def _subject(frame: Frame) -> Optional[dict]:
+    return frame.truth.get("subject") if frame.truth else None

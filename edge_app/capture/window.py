@@ -1,0 +1,149 @@
+"""The capture tool's OpenCV window: live preview, class keys, clicks for points, burst."""
+from __future__ import annotations
+
+import time
+from typing import Any, List, Optional
+
+import numpy as np
+
+from edge_app.capture.session import CaptureSession
+from edge_app.cv import cv2
+from edge_app.sources.base import Frame
+from edge_app.sources.reader import FrameReader
+
+HELP_CLASSES = "1-9/Tab: class  Space: save (hold: burst)  b: burst on/off  q/Esc: quit"
+HELP_POINTS = "1-9/Tab: point  click: place  right-click: remove  Space/Enter: save  Backspace: discard  q: quit"
+KEY_ESC, KEY_TAB, KEY_ENTER, KEY_BACKSPACE = 27, 9, 13, 8
+
+
+def draw_overlay(image: np.ndarray, session: CaptureSession, burst: bool = False,
+                 message: str = "") -> np.ndarray:
+    """The preview with the current label, the counts, placed points and key help."""
+    cv = cv2()
+    out = image.copy()
+    h, w = out.shape[:2]
+    scale = max(0.45, min(w, h) / 900.0)
+    line = int(28 * scale / 0.6)
+    cv.rectangle(out, (0, 0), (w, line * (len(session.labels) + 1) + 8), (0, 0, 0), -1)
+    counts = session.counts
+    for i, name in enumerate(session.labels):
+        selected = i == session.index
+        text = "{}{} {}: {}".format(">" if selected else " ", i + 1 if i < 9 else " ", name,
+                                    counts.get(name, 0))
+        color = (0, 255, 255) if selected else (230, 230, 230)
+        cv.putText(out, text, (8, line * (i + 1)), cv.FONT_HERSHEY_SIMPLEX, scale, color,
+                   2 if selected else 1, cv.LINE_AA)
+    for name, (x, y) in session.points.items():
+        px, py = int(x * w), int(y * h)
+        cv.drawMarker(out, (px, py), (0, 0, 255), cv.MARKER_CROSS, int(24 * scale / 0.6), 2)
+        cv.putText(out, name, (px + 6, py - 6), cv.FONT_HERSHEY_SIMPLEX, scale * 0.8,
+                   (0, 0, 255), 1, cv.LINE_AA)
+    status = []
+    if burst:
+        status.append("BURST")
+    if session.writer.pending:
+        status.append("saving {}".format(session.writer.pending))
+    if message:
+        status.append(message)
+    help_text = HELP_POINTS if session.is_points else HELP_CLASSES
+    cv.rectangle(out, (0, h - 2 * line), (w, h), (0, 0, 0), -1)
+    cv.putText(out, "  ".join(status), (8, h - line - 4), cv.FONT_HERSHEY_SIMPLEX, scale,
+               (0, 200, 255), 1, cv.LINE_AA)
+    cv.putText(out, help_text, (8, h - 8), cv.FONT_HERSHEY_SIMPLEX, scale * 0.7, (200, 200, 200),
+               1, cv.LINE_AA)
+    return out
+
+
+class CaptureWindow:
+    """Runs the preview loop; key and mouse handling are methods so tests can drive them."""
+
+    def __init__(self, reader: FrameReader, session: CaptureSession, interval: float = 0.2) -> None:
+        self.reader = reader
+        self.session = session
+        self.interval = interval
+        self.burst = False
+        self.message = ""
+        self.frame: Optional[Frame] = None
+        self.name = "edge-app capture: {}".format(session.task.name)
+        self._clicks: List[Any] = []
+
+    def on_mouse(self, event: int, x: int, y: int, flags: int, param: Any) -> None:
+        self._clicks.append((event, x, y))   # handled in the loop's thread
+
+    def handle_click(self, event: int, x: int, y: int) -> None:
+        cv = cv2()
+        frame = self.session.frozen or self.frame
+        if frame is None or not self.session.is_points:
+            return
+        h, w = frame.image.shape[:2]
+        if event == cv.EVENT_LBUTTONDOWN:
+            if self.session.place_point(frame, x / w, y / h):
+                self.message = "saved"
+        elif event == cv.EVENT_RBUTTONDOWN and self.session.points:
+            nearest = min(self.session.points, key=lambda n: np.hypot(
+                self.session.points[n][0] * w - x, self.session.points[n][1] * h - y))
+            self.session.remove_point(nearest)
+
+    def handle_key(self, key: int) -> bool:
+        """Act on one key press; False means quit."""
+        s = self.session
+        if key in (ord("q"), KEY_ESC):
+            return False
+        if ord("1") <= key <= ord("9") and s.select(key - ord("1")):
+            self._pose()
+        elif key == KEY_TAB or key == ord("]"):
+            s.step(1)
+            self._pose()
+        elif key == ord("["):
+            s.step(-1)
+            self._pose()
+        elif key == ord("b") and not s.is_points:
+            self.burst = not self.burst
+        elif key in (ord(" "), KEY_ENTER, 10):
+            self._save_now(rate_limited=key == ord(" "))
+        elif key in (KEY_BACKSPACE, 127) and s.is_points:
+            s.discard_points()
+        return True
+
+    def _pose(self) -> None:
+        if not self.session.is_points:
+            self.reader.source.request_label(self.session.current)
+
+    def _save_now(self, rate_limited: bool) -> None:
+        s = self.session
+        if s.is_points:
+            self.message = "saved" if s.save_points() else "click to place points first"
+        elif self.frame is not None:
+            # A held key repeats: save at most once per interval (hold-to-burst).
+            if rate_limited and time.monotonic() - s.last_save < self.interval:
+                return
+            self.message = "saved" if s.save_class(self.frame) else "writer busy: shot skipped"
+
+    def run(self) -> None:
+        """Show the preview until the user quits or the source ends."""
+        cv = cv2()
+        cv.namedWindow(self.name, cv.WINDOW_AUTOSIZE)
+        cv.setMouseCallback(self.name, self.on_mouse)
+        self._pose()
+        try:
+            while True:
+                frame = self.reader.get(timeout=0.05)
+                if frame is None and self.reader.finished:
+                    break
+                if frame is not None:
+                    self.frame = frame
+                while self._clicks:
+                    self.handle_click(*self._clicks.pop(0))
+                self.session.check()
+                if self.burst and self.frame is not None and \
+                        time.monotonic() - self.session.last_save >= self.interval:
+                    self.session.save_class(self.frame)
+                shown = (self.session.frozen or self.frame)
+                if shown is not None:
+                    cv.imshow(self.name, draw_overlay(shown.image, self.session, self.burst,
+                                                      self.message))
+                key = cv.waitKey(1) & 0xFF
+                if key != 0xFF and not self.handle_key(key):
+                    break
+        finally:
+            cv.destroyWindow(self.name)

@@ -1,0 +1,48 @@
+"""The ``edge-app`` command line: one entry point, one module per subcommand."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import List, Optional
+
+from edge_app import __version__
+from edge_app.errors import UserError, one_line
+
+# Subcommand modules, each with register(subparsers); later stages add theirs here.
+COMMANDS = ("edge_app.commands.capture", "edge_app.commands.data")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge-app",
+        description="Capture, train, export and run camera AI models on NVIDIA Jetson.",
+        epilog="Run 'edge-app COMMAND --help' for a command's options.")
+    parser.add_argument("--version", action="version", version="edge-app " + __version__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="show debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMANDS:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run one command; user mistakes print one line (``error: ...``) and exit with 2."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(levelname)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print("error: " + one_line(str(exc), limit=None), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def run_module(command: str) -> int:
+    """``python -m train`` / ``python -m export``: the same as ``edge-app <command>``."""
+    return main([command] + sys.argv[1:])

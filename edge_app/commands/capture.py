@@ -1,0 +1,110 @@
+"""``edge-app capture``: collect labelled images from a camera into a dataset folder."""
+from __future__ import annotations
+
+import argparse
+
+from edge_app.commands.common import add_source, add_task
+
+DESCRIPTION = """Collect labelled images into a dataset folder (one folder per class, or an
+images/ folder plus labels.csv for keypoint tasks).
+
+With a window: pick the class with 1-9 or Tab, press Space to save (hold it to burst, or
+toggle burst with b); for keypoint tasks click on the image to place the selected point,
+right-click removes one, Space/Enter saves, Backspace discards. q or Esc quits.
+
+Headless (--headless): saves --count frames, one every --interval seconds, labelled --label,
+or from the simulator's ground truth with a sim:// source."""
+
+EXAMPLES = """examples:
+  edge-app capture --task thumbs --source usb:0 --out data/thumbs
+  edge-app capture --task face --source csi://0 --out data/face
+  edge-app capture --task thumbs --source usb:0 --headless --label thumbs_up --count 100 --interval 0.3 --out data/thumbs
+  edge-app capture --task fingers --source sim://fingers --headless --count 50 --out /tmp/f"""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("capture", help="collect labelled images from a camera",
+                       description=DESCRIPTION, epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_task(p)
+    add_source(p)
+    p.add_argument("--out", required=True, metavar="DIR", help="dataset folder (created if "
+                   "missing; adding to an existing dataset of the same task is fine)")
+    p.add_argument("--headless", action="store_true", help="no window: scripted capture")
+    p.add_argument("--label", help="headless: the class to save every frame as (default with a "
+                   "sim:// source: the simulator's ground truth)")
+    p.add_argument("--count", type=int, default=100, help="headless: frames to save (default 100)")
+    p.add_argument("--interval", type=float, default=None, help="seconds between saves (default "
+                   "0.2 for cameras and streams, 0 for files and the unpaced simulator)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge_app.capture.session import CaptureSession
+    from edge_app.errors import UserError
+    from edge_app.sources import FrameReader, open_source
+    from edge_app.task_spec import load_task
+
+    task = load_task(args.task)
+    if args.count is not None and args.count < 1:
+        raise UserError("--count must be at least 1")
+    if args.label is not None and args.label not in task.classes:
+        raise UserError("--label '{}' is not a class of task '{}' (classes: {})".format(
+            args.label, task.name, ", ".join(task.classes) or "none: it is a keypoint task"))
+    source = open_source(args.source, width=args.width, height=args.height, fps=args.fps)
+    interval = args.interval if args.interval is not None else (0.2 if source.live else 0.0)
+    if args.headless:
+        return _headless(args, task, source, interval)
+    from edge_app.capture.window import CaptureWindow
+    from edge_app.cv import has_gui
+
+    if not has_gui():
+        raise UserError("no window can be opened here (no display, or a headless OpenCV); use "
+                        "--headless, or edge-app studio from a browser")
+    session = CaptureSession(task, args.out)
+    try:
+        with FrameReader(source) as reader:
+            print("source: " + source.describe())
+            CaptureWindow(reader, session, interval=max(interval, 0.1)).run()
+    finally:
+        session.close()
+    _report(session.writer.saved, args.out, session.counts)
+    session.check()
+    return 0
+
+
+def _headless(args: argparse.Namespace, task, source, interval: float) -> int:
+    from edge_app.capture.headless import run_headless
+    from edge_app.capture.session import CaptureSession
+    from edge_app.errors import UserError
+    from edge_app.sources import FrameReader
+
+    if args.label is None and not source.has_truth:
+        raise UserError("--headless needs --label CLASS (or a sim:// source, which labels itself)"
+                        if task.classes else
+                        "keypoint capture needs clicks in the window; run without --headless, "
+                        "or use a sim:// source")
+    if args.label is not None:
+        source.request_label(args.label)
+    session = CaptureSession(task, args.out)
+    try:
+        with FrameReader(source) as reader:
+            print("source: " + source.describe())
+            stats = run_headless(reader, session, args.count, interval, args.label,
+                                 progress=not args.no_progress)
+    finally:
+        session.close()
+    print("saved {} image(s) to {} in {:.1f} s ({:.1f} images/s)".format(
+        stats.saved, args.out, stats.seconds, stats.rate))
+    if stats.ended_early:
+        print("note: the source ended after {} frame(s), before --count {}".format(
+            stats.frames_seen, args.count))
+    _report(None, args.out, session.counts)
+    return 0
+
+
+def _report(saved, out: str, counts) -> None:
+    if saved is not None:
+        print("saved {} image(s) to {}".format(saved, out))
+    print("dataset now holds: " + ", ".join("{} {}".format(k, v) for k, v in counts.items()))

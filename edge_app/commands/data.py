@@ -1,0 +1,99 @@
+"""``edge-app data``: summarise datasets and import the layouts users already have."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from edge_app.commands.common import add_task
+from edge_app.dataset.formats import FORMAT_CHOICES
+
+FORMAT_HELP = ("dataset layout (default: auto-detect): edge-app (this tool's), course (the "
+               "course notebooks' folders), jetson-inference (camera-capture's labels.txt + "
+               "train/val/test), folders (a folder per class), csv (keypoints CSV)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("data", help="summarise or import datasets",
+                       description="Summarise a dataset, or import one from another layout.")
+    data_sub = p.add_subparsers(dest="data_command", metavar="ACTION")
+    data_sub.required = True
+
+    info = data_sub.add_parser("info", help="counts, image sizes and problems of a dataset",
+                               description="Check every image of a dataset and summarise it: "
+                               "counts per class or point, image sizes, and problems (corrupt "
+                               "images, unknown classes, leftovers of interrupted writes).")
+    info.add_argument("dir", metavar="DIR", help="dataset folder (or a keypoints CSV)")
+    add_task(info, required=False)
+    _add_read_options(info)
+    info.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-' for stdout)")
+    info.set_defaults(func=run_info)
+
+    imp = data_sub.add_parser("import", help="copy a dataset into this tool's layout",
+                              description="Copy every readable image of SRC (any supported "
+                              "layout) into a new dataset folder in this tool's layout. SRC is "
+                              "never changed; unreadable images are reported and skipped.")
+    imp.add_argument("src", metavar="SRC", help="dataset folder (or a keypoints CSV)")
+    imp.add_argument("--out", required=True, metavar="DIR", help="new dataset folder")
+    add_task(imp, required=False)
+    _add_read_options(imp)
+    imp.set_defaults(func=run_import)
+
+
+def _add_read_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", default="auto", choices=FORMAT_CHOICES, help=FORMAT_HELP)
+    p.add_argument("--sides", default="subject", choices=("subject", "image"),
+                   help="what left/right in the source's point names mean: the subject's own side "
+                   "(default) or the image's (then they are swapped on reading)")
+    p.add_argument("--coords", choices=("pixels", "normalized"),
+                   help="units of a CSV's coordinates (default: pixels, or what dataset.yaml says)")
+
+
+def _read(args: argparse.Namespace):
+    from edge_app.dataset.formats import ReadOptions, read_dataset
+    from edge_app.dataset.match import match_task
+    from edge_app.task_spec import load_task
+
+    ds = read_dataset(args.dir, args.format, ReadOptions(sides=args.sides, coords=args.coords))
+    ds.verify(progress=sys.stderr.isatty())
+    if args.task:
+        ds = match_task(ds, load_task(args.task), purpose="eval")
+    return ds
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from edge_app.dataset.info import format_summary, summarize
+
+    info = summarize(_read(args))
+    print(format_summary(info))
+    if args.json:
+        text = json.dumps(info, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            from edge_app.dataset.atomic import atomic_write_text
+
+            atomic_write_text(args.json, text + "\n")
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from edge_app.dataset.formats import ReadOptions
+    from edge_app.dataset.importer import import_dataset
+    from edge_app.task_spec import load_task
+
+    result = import_dataset(args.src, args.out, args.format,
+                            load_task(args.task) if args.task else None,
+                            ReadOptions(sides=args.sides, coords=args.coords),
+                            progress=sys.stderr.isatty())
+    print("imported {} image(s) from {} ({} layout) into {} (task '{}')".format(
+        result.images, args.src, result.format, result.out, result.task))
+    print("counts: " + ", ".join("{} {}".format(k, v) for k, v in result.counts.items()))
+    for note in result.notes:
+        print("note: " + note)
+    problems = result.problems
+    if problems:
+        print("skipped {} problem file(s):".format(len(problems)))
+        for problem in problems[:20]:
+            print("  - " + problem)
+    return 0

@@ -1,0 +1,285 @@
+"""Readers for the dataset layouts users already have, detected automatically.
+
+- ``edge-app``: this project's own (``dataset.yaml`` + class folders, or ``labels.csv``)
+- ``jetson-inference``: camera-capture's ``labels.txt`` + ``train/ val/ test/<class>/``
+- ``csv``: a keypoints CSV (``image,<point>_x,<point>_y,...``), image paths relative to it
+- ``course``: the course notebooks' folders: ``<class>/*.jpg``, or for regression
+  ``<point>/<x>_<y>_<uuid>.jpg`` (one point per image, pixels of the saved image)
+- ``folders``: a plain folder-per-class tree (torchvision ImageFolder)
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from edge_app.dataset.model import (LABELS_FILE, META_FILE, NATIVE_FORMAT, SPLITS_FILE, Dataset,
+                                    Problem, Sample)
+from edge_app.errors import DatasetError, did_you_mean
+from edge_app.sources.folder import IMAGE_EXTENSIONS, list_images
+from edge_app.task_kinds import mirror_name
+
+XY_NAME = re.compile(r"^(-?\d+)_(-?\d+)_.+")
+SPLIT_DIRS = ("train", "val", "test")
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read: ``sides='image'`` means the source's left/right names are the image's."""
+
+    sides: str = "subject"
+    coords: Optional[str] = None   # override for CSVs: "pixels" or "normalized"
+
+
+# -- helpers ------------------------------------------------------------------------------
+def _subdirs(root: Path) -> List[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _direct_images(folder: Path) -> List[Path]:
+    return list_images(folder, recursive=False)
+
+
+def _root_files_note(root: Path) -> List[str]:
+    files = sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith(".")
+                   and p.name not in (META_FILE, LABELS_FILE, SPLITS_FILE, "labels.txt",
+                                      "subjects.jsonl"))
+    return ["ignored {} file(s) at the top of the tree: {}".format(len(files), ", ".join(files[:5]))
+            ] if files else []
+
+
+def _class_tree(root: Path, split: Optional[str] = None) -> Tuple[List[str], List[Sample], List[str]]:
+    """Read ``root/<class>/<image>``; returns classes, samples and notes."""
+    classes: List[str] = []
+    samples: List[Sample] = []
+    notes: List[str] = []
+    for folder in _subdirs(root):
+        images = _direct_images(folder)
+        nested = [p for p in _subdirs(folder) if _direct_images(p)]
+        if not images and nested:
+            raise DatasetError(
+                "{}: '{}' holds folders of images ({}), not images: point at a folder whose "
+                "sub-folders are the classes, e.g. {}".format(
+                    root, folder.name, ", ".join(p.name for p in nested[:4]), folder))
+        classes.append(folder.name)
+        samples.extend(Sample(p, label=folder.name, split=split) for p in images)
+        others = [p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                  and p.suffix.lower() not in IMAGE_EXTENSIONS]
+        if others:
+            notes.append("{}: ignored {} non-image file(s), e.g. {}".format(
+                folder.name, len(others), others[0]))
+    return classes, samples, notes
+
+
+def _swap_sides(names: Sequence[str], opts: ReadOptions) -> Tuple[str, ...]:
+    return tuple(mirror_name(n) for n in names) if opts.sides == "image" else tuple(names)
+
+
+def _read_splits(root: Path, samples: List[Sample]) -> None:
+    path = root / SPLITS_FILE
+    if not path.is_file():
+        return
+    with open(path, newline="", encoding="utf-8") as fh:
+        split_of = {row["image"]: row["split"] for row in csv.DictReader(fh) if row.get("image")}
+    for s in samples:
+        s.split = split_of.get(s.path.relative_to(root).as_posix(), s.split)
+
+
+# -- readers ------------------------------------------------------------------------------
+def read_folders(root: Path, opts: ReadOptions, fmt: str = "folders") -> Dataset:
+    """A folder-per-class tree (also the course's classification layout)."""
+    classes, samples, notes = _class_tree(root)
+    if not classes:
+        raise DatasetError("{}: no class folders found; expected {}/<class>/<image>.jpg".format(
+            root, root))
+    return Dataset(root, fmt, "classification", tuple(classes), samples,
+                   notes=_root_files_note(root) + notes)
+
+
+def read_jetson_inference(root: Path, opts: ReadOptions) -> Dataset:
+    """jetson-inference camera-capture: labels.txt and train/val/test class folders."""
+    lines = (root / "labels.txt").read_text(encoding="utf-8").splitlines()
+    classes = [c.strip() for c in lines if c.strip()]
+    samples: List[Sample] = []
+    notes: List[str] = []
+    problems: List[Problem] = []
+    for split in SPLIT_DIRS:
+        if not (root / split).is_dir():
+            continue
+        found, split_samples, split_notes = _class_tree(root / split, split)
+        notes += ["{}/{}".format(split, n) for n in split_notes]
+        for name in found:
+            if name not in classes:
+                problems.append(Problem(str(root / split / name),
+                                        "class folder not listed in labels.txt; skipped"))
+        samples += [s for s in split_samples if s.label in classes]
+    return Dataset(root, "jetson-inference", "classification", tuple(classes), samples,
+                   problems=problems, notes=notes)
+
+
+def read_csv(root: Path, opts: ReadOptions, fmt: str = "csv") -> Dataset:
+    """A keypoints CSV; coordinates are pixels unless the metadata (or ``opts``) says otherwise."""
+    path = root if root.is_file() else _find_csv(root)
+    base = path.parent
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        raise DatasetError("{}: empty CSV; expected a header like image,nose_x,nose_y".format(path))
+    header = [h.strip() for h in rows[0]]
+    image_col = next((i for i, h in enumerate(header)
+                      if h.lower() in ("image", "file", "filename", "path")), 0)
+    points = [h[:-2] for h in header if h.endswith("_x") and h[:-2] + "_y" in header]
+    if not points:
+        raise DatasetError("{}: no point columns; expected <point>_x,<point>_y pairs in the header"
+                           .format(path))
+    cols = [(header.index(p + "_x"), header.index(p + "_y")) for p in points]
+    samples: List[Sample] = []
+    problems: List[Problem] = []
+    for n, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        try:
+            values = [[_cell(row, cx), _cell(row, cy)] for cx, cy in cols]
+        except ValueError as exc:
+            problems.append(Problem("{}:{}".format(path, n), "bad number: {}; row skipped".format(exc)))
+            continue
+        image = (base / row[image_col].strip()) if len(row) > image_col else base
+        if not row[image_col].strip() or not image.is_file():
+            problems.append(Problem("{}:{}".format(path, n), "image '{}' not found; row skipped"
+                                    .format(row[image_col] if len(row) > image_col else "")))
+            continue
+        samples.append(Sample(image, points=np.array(values, dtype=np.float64)))
+    ds = Dataset(base, fmt, "keypoints", _swap_sides(points, opts), samples,
+                 coords=opts.coords or "pixels", problems=problems)
+    if ds.coords == "pixels" and samples and all(
+            np.nanmax(np.abs(s.points)) <= 1.0 for s in samples if s.points is not None
+            and not np.isnan(s.points).all()):
+        ds.notes.append("every coordinate is <= 1: they look normalised; say so with "
+                        "--coords normalized (or 'coords: normalized' in dataset.yaml)")
+    if opts.sides == "image":
+        ds.notes.append("left/right point names swapped to the subject's side (--sides image)")
+    return ds
+
+
+def _cell(row: List[str], i: int) -> float:
+    text = row[i].strip() if i < len(row) else ""
+    return float(text) if text else float("nan")
+
+
+def _find_csv(root: Path) -> Path:
+    for name in (LABELS_FILE, "keypoints.csv"):
+        if (root / name).is_file():
+            return root / name
+    found = sorted(root.glob("*.csv"))
+    if len(found) != 1:
+        raise DatasetError("{}: expected one keypoints CSV, found {}".format(
+            root, ", ".join(p.name for p in found) or "none"))
+    return found[0]
+
+
+def read_course(root: Path, opts: ReadOptions) -> Dataset:
+    """The course notebooks: class folders, or ``<point>/<x>_<y>_<uuid>.jpg`` for regression."""
+    dirs = _subdirs(root)
+    if not any(XY_NAME.match(p.name) for d in dirs for p in _direct_images(d)):
+        return read_folders(root, opts, fmt="course")
+    points = [d.name for d in dirs]
+    samples, problems = [], []
+    for i, folder in enumerate(dirs):
+        for image in _direct_images(folder):
+            match = XY_NAME.match(image.name)
+            if not match:
+                problems.append(Problem(str(image), "name is not <x>_<y>_<id>.jpg; skipped"))
+                continue
+            pts = np.full((len(points), 2), np.nan)
+            pts[i] = float(match.group(1)), float(match.group(2))
+            samples.append(Sample(image, points=pts))
+    notes = ["course regression layout: one labelled point per image, the others missing"]
+    if opts.sides == "image":
+        notes.append("left/right point names swapped to the subject's side (--sides image)")
+    return Dataset(root, "course", "keypoints", _swap_sides(points, opts), samples,
+                   coords="pixels", problems=problems, notes=notes + _root_files_note(root))
+
+
+def read_native(root: Path, opts: ReadOptions) -> Dataset:
+    """This project's own layout, described by ``dataset.yaml``."""
+    from edge_app.dataset.meta import read_meta
+
+    meta = read_meta(root)
+    if meta["kind"] == "keypoints":
+        ds = read_csv(root / meta.get("labels_file", LABELS_FILE),
+                      ReadOptions(coords=meta.get("coords", "normalized")), fmt=NATIVE_FORMAT)
+    else:
+        ds = read_folders(root, opts, fmt=NATIVE_FORMAT)
+        listed = [str(c) for c in meta.get("classes", [])]
+        ds.labels = tuple(listed + [c for c in ds.labels if c not in listed])
+    ds.task = meta.get("task")
+    _read_splits(root, ds.samples)
+    return ds
+
+
+# -- detection ----------------------------------------------------------------------------
+def _is_native(root: Path) -> bool:
+    return (root / META_FILE).is_file()
+
+
+def _is_jetson_inference(root: Path) -> bool:
+    return (root / "labels.txt").is_file() and any((root / s).is_dir() for s in SPLIT_DIRS)
+
+
+def _has_point_header(path: Path) -> bool:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            header = [h.strip() for h in next(csv.reader(fh), [])]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return any(h.endswith("_x") and h[:-2] + "_y" in header for h in header)
+
+
+def _is_csv(root: Path) -> bool:
+    if root.is_file():
+        return root.suffix.lower() == ".csv"
+    return any(_has_point_header(p) for p in root.glob("*.csv"))
+
+
+def _is_course(root: Path) -> bool:
+    return any(XY_NAME.match(p.name) for d in _subdirs(root) for p in _direct_images(d)[:20])
+
+
+Reader = Callable[[Path, ReadOptions], Dataset]
+# name -> (detector, reader), in the order auto-detection tries them.
+FORMATS: Dict[str, Tuple[Callable[[Path], bool], Reader]] = {
+    NATIVE_FORMAT: (_is_native, read_native),
+    "jetson-inference": (_is_jetson_inference, read_jetson_inference),
+    "csv": (_is_csv, read_csv),
+    "course": (_is_course, read_course),
+    "folders": (lambda root: True, read_folders),
+}
+FORMAT_CHOICES = ("auto",) + tuple(FORMATS)
+
+
+def detect_format(root: Path) -> str:
+    """The layout of ``root`` (a folder, or a CSV file)."""
+    for name, (detect, _) in FORMATS.items():
+        if detect(root):
+            return name
+    return "folders"
+
+
+def read_dataset(root, fmt: str = "auto", opts: Optional[ReadOptions] = None) -> Dataset:
+    """Read the dataset at ``root`` in layout ``fmt`` (``auto`` detects it)."""
+    root = Path(root).expanduser()
+    if not root.exists():
+        raise DatasetError("{}: no such folder".format(root))
+    if root.is_dir() and not any(root.iterdir()):
+        raise DatasetError("{}: the folder is empty".format(root))
+    if fmt not in FORMAT_CHOICES:
+        raise DatasetError("unknown dataset format '{}'{}; formats: {}".format(
+            fmt, did_you_mean(fmt, FORMAT_CHOICES), ", ".join(FORMAT_CHOICES)))
+    name = detect_format(root) if fmt == "auto" else fmt
+    if root.is_file() and name != "csv":
+        raise DatasetError("{}: a dataset is a folder (or a keypoints CSV file)".format(root))
+    return FORMATS[name][1](root, opts or ReadOptions())

@@ -1,0 +1,116 @@
+"""``edge-app data info``: what a dataset holds and what is wrong with it."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any, Dict, List
+
+import numpy as np
+
+from edge_app.dataset.atomic import TMP_MARK
+from edge_app.dataset.model import LABELS_FILE, NATIVE_FORMAT, Dataset
+from edge_app.task_kinds import mirror_name
+
+
+def summarize(ds: Dataset) -> Dict[str, Any]:
+    """A JSON-ready summary of a verified dataset: counts, sizes, problems, notes."""
+    sizes = Counter("{}x{}".format(*s.size) for s in ds.samples if s.size)
+    problems = [str(p) for p in ds.problems] + _leftovers(ds) + _orphans(ds)
+    notes = list(ds.notes)
+    if ds.kind == "keypoints":
+        problems += _outside(ds)
+        notes += _side_check(ds)
+    return {
+        "root": str(ds.root), "format": ds.format, "kind": ds.kind, "task": ds.task,
+        "images": len(ds.samples), "labels": list(ds.labels), "counts": ds.counts(),
+        "coords": ds.coords if ds.kind == "keypoints" else None,
+        "splits": dict(Counter(s.split for s in ds.samples if s.split)),
+        "sizes": dict(sizes.most_common()), "problems": problems, "notes": notes,
+    }
+
+
+def _leftovers(ds: Dataset) -> List[str]:
+    """Temp files of an interrupted write (safe to delete)."""
+    if not ds.root.is_dir():
+        return []
+    return ["{}: unfinished write left by a crash (safe to delete)".format(p)
+            for p in leftover_paths(ds.root)]
+
+
+def _orphans(ds: Dataset) -> List[str]:
+    """Images of a native keypoint dataset that have no label row (a crash between the two)."""
+    if ds.format != NATIVE_FORMAT or ds.kind != "keypoints" or not (ds.root / "images").is_dir():
+        return []
+    from edge_app.sources.folder import list_images
+
+    labelled = {s.path.resolve() for s in ds.samples}
+    return ["{}: image without a row in {}".format(p, LABELS_FILE)
+            for p in list_images(ds.root / "images") if p.resolve() not in labelled]
+
+
+def _outside(ds: Dataset) -> List[str]:
+    out = []
+    for s in ds.samples:
+        if s.points is None or s.size is None:
+            continue
+        pts = s.normalized_points(ds.coords)
+        bad = [ds.labels[i] for i, (x, y) in enumerate(pts)
+               if not np.isnan(x) and not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0)]
+        if bad:
+            out.append("{}: point(s) {} outside the image".format(s.path, ", ".join(bad)))
+    return out
+
+
+def _side_check(ds: Dataset) -> List[str]:
+    """Left/right must be the subject's own: the subject's left eye is on the image's right."""
+    notes = []
+    for i, name in enumerate(ds.labels):
+        other = mirror_name(name)
+        if not name.startswith("left") or other not in ds.labels:
+            continue
+        j = ds.labels.index(other)
+        xs = np.array([(s.points[i, 0], s.points[j, 0]) for s in ds.samples
+                       if s.points is not None and not np.isnan(s.points[[i, j], 0]).any()])
+        if len(xs) >= 5:
+            image_sided = float(np.mean(xs[:, 0] < xs[:, 1]))
+            if image_sided > 0.8:
+                notes.append("'{}' is left of '{}' in the image in {:.0%} of rows: the labels look "
+                             "image-sided; re-import with --sides image".format(name, other, image_sided))
+    return notes
+
+
+def format_summary(info: Dict[str, Any]) -> str:
+    """The summary as text for the terminal."""
+    lines = ["dataset   {}".format(info["root"]),
+             "layout    {} ({}{})".format(info["format"], info["kind"],
+                                          ", task " + info["task"] if info.get("task") else ""),
+             "images    {}".format(info["images"])]
+    if info["coords"]:
+        lines.append("coords    {}".format(info["coords"]))
+    if info["splits"]:
+        lines.append("splits    " + ", ".join("{} {}".format(k, v) for k, v in sorted(info["splits"].items())))
+    head = "point" if info["kind"] == "keypoints" else "class"
+    width = max([len(head)] + [len(str(k)) for k in info["counts"]])
+    lines.append("")
+    lines.append("{:<{w}}  {}".format(head, "labelled" if head == "point" else "images", w=width))
+    for name, count in info["counts"].items():
+        lines.append("{:<{w}}  {:>6}{}".format(name, count, "   <- empty" if count == 0 else "", w=width))
+    sizes = list(info["sizes"].items())
+    lines.append("")
+    lines.append("sizes     " + (", ".join("{} ({})".format(k, v) for k, v in sizes[:5])
+                                 + (", ... {} more".format(len(sizes) - 5) if len(sizes) > 5 else "")
+                                 if sizes else "none"))
+    for note in info["notes"]:
+        lines.append("note      " + note)
+    problems = info["problems"]
+    lines.append("problems  {}".format(len(problems) if problems else "none"))
+    for problem in problems[:20]:
+        lines.append("  - " + problem)
+    if len(problems) > 20:
+        lines.append("  ... and {} more (use --json for all)".format(len(problems) - 20))
+    return "\n".join(lines)
+
+
+def leftover_paths(root: Path) -> List[Path]:
+    """Paths of interrupted temp files under ``root``."""
+    return sorted(root.rglob(".*" + TMP_MARK + "*"))

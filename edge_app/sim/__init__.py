@@ -1,0 +1,1 @@
+"""The simulated camera's renderer: hands and faces with known ground truth."""

@@ -1,0 +1,133 @@
+"""One factory from a source URI to a :class:`FrameSource`.
+
+Schemes, tried in order: ``sim://TASK``, ``usb:N`` / ``/dev/videoN`` / ``N``, ``csi://N``,
+``rtsp://`` / ``rtmp://`` / ``http(s)://``, an image folder or image file, a video file.
+Options come as a query string (``usb:0?width=1280&height=720&fps=30``) or as arguments.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+from urllib.parse import parse_qsl
+
+from edge_app.errors import SourceError
+from edge_app.sources.base import FrameSource
+
+SOURCE_HELP = ("usb:N or /dev/videoN (USB webcam), csi://N (Jetson CSI camera), a video file, "
+               "an image folder, rtsp://... (IP camera), sim://TASK (simulated camera)")
+
+
+def source_help() -> str:
+    """One line listing the accepted source forms (for --help texts)."""
+    return SOURCE_HELP
+
+
+def _split_query(uri: str) -> Tuple[str, Dict[str, str]]:
+    base, _, query = uri.partition("?")
+    return base, dict(parse_qsl(query, keep_blank_values=True))
+
+
+def _num(options: Dict[str, Any], key: str, default: Any, kind: Callable[[str], Any],
+         uri: str) -> Any:
+    value = options.pop(key, None)
+    if value is None:
+        return default
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        raise SourceError("{}: option '{}' must be a number, got {!r}".format(uri, key, value))
+
+
+def _check_consumed(options: Dict[str, Any], uri: str, allowed: str) -> None:
+    if options:
+        raise SourceError("{}: unknown option '{}'; this source takes {}".format(
+            uri, sorted(options)[0], allowed))
+
+
+def _sim(uri: str, opts: Dict[str, Any]) -> FrameSource:
+    from edge_app.sources.sim import SimSource
+    from edge_app.task_spec import load_task
+
+    base, query = _split_query(uri)
+    opts = {**query, **opts}
+    task = load_task(base[len("sim://"):] or "thumbs")
+    src = SimSource(uri, task, width=_num(opts, "width", 640, int, uri),
+                    height=_num(opts, "height", 480, int, uri), fps=_num(opts, "fps", 0.0, float, uri),
+                    seed=_num(opts, "seed", None, int, uri), label=opts.pop("label", None),
+                    clean=bool(_num(opts, "clean", 0, int, uri)),
+                    count=_num(opts, "count", None, int, uri))
+    _check_consumed(opts, uri, "width, height, fps, seed, label, clean, count")
+    return src
+
+
+def _usb(uri: str, opts: Dict[str, Any]) -> FrameSource:
+    from edge_app.sources.video import V4L2Camera
+
+    base, query = _split_query(uri)
+    opts = {**query, **opts}
+    number = re.sub(r"^(usb:|/dev/video)", "", base)
+    device = base if base.startswith("/dev/") else "/dev/video" + number
+    src = V4L2Camera(uri, device, width=_num(opts, "width", 640, int, uri),
+                     height=_num(opts, "height", 480, int, uri),
+                     fps=_num(opts, "fps", 30.0, float, uri), fourcc=str(opts.pop("fourcc", "MJPG")))
+    _check_consumed(opts, uri, "width, height, fps, fourcc")
+    return src
+
+
+def _csi(uri: str, opts: Dict[str, Any]) -> FrameSource:
+    from edge_app.sources.video import CSICamera
+
+    base, query = _split_query(uri)
+    opts = {**query, **opts}
+    sensor = base[len("csi://"):] or "0"
+    if not sensor.isdigit():
+        raise SourceError("{}: expected csi://N with a sensor number, e.g. csi://0".format(uri))
+    src = CSICamera(uri, int(sensor), width=_num(opts, "width", 1280, int, uri),
+                    height=_num(opts, "height", 720, int, uri), fps=_num(opts, "fps", 30.0, float, uri),
+                    flip=_num(opts, "flip", 0, int, uri))
+    _check_consumed(opts, uri, "width, height, fps, flip")
+    return src
+
+
+def _stream(uri: str, opts: Dict[str, Any]) -> FrameSource:
+    """Streams and files deliver the mode they hold: size and fps options do not apply."""
+    from edge_app.sources.video import Stream
+
+    return Stream(uri)
+
+
+def _path(uri: str, opts: Dict[str, Any]) -> FrameSource:
+    from edge_app.sources.folder import IMAGE_EXTENSIONS, ImageFolder
+    from edge_app.sources.video import VideoFile
+
+    path = Path(uri).expanduser()
+    loop = bool(opts.pop("loop", False))
+    if path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS:
+        return ImageFolder(uri, str(path), loop=loop)
+    return VideoFile(uri, str(path))
+
+
+# (matcher, constructor) pairs, tried in order; later issues may add schemes here.
+SCHEMES: List[Tuple[Callable[[str], bool], Callable[[str, Dict[str, Any]], FrameSource]]] = [
+    (lambda u: u.startswith("sim://"), _sim),
+    (lambda u: bool(re.match(r"^(usb:\d+|/dev/video\d+|\d+)(\?.*)?$", u)), _usb),
+    (lambda u: u.startswith("csi://"), _csi),
+    (lambda u: bool(re.match(r"^(rtsp|rtsps|rtmp|http|https)://", u)), _stream),
+    (lambda u: Path(u).expanduser().exists(), _path),
+]
+
+
+def open_source(uri: str, width: Optional[int] = None, height: Optional[int] = None,
+                fps: Optional[float] = None, **options: Any) -> FrameSource:
+    """Build the source for ``uri`` (not yet opened). Keyword options override the query."""
+    opts: Dict[str, Any] = {k: v for k, v in dict(options, width=width, height=height, fps=fps).items()
+                            if v is not None}
+    uri = str(uri).strip()
+    if re.match(r"^\d+$", uri):
+        uri = "usb:" + uri
+    for matches, build in SCHEMES:
+        if matches(uri):
+            return build(uri, opts)
+    raise SourceError("source '{}' not found: it is not a file or folder here, nor one of: {}"
+                      .format(uri, SOURCE_HELP))

@@ -1,0 +1,59 @@
+"""An image folder (or a single image) as a finite frame source."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from edge_app.cv import cv2
+from edge_app.errors import SourceError
+
+from edge_app.sources.base import FrameSource
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
+log = logging.getLogger(__name__)
+
+
+def list_images(folder: Path, recursive: bool = True) -> List[Path]:
+    """Image files under ``folder`` in a stable order, skipping hidden and temporary files."""
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in folder.glob(pattern)
+                  if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+class ImageFolder(FrameSource):
+    """Every image under a folder, sorted; unreadable files are skipped with a warning."""
+
+    def __init__(self, uri: str, path: str, loop: bool = False) -> None:
+        super().__init__(uri)
+        self.path = Path(path)
+        self.loop = loop
+        self.files: List[Path] = []
+        self.skipped: List[str] = []
+        self._pos = 0
+
+    def open(self) -> None:
+        self.files = [self.path] if self.path.is_file() else list_images(self.path)
+        if not self.files:
+            raise SourceError("{}: no images found (looked for {})".format(
+                self.uri, ", ".join(IMAGE_EXTENSIONS)))
+        self._pos = 0
+
+    def _grab(self) -> Optional[Tuple[np.ndarray, Dict[str, Any]]]:
+        while True:
+            if self._pos >= len(self.files):
+                if not self.loop or len(self.skipped) >= len(self.files):
+                    return None
+                self._pos = 0
+            path = self.files[self._pos]
+            self._pos += 1
+            image = cv2().imread(str(path), cv2().IMREAD_COLOR)
+            if image is not None:
+                self.info.height, self.info.width = image.shape[:2]
+                return image, {"path": str(path)}
+            if str(path) not in self.skipped:
+                self.skipped.append(str(path))
+                log.warning("%s: skipped %s (not a readable image)", self.uri, path)

@@ -1,0 +1,109 @@
+"""``sim://TASK``: a simulated camera that renders the task's scene with known ground truth."""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from edge_app.errors import SourceError, did_you_mean
+from edge_app.sim.backdrop import NoiseBank
+from edge_app.sim.scenes import SCENES, Scene, render
+from edge_app.sources.base import FrameSource
+from edge_app.task_spec import TaskSpec
+
+
+class SimSource(FrameSource):
+    """Renders frames of a task's sim scene. Classes come in shuffled, balanced rounds unless
+    one is set with :meth:`set_label` (what a person posing for the capture tool would do).
+    ``fps`` > 0 paces it like a real camera (and makes it live); 0 renders as fast as asked."""
+
+    def __init__(self, uri: str, task: TaskSpec, width: int = 640, height: int = 480,
+                 fps: float = 0.0, seed: Optional[int] = None, label: Optional[str] = None,
+                 clean: bool = False, count: Optional[int] = None) -> None:
+        super().__init__(uri)
+        if task.sim is None:
+            raise SourceError("{}: task '{}' has no 'sim:' section, so it cannot be simulated; "
+                              "add one (see configs/thumbs.yaml) or use a camera".format(uri, task.name))
+        self.has_truth = True
+        self.task = task
+        self.scene: Scene = SCENES[task.sim.scene]
+        self.size = (int(width), int(height))
+        self.fps = float(fps)
+        self.live = self.fps > 0
+        self.clean = clean
+        self.count = count
+        self._seed = seed
+        self._label = label
+        self._queue: List[str] = []
+        self._rng = np.random.default_rng(seed)
+        self._noise: Optional[NoiseBank] = None
+        self._next_time = 0.0
+        if label is not None:
+            self.set_label(label)
+        self.info.width, self.info.height, self.info.fps = self.size[0], self.size[1], self.fps
+        self.info.fourcc = "SIM"
+
+    def request_label(self, label: Optional[str]) -> bool:
+        """Render only ``label`` from now on (None: all classes again)."""
+        self.set_label(label)
+        return True
+
+    def set_label(self, label: Optional[str]) -> None:
+        """Render only ``label`` from now on (None: all classes again)."""
+        if label is not None and label not in self.task.classes:
+            raise SourceError("{}: '{}' is not a class of task '{}'{}; classes: {}".format(
+                self.uri, label, self.task.name, did_you_mean(label, self.task.classes),
+                ", ".join(self.task.classes)))
+        self._label = label
+
+    def open(self) -> None:
+        self._rng = np.random.default_rng(self._seed)
+        self._noise = None if self.clean else NoiseBank(self.size[1], self.size[0], seed=int(
+            self._rng.integers(1 << 31)))
+        self._next_time = time.monotonic()
+        self._next_id = 0
+
+    def _next_label(self) -> Optional[str]:
+        if not self.task.classes:
+            return None
+        if self._label is not None:
+            return self._label
+        if not self._queue:
+            self._queue = [str(c) for c in self._rng.permutation(list(self.task.classes))]
+        return self._queue.pop()
+
+    def _grab(self) -> Optional[Tuple[np.ndarray, Dict[str, Any]]]:
+        if self.count is not None and self._next_id >= self.count:
+            return None
+        if self.live:
+            delay = self._next_time - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self._next_time = max(self._next_time + 1.0 / self.fps, time.monotonic())
+        label = self._next_label()
+        if label is not None:
+            pose = self.task.sim.pose_for(label) if self.task.sim else label
+        else:
+            pose = self.scene.poses[int(self._rng.integers(len(self.scene.poses)))]
+        image, subject = render(self.scene, pose, self._rng, self.size, clean=self.clean,
+                                noise=self._noise)
+        return image, {"truth": self._truth(label, pose, subject)}
+
+    def _truth(self, label: Optional[str], pose: str, subject: Dict[str, Any]) -> Dict[str, Any]:
+        w, h = self.size
+        scale = np.array([w, h], dtype=np.float64)
+        lm = np.asarray(subject["landmarks"]) / scale
+        x0, y0, x1, y1 = subject["box"]
+        truth: Dict[str, Any] = {
+            "task": self.task.name, "pose": pose, "label": label,
+            "subject": {"kind": self.scene.name,
+                        "box": [round(x0 / w, 5), round(y0 / h, 5), round(x1 / w, 5), round(y1 / h, 5)],
+                        "landmarks": np.round(lm, 5).tolist()},
+        }
+        if "handedness" in subject:
+            truth["subject"]["handedness"] = subject["handedness"]
+        if self.task.points:
+            names = self.scene.landmark_names
+            truth["points"] = {p: np.round(lm[names.index(p)], 5).tolist() for p in self.task.points}
+        return truth

@@ -1,0 +1,178 @@
+"""Sources read through cv2.VideoCapture: USB (V4L2) and CSI cameras, files and streams."""
+from __future__ import annotations
+
+import glob
+import os
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from edge_app.cv import cv2, has_gstreamer, pip_opencv_distributions
+from edge_app.errors import SourceError
+from edge_app.sources.base import FrameSource, SourceLost
+
+
+def _fourcc_text(value: float) -> str:
+    code = int(value)
+    text = "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))
+    return text if text.isprintable() and text.strip() else ""
+
+
+class CaptureSource(FrameSource):
+    """Common part: open a cv2.VideoCapture, read frames, record the delivered mode."""
+
+    def __init__(self, uri: str) -> None:
+        super().__init__(uri)
+        self._cap: Any = None
+
+    def _open_capture(self) -> Any:
+        raise NotImplementedError
+
+    def _not_opened(self) -> SourceError:
+        return SourceError("{}: could not be opened".format(self.uri))
+
+    def open(self) -> None:
+        cap = self._open_capture()
+        if cap is None or not cap.isOpened():
+            raise self._not_opened()
+        self._cap = cap
+        self._configure(cap)
+        cv = cv2()
+        self.info.width = int(cap.get(cv.CAP_PROP_FRAME_WIDTH))
+        self.info.height = int(cap.get(cv.CAP_PROP_FRAME_HEIGHT))
+        self.info.fps = float(cap.get(cv.CAP_PROP_FPS) or 0.0)
+        self.info.fourcc = _fourcc_text(cap.get(cv.CAP_PROP_FOURCC))
+
+    def _configure(self, cap: Any) -> None:
+        """Ask for a mode before the first read (cameras only)."""
+
+    def _grab(self) -> Optional[Tuple[np.ndarray, Dict[str, Any]]]:
+        if self._cap is None:
+            raise SourceError("{}: read before open()".format(self.uri))
+        ok, image = self._cap.read()
+        if not ok or image is None:
+            if self.live:
+                raise SourceLost("{}: stopped delivering frames".format(self.uri))
+            return None
+        return image, {}
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+
+class V4L2Camera(CaptureSource):
+    """A USB webcam: asks for MJPG (needed for 30 fps at 720p) and reports what it got."""
+
+    live = True
+
+    def __init__(self, uri: str, device: str, width: int = 640, height: int = 480,
+                 fps: float = 30.0, fourcc: str = "MJPG") -> None:
+        super().__init__(uri)
+        self.device = device
+        self.requested = (width, height, fps, fourcc)
+
+    def _open_capture(self) -> Any:
+        if not os.path.exists(self.device):
+            return None
+        cv = cv2()
+        index = int(self.device.replace("/dev/video", "")) if self.device[10:].isdigit() else self.device
+        return cv.VideoCapture(index, cv.CAP_V4L2)
+
+    def _not_opened(self) -> SourceError:
+        if not os.path.exists(self.device):
+            found = sorted(glob.glob("/dev/video*"))
+            return SourceError("{}: camera {} not found ({}); plug it in, or pick one with --source usb:N"
+                               .format(self.uri, self.device,
+                                       "cameras present: " + ", ".join(found) if found
+                                       else "no /dev/video* devices at all"))
+        return SourceError("{}: {} exists but could not be opened; another program may hold it "
+                           "(fuser {}) or you may lack permission (add yourself to the 'video' group)"
+                           .format(self.uri, self.device, self.device))
+
+    def _configure(self, cap: Any) -> None:
+        cv = cv2()
+        width, height, fps, fourcc = self.requested
+        cap.set(cv.CAP_PROP_FOURCC, cv.VideoWriter_fourcc(*fourcc))
+        cap.set(cv.CAP_PROP_FRAME_WIDTH, width)
+        cap.set(cv.CAP_PROP_FRAME_HEIGHT, height)
+        cap.set(cv.CAP_PROP_FPS, fps)
+        cap.set(cv.CAP_PROP_BUFFERSIZE, 1)   # newest frame, not a queue of stale ones
+
+    def mismatch(self) -> str:
+        """What the camera delivers that differs from what was asked, or ``""``."""
+        width, height, fps, fourcc = self.requested
+        i = self.info
+        diffs = []
+        if (i.width, i.height) != (width, height):
+            diffs.append("{}x{} instead of {}x{}".format(i.width, i.height, width, height))
+        if i.fps and abs(i.fps - fps) > 0.5:
+            diffs.append("{:.0f} fps instead of {:.0f}".format(i.fps, fps))
+        if i.fourcc and i.fourcc != fourcc:
+            diffs.append("{} instead of {}".format(i.fourcc, fourcc))
+        return "; ".join(diffs)
+
+
+def csi_pipeline(sensor: int, width: int, height: int, fps: float, flip: int = 0) -> str:
+    """GStreamer pipeline for a Jetson CSI camera through nvarguscamerasrc."""
+    return ("nvarguscamerasrc sensor-id={s} ! video/x-raw(memory:NVMM), width={w}, height={h}, "
+            "framerate={f}/1, format=NV12 ! nvvidconv flip-method={flip} ! "
+            "video/x-raw, width={w}, height={h}, format=BGRx ! videoconvert ! "
+            "video/x-raw, format=BGR ! appsink drop=true max-buffers=1 sync=false"
+            .format(s=sensor, w=width, h=height, f=int(round(fps)), flip=flip))
+
+
+class CSICamera(CaptureSource):
+    """A Jetson CSI camera (Raspberry Pi v2, IMX219/IMX477) via GStreamer."""
+
+    live = True
+
+    def __init__(self, uri: str, sensor: int, width: int = 1280, height: int = 720,
+                 fps: float = 30.0, flip: int = 0) -> None:
+        super().__init__(uri)
+        self.pipeline = csi_pipeline(sensor, width, height, fps, flip)
+
+    def _open_capture(self) -> Any:
+        if not has_gstreamer():
+            pips = pip_opencv_distributions()
+            raise SourceError(
+                "{}: this OpenCV was built without GStreamer{}; on a Jetson remove pip's OpenCV "
+                "(pip uninstall {}) so that JetPack's cv2 is used".format(
+                    self.uri, " (pip: " + ", ".join(pips) + ")" if pips else "",
+                    " ".join(p.split()[0] for p in pips) or "opencv-python"))
+        cv = cv2()
+        return cv.VideoCapture(self.pipeline, cv.CAP_GSTREAMER)
+
+    def _not_opened(self) -> SourceError:
+        return SourceError("{}: the CSI camera did not start; check the ribbon cable and that "
+                           "nvargus-daemon runs (sudo systemctl restart nvargus-daemon)".format(self.uri))
+
+
+class VideoFile(CaptureSource):
+    """A video file, read frame by frame (as fast as the consumer asks)."""
+
+    def __init__(self, uri: str, path: str) -> None:
+        super().__init__(uri)
+        self.path = path
+
+    def _open_capture(self) -> Any:
+        return cv2().VideoCapture(self.path)
+
+    def _not_opened(self) -> SourceError:
+        return SourceError("{}: not a video OpenCV can decode (is the file complete? "
+                           "try: ffprobe {})".format(self.uri, self.path))
+
+
+class Stream(CaptureSource):
+    """A network stream (rtsp://, http://) through OpenCV's FFmpeg backend."""
+
+    live = True
+
+    def _open_capture(self) -> Any:
+        cv = cv2()
+        return cv.VideoCapture(self.uri, cv.CAP_FFMPEG)
+
+    def _not_opened(self) -> SourceError:
+        return SourceError("{}: stream did not open; check the address, the credentials and "
+                           "that the camera is reachable".format(self.uri))

@@ -1,0 +1,173 @@
+"""Task specs: YAML files loaded into a validated, frozen :class:`TaskSpec`."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+
+from edge_app.errors import SpecError, did_you_mean
+from edge_app.task_kinds import TASK_KINDS, TaskKind
+
+SUBJECTS = ("hand", "face", "none")
+TOP_KEYS = ("name", "kind", "description", "classes", "points", "subject", "input_size", "sim")
+SIM_KEYS = ("scene", "labels")
+
+
+@dataclass(frozen=True)
+class SimSpec:
+    """How the simulated camera renders this task: a scene and, per class, the scene's pose."""
+
+    scene: str
+    labels: Tuple[Tuple[str, str], ...] = ()
+
+    def pose_for(self, label: str) -> str:
+        """The scene pose that shows ``label``."""
+        return dict(self.labels)[label]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A validated task: its kind, label names, input size and optional simulator mapping."""
+
+    name: str
+    kind: str
+    classes: Tuple[str, ...] = ()
+    points: Tuple[str, ...] = ()
+    description: str = ""
+    subject: str = "none"
+    input_size: Tuple[int, int] = (224, 224)   # (height, width)
+    sim: Optional[SimSpec] = None
+    path: Optional[str] = field(default=None, compare=False)
+
+    @property
+    def task_kind(self) -> TaskKind:
+        return TASK_KINDS[self.kind]
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """Class names for classification, point names for keypoints."""
+        return tuple(getattr(self, self.task_kind.labels_key))
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The spec as plain data, in the YAML's own keys (saved in datasets and bundles)."""
+        out: Dict[str, Any] = {"name": self.name, "kind": self.kind}
+        out[self.task_kind.labels_key] = list(self.labels)
+        out.update(description=self.description, subject=self.subject,
+                   input_size=list(self.input_size))
+        if self.sim is not None:
+            out["sim"] = {"scene": self.sim.scene, "labels": dict(self.sim.labels)}
+        return out
+
+
+def builtin_dir() -> Path:
+    """Folder of the built-in task YAMLs, in editable and regular installs alike."""
+    import edge_app.builtin_configs as pkg  # mapped from the repo's configs/ by setup.py
+
+    return Path(pkg.__file__).resolve().parent
+
+
+def builtin_tasks() -> List[str]:
+    """Names of the built-in tasks."""
+    return sorted(p.stem for p in builtin_dir().glob("*.yaml"))
+
+
+def load_task(name_or_path: Union[str, Path]) -> TaskSpec:
+    """Load a built-in task by name (``thumbs``) or a user's YAML file (``my.yaml``)."""
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.suffix.lower() not in (".yaml", ".yml") and not path.is_file():
+        candidate = builtin_dir() / (text + ".yaml")
+        if not candidate.is_file():
+            raise SpecError("unknown task '{}': built-in tasks are {}, or give a YAML file{}"
+                            .format(text, ", ".join(builtin_tasks()),
+                                    did_you_mean(text, builtin_tasks())))
+        path = candidate
+    if not path.is_file():
+        raise SpecError("{}: task file not found".format(path))
+    import yaml
+
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = " (line {})".format(where.line + 1) if where is not None else ""
+        raise SpecError("{}{}: not valid YAML: {}".format(path, line, getattr(exc, "problem", exc)))
+    return parse_task(raw, source=str(path))
+
+
+def parse_task(raw: Any, source: str = "<spec>") -> TaskSpec:
+    """Validate a spec mapping (from YAML) into a :class:`TaskSpec`."""
+
+    def fail(key: str, problem: str) -> SpecError:
+        return SpecError("{}: key '{}': {}".format(source, key, problem))
+
+    if not isinstance(raw, Mapping):
+        raise SpecError("{}: a task spec must be a mapping of keys (name, kind, classes or points, ...)"
+                        .format(source))
+    _reject_unknown(raw, TOP_KEYS, "", fail)
+    for key in ("name", "kind"):
+        if key not in raw:
+            raise fail(key, "missing (required)")
+    name = str(raw["name"])
+    kind_name = str(raw["kind"])
+    if kind_name not in TASK_KINDS:
+        raise fail("kind", "unknown kind '{}'{}; kinds are {}".format(
+            kind_name, did_you_mean(kind_name, TASK_KINDS), ", ".join(TASK_KINDS)))
+    kind = TASK_KINDS[kind_name]
+    for other in (k.labels_key for k in TASK_KINDS.values() if k.labels_key != kind.labels_key):
+        if other in raw:
+            raise fail(other, "not used by kind '{}'; use '{}'".format(kind_name, kind.labels_key))
+    if kind.labels_key not in raw:
+        raise fail(kind.labels_key, "missing (required for kind '{}')".format(kind_name))
+    labels, problem = kind.check_labels(raw[kind.labels_key])
+    if problem:
+        raise fail(kind.labels_key, problem)
+    subject = str(raw.get("subject", "none"))
+    if subject not in SUBJECTS:
+        raise fail("subject", "'{}' is not one of {}{}".format(
+            subject, ", ".join(SUBJECTS), did_you_mean(subject, SUBJECTS)))
+    spec = TaskSpec(
+        name=name, kind=kind_name, description=str(raw.get("description", "")), subject=subject,
+        input_size=_input_size(raw.get("input_size", 224), fail),
+        sim=_sim(raw.get("sim"), labels, kind, fail), path=source,
+        **{kind.labels_key: labels})
+    return spec
+
+
+def _reject_unknown(raw: Mapping, allowed: Tuple[str, ...], prefix: str, fail: Any) -> None:
+    for key in raw:
+        if key not in allowed:
+            raise fail(prefix + str(key), "unknown key{}; allowed: {}".format(
+                did_you_mean(str(key), allowed), ", ".join(allowed)))
+
+
+def _input_size(value: Any, fail: Any) -> Tuple[int, int]:
+    sizes = [value, value] if isinstance(value, int) else value
+    if (not isinstance(sizes, (list, tuple)) or len(sizes) != 2
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in sizes)
+            or not all(32 <= s <= 2048 for s in sizes)):
+        raise fail("input_size", "expected an integer or [height, width] between 32 and 2048, got {!r}"
+                   .format(value))
+    return int(sizes[0]), int(sizes[1])
+
+
+def _sim(value: Any, labels: Tuple[str, ...], kind: TaskKind, fail: Any) -> Optional[SimSpec]:
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        raise fail("sim", "expected a mapping with 'scene' (and 'labels' for classes)")
+    _reject_unknown(value, SIM_KEYS, "sim.", fail)
+    from edge_app.sim.scenes import SCENES  # registry of renderable scenes
+
+    scene = str(value.get("scene", ""))
+    if scene not in SCENES:
+        raise fail("sim.scene", "'{}' is not a simulated scene{}; scenes are {}".format(
+            scene, did_you_mean(scene, SCENES), ", ".join(SCENES)))
+    mapping = value.get("labels") or {}
+    if not isinstance(mapping, Mapping):
+        raise fail("sim.labels", "expected a mapping of class name to scene pose")
+    mapping = {str(k): str(v) for k, v in mapping.items()}
+    problem = SCENES[scene].check(kind.labels_key, labels, mapping)
+    if problem:
+        raise fail("sim.labels" if kind.labels_key == "classes" else "points", problem)
+    return SimSpec(scene=scene, labels=tuple((k, mapping[k]) for k in labels if k in mapping))

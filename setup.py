@@ -1,0 +1,55 @@
+"""Packaging entry for edge-app.
+
+OpenCV and torch are deliberately NOT base requirements: on a Jetson, JetPack provides both
+(OpenCV built with GStreamer for CSI cameras, torch from NVIDIA's wheels) and a pip copy would
+shadow them. Desktops pick an OpenCV flavour through an extra; see README "Install".
+"""
+from setuptools import setup
+
+OPENCV_GUI = "opencv-python>=4.5"
+OPENCV_HEADLESS = "opencv-python-headless>=4.5"
+
+EXTRAS = {
+    # One of these two on a desktop; neither on a Jetson (JetPack's cv2 is used).
+    "cv": [OPENCV_GUI],
+    "headless": [OPENCV_HEADLESS],
+    # Version ranges stay open: NVIDIA's Jetson wheels (torch 2.x + torchvision 0.16 on
+    # JetPack 5) and desktop CUDA/CPU wheels must all resolve.
+    "train": ["torch>=1.13", "torchvision>=0.14"],
+    "jetson": ["jetson-stats>=4.2"],
+}
+EXTRAS["dev"] = sorted(
+    {
+        "pytest>=7",
+        "pytest-timeout>=2",
+        "mypy>=1.0",
+        "types-PyYAML",
+        "vermin>=1.5",
+        OPENCV_HEADLESS,  # CI has no display; one pip OpenCV only
+        *EXTRAS["train"],
+    }
+)
+
+setup(
+    name="edge-app",
+    version="0.1.0",
+    description="Capture, train, export and run camera AI models on NVIDIA Jetson",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.8",
+    packages=["edge_app", "edge_app.sources", "edge_app.sim", "edge_app.dataset",
+              "edge_app.capture", "edge_app.commands", "edge_app.builtin_configs",
+              "train", "export"],
+    # configs/ lives at the top of the repo (the user's layout) and is installed as a
+    # package so that regular and editable installs find the built-in task specs alike.
+    package_dir={"edge_app.builtin_configs": "configs"},
+    package_data={"edge_app.builtin_configs": ["*.yaml"]},
+    install_requires=["numpy>=1.17", "PyYAML>=5.1", "tqdm>=4.40"],
+    extras_require=EXTRAS,
+    entry_points={"console_scripts": ["edge-app=edge_app.cli:main"]},
+    classifiers=[
+        "Programming Language :: Python :: 3.8",
+        "Programming Language :: Python :: 3.10",
+        "Operating System :: POSIX :: Linux",
+    ],
+)

@@ -1,0 +1,38 @@
+"""Shared test helpers: small generated images and trees, and the real photos when present."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def write_image(path: Path, w: int = 64, h: int = 48, value: int = 128, ext: str = ".jpg") -> Path:
+    """Write a small real image (with some structure, so JPEG is not trivial)."""
+    import cv2
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = np.full((h, w, 3), value, np.uint8)
+    cv2.circle(img, (w // 2, h // 2), min(w, h) // 4, (255 - value, 40, 200), -1)
+    if path.suffix == "":
+        path = path.with_suffix(ext)
+    assert cv2.imwrite(str(path), img)
+    return path
+
+
+def write_truncated_jpeg(path: Path) -> Path:
+    """A JPEG cut in half: OpenCV decodes it silently, the dataset reader must not."""
+    full = write_image(path, 64, 64)
+    data = full.read_bytes()
+    full.write_bytes(data[: len(data) // 2])
+    return full
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data (real photos) is not present beside the project")
+    return SHARED_DATA

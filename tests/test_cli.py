@@ -1,0 +1,61 @@
+"""The command line: every command explains itself, mistakes are one line, modules run it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from edge_app.cli import main
+
+
+@pytest.mark.parametrize("argv", [[], ["capture"], ["data"], ["data", "info"], ["data", "import"]])
+def test_help_explains(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv + ["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "usage: edge-app" in text and len(text) > 200
+
+
+def test_capture_help_lists_sources_and_keys(capsys):
+    with pytest.raises(SystemExit):
+        main(["capture", "--help"])
+    text = capsys.readouterr().out
+    for word in ("usb:N", "csi://N", "sim://TASK", "rtsp://", "Space", "--interval", "--headless"):
+        assert word in text
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["data", "info", "/no/such/dir"], "no such folder"),
+    (["capture", "--task", "thumbz", "--source", "sim://thumbs", "--out", "x", "--headless"],
+     "did you mean 'thumbs'"),
+    (["capture", "--task", "thumbs", "--source", "usb:57", "--out", "x", "--headless",
+      "--label", "thumbs_up"], "not found"),
+    (["capture", "--task", "thumbs", "--source", "sim://thumbs", "--out", "x", "--headless",
+      "--label", "thumbs_sideways"], "not a class of task 'thumbs'"),
+])
+def test_user_mistakes_are_one_line(argv, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and needle in err
+    assert "Traceback" not in err
+
+
+def test_data_info_json(tmp_path, capsys):
+    out = tmp_path / "d"
+    main(["capture", "--task", "thumbs", "--source", "sim://thumbs", "--headless", "--count", "4",
+          "--out", str(out), "--no-progress"])
+    capsys.readouterr()
+    assert main(["data", "info", str(out), "--json", str(tmp_path / "info.json")]) == 0
+    import json
+
+    info = json.loads((tmp_path / "info.json").read_text())
+    assert info["images"] == 4 and info["sizes"] == {"640x480": 4}
+
+
+@pytest.mark.parametrize("module", ["edge_app"])
+def test_python_dash_m_runs_the_cli(module):
+    proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "usage: edge-app" in proc.stdout

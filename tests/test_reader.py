@@ -1,0 +1,118 @@
+"""The reader thread: newest frame only for live sources, every frame for files, errors in the
+caller, reconnect with backoff, prompt shutdown."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from edge_app.sources import FrameReader
+from edge_app.sources.base import FrameSource, SourceLost
+
+
+class FakeSource(FrameSource):
+    """Counts opens and closes; can fail at a frame, lose the device, or refuse to reopen."""
+
+    def __init__(self, n=None, live=False, fail_at=None, lose_at=None, reopen_failures=0,
+                 delay=0.0):
+        super().__init__("fake://")
+        self.n, self.live, self.fail_at, self.lose_at = n, live, fail_at, lose_at
+        self.reopen_failures, self.delay = reopen_failures, delay
+        self.opens = self.closes = self.served = 0
+        self.lost = False
+
+    def open(self):
+        self.opens += 1
+        if self.lost and self.reopen_failures > 0:
+            self.reopen_failures -= 1
+            raise OSError("device not there")
+        self.lost = False
+
+    def close(self):
+        self.closes += 1
+
+    def _grab(self):
+        if self.delay:
+            time.sleep(self.delay)
+        if self.n is not None and self.served >= self.n:
+            return None
+        if self.fail_at is not None and self.served == self.fail_at:
+            raise RuntimeError("decoder crashed")
+        if self.lose_at is not None and self.served == self.lose_at and not self.lost:
+            self.lost = True
+            self.lose_at = None
+            raise SourceLost("fake://: stopped delivering frames")
+        self.served += 1
+        return np.zeros((4, 4, 3), np.uint8), {}
+
+
+def test_finite_source_delivers_every_frame_in_order():
+    src = FakeSource(n=25)
+    with FrameReader(src) as reader:
+        frames = list(reader)
+        assert reader.finished
+    assert [f.id for f in frames] == list(range(25))
+    assert src.closes == 1
+
+
+def test_live_source_keeps_only_the_newest_frame():
+    src = FakeSource(live=True, delay=0.001)
+    seen = []
+    with FrameReader(src) as reader:
+        for _ in range(15):
+            frame = reader.get(timeout=1)
+            seen.append(frame.id)
+            time.sleep(0.02)   # a slow consumer
+        dropped = reader.frames_dropped
+    assert seen == sorted(set(seen)), "never the same frame twice, never out of order"
+    assert seen[-1] - seen[0] > len(seen), "stale frames were skipped"
+    assert dropped > 0
+
+
+def test_error_in_thread_is_raised_in_caller():
+    with FrameReader(FakeSource(n=100, fail_at=5)) as reader:
+        got = [reader.get(timeout=1).id for _ in range(5)]
+        with pytest.raises(RuntimeError, match="decoder crashed"):
+            reader.get(timeout=1)
+    assert got == [0, 1, 2, 3, 4]
+
+
+def test_lost_camera_is_reopened_with_backoff():
+    src = FakeSource(live=True, lose_at=5, reopen_failures=2, delay=0.002)
+    with FrameReader(src, backoff=0.01, max_backoff=0.05) as reader:
+        ids = []
+        deadline = time.monotonic() + 5
+        while len(ids) < 12 and time.monotonic() < deadline:
+            frame = reader.get(timeout=1)
+            if frame is not None:
+                ids.append(frame.id)
+        assert reader.reconnects == 1
+    assert len(ids) == 12 and ids == sorted(set(ids)), "frames resume after the reconnect"
+    assert src.opens == 4, "first open, two failed reopens, one that worked"
+
+
+def test_lost_camera_without_reconnect_raises():
+    with FrameReader(FakeSource(live=True, lose_at=2), reconnect=False) as reader:
+        with pytest.raises(SourceLost):
+            for _ in range(10):
+                reader.get(timeout=1)
+
+
+def test_stop_is_prompt_even_during_backoff():
+    src = FakeSource(live=True, lose_at=0, reopen_failures=100)
+    reader = FrameReader(src, backoff=30.0).start()
+    time.sleep(0.05)
+    start = time.monotonic()
+    reader.stop(timeout=2)
+    assert time.monotonic() - start < 1.0
+    assert not any(t.name == "frame-reader" and t.is_alive() for t in threading.enumerate())
+
+
+def test_stop_unblocks_a_waiting_consumer():
+    reader = FrameReader(FakeSource(live=True, delay=10)).start()
+    threading.Timer(0.1, reader.stop, kwargs={"timeout": 0.1}).start()
+    start = time.monotonic()
+    assert reader.get(timeout=5) is None
+    assert time.monotonic() - start < 1.0
