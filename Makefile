@@ -5,7 +5,9 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 PIP     = $(BIN)/python -m pip
 # Python 3.8 is what JetPack 5 ships: the on-device code is also tested under it when present.
-PY38   ?= $(shell command -v python3.8 2>/dev/null || ls /root/.pyenv/versions/3.8*/bin/python 2>/dev/null | head -n 1)
+PY38   ?= $(shell for p in python3.8 $(HOME)/.pyenv/versions/3.8*/bin/python; do \
+            $$p -c 'import sys; assert sys.version_info[:2] == (3, 8)' 2>/dev/null && { echo $$p; break; }; \
+          done)
 DEMO   ?= runs/quickstart
 
 .PHONY: help venv install-run install-dev demo test test-fast lint test-py38 clean
