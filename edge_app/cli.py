@@ -11,7 +11,7 @@ from edge_app import __version__
 from edge_app.errors import UserError, one_line
 
 # Subcommand modules, each with register(subparsers); later stages add theirs here.
-COMMANDS = ("edge_app.commands.capture", "edge_app.commands.data")
+COMMANDS = ("edge_app.commands.capture", "edge_app.commands.data", "train.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +33,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s: %(message)s")
+    for noisy in ("matplotlib", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return int(args.func(args) or 0)
     except UserError as exc:

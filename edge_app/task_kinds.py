@@ -20,6 +20,14 @@ class TaskKind:
     name_pattern: "re.Pattern[str]"
     name_rule: str            # human description of name_pattern, for error messages
     dataset_layout: str       # how the dataset stores labels: "folders" or "csv"
+    trainer: str = ""         # "module:attribute" of its training behaviour (needs torch)
+
+    def training(self) -> Any:
+        """The kind's loss, metrics, head and augmentation (imported on first use)."""
+        import importlib
+
+        module, _, attr = self.trainer.partition(":")
+        return getattr(importlib.import_module(module), attr)
 
     def output_size(self, labels: Sequence[str]) -> int:
         """Width of the model's output for these labels (one score per class, x and y per point)."""
@@ -53,11 +61,11 @@ def register_kind(kind: TaskKind) -> TaskKind:
 register_kind(TaskKind(
     name="classification", labels_key="classes", min_labels=2, name_pattern=CLASS_NAME_RE,
     name_rule="letters, digits, '_', '.', '+', '-' only (it becomes a folder name)",
-    dataset_layout="folders"))
+    dataset_layout="folders", trainer="train.kinds:CLASSIFICATION"))
 register_kind(TaskKind(
     name="keypoints", labels_key="points", min_labels=1, name_pattern=POINT_NAME_RE,
     name_rule="lower-case letters, digits and '_' (it becomes a CSV column prefix)",
-    dataset_layout="csv"))
+    dataset_layout="csv", trainer="train.kinds:KEYPOINTS"))
 
 
 def mirror_name(name: str) -> str:

@@ -9,7 +9,8 @@ from edge_app.errors import SpecError, did_you_mean
 from edge_app.task_kinds import TASK_KINDS, TaskKind
 
 SUBJECTS = ("hand", "face", "none")
-TOP_KEYS = ("name", "kind", "description", "classes", "points", "subject", "input_size", "sim")
+TOP_KEYS = ("name", "kind", "description", "classes", "points", "subject", "input_size", "flip",
+            "sim", "train")
 SIM_KEYS = ("scene", "labels")
 
 
@@ -36,7 +37,9 @@ class TaskSpec:
     description: str = ""
     subject: str = "none"
     input_size: Tuple[int, int] = (224, 224)   # (height, width)
+    flip: bool = True          # a mirrored image is a valid example (left/right points swap)
     sim: Optional[SimSpec] = None
+    train: Tuple[Tuple[str, Any], ...] = ()    # training defaults; command-line options win
     path: Optional[str] = field(default=None, compare=False)
 
     @property
@@ -53,9 +56,11 @@ class TaskSpec:
         out: Dict[str, Any] = {"name": self.name, "kind": self.kind}
         out[self.task_kind.labels_key] = list(self.labels)
         out.update(description=self.description, subject=self.subject,
-                   input_size=list(self.input_size))
+                   input_size=list(self.input_size), flip=self.flip)
         if self.sim is not None:
             out["sim"] = {"scene": self.sim.scene, "labels": dict(self.sim.labels)}
+        if self.train:
+            out["train"] = dict(self.train)
         return out
 
 
@@ -126,12 +131,29 @@ def parse_task(raw: Any, source: str = "<spec>") -> TaskSpec:
     if subject not in SUBJECTS:
         raise fail("subject", "'{}' is not one of {}{}".format(
             subject, ", ".join(SUBJECTS), did_you_mean(subject, SUBJECTS)))
-    spec = TaskSpec(
+    flip = raw.get("flip", True)
+    if not isinstance(flip, bool):
+        raise fail("flip", "expected true or false, got {!r}".format(flip))
+    return TaskSpec(
         name=name, kind=kind_name, description=str(raw.get("description", "")), subject=subject,
-        input_size=_input_size(raw.get("input_size", 224), fail),
-        sim=_sim(raw.get("sim"), labels, kind, fail), path=source,
-        **{kind.labels_key: labels})
-    return spec
+        input_size=_input_size(raw.get("input_size", 224), fail), flip=flip,
+        sim=_sim(raw.get("sim"), labels, kind, fail), train=_train(raw.get("train"), fail),
+        path=source, **{kind.labels_key: labels})
+
+
+def _train(value: Any, fail: Any) -> Tuple[Tuple[str, Any], ...]:
+    """Training defaults from the YAML, checked against the training options."""
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise fail("train", "expected a mapping of training options, e.g. {epochs: 10}")
+    from train.config import check_options  # pure Python: no torch needed to validate
+
+    for key, val in value.items():
+        problem = check_options(str(key), val)
+        if problem:
+            raise fail("train." + str(key), problem)
+    return tuple(sorted((str(k), v) for k, v in value.items()))
 
 
 def _reject_unknown(raw: Mapping, allowed: Tuple[str, ...], prefix: str, fail: Any) -> None:

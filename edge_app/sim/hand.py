@@ -73,8 +73,8 @@ def landmarks(pose: HandPose) -> np.ndarray:
         if finger in pose.extended:
             a, b, c = _LENGTHS[finger]
             pts.extend([mcp, mcp + a * d, mcp + (a + b) * d, mcp + (a + b + c) * d])
-        else:  # curled over the palm: the tip comes back below the knuckle
-            pts.extend([mcp, mcp + 0.22 * d, mcp + 0.06 * d, mcp - 0.14 * d])
+        else:  # curled over the palm: only the knuckle shows above it, the tip comes back down
+            pts.extend([mcp, mcp + 0.1 * d, mcp - 0.06 * d, mcp - 0.2 * d])
     return np.array(pts)
 
 

