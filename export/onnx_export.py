@@ -1,0 +1,125 @@
+"""Bundle -> ``model.onnx``: pixels in, final outputs out, metadata inside, checked and slimmed.
+
+Exporter: torch.onnx's TorchScript-based exporter (``dynamo=False``) at opset 17, the opset that
+TensorRT 8.5 (JetPack 5.1) parses; it works from JetPack 5's torch to current desktop torch
+without onnxscript. The graph takes RGB pixels (float32, 0..255, NCHW, dynamic batch) named
+``images``: normalisation and softmax (or point decoding) are inside.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from edge_app.errors import UserError
+
+DEFAULT_OPSET = 17
+INPUT_NAME = "images"
+
+
+def export_wrapper(model: Any, task: Any) -> Any:
+    """The bundle's model plus the kind's final step (softmax, or points as (N, P, 2))."""
+    import torch
+
+    kind = task.task_kind.training()
+
+    class Exported(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            return kind.export_head(self.model(images), task)
+
+    return Exported().eval()
+
+
+def metadata(meta: Dict[str, Any]) -> Dict[str, str]:
+    """What the runtime needs without the bundle folder, as ONNX metadata_props strings."""
+    task = meta["task_spec"]
+    return {"edge_app.task": json.dumps(task.to_dict()), "edge_app.kind": task.kind,
+            "edge_app.labels": json.dumps(list(task.labels)),
+            "edge_app.input_size": json.dumps(meta["input_size"]), "edge_app.input": INPUT_NAME,
+            "edge_app.output": task.task_kind.output_name, "edge_app.arch": meta["arch"],
+            "edge_app.input_format": "RGB float32 0..255 NCHW",
+            "edge_app.metrics": json.dumps(meta.get("metrics", {}))}
+
+
+def export_onnx(bundle: Path, opset: int = DEFAULT_OPSET, out: Optional[Path] = None,
+                simplify: bool = True) -> Dict[str, Any]:
+    """Write ``model.onnx`` into the bundle (or ``out``); return paths, opset and timings."""
+    import onnx
+    import torch
+
+    from train.bundle import load_model
+
+    start = time.monotonic()
+    meta, model = load_model(bundle, "cpu")
+    task = meta["task_spec"]
+    h, w = meta["input_size"]
+    wrapper = export_wrapper(model, task)
+    out = Path(out) if out else Path(bundle) / "model.onnx"
+    raw = out.with_name(out.stem + ".raw.onnx")
+    output = task.task_kind.output_name
+    dummy = torch.rand(2, 3, h, w) * 255
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # TorchScript exporter deprecation and tracer notices
+        try:
+            torch.onnx.export(wrapper, (dummy,), str(raw), opset_version=opset, dynamo=False,
+                              input_names=[INPUT_NAME], output_names=[output],
+                              do_constant_folding=True,
+                              dynamic_axes={INPUT_NAME: {0: "batch"}, output: {0: "batch"}})
+        except Exception as exc:   # the exporter's own messages run to pages
+            raise UserError("ONNX export of {} ({}) at opset {} failed: {}".format(
+                bundle, meta["arch"], opset, str(exc).splitlines()[0][:300]))
+    graph = onnx.load(str(raw))
+    for key, value in metadata(meta).items():
+        graph.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(graph)
+    slimmed, note = _simplify(graph, dummy.numpy(), output) if simplify else (graph, "off")
+    onnx.checker.check_model(slimmed)
+    tmp = out.with_name(out.name + ".part")
+    onnx.save(slimmed, str(tmp))
+    tmp.replace(out)
+    raw.unlink()
+    return {"onnx": str(out), "opset": opset, "seconds": time.monotonic() - start,
+            "simplify": note, "nodes": len(slimmed.graph.node), "meta": meta, "model": wrapper}
+
+
+def _simplify(graph: Any, sample: np.ndarray, output: str) -> Any:
+    """onnxslim, kept only when it leaves the outputs equal."""
+    try:
+        import onnxslim
+    except ImportError:
+        return graph, "skipped (pip install onnxslim)"
+    before = len(graph.graph.node)
+    try:
+        slim = onnxslim.slim(graph)
+    except Exception as exc:   # a simplifier bug must not cost the user an export
+        return graph, "skipped ({})".format(type(exc).__name__)
+    a, b = run_onnx(graph, sample), run_onnx(slim, sample)
+    if a.shape != b.shape or np.abs(a - b).max() > 1e-5:
+        return graph, "discarded: changed the outputs"
+    for prop in graph.metadata_props:
+        if prop.key not in {p.key for p in slim.metadata_props}:
+            slim.metadata_props.add(key=prop.key, value=prop.value)
+    return slim, "onnxslim: {} -> {} nodes".format(before, len(slim.graph.node))
+
+
+def run_onnx(graph: Any, images: np.ndarray, providers: Optional[list] = None) -> np.ndarray:
+    """Run an ONNX model (a ModelProto or a path) on a batch with ONNX Runtime."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise UserError("ONNX Runtime is needed to check the export: pip install onnxruntime")
+    data = graph if isinstance(graph, (str, Path)) else graph.SerializeToString()
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(data) if isinstance(data, Path) else data, options,
+                                   providers=providers or ["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: images.astype(np.float32)})[0]
