@@ -36,3 +36,20 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data (real photos) is not present beside the project")
     return SHARED_DATA
+
+
+def disk_full_after(monkeypatch, writes: int) -> None:
+    """Make the dataset writer's image writes fail with ENOSPC after ``writes`` successes."""
+    import errno
+
+    from edge_app.dataset import atomic
+
+    real, calls = atomic.atomic_write_bytes, {"n": 0}
+
+    def flaky(path, data, chunk=1 << 20):
+        calls["n"] += 1
+        if calls["n"] > writes:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, data, chunk)
+
+    monkeypatch.setattr("edge_app.dataset.writer.atomic_write_bytes", flaky)

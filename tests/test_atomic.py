@@ -8,12 +8,11 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from edge_app.dataset import atomic
+from conftest import disk_full_after
 from edge_app.dataset.atomic import TMP_MARK, append_line, atomic_write_bytes
 from edge_app.dataset.formats import read_dataset
 from edge_app.dataset.info import summarize
@@ -89,16 +88,7 @@ def test_atomic_write_failure_removes_temp(tmp_path, monkeypatch):
 def test_full_disk_keeps_what_was_saved(tmp_path, monkeypatch, task):
     spec = load_task(task)
     writer = DatasetWriter(tmp_path / "ds", spec)
-    real = atomic.atomic_write_bytes
-    calls = {"n": 0}
-
-    def flaky(path, data, chunk=1 << 20):
-        calls["n"] += 1
-        if calls["n"] > 2:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(path, data, chunk)
-
-    monkeypatch.setattr("edge_app.dataset.writer.atomic_write_bytes", flaky)
+    disk_full_after(monkeypatch, 2)
     labels = {"label": "thumbs_up"} if spec.classes else {"points": {"nose": (0.5, 0.5)}}
     image = np.full((40, 40, 3), 90, np.uint8)
     writer.save(image, **labels)

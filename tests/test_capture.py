@@ -2,11 +2,9 @@
 without a display; a full disk stops cleanly with nothing lost."""
 from __future__ import annotations
 
-import errno
-
 import numpy as np
-import pytest
 
+from conftest import disk_full_after
 from edge_app.capture.session import CaptureSession
 from edge_app.capture.window import CaptureWindow, draw_overlay
 from edge_app.cli import main
@@ -72,17 +70,7 @@ def test_headless_on_a_camera_needs_a_label(tmp_path, capsys):
 
 
 def test_full_disk_during_capture_is_one_line_and_keeps_saved_images(tmp_path, monkeypatch, capsys):
-    from edge_app.dataset import atomic
-
-    real, calls = atomic.atomic_write_bytes, {"n": 0}
-
-    def flaky(path, data, chunk=1 << 20):
-        calls["n"] += 1
-        if calls["n"] > 3:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(path, data, chunk)
-
-    monkeypatch.setattr("edge_app.dataset.writer.atomic_write_bytes", flaky)
+    disk_full_after(monkeypatch, 3)
     out = tmp_path / "t"
     code = main(["capture", "--task", "thumbs", "--source", "sim://thumbs", "--headless",
                  "--count", "10", "--out", str(out), "--no-progress"])

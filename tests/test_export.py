@@ -11,7 +11,6 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from edge_app.cli import main  # noqa: E402
-from edge_app.errors import UserError  # noqa: E402
 from export.engine_cache import DeviceInfo, check_engine, engine_key, ensure_engine, sidecar  # noqa: E402
 
 TASKS = ("thumbs", "emotions", "fingers", "face")

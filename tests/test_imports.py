@@ -2,7 +2,6 @@
 nothing heavy happens at import time."""
 from __future__ import annotations
 
-import pkgutil
 import subprocess
 import sys
 from pathlib import Path

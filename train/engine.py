@@ -2,7 +2,6 @@
 a head trained in seconds) and ``full`` (fine-tune everything), plus batched prediction."""
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math

@@ -2,7 +2,7 @@
 Looked up through the task-kind registry (``TaskKind.training()``), never by name."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch

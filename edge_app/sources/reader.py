@@ -72,7 +72,7 @@ class FrameReader:
         """The next unseen frame; None at the end of a finite source (or on timeout).
         Raises the reader thread's error, if it failed."""
         with self._cond:
-            ready = self._cond.wait_for(
+            self._cond.wait_for(
                 lambda: bool(self._frames) or self._eof or self._error is not None
                 or self._stop.is_set(), timeout)
             if self._frames:
@@ -82,7 +82,7 @@ class FrameReader:
                 return frame
             if self._error is not None:
                 raise self._error
-            return None   # end of stream, stopped, or timed out (``ready`` is False)
+            return None   # end of stream, stopped, or timed out
 
     def __iter__(self) -> Iterator[Frame]:
         while True:
