@@ -43,6 +43,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:   # output piped into `head` and closed: not an error of ours
+        sys.stderr.close()
+        return 0
 
 
 def run_module(command: str) -> int:

@@ -122,7 +122,7 @@ def _describe(result: Dict[str, Any]) -> str:
     if "class_agreement" in result:
         parts.append("same class on {:.1%}".format(result["class_agreement"]))
     if "max_point_diff_px" in result:
-        parts.append("points within {:.3f} px".format(result["max_point_diff_px"]))
+        parts.append("points within {:.4f} px".format(result["max_point_diff_px"]))
     return ", ".join(parts)
 
 

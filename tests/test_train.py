@@ -34,11 +34,12 @@ def sim_data(tmp_path_factory):
             for t in ("thumbs", "emotions", "fingers", "face")}
 
 
-# Fresh-frame accuracy of fast mode on whole 256x192 frames at 128 px (measured: thumbs 0.80,
-# emotions 0.70, fingers 0.44 (chance 0.20), face NME 0.47). Whole-frame features are what the
-# subject stage improves on; these bounds catch a pipeline that stops learning.
-EXPECTED = {"thumbs": ("accuracy", 0.7), "emotions": ("accuracy", 0.55),
-            "fingers": ("accuracy", 0.33), "face": ("nme", 0.6)}
+# Fresh-frame results of fast mode on whole 256x192 frames at 128 px, 160 captures (measured:
+# thumbs 0.83, emotions 0.78, fingers 0.56 (chance 0.20), face NME 0.33). Frozen whole-frame
+# features are what the subject stage improves on; these bounds catch a pipeline that stops
+# learning or mixes up labels, with a margin for the random split.
+EXPECTED = {"thumbs": ("accuracy", 0.72), "emotions": ("accuracy", 0.65),
+            "fingers": ("accuracy", 0.42), "face": ("nme", 0.45)}
 
 
 @pytest.mark.parametrize("task", sorted(EXPECTED))

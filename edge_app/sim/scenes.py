@@ -50,8 +50,8 @@ def _fit_center(rng: np.random.Generator, h: int, w: int, radius: float) -> Tupl
 def _draw_hand(img: np.ndarray, pose: str, rng: np.random.Generator,
                hide: Iterable[str]) -> Dict[str, Any]:
     h, w = img.shape[:2]
-    # Framed as in the course's captures: the hand held up close, 35-55% of the frame's height.
-    scale = float(rng.uniform(0.16, 0.25)) * min(h, w)
+    # Framed as in the course's captures: the hand held up close, 45-60% of the frame's height.
+    scale = float(rng.uniform(0.21, 0.28)) * min(h, w)
     p = hand.POSES[pose]
     m = hand.place(p, scale, float(rng.uniform(-20, 20)), _fit_center(rng, h, w, 1.75 * scale),
                    mirror=bool(rng.random() < 0.5))
@@ -63,7 +63,7 @@ def _draw_hand(img: np.ndarray, pose: str, rng: np.random.Generator,
 def _draw_face(img: np.ndarray, pose: str, rng: np.random.Generator,
                hide: Iterable[str]) -> Dict[str, Any]:
     h, w = img.shape[:2]
-    scale = float(rng.uniform(0.17, 0.3)) * min(h, w)
+    scale = float(rng.uniform(0.22, 0.32)) * min(h, w)
     m = face.place(scale, float(rng.uniform(-15, 15)), _fit_center(rng, h, w, 1.45 * scale))
     r, g, b = (float(v) for v in rng.uniform(10, 90, 3))
     return face.draw(img, face.POSES[pose], m, float(rng.uniform(-0.5, 0.5)), skin_tone(rng),
