@@ -34,7 +34,7 @@ def run_headless(reader: FrameReader, session: CaptureSession, count: int,
 
         bar = tqdm(total=count, desc="capturing", unit="img", leave=False)
     start = time.monotonic()
-    next_due, queued, seen, ended = start, 0, 0, False
+    next_due, queued, seen, ended = 0.0, 0, 0, False   # the first frame is always taken
     try:
         while queued < count:
             frame = reader.get(timeout=frame_timeout)
