@@ -111,13 +111,14 @@ def draw(img: np.ndarray, pose: HandPose, m: np.ndarray, skin: Tuple[float, floa
             continue
         chain = lm[1 + 4 * i: 5 + 4 * i]   # base joint .. tip
         width = max(2, int(round(_WIDTH[finger] * scale)))
+        edge = max(2, width // 3)   # the shadow between fingers: what makes them countable
         color = skin_c if finger in pose.extended else fold_c
         pts = fixed(chain)
         for a, b in zip(pts[:-1], pts[1:]):
-            cv2.line(img, tuple(a), tuple(b), edge_c, width + 2, cv2.LINE_AA, SHIFT)
+            cv2.line(img, tuple(a), tuple(b), edge_c, width + edge, cv2.LINE_AA, SHIFT)
         for a, b in zip(pts[:-1], pts[1:]):
             cv2.line(img, tuple(a), tuple(b), color, width, cv2.LINE_AA, SHIFT)
-        r = (width + 2) / 2.0 + 1.0
+        r = (width + edge) / 2.0 + 1.0
         extents.append(np.vstack([chain - r, chain + r]))
     allpts = np.vstack(extents)
     box = (float(allpts[:, 0].min()), float(allpts[:, 1].min()),
