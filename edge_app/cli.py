@@ -11,7 +11,8 @@ from edge_app import __version__
 from edge_app.errors import UserError, one_line
 
 # Subcommand modules, each with register(subparsers); later stages add theirs here.
-COMMANDS = ("edge_app.commands.capture", "edge_app.commands.data", "train.cli", "export.cli")
+COMMANDS = ("edge_app.commands.capture", "edge_app.commands.data", "train.cli", "export.cli",
+            "edge_app.commands.run")
 
 
 def build_parser() -> argparse.ArgumentParser:

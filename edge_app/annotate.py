@@ -1,0 +1,125 @@
+"""Small composable overlay annotators (in the spirit of supervision's): each draws one thing
+on a BGR frame in place. Sizes scale with the frame so text reads at 640x480 and 1280x720."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from edge_app.cv import cv2
+from edge_app.results import ClassResult, PointsResult, Result
+
+WHITE, BLACK, GREEN, YELLOW = (255, 255, 255), (0, 0, 0), (80, 220, 80), (0, 220, 255)
+POINT_COLORS = [(0, 0, 255), (0, 200, 0), (255, 80, 0), (0, 200, 255), (255, 0, 200)]
+
+
+def _scale(frame: np.ndarray) -> float:
+    return max(0.5, frame.shape[0] / 720.0 * 0.9)
+
+
+def _text(frame: np.ndarray, text: str, org: Any, scale: float, color: Any = WHITE) -> None:
+    """Text with a drop shadow, readable on any background. (A thicker dark stroke would not
+    line up: Hershey glyphs advance by their stroke width.)"""
+    cv = cv2()
+    thick = 1 if scale < 0.7 else 2
+    shadow = (int(org[0]) + thick, int(org[1]) + thick)
+    cv.putText(frame, text, shadow, cv.FONT_HERSHEY_SIMPLEX, scale, BLACK, thick, cv.LINE_AA)
+    cv.putText(frame, text, org, cv.FONT_HERSHEY_SIMPLEX, scale, color, thick, cv.LINE_AA)
+
+
+def _panel(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
+    """A dark backing for small text (darkens in place, no full-frame blend)."""
+    region = frame[max(0, y0):y1, max(0, x0):x1]
+    region >>= 1
+
+
+@dataclass
+class Context:
+    """Per-frame information annotators may show besides the result."""
+
+    fps: float = 0.0
+    stages_ms: Dict[str, float] = field(default_factory=dict)
+    status: str = ""
+
+
+class LabelAnnotator:
+    """The predicted class with its confidence, and a bar per class."""
+
+    per_result = True
+
+    def draw(self, frame: np.ndarray, result: Optional[Result], ctx: Context) -> None:
+        if not isinstance(result, ClassResult):
+            return
+        cv = cv2()
+        s = _scale(frame)
+        line = int(34 * s)
+        _text(frame, "{} {:.0%}".format(result.label, result.confidence), (12, line), s * 1.2, GREEN)
+        width = int(frame.shape[1] * 0.25)
+        for i, (name, score) in enumerate(zip(result.labels, result.scores)):
+            y = line + int(12 * s) + i * int(22 * s)
+            cv.rectangle(frame, (12, y), (12 + width, y + int(16 * s)), (60, 60, 60), -1)
+            cv.rectangle(frame, (12, y), (12 + int(width * float(score)), y + int(16 * s)),
+                         GREEN if i == result.index else (200, 200, 200), -1)
+            _text(frame, name, (20 + width, y + int(14 * s)), s * 0.75)
+
+
+class PointsAnnotator:
+    """Each point as a marker with its name."""
+
+    per_result = True
+
+    def draw(self, frame: np.ndarray, result: Optional[Result], ctx: Context) -> None:
+        if not isinstance(result, PointsResult):
+            return
+        cv = cv2()
+        h, w = frame.shape[:2]
+        s = _scale(frame)
+        for i, (name, (x, y)) in enumerate(zip(result.names, result.points)):
+            p = (int(round(float(x) * w)), int(round(float(y) * h)))
+            color = POINT_COLORS[i % len(POINT_COLORS)]
+            cv.drawMarker(frame, p, color, cv.MARKER_CROSS, int(22 * s), max(2, int(3 * s)))
+            _text(frame, name, (p[0] + int(8 * s), p[1] - int(8 * s)), s * 0.75, color)
+
+
+class FpsAnnotator:
+    """Rolling FPS and each stage's milliseconds, top right."""
+
+    per_result = False
+
+    def draw(self, frame: np.ndarray, result: Optional[Result], ctx: Context) -> None:
+        s = _scale(frame)
+        x, step = frame.shape[1] - int(250 * s), int(22 * s)
+        _panel(frame, x - 8, 0, frame.shape[1], int(40 * s) + step * len(ctx.stages_ms))
+        _text(frame, "{:.1f} FPS".format(ctx.fps), (x, int(30 * s)), s * 1.0, YELLOW)
+        for i, (stage, ms) in enumerate(ctx.stages_ms.items()):
+            _text(frame, "{:<10} {:6.1f} ms".format(stage, ms), (x, int(30 * s) + (i + 1) * step),
+                  s * 0.7)
+
+
+class StatusAnnotator:
+    """Backend, precision, input size and camera mode along the bottom."""
+
+    per_result = False
+
+    def draw(self, frame: np.ndarray, result: Optional[Result], ctx: Context) -> None:
+        if ctx.status:
+            s = _scale(frame)
+            h = frame.shape[0]
+            _panel(frame, 0, h - int(30 * s), frame.shape[1], h)
+            _text(frame, ctx.status, (10, h - int(10 * s)), s * 0.7)
+
+
+def default_annotators() -> List[Any]:
+    """The overlays the live loop draws; each ignores results it does not know."""
+    return [LabelAnnotator(), PointsAnnotator(), FpsAnnotator(), StatusAnnotator()]
+
+
+def annotate(frame: np.ndarray, results: Sequence[Optional[Result]], ctx: Context,
+             annotators: Sequence[Any]) -> np.ndarray:
+    """Draw every result (one per model) with the result annotators, then the frame-level
+    ones once, in place."""
+    for a in annotators:
+        for result in (results if a.per_result else [None]):
+            a.draw(frame, result, ctx)
+    return frame

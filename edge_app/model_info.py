@@ -1,0 +1,60 @@
+"""What the runtime knows about a model, read from a bundle folder or an ONNX file's metadata,
+without torch. ``--model`` resolution order: a bundle folder (bundle.json), then an ONNX file."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+from edge_app.errors import UserError
+from edge_app.task_spec import TaskSpec, parse_task
+
+
+@dataclass
+class ModelInfo:
+    """A runnable model: its task, input size, graph and (for bundles) its folder."""
+
+    name: str
+    task: TaskSpec
+    input_size: Tuple[int, int]      # (height, width)
+    onnx: Optional[Path]
+    bundle: Optional[Path]
+    output: str
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return self.task.labels
+
+
+def load_model_info(spec: str) -> ModelInfo:
+    """A bundle folder or an ``.onnx`` exported by this tool."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        meta_path = path / "bundle.json"
+        if not meta_path.is_file():
+            raise UserError("{}: not a model bundle (no bundle.json)".format(path))
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        task = parse_task(meta["task"], source=str(meta_path))
+        onnx = path / "model.onnx"
+        return ModelInfo(path.name, task, tuple(meta["input_size"]),   # type: ignore[arg-type]
+                         onnx if onnx.is_file() else None, path, task.task_kind.output_name)
+    if path.suffix.lower() == ".onnx" and path.is_file():
+        props = _onnx_metadata(path)
+        if "edge_app.task" not in props:
+            raise UserError("{}: an ONNX file without edge-app metadata; export it with "
+                            "edge-app export, or pass a bundle folder".format(path))
+        task = parse_task(json.loads(props["edge_app.task"]), source=str(path))
+        return ModelInfo(path.stem, task, tuple(json.loads(props["edge_app.input_size"])),  # type: ignore[arg-type]
+                         path, None, props.get("edge_app.output", task.task_kind.output_name))
+    raise UserError("--model {}: not found; give a bundle folder (from edge-app train) or a "
+                    "model.onnx from edge-app export".format(spec))
+
+
+def _onnx_metadata(path: Path) -> Dict[str, Any]:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise UserError("reading {} needs ONNX Runtime: pip install onnxruntime".format(path))
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return dict(session.get_modelmeta().custom_metadata_map)

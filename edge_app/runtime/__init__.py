@@ -1,0 +1,1 @@
+"""The live loop: staged, timed, never blocked by its outputs."""

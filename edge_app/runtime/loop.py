@@ -1,0 +1,141 @@
+"""The live loop as explicit, timed stages:
+
+grab (reader thread, newest frame) -> preprocess (resize, colour order) -> infer -> decode ->
+smooth -> annotate -> output (sinks behind queues; an optional window)
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from edge_app.annotate import Context, annotate, default_annotators
+from edge_app.backends import Backend
+from edge_app.errors import UserError
+from edge_app.model_info import ModelInfo
+from edge_app.preprocess import to_model_input
+from edge_app.results import DECODERS, Result, smooth
+from edge_app.sources.reader import FrameReader
+
+STAGES = ("grab", "preprocess", "infer", "decode", "smooth", "annotate", "output")
+
+
+class StageTimer:
+    """Per-stage milliseconds: a rolling average for the overlay, all samples for the report."""
+
+    def __init__(self) -> None:
+        self.samples: Dict[str, List[float]] = {s: [] for s in STAGES}
+        self.rolling: Dict[str, float] = {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        ms = seconds * 1000.0
+        self.samples[stage].append(ms)
+        self.rolling[stage] = ms if stage not in self.rolling else 0.9 * self.rolling[stage] + 0.1 * ms
+
+    def medians(self) -> Dict[str, float]:
+        return {s: float(np.median(v)) for s, v in self.samples.items() if v}
+
+
+@dataclass
+class Runner:
+    """One model on the stream: what it is, what runs it, its recent results."""
+
+    info: ModelInfo
+    backend: Backend
+    history: Deque[Result] = field(default_factory=lambda: collections.deque(maxlen=1))
+
+
+@dataclass
+class LoopStats:
+    frames: int = 0
+    seconds: float = 0.0
+    stages_ms: Dict[str, float] = field(default_factory=dict)
+    stopped_by: str = "end of source"
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+
+def run_loop(reader: FrameReader, runners: Sequence[Runner], sinks: Sequence[Any] = (),
+             window: Optional[Any] = None, max_frames: Optional[int] = None, smooth_n: int = 1,
+             status: str = "", stop: Optional[threading.Event] = None) -> LoopStats:
+    """Run until the source ends, ``max_frames`` frames, the window closes or ``stop`` is set."""
+    stop = stop or threading.Event()
+    for r in runners:
+        r.history = collections.deque(maxlen=max(1, smooth_n))
+    timer, stats, annotators = StageTimer(), LoopStats(), default_annotators()
+    ctx = Context(status=status)
+    start = last = time.perf_counter()
+    while not stop.is_set() and (max_frames is None or stats.frames < max_frames):
+        frame = reader.get(timeout=0.5)
+        t = time.perf_counter()
+        if frame is None:
+            if reader.finished:
+                break
+            continue
+        timer.add("grab", t - last)
+        results: List[Result] = []
+        inputs: Dict[Tuple[int, int], np.ndarray] = {}
+        for r in runners:
+            size = r.info.input_size
+            if size not in inputs:   # models sharing an input size share the resize
+                inputs[size] = to_model_input(frame.image, size)[None]
+            t = _mark(timer, "preprocess", t)
+            out = r.backend.infer(inputs[size])
+            t = _mark(timer, "infer", t)
+            result = DECODERS[r.info.output](out[0], r.info.labels)
+            t = _mark(timer, "decode", t)
+            r.history.append(result)
+            results.append(smooth(list(r.history)) if smooth_n > 1 else result)
+            t = _mark(timer, "smooth", t)
+        ctx.fps = stats.frames / (t - start) if t > start else 0.0
+        ctx.stages_ms = dict(timer.rolling)
+        shown = annotate(frame.image.copy(), results, ctx, annotators)
+        t = _mark(timer, "annotate", t)
+        record = _record(frame, runners, results, timer)
+        for sink in sinks:
+            sink.submit(shown, record)
+        if window is not None and not window.show(shown):
+            stats.stopped_by = "window closed"
+            stop.set()
+        last = _mark(timer, "output", t)
+        stats.frames += 1
+    stats.seconds = time.perf_counter() - start
+    stats.stages_ms = timer.medians()
+    if stop.is_set() and stats.stopped_by == "end of source":
+        stats.stopped_by = "stopped"
+    elif max_frames is not None and stats.frames >= max_frames:
+        stats.stopped_by = "--frames reached"
+    return stats
+
+
+def _mark(timer: StageTimer, name: str, since: float) -> float:
+    """Book the time since ``since`` to stage ``name``; returns now."""
+    now = time.perf_counter()
+    timer.add(name, now - since)
+    return now
+
+
+def _record(frame: Any, runners: Sequence[Runner], results: Sequence[Result],
+            timer: StageTimer) -> Dict[str, Any]:
+    record: Dict[str, Any] = {
+        "frame": frame.id, "time": round(frame.timestamp, 4),
+        "results": [dict(r.to_dict(), model=run.info.name) for run, r in zip(runners, results)],
+        "timings_ms": {s: round(v[-1], 3) for s, v in timer.samples.items() if v}}
+    if frame.path:
+        record["path"] = frame.path
+    if frame.truth is not None:
+        record["truth"] = frame.truth
+    return record
+
+
+def check_models(runners: Sequence[Runner]) -> Tuple[str, ...]:
+    """Distinct input sizes (models sharing a size share the resize)."""
+    if not runners:
+        raise UserError("no model to run")
+    return tuple(sorted({"{}x{}".format(r.info.input_size[1], r.info.input_size[0]) for r in runners}))

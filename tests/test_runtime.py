@@ -1,0 +1,183 @@
+"""The live loop: backends agree, annotators draw where they should, outputs are complete and
+playable, a dying source is survived, SIGTERM shuts down cleanly."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import write_image
+from edge_app.annotate import Context, FpsAnnotator, LabelAnnotator, PointsAnnotator, annotate
+from edge_app.cli import main
+from edge_app.results import ClassResult, PointsResult
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    """A thumbs bundle with model.onnx (needs the train and export extras)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    root = tmp_path_factory.mktemp("runtime")
+    data, out = root / "data", root / "thumbs"
+    assert main(["capture", "--task", "thumbs", "--source", "sim://thumbs?seed=1&width=256&height=192",
+                 "--headless", "--count", "120", "--out", str(data), "--no-progress"]) == 0
+    assert main(["train", "--task", "thumbs", "--data", str(data), "--out", str(out), "--arch",
+                 "efficientnet_lite0", "--mode", "fast", "--input-size", "96", "--views", "1",
+                 "--no-cache", "--no-progress", "--workers", "0"]) == 0
+    assert main(["export", "--model", str(out)]) == 0
+    return out
+
+
+def _lines(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def _video_frames(path):
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    return n
+
+
+def test_sim_run_records_and_matches_ground_truth(bundle, tmp_path, capsys):
+    video, log = tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    assert main(["run", "--model", str(bundle), "--source", "sim://thumbs?seed=7&width=256&height=192",
+                 "--headless", "--frames", "60", "--record", str(video), "--json-out", str(log)]) == 0
+    out = capsys.readouterr().out
+    assert "on onnx (CPU" in out and "median ms per stage" in out
+    rows = _lines(log)
+    assert len(rows) == 60 and _video_frames(video) == 60
+    assert [r["frame"] for r in rows] == list(range(60))
+    agree = np.mean([r["results"][0]["label"] == r["truth"]["label"] for r in rows])
+    trained = json.loads((bundle / "bundle.json").read_text())["metrics"]["accuracy"]
+    assert agree >= min(0.6, trained - 0.2), "predictions follow the simulator's ground truth"
+    # A frame's line is written by the output stage, so it carries the stages before it.
+    assert {"grab", "preprocess", "infer", "decode", "smooth", "annotate"} <= set(rows[1]["timings_ms"])
+
+
+def test_video_file_and_image_folder_sources(bundle, tmp_path):
+    import cv2
+
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
+    for i in range(15):
+        writer.write(np.full((120, 160, 3), 10 * i, np.uint8))
+    writer.release()
+    folder = tmp_path / "photos"
+    for i in range(4):
+        write_image(folder / "{}.jpg".format(i), 160, 120, value=40 * i)
+    for source, n in ((clip, 15), (folder, 4)):
+        log = tmp_path / (source.name + ".jsonl")
+        assert main(["run", "--model", str(bundle), "--source", str(source), "--headless",
+                     "--json-out", str(log)]) == 0
+        rows = _lines(log)
+        assert len(rows) == n, "every frame of a file is processed, none twice"
+    assert rows[0]["path"].endswith("0.jpg")
+
+
+def test_backends_agree_on_the_same_frames(bundle):
+    from edge_app.backends import OnnxBackend, TorchBackend
+    from edge_app.model_info import load_model_info
+    from edge_app.preprocess import to_model_input
+    from edge_app.sources import open_source
+
+    info = load_model_info(str(bundle))
+    src = open_source("sim://thumbs?seed=11&width=256&height=192")
+    src.open()
+    batch = np.stack([to_model_input(src.read().image, info.input_size) for _ in range(8)])
+    outs = []
+    for backend in (OnnxBackend(), TorchBackend()):
+        backend.load(info)
+        outs.append(backend.infer(batch))
+    assert np.abs(outs[0] - outs[1]).max() < 1e-4
+    assert (outs[0].argmax(1) == outs[1].argmax(1)).all()
+
+
+def test_onnx_file_as_model(bundle, tmp_path):
+    log = tmp_path / "o.jsonl"
+    assert main(["run", "--model", str(bundle / "model.onnx"), "--source", "sim://thumbs?seed=2",
+                 "--headless", "--frames", "5", "--json-out", str(log)]) == 0
+    assert len(_lines(log)) == 5
+
+
+def test_annotators_draw_where_they_should():
+    frame = np.zeros((480, 640, 3), np.uint8)
+    points = PointsResult(("nose", "left_eye"), np.array([[0.25, 0.5], [0.75, 0.25]]))
+    PointsAnnotator().draw(frame, points, Context())
+    for x, y in ((160, 240), (480, 120)):
+        assert frame[y - 3:y + 4, x - 3:x + 4].any(), "a marker at the point"
+    assert not frame[400:, :100].any()
+    frame[:] = 0
+    result = ClassResult(("thumbs_up", "thumbs_down"), np.array([0.9, 0.1], np.float32))
+    annotate(frame, [result], Context(fps=30.0, stages_ms={"infer": 5.0}),
+             [LabelAnnotator(), FpsAnnotator()])
+    assert frame[:120, :250].any(), "label and bars, top left"
+    assert frame[:60, 400:].any(), "FPS, top right"
+    assert not frame[300:, 250:400].any()
+
+
+def test_source_dying_mid_run_is_survived(bundle):
+    from edge_app.backends import OnnxBackend
+    from edge_app.model_info import load_model_info
+    from edge_app.runtime.loop import Runner, run_loop
+    from edge_app.sources import FrameReader, open_source
+    from test_reader import FakeSource
+
+    info = load_model_info(str(bundle))
+    backend = OnnxBackend()
+    backend.load(info)
+
+    class Camera(FakeSource):
+        def _grab(self):
+            got = super()._grab()
+            return (np.full((120, 160, 3), 90, np.uint8), {}) if got else None
+
+    src = Camera(live=True, lose_at=5, reopen_failures=1, delay=0.005)
+    with FrameReader(src, backoff=0.01, max_backoff=0.02) as reader:
+        stats = run_loop(reader, [Runner(info, backend)], max_frames=20)
+        assert reader.reconnects == 1
+    assert stats.frames == 20
+    assert open_source   # the same factory serves real cameras
+
+
+def test_sigterm_stops_cleanly_and_closes_the_recording(bundle, tmp_path):
+    video = tmp_path / "live.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "edge_app", "run", "--model", str(bundle),
+                             "--source", "sim://thumbs?fps=30&width=256&height=192", "--headless",
+                             "--record", str(video)], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not video.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert time.monotonic() - sent < 2.0, "stops within about a second"
+    assert proc.returncode == 0, err
+    assert "(stopped)" in out
+    assert _video_frames(video) > 10, "the recording is closed properly and playable"
+
+
+def test_model_errors_are_one_line(bundle, tmp_path, capsys):
+    assert main(["run", "--model", str(tmp_path / "nope"), "--source", "sim://thumbs", "--headless"]) == 2
+    assert "not found" in capsys.readouterr().err
+    no_onnx = tmp_path / "copy"
+    no_onnx.mkdir()
+    (no_onnx / "bundle.json").write_text((bundle / "bundle.json").read_text())
+    assert main(["run", "--model", str(no_onnx), "--backend", "onnx", "--source", "sim://thumbs",
+                 "--headless"]) == 2
+    assert "run edge-app export" in capsys.readouterr().err
+    assert threading.active_count() < 20
