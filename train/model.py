@@ -15,6 +15,9 @@ class EdgeModel(nn.Module):
     or normalised x,y per point. Normalisation is part of the model, so an exported graph
     takes pixels as they come from the camera."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, features: nn.Module, pool: nn.Module, head: nn.Module,
                  mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()

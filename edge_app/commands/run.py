@@ -66,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
     source = open_source(args.source, width=args.width, height=args.height, fps=args.fps)
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    sinks, window = [], None
+    from typing import Any, List
+
+    sinks: List[Any] = []
+    window = None
     try:
         with FrameReader(source) as reader:
             mode = source.describe().replace(args.source, args.source.split("?")[0])
