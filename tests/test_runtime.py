@@ -105,11 +105,14 @@ def test_backends_agree_on_the_same_frames(bundle):
     assert (outs[0].argmax(1) == outs[1].argmax(1)).all()
 
 
-def test_onnx_file_as_model(bundle, tmp_path):
+def test_onnx_file_as_model_and_two_models_on_one_stream(bundle, tmp_path):
     log = tmp_path / "o.jsonl"
-    assert main(["run", "--model", str(bundle / "model.onnx"), "--source", "sim://thumbs?seed=2",
-                 "--headless", "--frames", "5", "--json-out", str(log)]) == 0
-    assert len(_lines(log)) == 5
+    assert main(["run", "--model", str(bundle / "model.onnx"), "--model", str(bundle),
+                 "--backend", "onnx", "--source", "sim://thumbs?seed=2", "--headless",
+                 "--frames", "5", "--json-out", str(log)]) == 0
+    rows = _lines(log)
+    assert len(rows) == 5 and [r["model"] for r in rows[0]["results"]] == ["model", "thumbs"]
+    assert rows[0]["results"][0]["scores"] == rows[0]["results"][1]["scores"]
 
 
 def test_annotators_draw_where_they_should():
@@ -181,3 +184,39 @@ def test_model_errors_are_one_line(bundle, tmp_path, capsys):
                  "--headless"]) == 2
     assert "run edge-app export" in capsys.readouterr().err
     assert threading.active_count() < 20
+
+
+def test_serve_streams_mjpeg_and_results(bundle):
+    import urllib.request
+
+    from edge_app.backends import OnnxBackend
+    from edge_app.model_info import load_model_info
+    from edge_app.runtime.loop import Runner, run_loop
+    from edge_app.runtime.serve import ServeSink
+    from edge_app.sources import FrameReader, open_source
+
+    info = load_model_info(str(bundle))
+    backend = OnnxBackend()
+    backend.load(info)
+    server = ServeSink("127.0.0.1:0")
+    stop = threading.Event()
+    src = open_source("sim://thumbs?fps=30&width=256&height=192&seed=4")
+    with FrameReader(src) as reader:
+        loop = threading.Thread(target=run_loop, args=(reader, [Runner(info, backend)], [server]),
+                                kwargs={"stop": stop})
+        loop.start()
+        try:
+            base = "http://127.0.0.1:{}".format(server.port)
+            time.sleep(0.5)
+            results = json.loads(urllib.request.urlopen(base + "/results", timeout=5).read())
+            assert results["results"][0]["label"] in ("thumbs_up", "thumbs_down")
+            stream = urllib.request.urlopen(base + "/stream", timeout=5)
+            assert stream.headers["Content-Type"].startswith("multipart/x-mixed-replace")
+            chunk = stream.read(4096)
+            assert b"--frame" in chunk and b"\xff\xd8" in chunk, "JPEG parts"
+            stream.close()
+        finally:
+            stop.set()
+            loop.join(5)
+            server.close()
+    assert not loop.is_alive()

@@ -37,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--record", metavar="FILE.mp4", help="record the annotated stream")
     p.add_argument("--json-out", metavar="FILE", help="one JSON line per frame: results, timings "
                    "(and the simulator's ground truth)")
+    p.add_argument("--serve", metavar="HOST:PORT", help="MJPEG stream of the annotated frames at "
+                   "/stream and the latest results at /results (binds to 127.0.0.1 unless a host "
+                   "is given; another host prints a warning)")
     p.add_argument("--frames", type=int, help="stop after this many frames")
     p.add_argument("--smooth", type=int, default=1, metavar="N",
                    help="average the last N results so overlays don't flicker (default 1: off)")
@@ -78,6 +81,13 @@ def run(args: argparse.Namespace) -> int:
                 sinks.append(VideoSink(args.record, fps=source.info.fps or 30.0))
             if args.json_out:
                 sinks.append(JsonLinesSink(args.json_out))
+            if args.serve:
+                from edge_app.runtime.serve import ServeSink
+
+                server = ServeSink(args.serve)
+                sinks.append(server)
+                print("serving http://{}:{}/ (stream: /stream, results: /results)".format(
+                    server.host, server.port))
             if not args.headless:
                 from edge_app.runtime.window import Window
 
