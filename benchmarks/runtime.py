@@ -1,0 +1,81 @@
+"""Live-loop figures for the ONNX Runtime CPU backend: loop FPS against inference-only FPS.
+
+    python benchmarks/runtime.py --model BUNDLE [--frames 300] [--threads 2] [--size 640x480]
+
+Same thread count for both; a video-file source (rendered from the simulator), headless, no
+recording; the median of three runs. Not a test: it prints figures.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edge_app.backends import OnnxBackend
+from edge_app.model_info import load_model_info
+from edge_app.preprocess import to_model_input
+from edge_app.runtime.loop import Runner, run_loop
+from edge_app.sources import FrameReader, open_source
+
+
+def make_video(path: Path, task: str, frames: int, width: int, height: int) -> Path:
+    import cv2
+
+    src = open_source("sim://{}?seed=0&width={}&height={}".format(task, width, height))
+    src.open()
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (width, height))
+    for _ in range(frames):
+        writer.write(src.read().image)
+    writer.release()
+    return path
+
+
+def inference_fps(backend: OnnxBackend, batch: np.ndarray, n: int) -> float:
+    backend.infer(batch)
+    start = time.perf_counter()
+    for _ in range(n):
+        backend.infer(batch)
+    return n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--frames", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--size", default="640x480")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    info = load_model_info(args.model)
+    backend = OnnxBackend(threads=args.threads)
+    backend.load(info)
+    backend.warmup(info)
+    with tempfile.TemporaryDirectory() as tmp:
+        video = make_video(Path(tmp) / "clip.avi", info.task.name, args.frames, width, height)
+        src = open_source(str(video))
+        src.open()
+        batch = to_model_input(src.read().image, info.input_size)[None]
+        src.close()
+        loops, infers, stages = [], [], []
+        for _ in range(3):
+            infers.append(inference_fps(backend, batch, args.frames))
+            with FrameReader(open_source(str(video))) as reader:
+                stats = run_loop(reader, [Runner(info, backend)])
+            loops.append(stats.fps)
+            stages.append(stats.stages_ms)
+    loop, infer = statistics.median(loops), statistics.median(infers)
+    print("model {} ({}x{} input), ONNX Runtime CPU, {} threads, {} frames of {}x{} video".format(
+        info.name, info.input_size[1], info.input_size[0], args.threads, args.frames, width, height))
+    print("loop FPS {:.1f}  inference-only FPS {:.1f}  ratio {:.2f}  (runs: {} / {})".format(
+        loop, infer, loop / infer, ", ".join("{:.1f}".format(v) for v in loops),
+        ", ".join("{:.1f}".format(v) for v in infers)))
+    median_stages = {k: statistics.median(s[k] for s in stages) for k in stages[0]}
+    print("median ms per stage: " + ", ".join("{} {:.2f}".format(k, v) for k, v in median_stages.items()))
+
+
+if __name__ == "__main__":
+    main()
