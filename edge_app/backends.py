@@ -2,7 +2,7 @@
 
 Every backend takes the same input, a batch of RGB uint8 frames already resized to the model
 input (N, H, W, 3), and returns the exported graph's outputs (class probabilities, or points).
-``auto`` picks the fastest available and says why. TensorRT lands in a later change.
+``auto`` picks the fastest available and says why.
 """
 from __future__ import annotations
 
@@ -133,21 +133,31 @@ class TorchBackend(Backend):
         self.model = None
 
 
-BACKENDS: Dict[str, Callable[..., Backend]] = {"onnx": OnnxBackend, "torch": TorchBackend}
+def _trt(threads: Optional[int] = None) -> Backend:
+    from edge_app.backend_trt import TrtBackend   # TensorRT code only where it is used
+
+    return TrtBackend(threads)
+
+
+BACKENDS: Dict[str, Callable[..., Backend]] = {"trt": _trt, "onnx": OnnxBackend, "torch": TorchBackend}
 
 
 def choose_backend(name: str, model: ModelInfo, threads: Optional[int] = None) -> Tuple[Backend, str]:
-    """The backend to use and why. ``auto``: ONNX Runtime when the model has a graph (its
-    CUDA provider if present), else PyTorch on the checkpoint."""
+    """The backend to use and why. ``auto``: TensorRT where it is installed (engine built and
+    cached on first run), else ONNX Runtime (its CUDA provider if present), else PyTorch."""
     if name != "auto":
         if name not in BACKENDS:
-            raise UserError("unknown --backend '{}'; choose from auto, {}{}".format(
-                name, ", ".join(BACKENDS), " (TensorRT arrives with a later change)" if name == "trt" else ""))
+            raise UserError("unknown --backend '{}'; choose from auto, {}".format(name, ", ".join(BACKENDS)))
         backend = BACKENDS[name](threads=threads)
         backend.load(model)
         return backend, "asked for"
+    from export.tensorrt_build import tensorrt_available
+
     reasons: List[str] = []
-    for candidate in ("onnx", "torch"):
+    candidates = ("trt", "onnx", "torch") if tensorrt_available() else ("onnx", "torch")
+    if len(candidates) == 2:
+        reasons.append("trt: TensorRT not installed")
+    for candidate in candidates:
         backend = BACKENDS[candidate](threads=threads)
         try:
             backend.load(model)

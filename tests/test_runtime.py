@@ -220,3 +220,21 @@ def test_serve_streams_mjpeg_and_results(bundle):
             loop.join(5)
             server.close()
     assert not loop.is_alive()
+
+
+def test_trt_backend(bundle, tmp_path, capsys):
+    from export.tensorrt_build import tensorrt_available
+
+    if not tensorrt_available():
+        assert main(["run", "--model", str(bundle), "--backend", "trt", "--source", "sim://thumbs",
+                     "--headless", "--frames", "1"]) == 2
+        assert "TensorRT is not installed" in capsys.readouterr().err
+        pytest.skip("TensorRT is not installed: the engine path runs on the Jetson")
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    log = tmp_path / "trt.jsonl"
+    assert main(["run", "--model", str(bundle), "--backend", "trt", "--source", "sim://thumbs?seed=3",
+                 "--headless", "--frames", "20", "--json-out", str(log)]) == 0
+    assert len(_lines(log)) == 20

@@ -16,8 +16,9 @@ than stalls. Ctrl-C or SIGTERM (systemctl stop) shuts down cleanly and closes th
 checkpoint with --backend torch), then an .onnx file exported by edge-app export. Repeat
 --model to run several models on one stream; their overlays stack.
 
---backend auto picks ONNX Runtime when the model has a graph (CUDA provider if present, else
-the CPU), else PyTorch, and prints which and why."""
+--backend auto picks TensorRT where it is installed (the engine is built for this device and
+cached on first run), else ONNX Runtime (CUDA provider if present, else the CPU), else PyTorch,
+and prints which and why."""
 
 EXAMPLES = """examples:
   edge-app run --model runs/thumbs --source usb:0
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", action="append", required=True, metavar="MODEL",
                    help="bundle folder or .onnx file (repeat for several models)")
     add_source(p)
-    p.add_argument("--backend", default="auto", help="auto (default), onnx or torch")
+    p.add_argument("--backend", default="auto", help="auto (default), trt, onnx or torch")
     p.add_argument("--threads", type=int, help="CPU threads for inference (default: all cores)")
     p.add_argument("--headless", action="store_true", help="no window")
     p.add_argument("--record", metavar="FILE.mp4", help="record the annotated stream")

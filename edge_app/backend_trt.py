@@ -1,0 +1,86 @@
+"""The TensorRT backend: the bundle's engine for this device (built from model.onnx and cached
+on first run, rebuilt when stale), run through the name-based I/O API (TensorRT 8.5+:
+``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``) on a CUDA stream. Device
+buffers come from Polygraphy's CUDA wrapper (ctypes over libcudart, so no cuda-python needed)."""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from edge_app.backends import Backend, to_nchw
+from edge_app.errors import UserError
+from edge_app.model_info import ModelInfo
+
+
+class TrtBackend(Backend):
+    name = "trt"
+
+    def __init__(self, threads: Optional[int] = None, precision: str = "fp16") -> None:
+        self.precision = precision
+        self.engine: Any = None
+        self.context: Any = None
+        self._buffers: Dict[Tuple[str, Tuple[int, ...]], Any] = {}
+
+    def load(self, model: ModelInfo) -> None:
+        from export.tensorrt_build import tensorrt_available
+
+        if not tensorrt_available():
+            raise UserError("TensorRT is not installed here (JetPack provides it on a Jetson)")
+        if model.onnx is None:
+            raise UserError("{}: no model.onnx to build an engine from; run edge-app export".format(
+                model.name))
+        try:
+            from polygraphy import cuda
+        except ImportError:
+            raise UserError("the trt backend needs Polygraphy for device memory: pip install polygraphy")
+        import tensorrt as trt
+
+        from export.engine_cache import ensure_engine
+        from export.tensorrt_build import build_engine, device_info
+
+        def build(src: Any, dst: Any) -> None:
+            build_engine(src, dst, self.precision, timing_cache=src.parent / "timing.cache")
+
+        path = ensure_engine(model.onnx, self.precision, device_info(), build)
+        runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        self.engine = runtime.deserialize_cuda_engine(path.read_bytes())
+        if self.engine is None:
+            raise UserError("{}: TensorRT could not load the engine; delete it to rebuild".format(path))
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.input, self.output = inputs[0], [n for n in names if n not in inputs][0]
+        self.stream = cuda.Stream()
+        self._cuda = cuda
+        self.path = path
+
+    def _device(self, role: str, shape: Tuple[int, ...]) -> Any:
+        """Device buffers, allocated once per role and shape (batch sizes repeat)."""
+        key = (role, shape)
+        if key not in self._buffers:
+            self._buffers[key] = self._cuda.DeviceArray(shape=shape, dtype=np.float32)
+        return self._buffers[key]
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        x = to_nchw(batch)
+        self.context.set_input_shape(self.input, x.shape)
+        out_shape = tuple(self.context.get_tensor_shape(self.output))
+        d_in, d_out = self._device("in", x.shape), self._device("out", out_shape)
+        d_in.copy_from(x, self.stream)
+        self.context.set_tensor_address(self.input, d_in.ptr)
+        self.context.set_tensor_address(self.output, d_out.ptr)
+        self.context.execute_async_v3(self.stream.ptr)
+        host = np.empty(out_shape, dtype=np.float32)
+        d_out.copy_to(host, self.stream)
+        self.stream.synchronize()
+        return host
+
+    def describe(self) -> str:
+        return "trt ({})".format(self.precision)
+
+    def close(self) -> None:
+        for buf in self._buffers.values():
+            buf.free()
+        self._buffers.clear()
+        self.context = self.engine = None
