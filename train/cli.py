@@ -45,8 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", help="imagenet (default), none, or a path to a weights file")
     p.add_argument("--mode", choices=MODES, help="fast, full or auto (default)")
     p.add_argument("--epochs", type=int, help="epochs (default: fast 60 head epochs, full 15)")
-    p.add_argument("--batch-size", type=int, help="images per batch (default 32)")
-    p.add_argument("--lr", type=float, help="learning rate (default: fast 3e-3, full 5e-4)")
+    p.add_argument("--batch-size", type=int, help="images per batch (default 16)")
+    p.add_argument("--lr", type=float, help="learning rate (default 3e-3; full mode: the head, backbone at 1/10)")
     p.add_argument("--label-smoothing", type=float, help="classification (default 0.1)")
     p.add_argument("--no-balance", dest="balance", action="store_false", default=None,
                    help="do not weight classes against imbalance")

@@ -20,8 +20,8 @@ class TrainConfig:
     weights: str = "imagenet"          # imagenet | none | a path to a state_dict file
     mode: str = "auto"                 # fast (frozen backbone, cached features) | full | auto
     epochs: Optional[int] = None       # fast: 60 head epochs; full: 15
-    batch_size: int = 32
-    lr: Optional[float] = None         # fast: 3e-3; full: 5e-4 (head) with backbone at 1/10
+    batch_size: int = 16
+    lr: Optional[float] = None         # 3e-3 (full mode: the head; the backbone at 1/10)
     weight_decay: float = 1e-4
     label_smoothing: float = 0.1
     balance: bool = True               # class weights against imbalance
@@ -41,7 +41,7 @@ class TrainConfig:
         fast = mode == "fast"
         return dataclasses.replace(
             self, mode=mode, epochs=self.epochs or (60 if fast else 15),
-            lr=self.lr or (3e-3 if fast else 5e-4))
+            lr=self.lr or 3e-3)
 
     def to_dict(self) -> Dict[str, Any]:
         out = dataclasses.asdict(self)

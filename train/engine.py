@@ -18,7 +18,7 @@ from edge_app.errors import UserError
 from train.augment import Transform, eval_transform
 from train.config import TrainConfig
 from train.data import ImageDataset, loader
-from train.model import EdgeModel, freeze_backbone, param_groups
+from train.model import EdgeModel, freeze_backbone, freeze_batchnorm, param_groups
 
 
 @dataclass
@@ -152,7 +152,7 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
     model.to(device)
     if cuda:
         model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(param_groups(model, cfg.lr or 5e-4, cfg.weight_decay),
+    opt = torch.optim.AdamW(param_groups(model, cfg.lr or 3e-3, cfg.weight_decay),
                             weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=[g["lr"] for g in opt.param_groups], pct_start=0.15,
@@ -169,6 +169,7 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
     try:
         for epoch in range(first, cfg.epochs + 1):
             model.train()
+            freeze_batchnorm(model)
             total, seen = 0.0, 0
             bar = _bar(len(ds), "epoch {}/{}".format(epoch, cfg.epochs), progress)
             for images, target in dl:

@@ -53,3 +53,12 @@ def param_groups(model: EdgeModel, lr: float, weight_decay: float) -> Any:
     """Full mode: the pretrained backbone learns ten times slower than the new head."""
     return [{"params": [p for p in model.features.parameters() if p.requires_grad], "lr": lr * 0.1},
             {"params": list(model.head.parameters()), "lr": lr}]
+
+
+def freeze_batchnorm(model: nn.Module) -> None:
+    """Keep batch-norm statistics fixed while fine-tuning. Small batches give noisy batch
+    statistics, and some backbones (EfficientNet-Lite: momentum 0.01) update their running
+    statistics so slowly that weights trained on batch statistics meet stale ones at eval."""
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()

@@ -113,6 +113,15 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
         result = fit_fast(model, kind, task, (tr_s, tr_y), (va_s, va_y), va_sizes, cfg, size,
                           device, cache, progress)
     else:
+        if not resume:   # linear probe first: fine-tuning starts from a head that fits
+            import dataclasses
+
+            probe = fit_fast(model, kind, task, (tr_s, tr_y), (va_s, va_y), va_sizes,
+                             dataclasses.replace(cfg, views=0, epochs=30), size, device, None, progress)
+            print("head warm start (frozen backbone): {}".format(
+                kind.describe(probe.best) if probe.best else "done"))
+            for p in model.features.parameters():
+                p.requires_grad_(True)
         result = fit_full(model, kind, task, (tr_s, tr_y), (va_s, va_y), va_sizes, cfg, size,
                           device, out / "last.pt", resume, progress,
                           on_epoch=lambda r: print("epoch {}: loss {:.4f}{}".format(
