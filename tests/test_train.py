@@ -61,6 +61,9 @@ def test_fast_mode_learns_each_course_task(task, sim_data, tmp_path):
         assert metrics["nme"] <= bound and metrics["rmse_px"] > 0
     meta = json.loads((bundle / "bundle.json").read_text())
     assert meta["mode"] == "fast" and meta["config"]["arch"] == "efficientnet_lite0"
+    views = meta["train_count"] * 2   # one clean and one augmented view per image
+    rate = meta["timings"]["images_per_second"]
+    assert abs(rate - views / meta["timings"]["feature_seconds"]) < 0.2, "backbone views per second"
     assert 0 < meta["val_sample"] <= 64 and (bundle / "val_sample" / "labels.json").is_file()
     assert (bundle / "plots" / "curves.png").is_file() and (bundle / "plots" / "val_grid.png").is_file()
     state = torch.load(str(bundle / "model.pt"), weights_only=True)

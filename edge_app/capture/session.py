@@ -20,7 +20,6 @@ class CaptureSession:
         self.index = 0
         self.points: Dict[str, Tuple[float, float]] = {}
         self.frozen: Optional[Frame] = None   # keypoints: the frame being labelled
-        self.started = time.monotonic()
         self.last_save = 0.0
 
     # -- selection -----------------------------------------------------------------------
