@@ -8,12 +8,13 @@ PIP     = $(BIN)/python -m pip
 PY38   ?= $(shell for p in python3.8 $(HOME)/.pyenv/versions/3.8*/bin/python; do \
             $$p -c 'import sys; assert sys.version_info[:2] == (3, 8)' 2>/dev/null && { echo $$p; break; }; \
           done)
-DEMO   ?= runs/quickstart
+DEMO   ?= runs/demo
+TASK   ?= thumbs
 
-.PHONY: help venv install-run install-dev demo test test-fast lint test-py38 clean
+.PHONY: help venv install-run install-demo install-dev demo test test-fast lint test-py38 clean
 
 help:
-	@echo "make demo       capture a dataset from the simulated camera and summarise it"
+	@echo "make demo       the whole pipeline on the simulated camera (TASK=all for the four tasks)"
 	@echo "make test       install the dev extras and run checks and tests"
 	@echo "make test-py38  run the tests under Python 3.8 (JetPack 5) if it is installed"
 
@@ -27,17 +28,21 @@ $(VENV)/.run-installed: setup.py | $(BIN)/python
 	$(PIP) install -q -e ".[headless]"
 	touch $@
 
-$(VENV)/.dev-installed: setup.py | $(BIN)/python
+$(VENV)/.dev-installed: setup.py edge_app/subject/install.py | $(BIN)/python
 	$(PIP) install -q -e ".[dev]"
+	$(BIN)/python -m edge_app.subject.install   # MediaPipe without its pip OpenCV
+	touch $@ $(VENV)/.run-installed $(VENV)/.demo-installed
+
+$(VENV)/.demo-installed: setup.py | $(BIN)/python
+	$(PIP) install -q -e ".[headless,train,export,bench]"
 	touch $@ $(VENV)/.run-installed
 
 install-run: $(VENV)/.run-installed
+install-demo: $(VENV)/.demo-installed
 install-dev: $(VENV)/.dev-installed
 
-demo: install-run
-	rm -rf $(DEMO)
-	$(BIN)/edge-app capture --task fingers --source sim://fingers --headless --count 50 --out $(DEMO)/fingers
-	$(BIN)/edge-app data info $(DEMO)/fingers
+demo: install-demo
+	$(BIN)/edge-app demo --task $(TASK) --out $(DEMO)
 
 # tensorrt-stubs (TensorRT 10 API) installed without its TensorRT dependency, copied onto a
 # mypy path (its package has no py.typed marker) with two generated-stub syntax slips fixed, then

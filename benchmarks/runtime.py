@@ -1,9 +1,12 @@
 """Live-loop figures for the ONNX Runtime CPU backend: loop FPS against inference-only FPS.
 
     python benchmarks/runtime.py --model BUNDLE [--frames 300] [--threads 2] [--size 640x480]
+                                 [--photos DIR] [--subject-provider mediapipe] [--no-tracking]
 
-Same thread count for both; a video-file source (rendered from the simulator), headless, no
-recording; the median of three runs. Not a test: it prints figures.
+Same thread count for both; a video-file source (rendered from the simulator, or made of real
+photos with --photos, each held for 10 frames as a hand held still would be), headless, no
+recording; the median of three runs. Models trained on crops run the subject stage (timed as
+its own stage; --no-tracking searches every frame afresh). Not a test: it prints figures.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from edge_app.model_info import load_model_info
 from edge_app.preprocess import to_model_input
 from edge_app.runtime.loop import Runner, run_loop
 from edge_app.sources import FrameReader, open_source
+from edge_app.subject.stage import SubjectStage
 
 
 def make_video(path: Path, task: str, frames: int, width: int, height: int) -> Path:
@@ -30,6 +34,22 @@ def make_video(path: Path, task: str, frames: int, width: int, height: int) -> P
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (width, height))
     for _ in range(frames):
         writer.write(src.read().image)
+    writer.release()
+    return path
+
+
+def photo_video(path: Path, folder: Path, frames: int, width: int, height: int, hold: int = 10) -> Path:
+    import cv2
+
+    from edge_app.sources.folder import list_images
+
+    photos = list_images(folder, recursive=True)
+    if not photos:
+        raise SystemExit("{}: no images".format(folder))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (width, height))
+    for i in range(frames):
+        image = cv2.imread(str(photos[(i // hold * 7919) % len(photos)]))
+        writer.write(cv2.resize(image, (width, height)))
     writer.release()
     return path
 
@@ -48,6 +68,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--size", default="640x480")
+    parser.add_argument("--photos", type=Path, help="make the video from these real photos")
+    parser.add_argument("--subject-provider", default="auto")
+    parser.add_argument("--no-tracking", action="store_true")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     info = load_model_info(args.model)
@@ -55,7 +78,10 @@ def main() -> None:
     backend.load(info)
     backend.warmup(info)
     with tempfile.TemporaryDirectory() as tmp:
-        video = make_video(Path(tmp) / "clip.avi", info.task.name, args.frames, width, height)
+        if args.photos:
+            video = photo_video(Path(tmp) / "clip.avi", args.photos, args.frames, width, height)
+        else:
+            video = make_video(Path(tmp) / "clip.avi", info.task.name, args.frames, width, height)
         src = open_source(str(video))
         src.open()
         batch = to_model_input(src.read().image, info.input_size)[None]
@@ -63,13 +89,20 @@ def main() -> None:
         loops, infers, stages = [], [], []
         for _ in range(3):
             infers.append(inference_fps(backend, batch, args.frames))
+            stage = SubjectStage([info.subject], args.subject_provider,
+                                 not args.no_tracking) if info.subject else None
             with FrameReader(open_source(str(video))) as reader:
-                stats = run_loop(reader, [Runner(info, backend)])
+                stats = run_loop(reader, [Runner(info, backend)], subjects=stage)
+            if stage is not None:
+                stage.close()
             loops.append(stats.fps)
             stages.append(stats.stages_ms)
     loop, infer = statistics.median(loops), statistics.median(infers)
-    print("model {} ({}x{} input), ONNX Runtime CPU, {} threads, {} frames of {}x{} video".format(
-        info.name, info.input_size[1], info.input_size[0], args.threads, args.frames, width, height))
+    print("model {} ({}x{} input, {}), ONNX Runtime CPU, {} threads, {} frames of {}x{} video".format(
+        info.name, info.input_size[1], info.input_size[0],
+        "subject {} via {}, tracking {}".format(info.subject, args.subject_provider,
+                                               "off" if args.no_tracking else "on")
+        if info.subject else "whole frame", args.threads, args.frames, width, height))
     print("loop FPS {:.1f}  inference-only FPS {:.1f}  ratio {:.2f}  (runs: {} / {})".format(
         loop, infer, loop / infer, ", ".join("{:.1f}".format(v) for v in loops),
         ", ".join("{:.1f}".format(v) for v in infers)))

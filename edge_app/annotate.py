@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from edge_app.cv import cv2
-from edge_app.results import ClassResult, PointsResult, Result
+from edge_app.results import ClassResult, NoSubject, PointsResult, Result
 
 WHITE, BLACK, GREEN, YELLOW = (255, 255, 255), (0, 0, 0), (80, 220, 80), (0, 220, 255)
 POINT_COLORS = [(0, 0, 255), (0, 200, 0), (255, 80, 0), (0, 200, 255), (255, 0, 200)]
@@ -49,6 +49,9 @@ class LabelAnnotator:
     per_result = True
 
     def draw(self, frame: np.ndarray, result: Optional[Result], ctx: Context) -> None:
+        if isinstance(result, NoSubject):
+            _text(frame, result.text, (12, int(34 * _scale(frame))), _scale(frame) * 1.2, YELLOW)
+            return
         if not isinstance(result, ClassResult):
             return
         cv = cv2()
@@ -82,6 +85,21 @@ class PointsAnnotator:
             _text(frame, name, (p[0] + int(8 * s), p[1] - int(8 * s)), s * 0.75, color)
 
 
+class SubjectAnnotator:
+    """The box of the hand or face a crop model looked at."""
+
+    per_result = True
+
+    def draw(self, frame: np.ndarray, result: Optional[Result], ctx: Context) -> None:
+        subject = getattr(result, "subject", None)
+        if not subject or not subject.get("box"):
+            return
+        h, w = frame.shape[:2]
+        x0, y0, x1, y1 = subject["box"]
+        cv2().rectangle(frame, (int(x0 * w), int(y0 * h)), (int(x1 * w), int(y1 * h)), YELLOW,
+                        max(1, int(2 * _scale(frame))))
+
+
 class FpsAnnotator:
     """Rolling FPS and each stage's milliseconds, top right."""
 
@@ -112,7 +130,8 @@ class StatusAnnotator:
 
 def default_annotators() -> List[Any]:
     """The overlays the live loop draws; each ignores results it does not know."""
-    return [LabelAnnotator(), PointsAnnotator(), FpsAnnotator(), StatusAnnotator()]
+    return [SubjectAnnotator(), LabelAnnotator(), PointsAnnotator(), FpsAnnotator(),
+            StatusAnnotator()]
 
 
 def annotate(frame: np.ndarray, results: Sequence[Optional[Result]], ctx: Context,

@@ -97,8 +97,9 @@ class TorchBackend(Backend):
 
     name = "torch"
 
-    def __init__(self, threads: Optional[int] = None) -> None:
+    def __init__(self, threads: Optional[int] = None, precision: str = "fp32") -> None:
         self.threads = threads
+        self.precision = precision
         self.model: Any = None
         self.device = "cpu"
 
@@ -115,19 +116,24 @@ class TorchBackend(Backend):
         if self.threads:
             torch.set_num_threads(self.threads)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        if self.precision == "fp16" and self.device != "cuda":
+            raise UserError("fp16 with the torch backend needs a CUDA device")
         meta, net = load_model(model.bundle, self.device)
         self.model = export_wrapper(net, meta["task_spec"])
+        self._dtype = torch.float16 if self.precision == "fp16" else torch.float32
+        if self.precision == "fp16":
+            self.model.half()
         self._torch = torch
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
-            x = torch.from_numpy(to_nchw(batch)).to(self.device)
+            x = torch.from_numpy(to_nchw(batch)).to(self.device, self._dtype)
             out = self.model(x)
             return out.float().cpu().numpy()
 
     def describe(self) -> str:
-        return "torch ({})".format(self.device)
+        return "torch ({}{})".format(self.device, ", fp16" if self.precision == "fp16" else "")
 
     def close(self) -> None:
         self.model = None

@@ -21,10 +21,23 @@ class ModelInfo:
     onnx: Optional[Path]
     bundle: Optional[Path]
     output: str
+    plan: Optional[Dict[str, Any]] = None   # the bundle's input plan (crop or frame)
 
     @property
     def labels(self) -> Tuple[str, ...]:
         return self.task.labels
+
+    @property
+    def subject(self) -> Optional[str]:
+        """'hand' or 'face' when the model sees the subject's crop, else None."""
+        plan = self.plan or {}
+        return plan.get("subject") if plan.get("input") == "crop" else None
+
+    @property
+    def pad(self) -> float:
+        from edge_app.subject.crop import PAD
+
+        return float((self.plan or {}).get("pad", PAD))
 
 
 def load_model_info(spec: str) -> ModelInfo:
@@ -38,7 +51,8 @@ def load_model_info(spec: str) -> ModelInfo:
         task = parse_task(meta["task"], source=str(meta_path))
         onnx = path / "model.onnx"
         return ModelInfo(path.name, task, tuple(meta["input_size"]),   # type: ignore[arg-type]
-                         onnx if onnx.is_file() else None, path, task.task_kind.output_name)
+                         onnx if onnx.is_file() else None, path, task.task_kind.output_name,
+                         meta.get("input_plan"))
     if path.suffix.lower() == ".onnx" and path.is_file():
         props = _onnx_metadata(path)
         if "edge_app.task" not in props:
@@ -46,7 +60,8 @@ def load_model_info(spec: str) -> ModelInfo:
                             "edge-app export, or pass a bundle folder".format(path))
         task = parse_task(json.loads(props["edge_app.task"]), source=str(path))
         return ModelInfo(path.stem, task, tuple(json.loads(props["edge_app.input_size"])),  # type: ignore[arg-type]
-                         path, None, props.get("edge_app.output", task.task_kind.output_name))
+                         path, None, props.get("edge_app.output", task.task_kind.output_name),
+                         json.loads(props.get("edge_app.input_plan", "null")))
     raise UserError("--model {}: not found; give a bundle folder (from edge-app train) or a "
                     "model.onnx from edge-app export".format(spec))
 

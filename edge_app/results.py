@@ -2,8 +2,8 @@
 benchmark serialise them. Decoders are registered by the model output they read."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Callable, Dict, Sequence, Tuple, Union
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -14,6 +14,7 @@ class ClassResult:
 
     labels: Tuple[str, ...]
     scores: np.ndarray
+    subject: Optional[Dict[str, Any]] = None   # kind and box (0..1) of the crop's subject
 
     @property
     def index(self) -> int:
@@ -28,8 +29,9 @@ class ClassResult:
         return float(self.scores[self.index])
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"type": "class", "label": self.label, "confidence": round(self.confidence, 4),
-                "scores": {n: round(float(s), 4) for n, s in zip(self.labels, self.scores)}}
+        return _with_subject({"type": "class", "label": self.label, "confidence": round(self.confidence, 4),
+                              "scores": {n: round(float(s), 4) for n, s in zip(self.labels, self.scores)}},
+                             self.subject)
 
 
 @dataclass
@@ -38,14 +40,37 @@ class PointsResult:
 
     names: Tuple[str, ...]
     points: np.ndarray   # (P, 2)
+    subject: Optional[Dict[str, Any]] = None
 
     def to_dict(self) -> Dict[str, Any]:
-        return {"type": "points",
-                "points": {n: [round(float(x), 5), round(float(y), 5)]
-                           for n, (x, y) in zip(self.names, self.points)}}
+        return _with_subject({"type": "points",
+                              "points": {n: [round(float(x), 5), round(float(y), 5)]
+                                         for n, (x, y) in zip(self.names, self.points)}},
+                             self.subject)
 
 
-Result = Union[ClassResult, PointsResult]
+@dataclass
+class NoSubject:
+    """The model looks at a hand or face, and there is none in the frame: no answer, rather
+    than a class made up from the background."""
+
+    kind: str
+
+    @property
+    def text(self) -> str:
+        return "no " + self.kind
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"type": "none", "subject": {"kind": self.kind, "box": None}, "label": None}
+
+
+def _with_subject(out: Dict[str, Any], subject: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    if subject is not None:
+        out["subject"] = subject
+    return out
+
+
+Result = Union[ClassResult, PointsResult, NoSubject]
 
 
 def _classes(output: np.ndarray, labels: Sequence[str]) -> ClassResult:
@@ -62,8 +87,16 @@ DECODERS: Dict[str, Callable[[np.ndarray, Sequence[str]], Result]] = {
 
 
 def smooth(history: Sequence[Result]) -> Result:
-    """Moving average of the last results (scores or points), so overlays don't flicker."""
+    """Moving average of the last results (scores or points), so overlays don't flicker.
+    Only the latest run of answers counts: a frame without the subject resets it."""
     last = history[-1]
+    run: List[Result] = []
+    for r in reversed(history):
+        if type(r) is not type(last):
+            break
+        run.append(r)
     if isinstance(last, ClassResult):
-        return ClassResult(last.labels, np.mean([r.scores for r in history], axis=0))  # type: ignore[union-attr]
-    return PointsResult(last.names, np.mean([r.points for r in history], axis=0))  # type: ignore[union-attr]
+        return replace(last, scores=np.mean([r.scores for r in run], axis=0))  # type: ignore[union-attr]
+    if isinstance(last, PointsResult):
+        return replace(last, points=np.mean([r.points for r in run], axis=0))  # type: ignore[union-attr]
+    return last

@@ -45,7 +45,9 @@ def metadata(meta: Dict[str, Any]) -> Dict[str, str]:
             "edge_app.input_size": json.dumps(meta["input_size"]), "edge_app.input": INPUT_NAME,
             "edge_app.output": task.task_kind.output_name, "edge_app.arch": meta["arch"],
             "edge_app.input_format": "RGB float32 0..255 NCHW",
-            "edge_app.metrics": json.dumps(meta.get("metrics", {}))}
+            "edge_app.metrics": json.dumps(meta.get("metrics", {})),
+            # crop or whole frame, and the subject stage's settings: the runtime follows them
+            "edge_app.input_plan": json.dumps(meta.get("input_plan") or {"input": "frame"})}
 
 
 def export_onnx(bundle: Path, opset: int = DEFAULT_OPSET, out: Optional[Path] = None,

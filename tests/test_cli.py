@@ -1,6 +1,7 @@
 """The command line: every command explains itself, mistakes are one line, modules run it."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -62,3 +63,22 @@ def test_python_dash_m_runs_the_cli(module):
     assert proc.returncode == 0 and "usage: edge-app" in proc.stdout
     if module != "edge_app":
         assert "usage: edge-app {}".format(module) in proc.stdout, "runs the same subcommand"
+
+
+def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
+    """The README's main command, at a small size: every stage leaves its file behind."""
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "demo"
+    assert main(["demo", "--task", "thumbs", "--out", str(out), "--captures", "60",
+                 "--frames", "40"]) == 0
+    text = capsys.readouterr().out
+    assert "accuracy" in text and "report:" in text
+    task = out / "thumbs"
+    for name in ("dataset/dataset.yaml", "bundle/model.onnx", "bundle/plots/curves.png",
+                 "live.mp4", "live.jsonl", "eval.json", "bench.json", "bench.png"):
+        assert (task / name).is_file(), name
+    report = json.loads((out / "report.json").read_text())["tasks"][0]
+    assert report["fresh_frames"] == 100 and 0.5 <= report["accuracy"] <= 1.0
+    assert report["loop_fps"] > 0 and "infer" in report["stages_ms"] and report["backend"].startswith("onnx")
+    assert "| thumbs | 100 |" in (out / "report.md").read_text()

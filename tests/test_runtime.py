@@ -16,7 +16,7 @@ import pytest
 from conftest import write_image
 from edge_app.annotate import Context, FpsAnnotator, LabelAnnotator, PointsAnnotator, annotate
 from edge_app.cli import main
-from edge_app.results import ClassResult, PointsResult
+from edge_app.results import ClassResult, NoSubject, PointsResult
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,10 +81,40 @@ def test_video_file_and_image_folder_sources(bundle, tmp_path):
     for source, n in ((clip, 15), (folder, 4)):
         log = tmp_path / (source.name + ".jsonl")
         assert main(["run", "--model", str(bundle), "--source", str(source), "--headless",
-                     "--json-out", str(log)]) == 0
+                     "--json-out", str(log), "--subject-provider", "whole"]) == 0
         rows = _lines(log)
         assert len(rows) == n, "every frame of a file is processed, none twice"
     assert rows[0]["path"].endswith("0.jpg")
+
+
+def test_crop_model_says_no_subject_instead_of_guessing(bundle, tmp_path, capsys):
+    """The bundle learnt from hand crops; frames without a hand get "no hand", not a class."""
+    folder = tmp_path / "empty_room"
+    for i in range(3):
+        write_image(folder / "{}.jpg".format(i), 160, 120, value=60 * i)
+    log, video = tmp_path / "none.jsonl", tmp_path / "none.avi"
+    assert main(["run", "--model", str(bundle), "--source", str(folder), "--headless",
+                 "--json-out", str(log), "--subject-provider", "truth", "--record", str(video)]) == 0
+    assert "subject stage: hand" in capsys.readouterr().out
+    rows = _lines(log)
+    assert [r["results"][0]["type"] for r in rows] == ["none"] * 3
+    assert all(r["results"][0]["label"] is None and "infer" not in r["timings_ms"] for r in rows)
+    from edge_app.annotate import LabelAnnotator
+
+    frame = np.zeros((240, 320, 3), np.uint8)
+    LabelAnnotator().draw(frame, NoSubject("hand"), Context())
+    assert frame[:40, :120].any(), "'no hand' drawn top left"
+
+
+def test_crop_model_boxes_follow_the_simulated_hand(bundle, tmp_path):
+    log = tmp_path / "sim.jsonl"
+    assert main(["run", "--model", str(bundle), "--source", "sim://thumbs?seed=4&width=320&height=240",
+                 "--headless", "--frames", "10", "--json-out", str(log)]) == 0
+    meta = json.loads((bundle / "bundle.json").read_text())
+    assert meta["input_plan"]["input"] == "crop" and meta["input_plan"]["subject"] == "hand"
+    for row in _lines(log):
+        assert row["results"][0]["subject"]["box"] == row["truth"]["subject"]["box"]
+        assert "subject" in row["timings_ms"]
 
 
 def test_backends_agree_on_the_same_frames(bundle):

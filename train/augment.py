@@ -113,7 +113,7 @@ class KeypointTrain:
         angle = self.rng.uniform(-ROTATION, ROTATION)
         scale = self.rng.uniform(*SCALE)
         shift = self.rng.uniform(-TRANSLATE, TRANSLATE, 2) * (w, h)
-        m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), -angle, scale)
+        m = np.asarray(cv2.getRotationMatrix2D((w / 2.0, h / 2.0), -angle, scale), np.float64)
         m[:, 2] += shift
         m = np.diag([out_w / w, out_h / h]) @ m      # then resize, in one warp
         image = cv2.warpAffine(np.ascontiguousarray(rgb), m, (out_w, out_h), flags=cv2.INTER_LINEAR,

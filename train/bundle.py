@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_app import __version__
-from edge_app.dataset.atomic import atomic_write_text
+from edge_app.dataset.atomic import atomic_write_bytes, atomic_write_text
 from edge_app.dataset.model import Sample
 from edge_app.errors import UserError
 from edge_app.task_spec import TaskSpec, parse_task
@@ -77,8 +77,16 @@ def _write_sample(folder: Path, val: Sequence[Sample], targets: np.ndarray, task
     labels = []
     for rank, i in enumerate(order[:SAMPLE_SIZE]):
         s = val[int(i)]
-        name = "{:03d}{}".format(rank, s.path.suffix.lower())
-        shutil.copyfile(s.path, folder / name)
+        if s.crop is None:
+            name = "{:03d}{}".format(rank, s.path.suffix.lower())
+            shutil.copyfile(s.path, folder / name)
+        else:   # what the model sees: the subject's crop (points are in its coordinates)
+            from edge_app.cv import cv2
+            from train.data import load_sample_image
+
+            name = "{:03d}.png".format(rank)
+            ok, data = cv2().imencode(".png", load_sample_image(s))
+            atomic_write_bytes(folder / name, data.tobytes())
         t = targets[int(i)]
         labels.append({"image": name, "source": str(s.path),
                        "label": task.labels[int(t)] if targets.ndim == 1 else None,

@@ -7,7 +7,7 @@ import sys
 
 from edge_app.commands.common import add_task
 from edge_app.dataset.formats import FORMAT_CHOICES
-from train.config import MODES
+from train.config import INPUTS, MODES
 
 TRAIN_HELP = """Fine-tune a pretrained backbone on a dataset and write a model bundle.
 
@@ -60,6 +60,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input-size", type=_input_size, help="square input size (default: the task's)")
     p.add_argument("--workers", type=int, help="data loader workers (default: CPU count - 1)")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
+    p.add_argument("--input", choices=INPUTS, help="what the model learns from: crop (the hand "
+                   "or face the subject stage finds), frame (the whole image), or auto (default: "
+                   "crop when the task has a subject and it is found in most images)")
+    p.add_argument("--subject-provider", choices=("auto", "mediapipe", "truth", "whole"),
+                   help="who finds the subject: auto (default: stored/simulator truth, else "
+                   "MediaPipe), mediapipe, truth, whole (the whole image)")
+    p.add_argument("--crops", action="store_true", default=None,
+                   help="the images are already crops of the subject (close-ups such as CK+); "
+                   "same as 'crops: true' in the dataset's dataset.yaml")
     p.add_argument("--resume", action="store_true", help="continue from BUNDLE_DIR/last.pt")
     p.add_argument("--cache-dir", default="~/.cache/edge-app/features",
                    help="fast mode feature cache (default ~/.cache/edge-app/features)")
@@ -75,6 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--data", required=True, metavar="DIR", help="dataset folder (any supported layout)")
     e.add_argument("--format", default="auto", choices=FORMAT_CHOICES, help="dataset layout")
     e.add_argument("--json", metavar="FILE", help="also write the metrics as JSON")
+    e.add_argument("--crops", action="store_true",
+                   help="the images are already crops of the subject (see train --crops)")
     e.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
     e.add_argument("--no-progress", action="store_true", help="no progress bars")
     e.set_defaults(func=run_eval)
@@ -91,7 +102,7 @@ def _need_torch() -> None:
 
 OVERRIDES = ("arch", "weights", "mode", "epochs", "batch_size", "lr", "label_smoothing",
              "balance", "val_fraction", "group", "seed", "patience", "views", "input_size",
-             "workers", "device")
+             "workers", "device", "input", "subject_provider", "crops")
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -116,5 +127,5 @@ def run_eval(args: argparse.Namespace) -> int:
     from train.run import evaluate
 
     evaluate(args.model, args.data, args.format, args.json, args.device,
-             progress=not args.no_progress and sys.stderr.isatty())
+             progress=not args.no_progress and sys.stderr.isatty(), crops=args.crops)
     return 0

@@ -10,6 +10,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from edge_app.errors import did_you_mean
 
 MODES = ("auto", "fast", "full")
+INPUTS = ("auto", "frame", "crop")
 
 
 @dataclass
@@ -33,6 +34,9 @@ class TrainConfig:
     input_size: Optional[Tuple[int, int]] = None   # default: the task's
     workers: Optional[int] = None      # DataLoader workers; default from the CPU count
     device: str = "auto"               # auto | cpu | cuda | cuda:N
+    input: str = "auto"                # crop (the subject) | frame (whole image) | auto
+    subject_provider: str = "auto"     # who finds the subject (edge_app.subject.providers)
+    crops: bool = False                # the dataset's images are already crops of the subject
     extra: Dict[str, Any] = field(default_factory=dict)
 
     def resolved(self, cuda: bool) -> "TrainConfig":
@@ -52,7 +56,8 @@ class TrainConfig:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name != "extra"}
-_CHOICES = {"mode": MODES}
+_CHOICES = {"mode": MODES, "input": INPUTS,
+            "subject_provider": ("auto", "mediapipe", "truth", "whole")}
 _NUMBER_RANGES = {"epochs": (1, 10000), "batch_size": (1, 4096), "lr": (1e-7, 10.0),
                   "weight_decay": (0.0, 1.0), "label_smoothing": (0.0, 0.5),
                   "val_fraction": (0.0, 0.9), "patience": (1, 1000), "views": (0, 64),
@@ -70,7 +75,7 @@ def check_options(key: str, value: Any) -> str:
         low, high = _NUMBER_RANGES[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
             return "expected a number from {} to {}, got {!r}".format(low, high, value)
-    if key == "balance" and not isinstance(value, bool):
+    if key in ("balance", "crops") and not isinstance(value, bool):
         return "expected true or false, got {!r}".format(value)
     return ""
 

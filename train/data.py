@@ -24,10 +24,19 @@ class ImageDataset(Dataset):
         return len(self.samples)
 
     def __getitem__(self, i: int) -> Tuple[torch.Tensor, Any]:
-        image, problem = read_image(self.samples[i].path)
-        if image is None:   # verified before training; changed on disk since
-            raise DatasetError("{}: {}".format(self.samples[i].path, problem))
-        return self.transform(image, self.targets[i])
+        return self.transform(load_sample_image(self.samples[i]), self.targets[i])
+
+
+def load_sample_image(sample: Sample) -> np.ndarray:
+    """The image a model sees for ``sample`` (BGR): the file, or its subject's crop."""
+    image, problem = read_image(sample.path)
+    if image is None:   # verified before training; changed on disk since
+        raise DatasetError("{}: {}".format(sample.path, problem))
+    if sample.crop is not None:
+        from edge_app.subject.crop import CropBox, crop_image
+
+        image = crop_image(image, CropBox(*sample.crop))
+    return image
 
 
 def default_workers() -> int:

@@ -68,7 +68,7 @@ def feature_key(cfg: TrainConfig, samples: Sequence[Sample], size: Tuple[int, in
     h.update(json.dumps([cfg.arch, weights, list(size), cfg.views, cfg.seed, kind, "v1"]).encode())
     for s in samples:
         st = s.path.stat()
-        h.update("{}|{}|{}\n".format(s.path, st.st_size, st.st_mtime_ns).encode())
+        h.update("{}|{}|{}|{}\n".format(s.path, st.st_size, st.st_mtime_ns, s.crop).encode())
     return h.hexdigest()[:20]
 
 
@@ -145,9 +145,12 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
              val: Tuple[Sequence[Sample], np.ndarray], val_sizes: np.ndarray, cfg: TrainConfig,
              size: Tuple[int, int], device: torch.device, checkpoint: Path,
              resume: bool = False, progress: bool = True,
-             on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None) -> FitResult:
+             on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None,
+             baseline: Optional[Dict[str, Any]] = None) -> FitResult:
     """Fine-tune everything. Each epoch is checkpointed (``last.pt``); Ctrl-C saves and stops;
-    ``resume`` continues from the checkpoint."""
+    ``resume`` continues from the checkpoint. ``baseline``: the validation metrics of the
+    model as it starts (the linear probe), kept as "epoch 0" unless an epoch beats them, so
+    fine-tuning a few hundred images can never end worse than the frozen backbone did."""
     cuda = device.type == "cuda"
     model.to(device)
     if cuda:
@@ -161,6 +164,9 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
     result, best_state, best_score, stale, first = FitResult(), None, -math.inf, 0, 1
     if resume:
         first, best_state, best_score, stale = _restore(checkpoint, model, opt, sched, scaler, result)
+    elif baseline:
+        best_state, best_score = _cpu_state(model), kind.score(baseline)
+        result.best, result.best_epoch = baseline, 0
     loss_fn = kind.loss_fn(train[1], len(task.labels), cfg.label_smoothing, cfg.balance)
     ds = ImageDataset(train[0], list(train[1]), kind.train_transform(task, size))
     dl = loader(ds, cfg.batch_size, True, cfg.workers, kind.batch_target, pin=cuda, seed=cfg.seed)

@@ -86,6 +86,22 @@ class ClassificationKind:
     def score(self, metrics: Dict[str, Any]) -> float:
         return float(metrics["accuracy"])
 
+    def count_misses(self, metrics: Dict[str, Any], missed: Sequence[Optional[str]],
+                     task: TaskSpec) -> Dict[str, Any]:
+        """Metrics over every image, with the images where no subject was found as errors
+        (``accuracy_detected`` keeps the score on the others)."""
+        n_found = int(metrics["n"])
+        n = n_found + len(missed)
+        rows = np.asarray(metrics["confusion"]).reshape(len(task.classes), len(task.classes))
+        per_class: Dict[str, Optional[float]] = {}
+        for i, name in enumerate(task.classes):
+            total = int(rows[i].sum()) + sum(1 for m in missed if m == name)
+            per_class[name] = float(rows[i, i] / total) if total else None
+        correct = float(np.trace(rows))
+        return dict(metrics, accuracy=correct / n if n else 0.0,
+                    accuracy_detected=metrics["accuracy"], per_class=per_class, n=n,
+                    missed=len(missed), detection_rate=n_found / n if n else 0.0)
+
     def describe(self, metrics: Dict[str, Any]) -> str:
         return "accuracy {:.1%}".format(metrics["accuracy"])
 
@@ -110,6 +126,8 @@ class KeypointsKind:
         return nn.Sequential(nn.Dropout(0.1), nn.Linear(in_features, 2 * len(task.points)))
 
     def targets(self, ds: Dataset) -> np.ndarray:
+        if not ds.samples:
+            return np.zeros((0, len(ds.labels), 2), np.float32)
         return np.stack([s.normalized_points(ds.coords) for s in ds.samples]).astype(np.float32)
 
     def train_transform(self, task: TaskSpec, size: Tuple[int, int]) -> Transform:
@@ -147,6 +165,13 @@ class KeypointsKind:
 
     def score(self, metrics: Dict[str, Any]) -> float:
         return -float(metrics["rmse"])
+
+    def count_misses(self, metrics: Dict[str, Any], missed: Sequence[Optional[str]],
+                     task: TaskSpec) -> Dict[str, Any]:
+        """Point errors stay over the images with a subject; the rate says how many had one."""
+        n = int(metrics["n"]) + len(missed)
+        return dict(metrics, n=n, missed=len(missed),
+                    detection_rate=int(metrics["n"]) / n if n else 0.0)
 
     def describe(self, metrics: Dict[str, Any]) -> str:
         text = "RMSE {:.2f} px".format(metrics["rmse_px"])

@@ -7,8 +7,9 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 
 from edge_app.dataset.model import Sample
-from edge_app.dataset.verify import read_image
+from edge_app.errors import DatasetError
 from edge_app.task_spec import TaskSpec
+from train.data import load_sample_image
 
 
 def _plt() -> Any:
@@ -67,8 +68,9 @@ def val_grid(path: Path, samples: Sequence[Sample], outputs: np.ndarray, targets
     for ax in axes.ravel():
         ax.axis("off")
     for i, ax in zip(range(n), axes.ravel()):
-        image, _ = read_image(samples[i].path)
-        if image is None:
+        try:
+            image = load_sample_image(samples[i])
+        except DatasetError:
             continue
         ax.imshow(image[:, :, ::-1])
         h, w = image.shape[:2]

@@ -60,12 +60,17 @@ def _mask_outside(ds: Dataset) -> None:
 
 
 def _split(ds: Dataset, targets: np.ndarray, cfg: TrainConfig, val_dir: Optional[Path],
-           task: TaskSpec, fmt: str, progress: bool) -> Tuple[Tuple[list, np.ndarray], Tuple[list, np.ndarray]]:
+           task: TaskSpec, fmt: str, progress: bool, plan: Any
+           ) -> Tuple[Tuple[list, np.ndarray], Tuple[list, np.ndarray]]:
     from train.split import split_indices, strata_for
+    from train.subjects import apply_plan
 
     kind = task.task_kind.training()
     if val_dir is not None:
-        val_ds = load_labelled(val_dir, task, fmt, "eval", progress)
+        val_ds, missed = apply_plan(load_labelled(val_dir, task, fmt, "eval", progress), plan,
+                                    progress=progress)
+        if missed:
+            print("validation: no {} found in {} image(s); left out".format(plan.subject, len(missed)))
         return (ds.samples, targets), (val_ds.samples, kind.targets(val_ds))
     tr, va = split_indices(ds.samples, strata_for(targets), cfg.val_fraction, cfg.seed, cfg.group)
     pick = lambda idx: ([ds.samples[i] for i in idx], targets[idx])  # noqa: E731
@@ -94,8 +99,9 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
         print("warning: --weights none trains from scratch: fine for quick checks, expect much "
               "lower accuracy than with ImageNet weights")
     ds = load_labelled(Path(data), task, fmt, "train", progress)
+    ds, plan = _subject_stage(ds, task, cfg, progress)
     targets = kind.targets(ds)
-    (tr_s, tr_y), (va_s, va_y) = _split(ds, targets, cfg, val_dir, task, fmt, progress)
+    (tr_s, tr_y), (va_s, va_y) = _split(ds, targets, cfg, val_dir, task, fmt, progress, plan)
     if len(tr_s) < 2:
         raise DatasetError("{}: only {} training image(s); capture more".format(data, len(tr_s)))
     if not len(va_s):
@@ -113,6 +119,7 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
         result = fit_fast(model, kind, task, (tr_s, tr_y), (va_s, va_y), va_sizes, cfg, size,
                           device, cache, progress)
     else:
+        baseline = None
         if not resume:   # linear probe first: fine-tuning starts from a head that fits
             import dataclasses
 
@@ -120,15 +127,20 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
                              dataclasses.replace(cfg, views=0, epochs=30), size, device, None, progress)
             print("head warm start (frozen backbone): {}".format(
                 kind.describe(probe.best) if probe.best else "done"))
+            baseline = probe.best or None
             for p in model.features.parameters():
                 p.requires_grad_(True)
         result = fit_full(model, kind, task, (tr_s, tr_y), (va_s, va_y), va_sizes, cfg, size,
                           device, out / "last.pt", resume, progress,
                           on_epoch=lambda r: print("epoch {}: loss {:.4f}{}".format(
-                              r["epoch"], r["loss"], ", " + kind.describe(r["val"]) if r["val"] else "")))
+                              r["epoch"], r["loss"], ", " + kind.describe(r["val"]) if r["val"] else "")),
+                          baseline=None if resume else baseline)
+        if result.best_epoch == 0:
+            print("kept the warm-start model: no fine-tuning epoch beat it on validation")
     outputs = predict(model, va_s, size, device, cfg.batch_size, cfg.workers) if len(va_s) else None
     metrics = kind.metrics(outputs, va_y, task, va_sizes) if outputs is not None else {}
     meta = {"arch": cfg.arch, "weights": cfg.weights, "mode": cfg.mode, "input_size": list(size),
+            "input_plan": plan.to_dict(),
             "config": cfg.to_dict(), "metrics": metrics, "best_epoch": result.best_epoch,
             "train_count": len(tr_s), "data": str(Path(data).resolve()),
             "timings": {"train_seconds": round(result.seconds, 2),
@@ -144,6 +156,21 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
         kind.describe(metrics) if metrics else "n/a"))
     print("bundle: {}".format(out))
     return meta
+
+
+def _subject_stage(ds: Dataset, task: TaskSpec, cfg: TrainConfig, progress: bool) -> Tuple[Dataset, Any]:
+    """Crops of the subjects, or whole frames, as ``cfg.input`` and the detection rate say."""
+    from train.subjects import apply_plan, plan_input, report
+
+    plan, scan = plan_input(ds, task, cfg, progress)
+    if scan is not None:
+        report(ds, scan, task.subject)
+    print("input: {} ({})".format(plan.input, plan.reason))
+    ds, missed = apply_plan(ds, plan, scan)
+    if missed:
+        print("left out {} image(s) with no {} found (see: edge-app data info --task {} --data "
+              "{})".format(len(missed), plan.subject, task.name, ds.root))
+    return ds, plan
 
 
 def _rate(result: Any, mode: str) -> Optional[float]:
@@ -168,7 +195,7 @@ def _plots(out: Path, history: Sequence[Dict[str, Any]], metrics: Dict[str, Any]
 
 
 def evaluate(bundle: Path, data: Path, fmt: str = "auto", json_path: Optional[str] = None,
-             device_name: str = "auto", progress: bool = True) -> Dict[str, Any]:
+             device_name: str = "auto", progress: bool = True, crops: bool = False) -> Dict[str, Any]:
     """Metrics of a bundle on any dataset (a subset of the classes is fine)."""
     from train.bundle import load_model
     from train.data import sizes_of
@@ -181,16 +208,33 @@ def evaluate(bundle: Path, data: Path, fmt: str = "auto", json_path: Optional[st
     ds = load_labelled(Path(data), task, fmt, "eval", progress)
     if not ds.samples:
         raise DatasetError("{}: no images of task '{}' to evaluate".format(data, task.name))
+    from train.subjects import apply_plan, plan_from_meta
+
+    import dataclasses
+
+    from train.subjects import declared_crops
+
+    plan = plan_from_meta(meta)
+    plan = dataclasses.replace(plan, crops=crops or declared_crops(Path(data)))
+    ds, missed = apply_plan(ds, plan, progress=progress)
     targets = kind.targets(ds)
     start = time.monotonic()
-    outputs = predict(model, ds.samples, tuple(meta["input_size"]), device, progress=progress)
+    if ds.samples:
+        outputs = predict(model, ds.samples, tuple(meta["input_size"]), device, progress=progress)
+    else:
+        outputs = np.zeros((0, len(task.labels) * (2 if targets.ndim > 1 else 1)), np.float32)
     metrics = kind.metrics(outputs, targets, task, sizes_of(ds.samples))
+    if plan.input == "crop":   # a missed subject is a wrong answer, not a skipped image
+        metrics = kind.count_misses(metrics, [s.label for s in missed], task)
+        print("subject: {} found in {:.0%} of {} image(s)".format(
+            plan.subject, metrics["detection_rate"], metrics["n"]))
     print("evaluated {} on {} image(s) of {} in {:.1f} s: {}".format(
-        bundle, len(ds.samples), data, time.monotonic() - start, kind.describe(metrics)))
+        bundle, metrics["n"], data, time.monotonic() - start, kind.describe(metrics)))
     if "per_class" in metrics:
         for name, acc in metrics["per_class"].items():
             print("  {:<12} {}".format(name, "n/a" if acc is None else "{:.1%}".format(acc)))
-    result = dict(metrics, bundle=str(bundle), data=str(data), notes=ds.notes)
+    result = dict(metrics, bundle=str(bundle), data=str(data), notes=ds.notes,
+                  input=plan.input, missed_files=[str(s.path) for s in missed])
     if json_path:
         from edge_app.dataset.atomic import atomic_write_text
 

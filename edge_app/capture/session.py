@@ -3,20 +3,24 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 from edge_app.dataset.writer import AsyncWriter, DatasetWriter
 from edge_app.errors import UserError
 from edge_app.sources.base import Frame
+from edge_app.subject.base import SubjectFinder
 from edge_app.task_spec import TaskSpec
 
 
 class CaptureSession:
     """Selects a class (or point), places points, and hands shots to a background writer."""
 
-    def __init__(self, task: TaskSpec, out: Union[str, Path], queue_size: int = 64) -> None:
+    def __init__(self, task: TaskSpec, out: Union[str, Path], queue_size: int = 64,
+                 finder: Optional[SubjectFinder] = None) -> None:
         self.task = task
-        self.writer = AsyncWriter(DatasetWriter(out, task), maxsize=queue_size)
+        self.finder = finder
+        find = None if finder is None else (lambda image: _found(finder, image))
+        self.writer = AsyncWriter(DatasetWriter(out, task), maxsize=queue_size, find_subject=find)
         self.index = 0
         self.points: Dict[str, Tuple[float, float]] = {}
         self.frozen: Optional[Frame] = None   # keypoints: the frame being labelled
@@ -117,7 +121,34 @@ class CaptureSession:
     def close(self) -> None:
         """Write what is queued and stop the writer thread."""
         self.writer.close()
+        if self.finder is not None:
+            self.finder.close()
 
 
 def _subject(frame: Frame) -> Optional[dict]:
     return frame.truth.get("subject") if frame.truth else None
+
+
+def _found(finder: SubjectFinder, image: Any) -> Optional[dict]:
+    """The subject stored beside a captured image, so crops are reproducible and cheap."""
+    from edge_app.subject.providers import find_subject
+
+    found = find_subject(finder, image)
+    return None if found is None else found.to_dict((image.shape[1], image.shape[0]))
+
+
+def capture_finder(task: TaskSpec, has_truth: bool) -> Optional[SubjectFinder]:
+    """A detector for a camera capture of a task with a subject; None (with a note) when there
+    is none to use: the subjects are then found on first training use instead."""
+    if task.subject == "none" or has_truth:
+        return None
+    from edge_app.subject.providers import make_finder
+
+    try:
+        from edge_app.subject.mediapipe_finder import import_mediapipe
+
+        import_mediapipe()
+    except UserError as exc:
+        print("note: {} boxes are not stored with the images ({})".format(task.subject, exc))
+        return None
+    return make_finder(task.subject, "mediapipe", tracking=False)

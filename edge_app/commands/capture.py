@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_app.capture.session import CaptureSession
+    from edge_app.capture.session import CaptureSession, capture_finder
     from edge_app.errors import UserError
     from edge_app.sources import FrameReader, open_source
     from edge_app.task_spec import load_task
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if not has_gui():
         raise UserError("no window can be opened here (no display, or a headless OpenCV); use "
                         "--headless, or edge-app studio from a browser")
-    session = CaptureSession(task, args.out)
+    session = CaptureSession(task, args.out, finder=capture_finder(task, source.has_truth))
     try:
         with FrameReader(source) as reader:
             print("source: " + source.describe())
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _headless(args: argparse.Namespace, task, source, interval: float) -> int:
     from edge_app.capture.headless import run_headless
-    from edge_app.capture.session import CaptureSession
+    from edge_app.capture.session import CaptureSession, capture_finder
     from edge_app.errors import UserError
     from edge_app.sources import FrameReader
 
@@ -87,7 +87,7 @@ def _headless(args: argparse.Namespace, task, source, interval: float) -> int:
                         "or use a sim:// source")
     if args.label is not None:
         source.request_label(args.label)
-    session = CaptureSession(task, args.out)
+    session = CaptureSession(task, args.out, finder=capture_finder(task, source.has_truth))
     try:
         with FrameReader(source) as reader:
             print("source: " + source.describe())

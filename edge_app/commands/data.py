@@ -27,6 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_task(info, required=False)
     _add_read_options(info)
     info.add_argument("--json", metavar="FILE", help="also write the summary as JSON ('-' for stdout)")
+    info.add_argument("--subject", choices=("hand", "face", "none"),
+                      help="also find the hand or face in every image and report the detection "
+                      "rate per class and the images without one (default: the --task's subject)")
+    info.add_argument("--subject-provider", default="auto",
+                      choices=("auto", "mediapipe", "truth", "whole"),
+                      help="who finds it (default auto: stored subjects, else MediaPipe)")
+    info.add_argument("--crops", action="store_true", help="the images are already crops of the subject")
     info.set_defaults(func=run_info)
 
     imp = data_sub.add_parser("import", help="copy a dataset into this tool's layout",
@@ -62,9 +69,15 @@ def _read(args: argparse.Namespace):
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from edge_app.dataset.info import format_summary, summarize
+    from edge_app.dataset.info import format_summary, subject_summary, summarize
+    from edge_app.task_spec import load_task
 
-    info = summarize(_read(args))
+    ds = _read(args)
+    info = summarize(ds)
+    subject = args.subject or (load_task(args.task).subject if args.task else "none")
+    if subject != "none" and ds.samples:
+        info["subject"] = subject_summary(ds, subject, args.subject_provider, args.crops,
+                                          progress=sys.stderr.isatty())
     print(format_summary(info))
     if args.json:
         text = json.dumps(info, indent=2)

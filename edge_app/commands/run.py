@@ -8,7 +8,10 @@ import threading
 from edge_app.commands.common import add_source
 
 HELP = """Run models live on a camera, a file or the simulator: staged and timed (grab,
-preprocess, infer, decode, smooth, annotate, output), with overlays. Outputs never slow the
+subject, preprocess, infer, decode, smooth, annotate, output), with overlays. Models trained on
+the subject's crop (the hand or face; see edge-app train --input) get the subject stage: it
+finds the subject, tracks it between frames, and says "no hand" rather than guessing when
+there is none. Outputs never slow the
 loop: the window, the recording and the JSON lines each run behind a queue that drops rather
 than stalls. Ctrl-C or SIGTERM (systemctl stop) shuts down cleanly and closes the recording.
 
@@ -42,6 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "/stream and the latest results at /results (binds to 127.0.0.1 unless a host "
                    "is given; another host prints a warning)")
     p.add_argument("--frames", type=int, help="stop after this many frames")
+    p.add_argument("--subject-provider", default="auto",
+                   choices=("auto", "mediapipe", "truth", "whole"),
+                   help="who finds the hand or face for crop models: auto (default: the "
+                   "simulator's truth on sim:// sources, else MediaPipe), or one of them")
+    p.add_argument("--no-tracking", action="store_true",
+                   help="search every frame afresh instead of tracking the subject")
     p.add_argument("--smooth", type=int, default=1, metavar="N",
                    help="average the last N results so overlays don't flicker (default 1: off)")
     p.set_defaults(func=run)
@@ -64,6 +73,14 @@ def run(args: argparse.Namespace) -> int:
         print("model {}: {} on {} ({})".format(info.name, info.task.name, backend.describe(), why))
         runners.append(Runner(info, backend))
     sizes = check_models(runners)
+    kinds = [r.info.subject for r in runners if r.info.subject]
+    subjects = None
+    if kinds:
+        from edge_app.subject.stage import SubjectStage
+
+        subjects = SubjectStage(kinds, args.subject_provider, tracking=not args.no_tracking)
+        print("subject stage: {} ({}, {})".format(", ".join(sorted(set(kinds))), args.subject_provider,
+                                                  "tracking" if not args.no_tracking else "every frame"))
     if not args.headless and not has_gui():
         raise UserError("no window can be opened here (no display, or a headless OpenCV); add "
                         "--headless (with --record or --json-out)")
@@ -96,8 +113,11 @@ def run(args: argparse.Namespace) -> int:
             status = "{} | {} | input {} | {}".format(
                 ", ".join(r.backend.describe() for r in runners),
                 ", ".join(sorted({r.backend.precision for r in runners})), ", ".join(sizes), mode)
-            stats = run_loop(reader, runners, sinks, window, args.frames, args.smooth, status, stop)
+            stats = run_loop(reader, runners, sinks, window, args.frames, args.smooth, status, stop,
+                             subjects)
     finally:
+        if subjects is not None:
+            subjects.close()
         for sink in sinks:
             sink.close()
         if window is not None:

@@ -29,6 +29,22 @@ def summarize(ds: Dataset) -> Dict[str, Any]:
     }
 
 
+def subject_summary(ds: Dataset, kind: str, provider: str = "auto", crops: bool = False,
+                    progress: bool = False) -> Dict[str, Any]:
+    """How often the hand or face is found, per class, and the images where it is not (often
+    bad captures worth deleting)."""
+    from edge_app.subject.dataset import LOW_RATE, low_rate_hint, rates_by_label, scan_subjects
+
+    scan = scan_subjects(ds, kind, provider, crops, progress)
+    out: Dict[str, Any] = {
+        "kind": kind, "provider": provider, "rate": round(scan.rate, 4),
+        "per_class": {k: {"found": f, "images": t} for k, (f, t) in rates_by_label(ds, scan).items()},
+        "missed": [str(s.path) for s, sub in zip(ds.samples, scan.subjects) if sub is None]}
+    if scan.rate < LOW_RATE:
+        out["hint"] = low_rate_hint(kind, scan.rate)
+    return out
+
+
 def _leftovers(ds: Dataset) -> List[str]:
     """Temp files of an interrupted write (safe to delete)."""
     if not ds.root.is_dir():
@@ -102,6 +118,7 @@ def format_summary(info: Dict[str, Any]) -> str:
                                  if sizes else "none"))
     for note in info["notes"]:
         lines.append("note      " + note)
+    lines += _subject_lines(info.get("subject"))
     problems = info["problems"]
     lines.append("problems  {}".format(len(problems) if problems else "none"))
     for problem in problems[:20]:
@@ -109,6 +126,24 @@ def format_summary(info: Dict[str, Any]) -> str:
     if len(problems) > 20:
         lines.append("  ... and {} more (use --json for all)".format(len(problems) - 20))
     return "\n".join(lines)
+
+
+def _subject_lines(subject: Any) -> List[str]:
+    if not subject:
+        return []
+    lines = ["", "subject   {} found in {:.0%} of the images ({})".format(
+        subject["kind"], subject["rate"], ", ".join(
+            "{} {}/{}".format(k, v["found"], v["images"]) for k, v in subject["per_class"].items()))]
+    if subject.get("hint"):
+        lines.append("warning   " + subject["hint"])
+    missed = subject["missed"]
+    if missed:
+        lines.append("no {} in {} image(s) (bad captures are worth deleting):".format(
+            subject["kind"], len(missed)))
+        lines += ["  - " + m for m in missed[:20]]
+        if len(missed) > 20:
+            lines.append("  ... and {} more (use --json for all)".format(len(missed) - 20))
+    return lines
 
 
 def leftover_paths(root: Path) -> List[Path]:

@@ -11,7 +11,7 @@ from edge_app.task_kinds import TASK_KINDS
 from edge_app.task_spec import TaskSpec
 
 META_KEYS = ("format", "version", "task", "kind", "classes", "points", "coords", "labels_file",
-             "source")
+             "source", "crops")
 COORDS = ("normalized", "pixels")
 
 

@@ -24,6 +24,7 @@ class Sample:
     points: Optional[np.ndarray] = None
     split: Optional[str] = None
     size: Optional[Tuple[int, int]] = None   # (width, height) once verified
+    crop: Optional[Tuple[float, float, float]] = None   # x0, y0, side: the subject's square
 
     def normalized_points(self, coords: str) -> np.ndarray:
         """Points in 0..1 of the image width and height (needs ``size`` for pixel datasets)."""

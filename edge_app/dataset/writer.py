@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
 
 import numpy as np
 
@@ -159,8 +159,11 @@ class AsyncWriter:
 
     _STOP = object()
 
-    def __init__(self, writer: DatasetWriter, maxsize: int = 64) -> None:
+    def __init__(self, writer: DatasetWriter, maxsize: int = 64,
+                 find_subject: Optional[Callable[[np.ndarray], Optional[Dict[str, Any]]]] = None) -> None:
         self.writer = writer
+        # Runs in the writer thread (the detector takes tens of ms): the preview never waits.
+        self.find_subject = find_subject
         self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=maxsize)
         self.saved = 0
         self.refused = 0
@@ -193,6 +196,8 @@ class AsyncWriter:
                 continue   # drain; nothing more is written after a failure
             image, labels = item
             try:
+                if labels.get("subject") is None and self.find_subject is not None:
+                    labels["subject"] = self.find_subject(image)
                 self.last_path = self.writer.save(image, **labels)
                 self.saved += 1
             except BaseException as exc:

@@ -1,7 +1,8 @@
 """The live loop as explicit, timed stages:
 
-grab (reader thread, newest frame) -> preprocess (resize, colour order) -> infer -> decode ->
-smooth -> annotate -> output (sinks behind queues; an optional window)
+grab (reader thread, newest frame) -> subject (find the hand or face, for crop models) ->
+preprocess (crop or resize, colour order) -> infer -> decode -> smooth -> annotate -> output
+(sinks behind queues; an optional window)
 """
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ from edge_app.backends import Backend
 from edge_app.errors import UserError
 from edge_app.model_info import ModelInfo
 from edge_app.preprocess import to_model_input
-from edge_app.results import DECODERS, Result, smooth
+from edge_app.results import DECODERS, NoSubject, Result, smooth
 from edge_app.sources.reader import FrameReader
+from edge_app.subject.stage import SubjectStage, crop_for, place
 
-STAGES = ("grab", "preprocess", "infer", "decode", "smooth", "annotate", "output")
+STAGES = ("grab", "subject", "preprocess", "infer", "decode", "smooth", "annotate", "output")
 
 
 class StageTimer:
@@ -63,12 +65,21 @@ class LoopStats:
 
 def run_loop(reader: FrameReader, runners: Sequence[Runner], sinks: Sequence[Any] = (),
              window: Optional[Any] = None, max_frames: Optional[int] = None, smooth_n: int = 1,
-             status: str = "", stop: Optional[threading.Event] = None) -> LoopStats:
-    """Run until the source ends, ``max_frames`` frames, the window closes or ``stop`` is set."""
+             status: str = "", stop: Optional[threading.Event] = None,
+             subjects: Optional[SubjectStage] = None) -> LoopStats:
+    """Run until the source ends, ``max_frames`` frames, the window closes or ``stop`` is set.
+    ``subjects`` finds the hand or face for the models that look at its crop (by default the
+    ``auto`` provider, tracking, owned and closed by this call)."""
+    kinds = [r.info.subject for r in runners if r.info.subject]
+    if subjects is None and kinds:
+        with SubjectStage(kinds) as own:
+            return run_loop(reader, runners, sinks, window, max_frames, smooth_n, status, stop, own)
     stop = stop or threading.Event()
     for r in runners:
         r.history = collections.deque(maxlen=max(1, smooth_n))
     timer, stats, annotators = StageTimer(), LoopStats(), default_annotators()
+    # Drawing is only done for someone who looks: a window, a recording, a stream.
+    draw = window is not None or any(getattr(s, "needs_frames", True) for s in sinks)
     ctx = Context(status=status)
     start = last = time.perf_counter()
     while not stop.is_set() and (max_frames is None or stats.frames < max_frames):
@@ -79,24 +90,23 @@ def run_loop(reader: FrameReader, runners: Sequence[Runner], sinks: Sequence[Any
                 break
             continue
         timer.add("grab", t - last)
+        found: Dict[str, Any] = {}
+        if subjects is not None:
+            found = subjects.find(frame.image, frame.truth)
+            t = _mark(timer, "subject", t)
         results: List[Result] = []
-        inputs: Dict[Tuple[int, int], np.ndarray] = {}
+        inputs: Dict[Any, Any] = {}
         for r in runners:
-            size = r.info.input_size
-            if size not in inputs:   # models sharing an input size share the resize
-                inputs[size] = to_model_input(frame.image, size)[None]
-            t = _mark(timer, "preprocess", t)
-            out = r.backend.infer(inputs[size])
-            t = _mark(timer, "infer", t)
-            result = DECODERS[r.info.output](out[0], r.info.labels)
-            t = _mark(timer, "decode", t)
+            result, t = _run_one(r, frame.image, found, inputs, timer, t)
             r.history.append(result)
             results.append(smooth(list(r.history)) if smooth_n > 1 else result)
             t = _mark(timer, "smooth", t)
         ctx.fps = stats.frames / (t - start) if t > start else 0.0
         ctx.stages_ms = dict(timer.rolling)
-        shown = annotate(frame.image.copy(), results, ctx, annotators)
-        t = _mark(timer, "annotate", t)
+        shown = frame.image
+        if draw:
+            shown = annotate(frame.image.copy(), results, ctx, annotators)
+            t = _mark(timer, "annotate", t)
         record = _record(frame, runners, results, timer)
         for sink in sinks:
             sink.submit(shown, record)
@@ -112,6 +122,29 @@ def run_loop(reader: FrameReader, runners: Sequence[Runner], sinks: Sequence[Any
     elif max_frames is not None and stats.frames >= max_frames:
         stats.stopped_by = "--frames reached"
     return stats
+
+
+def _run_one(r: Runner, image: np.ndarray, found: Dict[str, Any], inputs: Dict[Any, Any],
+             timer: StageTimer, t: float) -> Tuple[Result, float]:
+    """Preprocess, infer and decode for one model; models sharing an input share its work."""
+    size, kind = r.info.input_size, r.info.subject
+    if kind is not None and found.get(kind) is None:
+        return NoSubject(kind), _mark(timer, "preprocess", t)
+    key = (size, kind, r.info.pad if kind else None)
+    if key not in inputs:
+        if kind is None:
+            inputs[key] = (to_model_input(image, size)[None], None, None)
+        else:
+            crop, cb = crop_for(image, found[kind], r.info.pad, size)
+            inputs[key] = (crop[None], cb, found[kind])
+    batch, cb, subject = inputs[key]
+    t = _mark(timer, "preprocess", t)
+    out = r.backend.infer(batch)
+    t = _mark(timer, "infer", t)
+    result = DECODERS[r.info.output](out[0], r.info.labels)
+    if cb is not None:
+        result = place(result, subject, cb, (image.shape[1], image.shape[0]))
+    return result, _mark(timer, "decode", t)
 
 
 def _mark(timer: StageTimer, name: str, since: float) -> float:

@@ -19,6 +19,7 @@ class ThreadedSink:
     """Base: ``submit`` never blocks; items beyond ``maxsize`` are dropped and counted."""
 
     _STOP = object()
+    needs_frames = True   # False: only the per-frame record is used (no annotated image)
 
     def __init__(self, name: str, maxsize: int) -> None:
         self.name = name
@@ -83,6 +84,8 @@ class VideoSink(ThreadedSink):
 
 class JsonLinesSink(ThreadedSink):
     """``--json-out FILE``: one line per frame with results, timings (and sim ground truth)."""
+
+    needs_frames = False
 
     def __init__(self, path: str) -> None:
         try:

@@ -1,0 +1,115 @@
+"""The measurements: inference-only latency per backend, precision and batch size, and with
+a source the end-to-end loop with each stage's share, telemetry sampled during each."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from edge_app.backends import BACKENDS, Backend
+from edge_app.bench.stats import latency_stats, spread
+from edge_app.bench.telemetry import Sampler
+from edge_app.errors import UserError
+from edge_app.model_info import ModelInfo
+
+# What each backend can run; the rest are skipped with the reason.
+PRECISIONS = {"trt": ("fp16", "fp32", "int8"), "onnx": ("fp32",), "torch": ("fp32", "fp16")}
+
+
+@dataclass
+class Settings:
+    backends: List[str]
+    precisions: List[str]
+    batches: List[int]
+    frames: int = 200
+    warmup: int = 20
+    repeat: int = 1
+    threads: Optional[int] = None
+    source: Optional[str] = None
+
+
+@dataclass
+class Row:
+    """One combination's figures (or why it was skipped)."""
+
+    backend: str
+    precision: str
+    batch: int
+    describe: str = ""
+    skipped: str = ""
+    latency_ms: Dict[str, float] = field(default_factory=dict)
+    fps: Optional[float] = None
+    fps_runs: Dict[str, float] = field(default_factory=dict)
+    loop: Dict[str, Any] = field(default_factory=dict)
+    telemetry: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return "{}/{}/b{}".format(self.backend, self.precision, self.batch)
+
+
+def make_backend(name: str, precision: str, threads: Optional[int]) -> Backend:
+    """A backend object for ``precision`` (TensorRT builds an engine per precision)."""
+    if precision not in PRECISIONS[name]:
+        raise UserError("{} runs {} only".format(name, ", ".join(PRECISIONS[name])))
+    backend = BACKENDS[name](threads=threads)
+    if hasattr(backend, "precision"):
+        backend.precision = precision
+    return backend
+
+
+def sample_batch(info: ModelInfo, batch: int, seed: int = 0) -> np.ndarray:
+    """Frames of the model's input size (content does not change the speed of these models)."""
+    h, w = info.input_size
+    return np.random.default_rng(seed).integers(0, 256, (batch, h, w, 3), dtype=np.uint8)
+
+
+def time_inference(backend: Backend, x: np.ndarray, frames: int, warmup: int) -> List[float]:
+    """Per-call milliseconds; every backend returns host arrays, so each call is synchronised
+    with the device before the clock stops."""
+    for _ in range(warmup):
+        backend.infer(x)
+    calls = max(1, frames // len(x))
+    out = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        backend.infer(x)
+        out.append((time.perf_counter() - start) * 1000.0)
+    return out
+
+
+def measure(info: ModelInfo, name: str, precision: str, batch: int, s: Settings,
+            sampler: Sampler, loop_fn: Any = None) -> Row:
+    """One combination: load, warm up, time ``repeat`` runs; then the loop with a source."""
+    row = Row(name, precision, batch)
+    try:
+        backend = make_backend(name, precision, s.threads)
+        backend.load(info)
+    except UserError as exc:
+        row.skipped = str(exc)
+        return row
+    try:
+        row.describe = backend.describe()
+        x = sample_batch(info, batch)
+        runs: List[List[float]] = []
+        sampler.start()
+        for _ in range(max(1, s.repeat)):
+            runs.append(time_inference(backend, x, s.frames, s.warmup))
+        row.telemetry = sampler.stop()
+        every = [v for r in runs for v in r]
+        row.latency_ms = {k: round(v, 4) if isinstance(v, float) else v
+                          for k, v in latency_stats(every).items()}
+        per_run = [batch * 1000.0 / float(np.median(r)) for r in runs]
+        row.fps = round(float(np.median(per_run)), 2)
+        row.fps_runs = {k: round(v, 4) if isinstance(v, float) else v for k, v in spread(per_run).items()}
+        if loop_fn is not None and batch == 1:
+            row.loop = loop_fn(info, backend)
+    finally:
+        backend.close()
+    return row
+
+
+def combinations(s: Settings) -> List[Tuple[str, str, int]]:
+    return [(b, p, n) for b in s.backends for p in s.precisions for n in s.batches]

@@ -1,0 +1,111 @@
+"""What the subject stage returns, and the interface every provider implements."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from edge_app.cv import cv2
+
+SUBJECT_KINDS = ("hand", "face")
+RETRY_BORDER = 0.25   # replicated border for the retry, as a fraction of the long side
+
+
+@dataclass
+class Subject:
+    """A hand or face in a frame: its box and landmarks in frame pixels."""
+
+    kind: str
+    box: Tuple[float, float, float, float]      # x0, y0, x1, y1
+    landmarks: Optional[np.ndarray] = None      # (N, 2), provider's own point order
+    score: float = 1.0
+    source: str = ""                            # the provider that found it
+    handedness: Optional[str] = None            # hands: "left" / "right" (the person's own)
+
+    def shifted(self, dx: float, dy: float) -> "Subject":
+        x0, y0, x1, y1 = self.box
+        lm = None if self.landmarks is None else self.landmarks + np.array([dx, dy])
+        return replace(self, box=(x0 + dx, y0 + dy, x1 + dx, y1 + dy), landmarks=lm)
+
+    def to_dict(self, frame_size: Tuple[int, int]) -> Dict[str, Any]:
+        """JSON form in 0..1 of the frame (``frame_size`` = width, height), as datasets store it."""
+        w, h = frame_size
+        x0, y0, x1, y1 = self.box
+        out: Dict[str, Any] = {"kind": self.kind, "box": [round(x0 / w, 5), round(y0 / h, 5),
+                                                         round(x1 / w, 5), round(y1 / h, 5)],
+                               "score": round(float(self.score), 4), "source": self.source}
+        if self.landmarks is not None:
+            out["landmarks"] = np.round(self.landmarks / np.array([w, h]), 5).tolist()
+        if self.handedness:
+            out["handedness"] = self.handedness
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Dict[str, Any], frame_size: Tuple[int, int]) -> "Subject":
+        """Inverse of :meth:`to_dict` (also reads the simulator's ground truth)."""
+        w, h = frame_size
+        x0, y0, x1, y1 = (float(v) for v in d["box"])
+        lm = d.get("landmarks")
+        return cls(kind=str(d.get("kind", "hand")), box=(x0 * w, y0 * h, x1 * w, y1 * h),
+                   landmarks=None if lm is None else np.asarray(lm, dtype=np.float64) * np.array([w, h]),
+                   score=float(d.get("score", 1.0)), source=str(d.get("source", "stored")),
+                   handedness=d.get("handedness"))
+
+
+class SubjectFinder(ABC):
+    """Finds one subject of ``kind`` per frame. ``tracking`` providers may use the previous
+    frame to find it again cheaply; :meth:`reset` forgets it (a new video, an image set)."""
+
+    name = "finder"
+
+    def __init__(self, kind: str, tracking: bool = False) -> None:
+        self.kind, self.tracking = kind, tracking
+
+    @abstractmethod
+    def find(self, image: np.ndarray, truth: Optional[Dict[str, Any]] = None) -> Optional[Subject]:
+        """The subject in a BGR image, or None when there is none."""
+
+    def find_again(self, image: np.ndarray) -> Optional[Subject]:
+        """A fresh search that does not disturb tracking (used by the border retry)."""
+        return self.find(image)
+
+    def reset(self) -> None:
+        """Forget tracking state."""
+
+    def close(self) -> None:
+        """Release the provider's resources."""
+
+    def __enter__(self) -> "SubjectFinder":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def clip_box(box: Tuple[float, float, float, float], w: int, h: int) -> Tuple[float, float, float, float]:
+    x0, y0, x1, y1 = box
+    return (min(max(x0, 0.0), w), min(max(y0, 0.0), h), min(max(x1, 0.0), w), min(max(y1, 0.0), h))
+
+
+def with_border(image: np.ndarray, fraction: float = RETRY_BORDER) -> Tuple[np.ndarray, int]:
+    """``image`` inside a replicated border of ``fraction`` of its long side; and the border."""
+    pad = max(1, int(round(max(image.shape[:2]) * fraction)))
+    return cv2().copyMakeBorder(image, pad, pad, pad, pad, cv2().BORDER_REPLICATE), pad
+
+
+def find_with_retry(finder: SubjectFinder, image: np.ndarray, always: bool = False) -> Optional[Subject]:
+    """Detectors miss subjects that fill the frame: on a miss (first, for images that are
+    already crops) look again inside a replicated border, and map the result back."""
+    if not always:
+        found = finder.find(image)
+        if found is not None:
+            return found
+    padded, pad = with_border(image)
+    found = finder.find_again(padded)
+    if found is None:
+        return finder.find(image) if always else None
+    found = found.shifted(-pad, -pad)
+    h, w = image.shape[:2]
+    return replace(found, box=clip_box(found.box, w, h))

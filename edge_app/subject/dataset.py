@@ -1,0 +1,156 @@
+"""Subjects for every image of a dataset: stored beside the images by the capture tool
+(``subjects.jsonl``), else found by a provider on first use and cached outside the dataset
+(which may be read-only), keyed by each file's size and modification time."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from edge_app.dataset.atomic import atomic_write_text
+from edge_app.dataset.model import SUBJECTS_FILE, Dataset, Sample
+from edge_app.dataset.verify import read_image
+from edge_app.subject.base import Subject
+from edge_app.subject.providers import find_subject, make_finder
+
+CACHE_VERSION = "subjects-v1"
+LOW_RATE = 0.6   # below this share of images with a subject, crops are not worth learning from
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("EDGE_APP_CACHE", "~/.cache/edge-app")).expanduser() / "subjects"
+
+
+@dataclass
+class SubjectScan:
+    """One subject (or None) per sample, and how they were obtained."""
+
+    subjects: List[Optional[Subject]]
+    stored: int = 0
+    cached: int = 0
+    detected: int = 0
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return sum(s is not None for s in self.subjects) / len(self.subjects) if self.subjects else 0.0
+
+
+def _stored(root: Path) -> Dict[str, Dict[str, Any]]:
+    path = root / SUBJECTS_FILE
+    out: Dict[str, Dict[str, Any]] = {}
+    if not path.is_file():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+            out[str(row["image"])] = row
+        except (ValueError, KeyError, TypeError):
+            continue   # a torn last line after a crash: that image is detected instead
+    return out
+
+
+def _signature(path: Path) -> str:
+    st = path.stat()
+    return "{}|{}".format(st.st_size, st.st_mtime_ns)
+
+
+def _cache_file(root: Path, kind: str, provider: str, is_crop: bool, cache_dir: Path) -> Path:
+    key = json.dumps([str(root.resolve()), kind, provider, is_crop, CACHE_VERSION])
+    return cache_dir / (hashlib.sha1(key.encode()).hexdigest()[:20] + ".json")
+
+
+def _rel(sample: Sample, root: Path) -> str:
+    try:
+        return sample.path.relative_to(root).as_posix()
+    except ValueError:
+        return str(sample.path)
+
+
+def scan_subjects(ds: Dataset, kind: str, provider: str = "auto", is_crop: bool = False,
+                  progress: bool = False, cache_dir: Optional[Path] = None) -> SubjectScan:
+    """The subject of each sample of a verified dataset (sizes known)."""
+    from tqdm import tqdm
+
+    cache_dir = cache_dir or default_cache_dir()
+    stored = _stored(ds.root)
+    cache_path = _cache_file(ds.root, kind, provider, is_crop, cache_dir)
+    cache = _load(cache_path)
+    scan = SubjectScan([])
+    finder = None
+    todo = [i for i, s in enumerate(ds.samples) if _rel(s, ds.root) not in stored]
+    bar = tqdm(total=len(todo), desc="finding {}s".format(kind), unit="img", leave=False,
+               disable=not progress or not todo)
+    try:
+        for s in ds.samples:
+            rel = _rel(s, ds.root)
+            size = s.size or (1, 1)
+            if rel in stored and stored[rel].get("box"):
+                scan.subjects.append(Subject.from_dict(stored[rel], size))
+                scan.stored += 1
+                continue
+            sig = _signature(s.path)
+            hit = cache.get(rel)
+            if hit is not None and hit.get("sig") == sig:
+                d = hit.get("subject")
+                scan.subjects.append(None if d is None else Subject.from_dict(d, size))
+                scan.cached += 1
+            else:
+                finder = finder or make_finder(kind, provider, tracking=False)
+                found = _detect(finder, s, is_crop)
+                scan.subjects.append(found)
+                cache[rel] = {"sig": sig, "subject": None if found is None else found.to_dict(size)}
+                scan.detected += 1
+                if scan.detected % 200 == 0:   # an interrupted scan keeps its work
+                    _save(cache_path, cache)
+            bar.update(1)
+    finally:
+        bar.close()
+        if finder is not None:
+            finder.close()
+            _save(cache_path, cache)
+    return scan
+
+
+def _detect(finder: Any, sample: Sample, is_crop: bool) -> Optional[Subject]:
+    image, _ = read_image(sample.path)
+    if image is None:
+        return None
+    return find_subject(finder, image, None, is_crop)
+
+
+def _load(path: Path) -> Dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _save(path: Path, cache: Dict[str, Any]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(cache))
+    except OSError:
+        pass   # a cache that cannot be written only costs time next run
+
+
+def rates_by_label(ds: Dataset, scan: SubjectScan) -> Dict[str, Tuple[int, int]]:
+    """(found, total) per class (or one entry 'all' for keypoint datasets)."""
+    out: Dict[str, Tuple[int, int]] = {}
+    for s, subject in zip(ds.samples, scan.subjects):
+        key = s.label if s.label is not None else "all"
+        found, total = out.get(key, (0, 0))
+        out[key] = (found + (subject is not None), total + 1)
+    return out
+
+
+def low_rate_hint(kind: str, rate: float) -> str:
+    """Why a detector finds few subjects, and what to do."""
+    return ("the {} detector found a {} in only {:.0%} of the images: often a tinted or very "
+            "dark camera image, a backlit or partly visible {}, or subjects far smaller than the "
+            "frame; check the camera's colour and exposure, or train on whole frames "
+            "(--input frame)".format(kind, kind, rate, kind))

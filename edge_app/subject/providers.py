@@ -1,0 +1,115 @@
+"""Subject providers behind one interface, from one registry:
+
+- ``truth``: the simulator's ground truth carried by the frame (sim:// sources, captured sims);
+- ``mediapipe``: MediaPipe Hands / Face Mesh (models ship inside its wheel; runs offline);
+- ``whole``: the whole image is the subject (close-up photos, or no detector at all);
+- ``auto``: the frame's ground truth where there is one, else MediaPipe.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+
+from edge_app.errors import UserError, did_you_mean
+from edge_app.subject.base import Subject, SubjectFinder, find_with_retry
+
+
+class TruthFinder(SubjectFinder):
+    """The simulator's ground truth, through the same interface as a detector."""
+
+    name = "truth"
+
+    def find(self, image: np.ndarray, truth: Optional[Dict[str, Any]] = None) -> Optional[Subject]:
+        subject = (truth or {}).get("subject")
+        if not subject:
+            return None
+        h, w = image.shape[:2]
+        found = Subject.from_dict(subject, (w, h))
+        found.source = self.name
+        return found
+
+
+class WholeImageFinder(SubjectFinder):
+    """Declares the whole image to be the subject."""
+
+    name = "whole"
+
+    def find(self, image: np.ndarray, truth: Optional[Dict[str, Any]] = None) -> Optional[Subject]:
+        h, w = image.shape[:2]
+        return Subject(self.kind, (0.0, 0.0, float(w), float(h)), source=self.name)
+
+
+class ChainFinder(SubjectFinder):
+    """The first provider that answers: ground truth when the frame has it, else a detector
+    (created only when first needed, so simulated sources never load one)."""
+
+    name = "auto"
+
+    def __init__(self, kind: str, tracking: bool, makers: List[Callable[[], SubjectFinder]]) -> None:
+        super().__init__(kind, tracking)
+        self._makers = makers
+        self._finders: List[Optional[SubjectFinder]] = [None] * len(makers)
+
+    def _finder(self, i: int) -> SubjectFinder:
+        finder = self._finders[i]
+        if finder is None:
+            finder = self._finders[i] = self._makers[i]()
+        return finder
+
+    def find(self, image: np.ndarray, truth: Optional[Dict[str, Any]] = None) -> Optional[Subject]:
+        if truth and truth.get("subject"):
+            return self._finder(0).find(image, truth)
+        return self._finder(len(self._makers) - 1).find(image, truth)
+
+    def find_again(self, image: np.ndarray) -> Optional[Subject]:
+        return self._finder(len(self._makers) - 1).find_again(image)
+
+    def reset(self) -> None:
+        for f in self._finders:
+            if f is not None:
+                f.reset()
+
+    def close(self) -> None:
+        for f in self._finders:
+            if f is not None:
+                f.close()
+
+
+def _mediapipe(kind: str, tracking: bool) -> SubjectFinder:
+    from edge_app.subject.mediapipe_finder import MediaPipeFinder
+
+    return MediaPipeFinder(kind, tracking)
+
+
+def _auto(kind: str, tracking: bool) -> SubjectFinder:
+    return ChainFinder(kind, tracking, [lambda: TruthFinder(kind, tracking),
+                                        lambda: _mediapipe(kind, tracking)])
+
+
+PROVIDERS: Dict[str, Callable[[str, bool], SubjectFinder]] = {
+    "auto": _auto,
+    "mediapipe": _mediapipe,
+    "truth": TruthFinder,
+    "whole": WholeImageFinder,
+}
+
+
+def make_finder(kind: str, provider: str = "auto", tracking: bool = False) -> SubjectFinder:
+    """A finder for ``kind`` ('hand' or 'face') from ``provider`` (see :data:`PROVIDERS`)."""
+    if provider not in PROVIDERS:
+        raise UserError("subject provider '{}' is not one of {}{}".format(
+            provider, ", ".join(PROVIDERS), did_you_mean(provider, PROVIDERS)))
+    return PROVIDERS[provider](kind, tracking)
+
+
+def find_subject(finder: SubjectFinder, image: np.ndarray, truth: Optional[Dict[str, Any]] = None,
+                 is_crop: bool = False) -> Optional[Subject]:
+    """The subject with the border retry; for an image declared as a crop, the whole image
+    when nothing is found (it is known to be the subject)."""
+    if truth and truth.get("subject"):   # ground truth is exact: nothing to retry
+        return finder.find(image, truth)
+    found = find_with_retry(finder, image, always=is_crop)
+    if found is None and is_crop:
+        found = WholeImageFinder(finder.kind).find(image)
+    return found

@@ -1,0 +1,55 @@
+"""The subject stage of the live loop: find each subject kind once per frame (tracking
+between frames), cut each model's input from it, and put results back into the frame."""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Dict, Iterable, Optional, Tuple
+
+import numpy as np
+
+from edge_app.results import NoSubject, PointsResult, Result
+from edge_app.subject.base import Subject, SubjectFinder
+from edge_app.subject.crop import CropBox, crop_box, crop_input, from_crop
+from edge_app.subject.providers import find_subject, make_finder
+
+
+class SubjectStage:
+    """One finder per subject kind the models need ('hand', 'face')."""
+
+    def __init__(self, kinds: Iterable[str], provider: str = "auto", tracking: bool = True) -> None:
+        self.finders: Dict[str, SubjectFinder] = {
+            k: make_finder(k, provider, tracking) for k in sorted(set(kinds))}
+
+    def find(self, image: np.ndarray, truth: Optional[Dict[str, Any]] = None) -> Dict[str, Optional[Subject]]:
+        return {k: find_subject(f, image, truth) for k, f in self.finders.items()}
+
+    def close(self) -> None:
+        for f in self.finders.values():
+            f.close()
+
+    def __enter__(self) -> "SubjectStage":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def crop_for(image: np.ndarray, subject: Subject, pad: float,
+             size: Tuple[int, int]) -> Tuple[np.ndarray, CropBox]:
+    """A model's input (RGB, ``size``) from the subject's square crop, and the crop."""
+    cb = crop_box(subject.box, pad)
+    return crop_input(image, cb, size), cb
+
+
+def place(result: Result, subject: Subject, cb: CropBox, frame_size: Tuple[int, int]) -> Result:
+    """A result computed on a crop, in frame coordinates, carrying its subject's box."""
+    w, h = frame_size
+    x0, y0, x1, y1 = subject.box
+    info = {"kind": subject.kind, "box": [round(x0 / w, 5), round(y0 / h, 5),
+                                          round(x1 / w, 5), round(y1 / h, 5)]}
+    if isinstance(result, PointsResult):
+        return replace(result, points=from_crop(result.points, cb, frame_size).astype(np.float32),
+                       subject=info)
+    if isinstance(result, NoSubject):
+        return result
+    return replace(result, subject=info)

