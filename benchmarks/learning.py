@@ -14,8 +14,9 @@ Recipes:
   course    the course notebooks: backbone + new head, ColorJitter + resize only, Adam (lr 1e-3)
             on every weight, batch 8, a few epochs, plain cross-entropy / MSE
   ours      this project's `edge-app train` defaults, in --mode fast and/or full, on whole
-            frames (--input frame) and on the subject's crop (--input crop; images where no
-            hand or face is found count as errors). CK+ and MTFL are declared crops.
+            frames (--input frame), on the subject's crop (--input crop) and on its landmarks
+            (--input landmarks); images where no hand or face is found count as errors.
+            CK+ and MTFL are declared crops. Landmark models train the same in both modes.
 
 Budget: at most --per-class images per class for training (keypoints: 5x that many faces),
 --full-epochs epochs for full-mode and course runs, input --size. Fast-mode features are cached
@@ -211,8 +212,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--tasks", default="fingers,thumbs,emotions,face")
     parser.add_argument("--modes", default="fast,full")
     parser.add_argument("--recipes", default="course,ours")
-    parser.add_argument("--inputs", default="frame,crop",
-                        help="what our recipe learns from: frame (whole image), crop (the subject)")
+    parser.add_argument("--inputs", default="frame,crop,landmarks",
+                        help="what our recipe learns from: frame (whole image), crop (the subject), "
+                        "landmarks (the subject's normalised landmarks)")
     parser.add_argument("--arch", default="efficientnet_lite0",
                         help="backbone (default: the one whose ImageNet weights install offline)")
     parser.add_argument("--size", type=int, default=160, help="input size (course: 224)")

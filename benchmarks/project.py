@@ -50,7 +50,7 @@ def train_pair(work: Path, size: int) -> Dict[str, Any]:
     data = work / "data"
     quiet(main, ["capture", "--task", "thumbs", "--source", "sim://thumbs?seed=1", "--headless",
                  "--count", "80", "--out", str(data), "--no-progress"])
-    common = dict(arch="efficientnet_lite0", input_size=size, workers=1)
+    common = dict(arch="efficientnet_lite0", input_size=size, workers=1, input="frame")
     fast = quiet(train, "thumbs", data, work / "fast", dict(common, mode="fast", views=1), progress=False)
     full = quiet(train, "thumbs", data, work / "full", dict(common, mode="full", epochs=1), progress=False)
     quiet(main, ["export", "--model", str(work / "fast")])

@@ -84,7 +84,8 @@ def main() -> None:
             video = make_video(Path(tmp) / "clip.avi", info.task.name, args.frames, width, height)
         src = open_source(str(video))
         src.open()
-        batch = to_model_input(src.read().image, info.input_size)[None]
+        batch = (to_model_input(src.read().image, info.input_size)[None]
+                 if info.input_kind != "landmarks" else info.dummy_input(1))
         src.close()
         loops, infers, stages = [], [], []
         for _ in range(3):
@@ -98,8 +99,10 @@ def main() -> None:
             loops.append(stats.fps)
             stages.append(stats.stages_ms)
     loop, infer = statistics.median(loops), statistics.median(infers)
-    print("model {} ({}x{} input, {}), ONNX Runtime CPU, {} threads, {} frames of {}x{} video".format(
-        info.name, info.input_size[1], info.input_size[0],
+    shape = ("{} landmark features".format(info.dummy_input(1).shape[1]) if info.input_kind == "landmarks"
+             else "{}x{} input".format(info.input_size[1], info.input_size[0]))
+    print("model {} ({}, {}), ONNX Runtime CPU, {} threads, {} frames of {}x{} video".format(
+        info.name, shape,
         "subject {} via {}, tracking {}".format(info.subject, args.subject_provider,
                                                "off" if args.no_tracking else "on")
         if info.subject else "whole frame", args.threads, args.frames, width, height))

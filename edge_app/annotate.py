@@ -86,18 +86,25 @@ class PointsAnnotator:
 
 
 class SubjectAnnotator:
-    """The box of the hand or face a crop model looked at."""
+    """The box of the hand or face the model looked at, and its landmarks as dots."""
 
     per_result = True
+
+    def __init__(self, landmarks: bool = True) -> None:
+        self.landmarks = landmarks
 
     def draw(self, frame: np.ndarray, result: Optional[Result], ctx: Context) -> None:
         subject = getattr(result, "subject", None)
         if not subject or not subject.get("box"):
             return
+        cv = cv2()
         h, w = frame.shape[:2]
         x0, y0, x1, y1 = subject["box"]
-        cv2().rectangle(frame, (int(x0 * w), int(y0 * h)), (int(x1 * w), int(y1 * h)), YELLOW,
-                        max(1, int(2 * _scale(frame))))
+        cv.rectangle(frame, (int(x0 * w), int(y0 * h)), (int(x1 * w), int(y1 * h)), YELLOW,
+                     max(1, int(2 * _scale(frame))))
+        for x, y in (subject.get("landmarks") or []) if self.landmarks else []:
+            cv.circle(frame, (int(x * w), int(y * h)), max(2, int(3 * _scale(frame))), (255, 200, 0),
+                      -1, cv.LINE_AA)
 
 
 class FpsAnnotator:

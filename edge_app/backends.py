@@ -17,7 +17,10 @@ from edge_app.model_info import ModelInfo
 
 
 def to_nchw(batch: np.ndarray) -> np.ndarray:
-    """(N, H, W, 3) uint8 -> (N, 3, H, W) float32 pixels; normalisation is in the graph."""
+    """(N, H, W, 3) uint8 -> (N, 3, H, W) float32 pixels; normalisation is in the graph.
+    Anything else (a landmark model's (N, F) features) is passed on as float32."""
+    if batch.ndim != 4:
+        return np.ascontiguousarray(batch, dtype=np.float32)
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
 
 
@@ -37,8 +40,7 @@ class Backend(ABC):
 
     def warmup(self, model: ModelInfo, runs: int = 3) -> None:
         """A few inferences so that the first timed frame is not the slowest."""
-        h, w = model.input_size
-        dummy = np.zeros((1, h, w, 3), np.uint8)
+        dummy = model.dummy_input()
         for _ in range(runs):
             self.infer(dummy)
 

@@ -28,10 +28,24 @@ class ModelInfo:
         return self.task.labels
 
     @property
+    def input_kind(self) -> str:
+        """'frame', 'crop' or 'landmarks': what the model is fed."""
+        return str((self.plan or {}).get("input", "frame"))
+
+    @property
     def subject(self) -> Optional[str]:
-        """'hand' or 'face' when the model sees the subject's crop, else None."""
+        """'hand' or 'face' when the model needs the subject stage, else None."""
         plan = self.plan or {}
-        return plan.get("subject") if plan.get("input") == "crop" else None
+        return plan.get("subject") if self.input_kind in ("crop", "landmarks") else None
+
+    def dummy_input(self, batch: int = 1) -> Any:
+        """A zero batch shaped like the model's input (warm-up, benchmarks)."""
+        import numpy as np
+
+        if self.input_kind == "landmarks":
+            return np.zeros((batch, int((self.plan or {})["features"])), np.float32)
+        h, w = self.input_size
+        return np.zeros((batch, h, w, 3), np.uint8)
 
     @property
     def pad(self) -> float:

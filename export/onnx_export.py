@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -42,12 +42,25 @@ def metadata(meta: Dict[str, Any]) -> Dict[str, str]:
     task = meta["task_spec"]
     return {"edge_app.task": json.dumps(task.to_dict()), "edge_app.kind": task.kind,
             "edge_app.labels": json.dumps(list(task.labels)),
-            "edge_app.input_size": json.dumps(meta["input_size"]), "edge_app.input": INPUT_NAME,
+            "edge_app.input_size": json.dumps(meta["input_size"]),
+            "edge_app.input": "landmarks" if (meta.get("input_plan") or {}).get("input") == "landmarks"
+            else INPUT_NAME,
             "edge_app.output": task.task_kind.output_name, "edge_app.arch": meta["arch"],
             "edge_app.input_format": "RGB float32 0..255 NCHW",
             "edge_app.metrics": json.dumps(meta.get("metrics", {})),
             # crop or whole frame, and the subject stage's settings: the runtime follows them
             "edge_app.input_plan": json.dumps(meta.get("input_plan") or {"input": "frame"})}
+
+
+def model_input(meta: Dict[str, Any]) -> Tuple[str, Any]:
+    """The graph's input name and a dummy batch: pixels, or a landmark model's features."""
+    import torch
+
+    plan = meta.get("input_plan") or {}
+    if plan.get("input") == "landmarks":
+        return "landmarks", torch.randn(2, int(plan["features"]))
+    h, w = meta["input_size"]
+    return INPUT_NAME, torch.rand(2, 3, h, w) * 255
 
 
 def export_onnx(bundle: Path, opset: int = DEFAULT_OPSET, out: Optional[Path] = None,
@@ -61,21 +74,20 @@ def export_onnx(bundle: Path, opset: int = DEFAULT_OPSET, out: Optional[Path] = 
     start = time.monotonic()
     meta, model = load_model(bundle, "cpu")
     task = meta["task_spec"]
-    h, w = meta["input_size"]
     wrapper = export_wrapper(model, task)
     out = Path(out) if out else Path(bundle) / "model.onnx"
     raw = out.with_name(out.stem + ".raw.onnx")
     output = task.task_kind.output_name
-    dummy = torch.rand(2, 3, h, w) * 255
+    input_name, dummy = model_input(meta)
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # TorchScript exporter deprecation and tracer notices
         try:
             torch.onnx.export(wrapper, (dummy,), str(raw), opset_version=opset, dynamo=False,
-                              input_names=[INPUT_NAME], output_names=[output],
+                              input_names=[input_name], output_names=[output],
                               do_constant_folding=True,
-                              dynamic_axes={INPUT_NAME: {0: "batch"}, output: {0: "batch"}})
+                              dynamic_axes={input_name: {0: "batch"}, output: {0: "batch"}})
         except Exception as exc:   # the exporter's own messages run to pages
             raise UserError("ONNX export of {} ({}) at opset {} failed: {}".format(
                 bundle, meta["arch"], opset, str(exc).splitlines()[0][:300]))

@@ -27,12 +27,21 @@ def parity_inputs(bundle: Path, meta: Dict[str, Any], data: Optional[Path] = Non
     validation sample, or a dataset folder."""
     task = meta["task_spec"]
     kind = task.task_kind.training()
+    plan = meta.get("input_plan") or {}
+    if plan.get("input") == "landmarks":
+        return _landmark_inputs(bundle, data)
+    crops: List[Any] = []
     if data is not None:
         from edge_app.dataset.formats import read_dataset
         from edge_app.dataset.match import match_task
 
         ds = match_task(read_dataset(data).verify(), task, "eval")
         ds.samples = ds.samples[:MAX_IMAGES]
+        if plan.get("input") == "crop":   # what the model sees: the subjects' crops
+            from train.subjects import apply_plan, plan_from_meta
+
+            ds, _ = apply_plan(ds, plan_from_meta(meta))
+            crops = [s.crop for s in ds.samples]
         paths = [s.path for s in ds.samples]
         targets = kind.targets(ds)
         source = str(data)
@@ -49,15 +58,32 @@ def parity_inputs(bundle: Path, meta: Dict[str, Any], data: Optional[Path] = Non
             targets = np.array([task.labels.index(item["label"]) for item in labels])
         source = str(folder)
     images, sizes = [], []
-    for path in paths:
+    for i, path in enumerate(paths):
         image, problem = read_image(path)
         if image is None:
             raise UserError("{}: {}".format(path, problem))
+        if crops:
+            from edge_app.subject.crop import CropBox, crop_image
+
+            image = crop_image(image, CropBox(*crops[i]))
         sizes.append((image.shape[1], image.shape[0]))
         images.append(to_model_input(image, tuple(meta["input_size"])).transpose(2, 0, 1))
     if not images:
         raise UserError("no images to check the export with ({})".format(source))
     return np.stack(images).astype(np.float32), targets, np.array(sizes, np.float64), source
+
+
+def _landmark_inputs(bundle: Path, data: Optional[Path]) -> Tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """A landmark model is checked on the features saved with its validation sample."""
+    if data is not None:
+        raise UserError("--data: a landmark model is checked on the features saved in the "
+                        "bundle's val_sample/landmarks.npz; leave --data out")
+    path = Path(bundle) / "val_sample" / "landmarks.npz"
+    try:
+        saved = np.load(str(path))
+    except (OSError, ValueError):
+        raise UserError("{}: missing or unreadable; retrain the bundle".format(path))
+    return saved["x"].astype(np.float32), saved["y"], saved["sizes"], str(path)
 
 
 def _batched(fn: Any, images: np.ndarray, size: int = 32) -> np.ndarray:

@@ -194,10 +194,11 @@ def _add_profile(builder: "trt.Builder", config: "trt.IBuilderConfig",
     import tensorrt as trt
 
     tensor = network.get_input(0)
-    c, h, w = tensor.shape[1], tensor.shape[2], tensor.shape[3]
+    shape = tensor.shape
+    rest = [int(shape[i]) for i in range(1, len(shape))]   # (C, H, W) pixels, or (F,) landmarks
     profile = builder.create_optimization_profile()
-    profile.set_shape(tensor.name, trt.Dims4(1, c, h, w), trt.Dims4(1, c, h, w),
-                      trt.Dims4(max_batch, c, h, w))
+    profile.set_shape(tensor.name, trt.Dims([1] + rest), trt.Dims([1] + rest),
+                      trt.Dims([max_batch] + rest))
     config.add_optimization_profile(profile)
 
 

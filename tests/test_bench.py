@@ -24,7 +24,7 @@ def bundle(tmp_path_factory):
                  "--headless", "--count", "30", "--out", str(data), "--no-progress"]) == 0
     assert main(["train", "--task", "thumbs", "--data", str(data), "--out", str(out), "--arch",
                  "efficientnet_lite0", "--mode", "fast", "--input-size", "64", "--views", "0",
-                 "--epochs", "5", "--no-cache", "--no-progress", "--workers", "0"]) == 0
+                 "--epochs", "5", "--no-cache", "--no-progress", "--workers", "0", "--input", "crop"]) == 0
     assert main(["export", "--model", str(out)]) == 0
     return out
 

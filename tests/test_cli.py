@@ -81,4 +81,4 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())["tasks"][0]
     assert report["fresh_frames"] == 100 and 0.5 <= report["accuracy"] <= 1.0
     assert report["loop_fps"] > 0 and "infer" in report["stages_ms"] and report["backend"].startswith("onnx")
-    assert "| thumbs | 100 |" in (out / "report.md").read_text()
+    assert "| thumbs | {} | 100 |".format(report["input"]) in (out / "report.md").read_text()

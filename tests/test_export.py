@@ -28,7 +28,8 @@ def bundles(tmp_path_factory):
         out[task] = root / task
         assert main(["train", "--task", task, "--data", str(data), "--out", str(out[task]),
                      "--arch", "efficientnet_lite0", "--mode", "fast", "--input-size", "64",
-                     "--views", "0", "--no-cache", "--no-progress", "--workers", "0"]) == 0
+                     "--views", "0", "--no-cache", "--no-progress", "--workers", "0",
+                     "--input", "crop"]) == 0   # the CNN path (landmark export: test_landmarks)
     return out
 
 

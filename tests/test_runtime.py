@@ -32,7 +32,7 @@ def bundle(tmp_path_factory):
                  "--headless", "--count", "120", "--out", str(data), "--no-progress"]) == 0
     assert main(["train", "--task", "thumbs", "--data", str(data), "--out", str(out), "--arch",
                  "efficientnet_lite0", "--mode", "fast", "--input-size", "96", "--views", "1",
-                 "--no-cache", "--no-progress", "--workers", "0"]) == 0
+                 "--no-cache", "--no-progress", "--workers", "0", "--input", "crop"]) == 0
     assert main(["export", "--model", str(out)]) == 0
     return out
 

@@ -34,12 +34,12 @@ def sim_data(tmp_path_factory):
             for t in ("thumbs", "emotions", "fingers", "face")}
 
 
-# Fresh-frame results of fast mode at 128 px, 160 captures of 256x192, on the subject's crop
-# (the default; measured: thumbs 0.94, emotions 0.75, fingers 0.66 (chance 0.20), face NME
-# 0.24; on whole frames they were 0.83, 0.78, 0.56 and 0.33). These bounds catch a pipeline
-# that stops learning, mixes up labels or crops the wrong place, with a margin for the split.
-EXPECTED = {"thumbs": ("accuracy", 0.85), "emotions": ("accuracy", 0.63),
-            "fingers": ("accuracy", 0.52), "face": ("nme", 0.33)}
+# Fresh-frame results of fast mode with the default --input auto, 160 captures of 256x192
+# (measured: thumbs 0.90 on the hand's crop; emotions 0.89, fingers 1.00 and face NME 0.009
+# on landmarks; on whole frames they were 0.83, 0.78, 0.56 and 0.33). These bounds catch a
+# pipeline that stops learning, mixes up labels or crops the wrong place, with a margin.
+EXPECTED = {"thumbs": ("accuracy", 0.85), "emotions": ("accuracy", 0.78),
+            "fingers": ("accuracy", 0.9), "face": ("nme", 0.1)}
 
 
 @pytest.mark.parametrize("task", sorted(EXPECTED))
@@ -61,7 +61,12 @@ def test_fast_mode_learns_each_course_task(task, sim_data, tmp_path):
         assert metrics["nme"] <= bound and metrics["rmse_px"] > 0
     meta = json.loads((bundle / "bundle.json").read_text())
     assert meta["mode"] == "fast" and meta["config"]["arch"] == "efficientnet_lite0"
-    assert meta["input_plan"]["input"] == "crop" and metrics["detection_rate"] == 1.0
+    assert metrics["detection_rate"] == 1.0
+    print("{}: {} model, {} {}".format(task, meta["input_plan"]["input"], key, metrics[key]))
+    if meta["input_plan"]["input"] == "landmarks":   # auto kept the landmark model
+        assert meta["arch"] == "landmark_mlp"
+        return
+    assert meta["input_plan"]["input"] == "crop"
     views = meta["train_count"] * 2   # one clean and one augmented view per image
     rate = meta["timings"]["images_per_second"]
     assert abs(rate - views / meta["timings"]["feature_seconds"]) < 0.2, "backbone views per second"

@@ -124,7 +124,14 @@ def load_model(path: Path, device: Optional[str] = None) -> Tuple[Dict[str, Any]
     from train.model import build_model
 
     meta = read_bundle(path)
-    model = build_model(meta["task_spec"], meta["arch"], "none")
+    plan = meta.get("input_plan") or {}
+    model: Any
+    if plan.get("input") == "landmarks":
+        from train.landmarks import LandmarkModel, out_features
+
+        model = LandmarkModel(int(plan["features"]), out_features(meta["task_spec"]))
+    else:
+        model = build_model(meta["task_spec"], meta["arch"], "none")
     weights = Path(path) / WEIGHTS_FILE
     try:
         state = torch.load(str(weights), map_location="cpu", weights_only=True)

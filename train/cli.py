@@ -61,8 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, help="data loader workers (default: CPU count - 1)")
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
     p.add_argument("--input", choices=INPUTS, help="what the model learns from: crop (the hand "
-                   "or face the subject stage finds), frame (the whole image), or auto (default: "
-                   "crop when the task has a subject and it is found in most images)")
+                   "or face the subject stage finds), landmarks (its normalised landmarks: a small "
+                   "model that trains in seconds), frame (the whole image), or auto (default: "
+                   "when the subject is found in most images, crop and landmarks are both "
+                   "trained and the better on validation, misses counted, is kept; else frame)")
     p.add_argument("--subject-provider", choices=("auto", "mediapipe", "truth", "whole"),
                    help="who finds the subject: auto (default: stored/simulator truth, else "
                    "MediaPipe), mediapipe, truth, whole (the whole image)")

@@ -10,7 +10,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from edge_app.errors import did_you_mean
 
 MODES = ("auto", "fast", "full")
-INPUTS = ("auto", "frame", "crop")
+INPUTS = ("auto", "frame", "crop", "landmarks")
 
 
 @dataclass
@@ -34,7 +34,7 @@ class TrainConfig:
     input_size: Optional[Tuple[int, int]] = None   # default: the task's
     workers: Optional[int] = None      # DataLoader workers; default from the CPU count
     device: str = "auto"               # auto | cpu | cuda | cuda:N
-    input: str = "auto"                # crop (the subject) | frame (whole image) | auto
+    input: str = "auto"                # crop | landmarks (of the subject) | frame | auto
     subject_provider: str = "auto"     # who finds the subject (edge_app.subject.providers)
     crops: bool = False                # the dataset's images are already crops of the subject
     extra: Dict[str, Any] = field(default_factory=dict)

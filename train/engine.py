@@ -65,7 +65,9 @@ def feature_key(cfg: TrainConfig, samples: Sequence[Sample], size: Tuple[int, in
     weights = cfg.weights
     if Path(weights).is_file():
         weights += ":{}".format(Path(weights).stat().st_mtime_ns)
-    h.update(json.dumps([cfg.arch, weights, list(size), cfg.views, cfg.seed, kind, "v1"]).encode())
+    # The last item versions the preprocessing and augmentation code: bump it when they
+    # change, or cached features would no longer match what eval and the live loop compute.
+    h.update(json.dumps([cfg.arch, weights, list(size), cfg.views, cfg.seed, kind, "v2"]).encode())
     for s in samples:
         st = s.path.stat()
         h.update("{}|{}|{}|{}\n".format(s.path, st.st_size, st.st_mtime_ns, s.crop).encode())

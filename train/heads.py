@@ -26,8 +26,8 @@ def fit_head_sgd(kind: Any, head: torch.nn.Module, x_tr: np.ndarray, y_tr: np.nd
     """Mini-batch AdamW with a cosine schedule; keeps the best epoch on validation."""
     loss_fn = kind.loss_fn(y_tr, len(task.labels), cfg.label_smoothing, cfg.balance)
     head.to(device)
-    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr or 3e-3, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs or 1)
     xt, yt = torch.from_numpy(x_tr).to(device), kind.batch_target(list(y_tr)).to(device)
     xv = torch.from_numpy(x_val).to(device)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -117,6 +117,7 @@ def fit_head_ridge(kind: Any, head: torch.nn.Module, x_tr: np.ndarray, y_tr: np.
         if best_w is None or score > best_score:
             best_w, best_score, best, best_step = w, score, metrics, step
     linear = _linear(head)
+    assert best_w is not None   # the loop runs at least once
     with torch.no_grad():
         linear.weight.copy_(torch.from_numpy(best_w[:-1].T).float())
         linear.bias.copy_(torch.from_numpy(best_w[-1]).float())

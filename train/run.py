@@ -80,26 +80,103 @@ def _split(ds: Dataset, targets: np.ndarray, cfg: TrainConfig, val_dir: Optional
 def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], fmt: str = "auto",
           val_dir: Optional[Path] = None, resume: bool = False, progress: bool = True,
           cache_dir: Optional[Path] = None) -> Dict[str, Any]:
-    """Train a model for ``task_name`` on ``data`` and write the bundle to ``out``."""
+    """Train a model for ``task_name`` on ``data`` and write the bundle to ``out``: on whole
+    frames, on the subject's crop, or on its landmarks, as ``--input`` and the data decide."""
     import torch
-
-    from train.bundle import write_bundle
-    from train.data import sizes_of
-    from train.engine import fit_fast, fit_full, predict
-    from train.model import build_model
 
     task = load_task(task_name)
     cfg = build_config(dict(task.train), overrides)
     device = resolve_device(cfg.device)
     cfg = cfg.resolved(device.type == "cuda")
     torch.manual_seed(cfg.seed)
-    size = tuple(cfg.input_size or task.input_size)
-    kind = task.task_kind.training()
     if cfg.weights == "none":
         print("warning: --weights none trains from scratch: fine for quick checks, expect much "
               "lower accuracy than with ImageNet weights")
     ds = load_labelled(Path(data), task, fmt, "train", progress)
-    ds, plan = _subject_stage(ds, task, cfg, progress)
+    plan, scan = _plan(ds, task, cfg, progress)
+    out = Path(out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    landmarks = None
+    if plan.input == "landmarks" or (cfg.input == "auto" and plan.input == "crop" and not resume):
+        from train.landmark_run import train_landmarks
+
+        try:
+            landmarks = train_landmarks(ds, scan.subjects, task, cfg, device)
+        except DatasetError as exc:   # e.g. subjects without landmarks (declared crops)
+            if plan.input == "landmarks":
+                raise
+            print("landmarks: not tried ({})".format(exc))
+        else:
+            print("landmarks: {} images, validation {} (trained in {:.1f} s)".format(
+                len(landmarks.train.samples) + len(landmarks.val.samples),
+                task.task_kind.training().describe(landmarks.metrics) if landmarks.metrics else "n/a",
+                landmarks.seconds))
+    if plan.input == "landmarks":
+        return _write_landmarks(out, landmarks, task, cfg, plan, data)
+    cnn = _train_cnn(ds, scan, plan, task, cfg, device, out, data, fmt, val_dir, resume, progress,
+                     cache_dir)
+    if landmarks is not None and _overall(landmarks.metrics, landmarks.found_rate) > _overall(
+            cnn["metrics"], plan.detection_rate or 1.0):
+        import dataclasses
+
+        print("input: landmarks chosen over the crop: better on validation with misses "
+              "counted ({} vs {})".format(_describe(landmarks.metrics), _describe(cnn["metrics"])))
+        chosen = dataclasses.replace(plan, input="landmarks", reason="auto: better on validation than the crop")
+        _clear_cnn(out)
+        return _write_landmarks(out, landmarks, task, cfg, chosen, data)
+    return cnn["meta"]
+
+
+def _overall(metrics: Dict[str, Any], rate: float) -> float:
+    """A validation score with the images lacking a usable subject counted as misses."""
+    if not metrics:
+        return -np.inf
+    if "accuracy" in metrics:
+        return float(metrics["accuracy"]) * rate
+    return -float(metrics["rmse"]) / max(rate, 1e-6)
+
+
+def _describe(metrics: Dict[str, Any]) -> str:
+    return "{:.1%}".format(metrics["accuracy"]) if "accuracy" in metrics else "RMSE {:.4f}".format(
+        metrics.get("rmse", float("nan")))
+
+
+def _clear_cnn(out: Path) -> None:
+    """The CNN's files that a landmark bundle does not have."""
+    for name in ("model.onnx", "last.pt", "plots/val_grid.png", "plots/confusion.png"):
+        if (out / name).exists():
+            (out / name).unlink()
+
+
+def _write_landmarks(out: Path, run: Any, task: TaskSpec, cfg: TrainConfig, plan: Any,
+                     data: Path) -> Dict[str, Any]:
+    from train.landmark_run import write_landmark_bundle
+
+    meta = write_landmark_bundle(out, run, task, cfg, plan, Path(data))
+    kind = task.task_kind.training()
+    _plots(out, run.history, run.metrics, task, kind, [], None, run.val.y)
+    print("trained a landmark model in {:.1f} s; validation: {}".format(
+        run.seconds, kind.describe(run.metrics) if run.metrics else "n/a"))
+    print("bundle: {}".format(out))
+    return meta
+
+
+def _train_cnn(ds: Dataset, scan: Any, plan: Any, task: TaskSpec, cfg: TrainConfig, device: Any,
+               out: Path, data: Path, fmt: str, val_dir: Optional[Path], resume: bool,
+               progress: bool, cache_dir: Optional[Path]) -> Dict[str, Any]:
+    """The CNN on whole frames or crops; writes its bundle and returns its metrics and meta."""
+    from train.bundle import write_bundle
+    from train.data import sizes_of
+    from train.engine import fit_fast, fit_full, predict
+    from train.model import build_model
+    from train.subjects import apply_plan
+
+    size = tuple(cfg.input_size or task.input_size)
+    kind = task.task_kind.training()
+    ds, missed = apply_plan(ds, plan, scan)
+    if missed:
+        print("left out {} image(s) with no {} found (see: edge-app data info --task {} --data "
+              "{})".format(len(missed), plan.subject, task.name, ds.root))
     targets = kind.targets(ds)
     (tr_s, tr_y), (va_s, va_y) = _split(ds, targets, cfg, val_dir, task, fmt, progress, plan)
     if len(tr_s) < 2:
@@ -111,8 +188,6 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
     print("model: {} with {} weights, input {}x{}, mode {}, on {}".format(
         cfg.arch, cfg.weights, size[1], size[0], cfg.mode, device))
     model = build_model(task, cfg.arch, cfg.weights)
-    out = Path(out).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
     va_sizes = sizes_of(va_s)
     if cfg.mode == "fast":
         cache = None if cache_dir is None else Path(cache_dir).expanduser()
@@ -155,22 +230,18 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
         result.seconds, " (features cached)" if result.cache_hit else "",
         kind.describe(metrics) if metrics else "n/a"))
     print("bundle: {}".format(out))
-    return meta
+    return {"meta": meta, "metrics": metrics}
 
 
-def _subject_stage(ds: Dataset, task: TaskSpec, cfg: TrainConfig, progress: bool) -> Tuple[Dataset, Any]:
-    """Crops of the subjects, or whole frames, as ``cfg.input`` and the detection rate say."""
-    from train.subjects import apply_plan, plan_input, report
+def _plan(ds: Dataset, task: TaskSpec, cfg: TrainConfig, progress: bool) -> Tuple[Any, Any]:
+    """Crops, landmarks or whole frames, as ``cfg.input`` and the detection rate say."""
+    from train.subjects import plan_input, report
 
     plan, scan = plan_input(ds, task, cfg, progress)
     if scan is not None:
         report(ds, scan, task.subject)
     print("input: {} ({})".format(plan.input, plan.reason))
-    ds, missed = apply_plan(ds, plan, scan)
-    if missed:
-        print("left out {} image(s) with no {} found (see: edge-app data info --task {} --data "
-              "{})".format(len(missed), plan.subject, task.name, ds.root))
-    return ds, plan
+    return plan, scan
 
 
 def _rate(result: Any, mode: str) -> Optional[float]:
@@ -194,6 +265,20 @@ def _plots(out: Path, history: Sequence[Dict[str, Any]], metrics: Dict[str, Any]
         plots.val_grid(folder / "val_grid.png", samples, outputs, targets, task, kind)
 
 
+def _landmark_outputs(model: Any, ds: Dataset, task: TaskSpec, plan: Any, progress: bool) -> Tuple[Any, ...]:
+    """A landmark model's outputs and targets (points in the subjects' own frames, with their
+    scales as sizes so that errors come out in pixels), and the samples without landmarks."""
+    from edge_app.subject.dataset import scan_subjects
+    from train.landmarks import landmark_data
+    from train.landmarks import predict as predict_landmarks
+
+    scan = scan_subjects(ds, plan.subject, plan.provider, plan.crops, progress)
+    data, missed = landmark_data(ds, scan.subjects, task.task_kind.training().targets(ds))
+    width = 2 * len(task.points) if task.points else len(task.classes)
+    outputs = predict_landmarks(model.cpu(), data.x) if len(data.x) else np.zeros((0, width), np.float32)
+    return outputs, data.y, data.sizes, missed
+
+
 def evaluate(bundle: Path, data: Path, fmt: str = "auto", json_path: Optional[str] = None,
              device_name: str = "auto", progress: bool = True, crops: bool = False) -> Dict[str, Any]:
     """Metrics of a bundle on any dataset (a subset of the classes is fine)."""
@@ -208,23 +293,24 @@ def evaluate(bundle: Path, data: Path, fmt: str = "auto", json_path: Optional[st
     ds = load_labelled(Path(data), task, fmt, "eval", progress)
     if not ds.samples:
         raise DatasetError("{}: no images of task '{}' to evaluate".format(data, task.name))
-    from train.subjects import apply_plan, plan_from_meta
-
     import dataclasses
 
-    from train.subjects import declared_crops
+    from train.subjects import apply_plan, declared_crops, plan_from_meta
 
     plan = plan_from_meta(meta)
     plan = dataclasses.replace(plan, crops=crops or declared_crops(Path(data)))
-    ds, missed = apply_plan(ds, plan, progress=progress)
-    targets = kind.targets(ds)
     start = time.monotonic()
-    if ds.samples:
-        outputs = predict(model, ds.samples, tuple(meta["input_size"]), device, progress=progress)
+    if plan.input == "landmarks":
+        outputs, targets, sizes, missed = _landmark_outputs(model, ds, task, plan, progress)
     else:
-        outputs = np.zeros((0, len(task.labels) * (2 if targets.ndim > 1 else 1)), np.float32)
-    metrics = kind.metrics(outputs, targets, task, sizes_of(ds.samples))
-    if plan.input == "crop":   # a missed subject is a wrong answer, not a skipped image
+        ds, missed = apply_plan(ds, plan, progress=progress)
+        targets, sizes = kind.targets(ds), sizes_of(ds.samples)
+        if ds.samples:
+            outputs = predict(model, ds.samples, tuple(meta["input_size"]), device, progress=progress)
+        else:
+            outputs = np.zeros((0, len(task.labels) * (2 if targets.ndim > 1 else 1)), np.float32)
+    metrics = kind.metrics(outputs, targets, task, sizes)
+    if plan.input in ("crop", "landmarks"):   # a missed subject is a wrong answer, not skipped
         metrics = kind.count_misses(metrics, [s.label for s in missed], task)
         print("subject: {} found in {:.0%} of {} image(s)".format(
             plan.subject, metrics["detection_rate"], metrics["n"]))

@@ -20,7 +20,7 @@ from edge_app.task_spec import TaskSpec
 class InputPlan:
     """What the model sees; saved in the bundle and followed by every later stage."""
 
-    input: str                       # "crop" | "frame"
+    input: str                       # "crop" | "landmarks" | "frame"
     subject: Optional[str] = None    # "hand" | "face"
     pad: float = PAD
     provider: str = "auto"
@@ -41,10 +41,11 @@ def plan_input(ds: Dataset, task: TaskSpec, cfg: Any, progress: bool) -> Tuple[I
     try:
         scan = scan_subjects(ds, task.subject, cfg.subject_provider, crops, progress)
     except UserError as exc:
-        if cfg.input == "crop":
+        if cfg.input in ("crop", "landmarks"):
             raise
         return InputPlan("frame", reason="no subject detector ({})".format(exc)), None
-    plan = InputPlan("crop", task.subject, PAD, cfg.subject_provider, crops, round(scan.rate, 4))
+    chosen = "landmarks" if cfg.input == "landmarks" else "crop"
+    plan = InputPlan(chosen, task.subject, PAD, cfg.subject_provider, crops, round(scan.rate, 4))
     if scan.rate < LOW_RATE:
         hint = low_rate_hint(task.subject, scan.rate)
         if cfg.input == "auto":

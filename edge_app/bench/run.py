@@ -61,9 +61,12 @@ def make_backend(name: str, precision: str, threads: Optional[int]) -> Backend:
 
 
 def sample_batch(info: ModelInfo, batch: int, seed: int = 0) -> np.ndarray:
-    """Frames of the model's input size (content does not change the speed of these models)."""
-    h, w = info.input_size
-    return np.random.default_rng(seed).integers(0, 256, (batch, h, w, 3), dtype=np.uint8)
+    """Inputs of the model's shape (content does not change the speed of these models)."""
+    like = info.dummy_input(batch)
+    rng = np.random.default_rng(seed)
+    if like.dtype == np.uint8:
+        return rng.integers(0, 256, like.shape, dtype=np.uint8)
+    return rng.normal(0, 1, like.shape).astype(np.float32)
 
 
 def time_inference(backend: Backend, x: np.ndarray, frames: int, warmup: int) -> List[float]:

@@ -113,6 +113,24 @@ class CaptureSession:
         self.discard_points()
         return ok
 
+    def accept(self, frame: Frame, suggestion: Any) -> str:
+        """Take a landmark suggestion: classes are saved with the suggested label; points are
+        placed on the frozen frame for the user to correct (click) and save (Enter)."""
+        if self.is_points:
+            points = {k: v for k, v in suggestion.points.items() if k in self.labels}
+            if not points:
+                return "no points suggested"
+            self.frozen = frame
+            self.points.update(points)
+            return "suggested points placed: click to correct, Enter to save"
+        if suggestion.label is None:
+            return "no label suggested"
+        self.check()
+        self.last_save = time.monotonic()
+        subject = _subject(frame) or suggestion.subject.to_dict((frame.image.shape[1], frame.image.shape[0]))
+        ok = self.writer.submit(frame.image, label=suggestion.label, subject=subject)
+        return "saved as {}".format(suggestion.label) if ok else "writer busy: shot skipped"
+
     def discard_points(self) -> None:
         self.points.clear()
         self.frozen = None

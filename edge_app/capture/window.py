@@ -11,13 +11,30 @@ from edge_app.cv import cv2
 from edge_app.sources.base import Frame
 from edge_app.sources.reader import FrameReader
 
-HELP_CLASSES = "1-9/Tab: class  Space: save (hold: burst)  b: burst on/off  q/Esc: quit"
-HELP_POINTS = "1-9/Tab: point  click: place  right-click: remove  Space/Enter: save  Backspace: discard  q: quit"
+HELP_CLASSES = "1-9/Tab: class  Space: save (hold: burst)  a: accept suggestion  b: burst  q/Esc: quit"
+HELP_POINTS = ("1-9/Tab: point  click: place  right-click: remove  a: take suggested points  "
+               "Space/Enter: save  Backspace: discard  q: quit")
+SUGGEST_EVERY = 3   # frames between landmark suggestions (the detector costs tens of ms)
 KEY_ESC, KEY_TAB, KEY_ENTER, KEY_BACKSPACE = 27, 9, 13, 8
 
 
+def draw_suggestion(out: np.ndarray, suggestion: Any, scale: float) -> None:
+    """Landmarks as dots, suggested points as hollow circles, the suggested label at the top
+    right: shown only, until the user presses 'a'."""
+    cv = cv2()
+    h, w = out.shape[:2]
+    if suggestion.subject.landmarks is not None:
+        for x, y in suggestion.subject.landmarks[:64]:
+            cv.circle(out, (int(x), int(y)), 2, (255, 200, 0), -1, cv.LINE_AA)
+    for name, (x, y) in suggestion.points.items():
+        cv.circle(out, (int(x * w), int(y * h)), int(10 * scale / 0.6), (0, 255, 255), 2, cv.LINE_AA)
+    if suggestion.text:
+        cv.putText(out, suggestion.text + " (a)", (w - int(330 * scale / 0.6), int(30 * scale / 0.6)),
+                   cv.FONT_HERSHEY_SIMPLEX, scale, (0, 255, 255), 2, cv.LINE_AA)
+
+
 def draw_overlay(image: np.ndarray, session: CaptureSession, burst: bool = False,
-                 message: str = "") -> np.ndarray:
+                 message: str = "", suggestion: Any = None) -> np.ndarray:
     """The preview with the current label, the counts, placed points and key help."""
     cv = cv2()
     out = image.copy()
@@ -38,6 +55,8 @@ def draw_overlay(image: np.ndarray, session: CaptureSession, burst: bool = False
         cv.drawMarker(out, (px, py), (0, 0, 255), cv.MARKER_CROSS, int(24 * scale / 0.6), 2)
         cv.putText(out, name, (px + 6, py - 6), cv.FONT_HERSHEY_SIMPLEX, scale * 0.8,
                    (0, 0, 255), 1, cv.LINE_AA)
+    if suggestion is not None:
+        draw_suggestion(out, suggestion, scale)
     status = []
     if burst:
         status.append("BURST")
@@ -57,9 +76,13 @@ def draw_overlay(image: np.ndarray, session: CaptureSession, burst: bool = False
 class CaptureWindow:
     """Runs the preview loop; key and mouse handling are methods so tests can drive them."""
 
-    def __init__(self, reader: FrameReader, session: CaptureSession, interval: float = 0.2) -> None:
+    def __init__(self, reader: FrameReader, session: CaptureSession, interval: float = 0.2,
+                 suggester: Any = None) -> None:
         self.reader = reader
         self.session = session
+        self.suggester = suggester
+        self.suggestion: Any = None
+        self._seen = 0
         self.interval = interval
         self.burst = False
         self.message = ""
@@ -99,11 +122,24 @@ class CaptureWindow:
             self._pose()
         elif key == ord("b") and not s.is_points:
             self.burst = not self.burst
+        elif key == ord("a"):
+            frame = s.frozen or self.frame
+            if self.suggestion is None or frame is None:
+                self.message = "no suggestion (no subject found)"
+            else:
+                self.message = s.accept(frame, self.suggestion)
         elif key in (ord(" "), KEY_ENTER, 10):
             self._save_now(rate_limited=key == ord(" "))
         elif key in (KEY_BACKSPACE, 127) and s.is_points:
             s.discard_points()
         return True
+
+    def update_suggestion(self, frame: Frame) -> None:
+        """Every few frames, what the landmarks suggest (not while points are being placed)."""
+        self._seen += 1
+        if self.suggester is None or self.session.frozen is not None or self._seen % SUGGEST_EVERY:
+            return
+        self.suggestion = self.suggester.suggest(frame.image, frame.truth)
 
     def _pose(self) -> None:
         if not self.session.is_points:
@@ -132,6 +168,7 @@ class CaptureWindow:
                     break
                 if frame is not None:
                     self.frame = frame
+                    self.update_suggestion(frame)
                 while self._clicks:
                     self.handle_click(*self._clicks.pop(0))
                 self.session.check()
@@ -141,7 +178,7 @@ class CaptureWindow:
                 shown = (self.session.frozen or self.frame)
                 if shown is not None:
                     cv.imshow(self.name, draw_overlay(shown.image, self.session, self.burst,
-                                                      self.message))
+                                                      self.message, self.suggestion))
                 key = cv.waitKey(1) & 0xFF
                 if key != 0xFF and not self.handle_key(key):
                     break

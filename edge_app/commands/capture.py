@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--interval", type=float, default=None, help="seconds between saves (default "
                    "0.2 for cameras and streams, 0 for files and the unpaced simulator)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-suggest", action="store_true", help="window: no label suggestions from "
+                   "the hand's or face's landmarks (shown only; 'a' accepts one)")
     p.set_defaults(func=run)
 
 
@@ -63,15 +65,42 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("no window can be opened here (no display, or a headless OpenCV); use "
                         "--headless, or edge-app studio from a browser")
     session = CaptureSession(task, args.out, finder=capture_finder(task, source.has_truth))
+    suggester = None if args.no_suggest else _suggester(task, source.has_truth)
     try:
         with FrameReader(source) as reader:
             print("source: " + source.describe())
-            CaptureWindow(reader, session, interval=max(interval, 0.1)).run()
+            CaptureWindow(reader, session, interval=max(interval, 0.1), suggester=suggester).run()
     finally:
         session.close()
+        if suggester is not None:
+            suggester.close()
     _report(session.writer.saved, args.out, session.counts)
     session.check()
     return 0
+
+
+def _suggester(task, has_truth: bool):
+    """Landmark suggestions for the window, when a rule fits the task and a finder exists."""
+    from edge_app.errors import UserError
+    from edge_app.subject.providers import make_finder
+    from edge_app.subject.suggest import Suggester
+
+    if task.subject == "none":
+        return None
+    if not has_truth:
+        try:
+            from edge_app.subject.mediapipe_finder import import_mediapipe
+
+            import_mediapipe()
+        except UserError as exc:
+            print("note: no label suggestions ({})".format(exc))
+            return None
+    suggester = Suggester(task, make_finder(task.subject, "auto", tracking=True))
+    if not suggester.available:
+        suggester.close()
+        return None
+    print("suggestions from the {}'s landmarks: press 'a' to accept one".format(task.subject))
+    return suggester
 
 
 def _headless(args: argparse.Namespace, task, source, interval: float) -> int:

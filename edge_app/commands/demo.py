@@ -107,7 +107,9 @@ def _summary(task: str, out: Path, timings: Dict[str, float]) -> Dict[str, Any]:
               for k in names}
     metric = ({"accuracy": evaluation["accuracy"]} if "accuracy" in evaluation else
               {"rmse_px": evaluation["rmse_px"], "nme": evaluation.get("nme")})
+    plan = json.loads((out / "bundle" / "bundle.json").read_text()).get("input_plan") or {}
     return {"task": task, "fresh_frames": evaluation["n"], **metric, "live_agreement": live,
+            "input": plan.get("input", "frame"),
             "loop_fps": loop_fps, "stages_ms": stages, "backend": bench["describe"],
             "inference_fps": bench["fps"], "seconds": timings,
             "files": {"dataset": "dataset", "bundle": "bundle", "video": "live.mp4",
@@ -134,17 +136,18 @@ def _live_agreement(rows: List[Dict[str, Any]]) -> Any:
 
 def report_text(parts: List[Dict[str, Any]], seconds: float) -> str:
     lines = ["# edge-app demo report", "",
-             "Simulated camera; EfficientNet-Lite0 (offline ImageNet weights), fast mode, 128 px, "
-             "the subject's crop; ONNX Runtime on the CPU. Total {:.0f} s.".format(seconds), "",
-             "| task | fresh frames | accuracy / error | live agreement | loop FPS | inference FPS | backend |",
-             "|---|---|---|---|---|---|---|"]
+             "Simulated camera; fast mode (EfficientNet-Lite0 with offline ImageNet weights at "
+             "128 px for crops; a small MLP for landmarks), `--input auto`; ONNX Runtime on the "
+             "CPU. Total {:.0f} s.".format(seconds), "",
+             "| task | input | fresh frames | accuracy / error | live agreement | loop FPS | inference FPS | backend |",
+             "|---|---|---|---|---|---|---|---|"]
     for p in parts:
         score = ("{:.1%}".format(p["accuracy"]) if "accuracy" in p else
                  "{:.1f} px, NME {:.3f}".format(p["rmse_px"], p["nme"] or float("nan")))
         live = ("{:.1%}".format(p["live_agreement"]) if "accuracy" in p and p["live_agreement"] is not None
                 else "{:.3f} of the frame".format(p["live_agreement"]) if p["live_agreement"] is not None else "-")
-        lines.append("| {} | {} | {} | {} | {} | {:.1f} | {} |".format(
-            p["task"], p["fresh_frames"], score, live,
+        lines.append("| {} | {} | {} | {} | {} | {} | {:.1f} | {} |".format(
+            p["task"], p["input"], p["fresh_frames"], score, live,
             "{:.1f}".format(p["loop_fps"]) if p["loop_fps"] else "-", p["inference_fps"], p["backend"]))
     lines += ["", "Median ms per live-loop stage:", ""]
     for p in parts:
@@ -177,8 +180,8 @@ def run(args: argparse.Namespace) -> int:
         p = parts[-1]
         score = ("accuracy {:.1%}".format(p["accuracy"]) if "accuracy" in p else
                  "nose/eye error {:.1f} px (NME {:.3f})".format(p["rmse_px"], p["nme"] or float("nan")))
-        print("  -> {} on {} fresh frames; live loop {:.1f} FPS on {}".format(
-            score, p["fresh_frames"], p["loop_fps"] or 0.0, p["backend"]), flush=True)
+        print("  -> {} model: {} on {} fresh frames; live loop {:.1f} FPS on {}".format(
+            p["input"], score, p["fresh_frames"], p["loop_fps"] or 0.0, p["backend"]), flush=True)
     seconds = time.monotonic() - start
     atomic_write_text(out / "report.md", report_text(parts, seconds))
     atomic_write_text(out / "report.json", json.dumps({"tasks": parts, "seconds": round(seconds, 1)},

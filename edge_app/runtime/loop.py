@@ -21,6 +21,7 @@ from edge_app.model_info import ModelInfo
 from edge_app.preprocess import to_model_input
 from edge_app.results import DECODERS, NoSubject, Result, smooth
 from edge_app.sources.reader import FrameReader
+from edge_app.subject.landmarks import landmark_features
 from edge_app.subject.stage import SubjectStage, crop_for, place
 
 STAGES = ("grab", "subject", "preprocess", "infer", "decode", "smooth", "annotate", "output")
@@ -127,24 +128,33 @@ def run_loop(reader: FrameReader, runners: Sequence[Runner], sinks: Sequence[Any
 def _run_one(r: Runner, image: np.ndarray, found: Dict[str, Any], inputs: Dict[Any, Any],
              timer: StageTimer, t: float) -> Tuple[Result, float]:
     """Preprocess, infer and decode for one model; models sharing an input share its work."""
-    size, kind = r.info.input_size, r.info.subject
+    kind = r.info.subject
     if kind is not None and found.get(kind) is None:
         return NoSubject(kind), _mark(timer, "preprocess", t)
-    key = (size, kind, r.info.pad if kind else None)
+    key = (r.info.input_kind, r.info.input_size, kind, r.info.pad if kind else None)
     if key not in inputs:
-        if kind is None:
-            inputs[key] = (to_model_input(image, size)[None], None, None)
-        else:
-            crop, cb = crop_for(image, found[kind], r.info.pad, size)
-            inputs[key] = (crop[None], cb, found[kind])
-    batch, cb, subject = inputs[key]
+        inputs[key] = _model_input(r.info, image, found.get(kind) if kind else None)
+    batch, where = inputs[key]
     t = _mark(timer, "preprocess", t)
+    if batch is None:   # a subject without usable landmarks
+        return NoSubject(kind or "subject"), t
     out = r.backend.infer(batch)
     t = _mark(timer, "infer", t)
     result = DECODERS[r.info.output](out[0], r.info.labels)
-    if cb is not None:
-        result = place(result, subject, cb, (image.shape[1], image.shape[0]))
+    if where is not None:
+        result = place(result, found[kind], where, (image.shape[1], image.shape[0]))
     return result, _mark(timer, "decode", t)
+
+
+def _model_input(info: ModelInfo, image: np.ndarray, subject: Any) -> Tuple[Any, Any]:
+    """The batch a model is fed, and what maps its output back to the frame."""
+    if info.input_kind == "landmarks":
+        found = landmark_features(subject)
+        return (None, None) if found is None else (found[0][None], found[1])
+    if subject is None:
+        return to_model_input(image, info.input_size)[None], None
+    crop, cb = crop_for(image, subject, info.pad, info.input_size)
+    return crop[None], cb
 
 
 def _mark(timer: StageTimer, name: str, since: float) -> float:
@@ -171,4 +181,6 @@ def check_models(runners: Sequence[Runner]) -> Tuple[str, ...]:
     """Distinct input sizes (models sharing a size share the resize)."""
     if not runners:
         raise UserError("no model to run")
-    return tuple(sorted({"{}x{}".format(r.info.input_size[1], r.info.input_size[0]) for r in runners}))
+    return tuple(sorted({"{} landmarks".format((r.info.plan or {}).get("features"))
+                         if r.info.input_kind == "landmarks" else
+                         "{}x{}".format(r.info.input_size[1], r.info.input_size[0]) for r in runners}))

@@ -3,13 +3,14 @@ between frames), cut each model's input from it, and put results back into the f
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 
 from edge_app.results import NoSubject, PointsResult, Result
 from edge_app.subject.base import Subject, SubjectFinder
 from edge_app.subject.crop import CropBox, crop_box, crop_input, from_crop
+from edge_app.subject.landmarks import LocalFrame, canonical_points
 from edge_app.subject.providers import find_subject, make_finder
 
 
@@ -41,15 +42,28 @@ def crop_for(image: np.ndarray, subject: Subject, pad: float,
     return crop_input(image, cb, size), cb
 
 
-def place(result: Result, subject: Subject, cb: CropBox, frame_size: Tuple[int, int]) -> Result:
-    """A result computed on a crop, in frame coordinates, carrying its subject's box."""
+def _info(subject: Subject, frame_size: Tuple[int, int]) -> Dict[str, Any]:
     w, h = frame_size
     x0, y0, x1, y1 = subject.box
-    info = {"kind": subject.kind, "box": [round(x0 / w, 5), round(y0 / h, 5),
-                                          round(x1 / w, 5), round(y1 / h, 5)]}
-    if isinstance(result, PointsResult):
-        return replace(result, points=from_crop(result.points, cb, frame_size).astype(np.float32),
-                       subject=info)
+    info: Dict[str, Any] = {"kind": subject.kind, "box": [round(x0 / w, 5), round(y0 / h, 5),
+                                                         round(x1 / w, 5), round(y1 / h, 5)]}
+    points = canonical_points(subject)   # 21 hand points, or 5 for a face (not all 468)
+    if points is not None:
+        info["landmarks"] = np.round(points / np.array([w, h]), 4).tolist()
+    return info
+
+
+def place(result: Result, subject: Subject, where: Union[CropBox, LocalFrame],
+          frame_size: Tuple[int, int]) -> Result:
+    """A result computed on a crop (or on landmarks in the subject's own frame), in frame
+    coordinates, carrying its subject's box and landmarks."""
     if isinstance(result, NoSubject):
         return result
+    info = _info(subject, frame_size)
+    if isinstance(result, PointsResult):
+        if isinstance(where, CropBox):
+            points = from_crop(result.points, where, frame_size)
+        else:
+            points = where.to_pixels(result.points) / np.array(frame_size, np.float64)
+        return replace(result, points=points.astype(np.float32), subject=info)
     return replace(result, subject=info)

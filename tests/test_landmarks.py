@@ -1,0 +1,190 @@
+"""Landmark features (invariances), suggestions for pre-labelling and accepting them, the
+landmark model kind end to end (train, eval, export parity, live), and --input auto."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edge_app.capture.session import CaptureSession
+from edge_app.capture.window import CaptureWindow, draw_overlay
+from edge_app.cli import main
+from edge_app.dataset.formats import read_dataset
+from edge_app.sources import FrameReader, open_source
+from edge_app.subject.base import Subject
+from edge_app.subject.landmarks import (canonical_points, extended_fingers, landmark_features,
+                                        local_frame)
+from edge_app.subject.providers import make_finder
+from edge_app.subject.suggest import Suggester
+from edge_app.task_spec import load_task
+
+
+def _sim_subject(task, seed=0, label=None, width=320, height=240):
+    src = open_source("sim://{}?seed={}&width={}&height={}{}".format(
+        task, seed, width, height, "&label=" + label if label else ""))
+    src.open()
+    frame = src.read()
+    return frame, Subject.from_dict(frame.truth["subject"], (width, height))
+
+
+def _moved(subject, angle, scale, shift, mirror_about=None):
+    c, s = np.cos(angle), np.sin(angle)
+    pts = subject.landmarks @ np.array([[c, -s], [s, c]]).T * scale + np.array(shift)
+    if mirror_about is not None:
+        pts[:, 0] = 2 * mirror_about - pts[:, 0]
+    return Subject(subject.kind, subject.box, pts)
+
+
+@pytest.mark.parametrize("task", ["fingers", "face"])
+def test_features_ignore_position_scale_rotation(task):
+    _, subject = _sim_subject(task, seed=3)
+    x, frame = landmark_features(subject)
+    moved = _moved(subject, 0.4, 1.7, (55.0, -20.0))
+    x2 = landmark_features(moved)[0]
+    assert np.allclose(x2[:-2], x[:-2], atol=1e-5), "the shape alone is invariant"
+    c, s = np.cos(0.4), np.sin(0.4)
+    assert np.allclose(x2[-2:], np.array([[c, -s], [s, c]]) @ x[-2:], atol=1e-5), \
+        "the orientation feature turns with the subject"
+    points = canonical_points(subject)
+    assert np.allclose(frame.to_pixels(frame.to_local(points)), points), "exact inverse"
+
+
+def test_a_mirrored_hand_gives_the_same_features():
+    _, subject = _sim_subject("fingers", seed=5)
+    mirrored = _moved(subject, 0.0, 1.0, (0.0, 0.0), mirror_about=160.0)
+    assert np.allclose(landmark_features(mirrored)[0], landmark_features(subject)[0], atol=1e-5), \
+        "a mirrored hand is the same gesture, orientation included"
+    assert local_frame(canonical_points(mirrored), "hand").mirror != local_frame(
+        canonical_points(subject), "hand").mirror
+
+
+def test_face_mesh_points_reduce_to_the_five_point_schema():
+    mesh = np.zeros((468, 2))
+    mesh[[362, 385, 387, 263, 373, 380]] = (200, 100)   # the subject's left eye: image right
+    mesh[[33, 160, 158, 133, 153, 144]] = (100, 100)
+    mesh[1], mesh[291], mesh[61] = (150, 150), (190, 200), (110, 200)
+    pts = canonical_points(Subject("face", (0, 0, 1, 1), mesh))
+    assert np.allclose(pts, [(200, 100), (100, 100), (150, 150), (190, 200), (110, 200)])
+    x, _ = landmark_features(Subject("face", (0, 0, 1, 1), mesh))
+    assert np.allclose(x[:4], [0.5, 0, -0.5, 0]), "eyes on a horizontal unit line"
+
+
+def test_orientation_tells_thumbs_up_from_down():
+    for label, sign in (("thumbs_up", -1), ("thumbs_down", 1)):
+        for seed in range(4):
+            x, _ = landmark_features(_sim_subject("thumbs", seed=seed, label=label)[1])
+            assert np.sign(x[-2]) == sign, "the same hand shape turned over"
+
+
+@pytest.mark.parametrize("label", ["1", "2", "3", "4", "5"])
+def test_finger_count_rule_on_the_simulator(label):
+    hits = [extended_fingers(_sim_subject("fingers", seed=s, label=label)[1]) == int(label)
+            for s in range(6)]
+    assert sum(hits) >= 5
+
+
+def test_suggestions_for_classes_and_points():
+    thumbs = Suggester(load_task("fingers"), make_finder("hand", "truth"))
+    frame, _ = _sim_subject("fingers", seed=1, label="3")
+    assert thumbs.available and thumbs.suggest(frame.image, frame.truth).label == "3"
+    assert thumbs.suggest(frame.image, None) is None, "no subject: no suggestion"
+    face = Suggester(load_task("face"), make_finder("face", "truth"))
+    frame, _ = _sim_subject("face", seed=2)
+    s = face.suggest(frame.image, frame.truth)
+    for name in ("nose", "left_eye", "right_eye"):
+        assert np.allclose(s.points[name], frame.truth["points"][name], atol=1e-4)
+    assert not Suggester(load_task("emotions"), make_finder("face", "truth")).available
+
+
+def test_accepting_a_suggestion_in_the_window(tmp_path):
+    source = open_source("sim://fingers?seed=4&width=320&height=240&label=4")
+    session = CaptureSession(load_task("fingers"), tmp_path / "f")
+    suggester = Suggester(load_task("fingers"), make_finder("hand", "truth"))
+    with FrameReader(source) as reader:
+        window = CaptureWindow(reader, session, interval=0.0, suggester=suggester)
+        window.frame = reader.get(timeout=2)
+        assert window.suggestion is None and session.writer.saved == 0
+        for _ in range(3):
+            window.update_suggestion(window.frame)
+        assert window.suggestion.label == "4", "shown, not saved"
+        shown = draw_overlay(window.frame.image, session, suggestion=window.suggestion)
+        assert not np.array_equal(shown, draw_overlay(window.frame.image, session))
+        window.handle_key(ord("a"))
+        assert window.message == "saved as 4"
+    session.close()
+    assert read_dataset(tmp_path / "f").counts()["4"] == 1
+
+
+def test_accepting_suggested_points_needs_a_confirmation(tmp_path):
+    session = CaptureSession(load_task("face"), tmp_path / "kp")
+    face = Suggester(load_task("face"), make_finder("face", "truth"))
+    frame, _ = _sim_subject("face", seed=6)
+    message = session.accept(frame, face.suggest(frame.image, frame.truth))
+    assert "Enter to save" in message and session.frozen is frame and session.writer.saved == 0
+    session.place_point(frame, 0.1, 0.1)    # a click corrects the selected point (nose)
+    assert session.save_points()
+    session.close()
+    ds = read_dataset(tmp_path / "kp")
+    assert np.allclose(ds.samples[0].points[0], (0.1, 0.1))
+    assert np.allclose(ds.samples[0].points[1], frame.truth["points"]["left_eye"], atol=1e-4)
+
+
+# -- the landmark model kind --------------------------------------------------------------
+FAST = ["--arch", "efficientnet_lite0", "--mode", "fast", "--input-size", "64", "--views", "1",
+        "--no-cache", "--no-progress", "--workers", "0"]
+
+
+def _capture(task, out, count, seed):
+    assert main(["capture", "--task", task, "--source", "sim://{}?seed={}&width=256&height=192".format(
+        task, seed), "--headless", "--count", str(count), "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("task,key,bound", [("fingers", "accuracy", 0.95), ("face", "nme", 0.05)])
+def test_landmark_model_end_to_end(task, key, bound, tmp_path, capsys):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    data, fresh = _capture(task, tmp_path / "d", 120, 1), _capture(task, tmp_path / "f", 60, 9)
+    bundle, report = tmp_path / "b", tmp_path / "e.json"
+    assert main(["train", "--task", task, "--data", str(data), "--out", str(bundle),
+                 "--input", "landmarks"] + FAST) == 0
+    meta = json.loads((bundle / "bundle.json").read_text())
+    assert meta["input_plan"]["input"] == "landmarks" and meta["arch"] == "landmark_mlp"
+    assert main(["eval", "--model", str(bundle), "--data", str(fresh), "--json", str(report),
+                 "--no-progress"]) == 0
+    metrics = json.loads(report.read_text())
+    assert metrics["detection_rate"] == 1.0
+    assert (metrics[key] >= bound) if key == "accuracy" else (metrics[key] <= bound)
+    capsys.readouterr()
+    assert main(["export", "--model", str(bundle)]) == 0
+    assert "landmarks.npz: OK" in capsys.readouterr().out
+    log = tmp_path / "live.jsonl"
+    assert main(["run", "--model", str(bundle), "--source", "sim://{}?seed=3&width=320&height=240".format(task),
+                 "--headless", "--frames", "20", "--json-out", str(log)]) == 0
+    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(rows) == 20 and all(len(r["results"][0]["subject"]["landmarks"]) > 4 for r in rows)
+    if key == "accuracy":
+        assert np.mean([r["results"][0]["label"] == r["truth"]["label"] for r in rows]) >= 0.8
+        # Smoothing works on landmark models too (a held gesture: the same label every frame).
+        assert main(["run", "--model", str(bundle), "--source", "sim://fingers?seed=4&label=2",
+                     "--headless", "--frames", "10", "--json-out", str(log), "--smooth", "4"]) == 0
+        rows = [json.loads(line) for line in log.read_text().splitlines()]
+        assert [r["results"][0]["label"] for r in rows[3:]] == ["2"] * 7
+    else:
+        err = [np.linalg.norm(np.subtract(r["results"][0]["points"]["nose"], r["truth"]["points"]["nose"]))
+               for r in rows]
+        assert np.mean(err) < 0.02, "points mapped back into the frame"
+
+
+def test_input_auto_keeps_the_better_of_crop_and_landmarks(tmp_path, capsys):
+    pytest.importorskip("torch")
+    data = _capture("fingers", tmp_path / "d", 80, 2)
+    bundle = tmp_path / "b"
+    assert main(["train", "--task", "fingers", "--data", str(data), "--out", str(bundle)] + FAST) == 0
+    out = capsys.readouterr().out
+    assert "landmarks:" in out and "validation" in out
+    plan = json.loads((bundle / "bundle.json").read_text())["input_plan"]
+    assert plan["input"] in ("crop", "landmarks")
+    if plan["input"] == "landmarks":
+        assert "landmarks chosen over the crop" in out and not (bundle / "plots" / "val_grid.png").exists()

@@ -1,0 +1,123 @@
+"""The landmark model kind: a small MLP on the subject's normalised landmarks (position,
+scale, rotation and handedness removed; see edge_app.subject.landmarks). It trains in seconds
+on a CPU or a Jetson, exports to ONNX and runs through the same backends as the CNNs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from edge_app.dataset.model import Dataset, Sample
+from edge_app.subject.base import Subject
+from edge_app.subject.landmarks import LocalFrame, landmark_features
+from edge_app.task_spec import TaskSpec
+
+INPUT_NAME = "landmarks"
+
+
+class LandmarkModel(nn.Module):
+    """Flattened local landmarks in, the task's raw outputs (logits or local points) out."""
+
+    def __init__(self, in_features: int, out_features: int, hidden: int = 128) -> None:
+        super().__init__()
+        self.head = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Dropout(0.1),
+                                  nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(x)
+
+
+def out_features(task: TaskSpec) -> int:
+    return len(task.classes) if task.classes else 2 * len(task.points)
+
+
+@dataclass
+class LandmarkData:
+    """Features, targets and the frames that map local points back to pixels."""
+
+    samples: List[Sample]
+    x: np.ndarray                 # (N, F)
+    y: np.ndarray                 # class indices, or (N, P, 2) local points
+    frames: List[LocalFrame]
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Local units in pixels, per sample: metrics on local points come out in pixels."""
+        return np.array([[f.scale, f.scale] for f in self.frames], dtype=np.float64)
+
+
+def landmark_data(ds: Dataset, subjects: Sequence[Optional[Subject]], targets: np.ndarray
+                  ) -> Tuple[LandmarkData, List[Sample]]:
+    """The samples whose subject has usable landmarks, and those without (misses)."""
+    keep, xs, ys, frames, missed = [], [], [], [], []
+    for s, subject, t in zip(ds.samples, subjects, targets):
+        found = landmark_features(subject)
+        if found is None:
+            missed.append(s)
+            continue
+        x, frame = found
+        keep.append(s)
+        xs.append(x)
+        frames.append(frame)
+        if targets.ndim == 1:
+            ys.append(t)
+        else:   # normalised image points -> the subject's local frame
+            ys.append(frame.to_local(np.asarray(t, np.float64) * np.array(s.size)).astype(np.float32))
+    width = len(xs[0]) if xs else 0
+    y = np.array(ys, dtype=np.int64 if targets.ndim == 1 else np.float32)
+    return LandmarkData(keep, np.array(xs, np.float32).reshape(len(xs), width), y, frames), missed
+
+
+def _rotations(rng: np.random.Generator, n: int, limit: float) -> np.ndarray:
+    angle = rng.uniform(-limit, limit, n)
+    c, s = np.cos(angle), np.sin(angle)
+    return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)   # (N, 2, 2)
+
+
+def augment_views(x: np.ndarray, y: np.ndarray, views: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The originals plus ``views`` copies jittered in landmark space: a small rotation,
+    scale and shift of the local points (normalisation noise), per-point noise, sometimes one
+    point lost (set to the centre), and the orientation turned as a tilted camera would."""
+    rng = np.random.default_rng(seed)
+    xs, ys = [x], [y]
+    pts, orient = x[:, :-2].reshape(len(x), -1, 2), x[:, -2:]
+    for _ in range(views):
+        rot = _rotations(rng, len(x), 0.12)
+        scale = rng.uniform(0.9, 1.1, (len(x), 1, 1))
+        shift = rng.uniform(-0.05, 0.05, (len(x), 1, 2))
+        move = lambda p: (p @ np.transpose(rot, (0, 2, 1))) * scale + shift  # noqa: E731
+        out = move(pts) + rng.normal(0, 0.015, pts.shape)
+        lost = rng.random(len(x)) < 0.3
+        which = rng.integers(0, pts.shape[1], len(x))
+        out[lost, which[lost]] = out[lost].mean(axis=1)
+        turned = np.einsum("nij,nj->ni", _rotations(rng, len(x), 0.25), orient)
+        xs.append(np.concatenate([out.reshape(len(x), -1), turned], axis=1).astype(np.float32))
+        ys.append(y if y.ndim == 1 else move(y).astype(np.float32))
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def fit(data: LandmarkData, val: LandmarkData, task: TaskSpec, cfg: Any, device: Any
+        ) -> Tuple[LandmarkModel, Any]:
+    """Train the MLP on augmented views with the fast mode's head trainer."""
+    import dataclasses
+
+    from train.heads import fit_head_sgd
+
+    kind = task.task_kind.training()
+    model = LandmarkModel(data.x.shape[1], out_features(task))
+    x, y = augment_views(data.x, data.y, max(cfg.views, 1) * 2, cfg.seed)
+    flat = (lambda a: a) if y.ndim == 1 else (lambda a: a.reshape(len(a), -1))
+    tuned = dataclasses.replace(cfg, batch_size=max(cfg.batch_size, 64), lr=cfg.lr or 3e-3,
+                                epochs=max(cfg.epochs or 0, 150))
+    history, best, best_epoch = fit_head_sgd(kind, model, x, flat(y), val.x, val.y, val.sizes,
+                                             tuned, task, device)
+    return model.cpu().eval(), (history, best, best_epoch)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
+    model.eval()
+    return model(torch.from_numpy(np.asarray(x, np.float32))).numpy()
