@@ -129,11 +129,12 @@ def _run_one(r: Runner, image: np.ndarray, found: Dict[str, Any], inputs: Dict[A
              timer: StageTimer, t: float) -> Tuple[Result, float]:
     """Preprocess, infer and decode for one model; models sharing an input share its work."""
     kind = r.info.subject
-    if kind is not None and found.get(kind) is None:
+    subject = found.get(kind) if kind else None
+    if kind is not None and subject is None:
         return NoSubject(kind), _mark(timer, "preprocess", t)
     key = (r.info.input_kind, r.info.input_size, kind, r.info.pad if kind else None)
     if key not in inputs:
-        inputs[key] = _model_input(r.info, image, found.get(kind) if kind else None)
+        inputs[key] = _model_input(r.info, image, subject)
     batch, where = inputs[key]
     t = _mark(timer, "preprocess", t)
     if batch is None:   # a subject without usable landmarks
@@ -142,7 +143,7 @@ def _run_one(r: Runner, image: np.ndarray, found: Dict[str, Any], inputs: Dict[A
     t = _mark(timer, "infer", t)
     result = DECODERS[r.info.output](out[0], r.info.labels)
     if where is not None:
-        result = place(result, found[kind], where, (image.shape[1], image.shape[0]))
+        result = place(result, subject, where, (image.shape[1], image.shape[0]))
     return result, _mark(timer, "decode", t)
 
 
