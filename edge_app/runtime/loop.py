@@ -142,7 +142,7 @@ def _run_one(r: Runner, image: np.ndarray, found: Dict[str, Any], inputs: Dict[A
     out = r.backend.infer(batch)
     t = _mark(timer, "infer", t)
     result = DECODERS[r.info.output](out[0], r.info.labels)
-    if where is not None:
+    if where is not None and subject is not None:
         result = place(result, subject, where, (image.shape[1], image.shape[0]))
     return result, _mark(timer, "decode", t)
 
