@@ -53,3 +53,24 @@ def disk_full_after(monkeypatch, writes: int) -> None:
         return real(path, data, chunk)
 
     monkeypatch.setattr("edge_app.dataset.writer.atomic_write_bytes", flaky)
+
+
+def sim_bundle(root: Path, task: str, count: int, size: int, frame: str = "256x192",
+               extra: tuple = ()) -> Path:
+    """Capture ``count`` simulated frames, train a fast-mode crop CNN and export it: the
+    bundle the runtime and benchmark tests run (needs the train and export extras)."""
+    import pytest
+
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from edge_app.cli import main
+
+    width, height = frame.split("x")
+    data, out = root / "data", root / task
+    assert main(["capture", "--task", task, "--source", "sim://{}?seed=1&width={}&height={}".format(
+        task, width, height), "--headless", "--count", str(count), "--out", str(data), "--no-progress"]) == 0
+    assert main(["train", "--task", task, "--data", str(data), "--out", str(out), "--arch",
+                 "efficientnet_lite0", "--mode", "fast", "--input-size", str(size), "--no-cache",
+                 "--no-progress", "--workers", "0", "--input", "crop"] + list(extra)) == 0
+    assert main(["export", "--model", str(out)]) == 0
+    return out

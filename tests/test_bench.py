@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import sim_bundle
 from edge_app.bench import report
 from edge_app.bench.environment import l4t_release
 from edge_app.bench.stats import latency_stats, spread
@@ -16,17 +17,8 @@ from edge_app.cli import main
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    pytest.importorskip("torch")
-    pytest.importorskip("onnxruntime")
-    root = tmp_path_factory.mktemp("bench")
-    data, out = root / "data", root / "thumbs"
-    assert main(["capture", "--task", "thumbs", "--source", "sim://thumbs?seed=1&width=160&height=120",
-                 "--headless", "--count", "30", "--out", str(data), "--no-progress"]) == 0
-    assert main(["train", "--task", "thumbs", "--data", str(data), "--out", str(out), "--arch",
-                 "efficientnet_lite0", "--mode", "fast", "--input-size", "64", "--views", "0",
-                 "--epochs", "5", "--no-cache", "--no-progress", "--workers", "0", "--input", "crop"]) == 0
-    assert main(["export", "--model", str(out)]) == 0
-    return out
+    return sim_bundle(tmp_path_factory.mktemp("bench"), "thumbs", 30, 64, "160x120",
+                      ("--views", "0", "--epochs", "5"))
 
 
 def test_bench_table_json_png_and_compare(bundle, tmp_path, capsys):

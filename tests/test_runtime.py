@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import write_image
+from conftest import sim_bundle, write_image
 from edge_app.annotate import Context, FpsAnnotator, LabelAnnotator, PointsAnnotator, annotate
 from edge_app.cli import main
 from edge_app.results import ClassResult, NoSubject, PointsResult
@@ -23,18 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    """A thumbs bundle with model.onnx (needs the train and export extras)."""
-    pytest.importorskip("torch")
-    pytest.importorskip("onnxruntime")
-    root = tmp_path_factory.mktemp("runtime")
-    data, out = root / "data", root / "thumbs"
-    assert main(["capture", "--task", "thumbs", "--source", "sim://thumbs?seed=1&width=256&height=192",
-                 "--headless", "--count", "120", "--out", str(data), "--no-progress"]) == 0
-    assert main(["train", "--task", "thumbs", "--data", str(data), "--out", str(out), "--arch",
-                 "efficientnet_lite0", "--mode", "fast", "--input-size", "96", "--views", "1",
-                 "--no-cache", "--no-progress", "--workers", "0", "--input", "crop"]) == 0
-    assert main(["export", "--model", str(out)]) == 0
-    return out
+    """A thumbs bundle (crop CNN) with model.onnx (needs the train and export extras)."""
+    return sim_bundle(tmp_path_factory.mktemp("runtime"), "thumbs", 120, 96, extra=("--views", "1"))
 
 
 def _lines(path):
