@@ -316,3 +316,19 @@ def test_capture_stores_the_subject_beside_each_image(tmp_path):
     by_label = {s.label: sub for s, sub in zip(ds.samples, scan.subjects)}
     assert by_label["thumbs_up"].source == "blob" and scan.stored == 1, "stored boxes are used"
     assert by_label["thumbs_down"].source == "whole", "the rest come from the provider"
+
+
+def test_live_stage_spaces_out_the_border_retry_while_nothing_is_in_view(monkeypatch):
+    """An empty scene costs one search a frame, plus a retry every few frames, not two."""
+    from edge_app.subject.stage import RETRY_EVERY, SubjectStage
+
+    monkeypatch.setitem(PROVIDERS, "blob", BlobFinder)
+    stage = SubjectStage(["hand"], "blob")
+    finder = stage.finders["hand"]
+    empty = np.full((80, 100, 3), 30, np.uint8)
+    for _ in range(2 * RETRY_EVERY):
+        assert stage.find(empty)["hand"] is None
+    assert finder.calls == 2 * RETRY_EVERY + 2
+    edge = _blob(100, 80, (2, 3, 97, 78))   # fills the frame: only the retry finds it
+    found = [stage.find(edge)["hand"] is not None for _ in range(RETRY_EVERY)]
+    assert found[0] and all(found), "a found subject brings the retry back on every frame"

@@ -7,6 +7,7 @@ import sys
 
 from edge_app.commands.common import add_task
 from edge_app.dataset.formats import FORMAT_CHOICES
+from edge_app.subject import provider_names
 from train.config import INPUTS, MODES
 
 TRAIN_HELP = """Fine-tune a pretrained backbone on a dataset and write a model bundle.
@@ -65,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "model that trains in seconds), frame (the whole image), or auto (default: "
                    "when the subject is found in most images, crop and landmarks are both "
                    "trained and the better on validation, misses counted, is kept; else frame)")
-    p.add_argument("--subject-provider", choices=("auto", "mediapipe", "truth", "whole"),
+    p.add_argument("--subject-provider", choices=provider_names(),
                    help="who finds the subject: auto (default: stored/simulator truth, else "
                    "MediaPipe), mediapipe, truth, whole (the whole image)")
     p.add_argument("--crops", action="store_true", default=None,

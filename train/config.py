@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from edge_app.errors import did_you_mean
+from edge_app.subject import provider_names
 
 MODES = ("auto", "fast", "full")
 INPUTS = ("auto", "frame", "crop", "landmarks")
@@ -57,7 +58,7 @@ class TrainConfig:
 
 _FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name != "extra"}
 _CHOICES = {"mode": MODES, "input": INPUTS,
-            "subject_provider": ("auto", "mediapipe", "truth", "whole")}
+            "subject_provider": provider_names()}
 _NUMBER_RANGES = {"epochs": (1, 10000), "batch_size": (1, 4096), "lr": (1e-7, 10.0),
                   "weight_decay": (0.0, 1.0), "label_smoothing": (0.0, 0.5),
                   "val_fraction": (0.0, 0.9), "patience": (1, 1000), "views": (0, 64),

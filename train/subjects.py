@@ -12,7 +12,13 @@ import numpy as np
 from edge_app.dataset.model import Dataset, Sample
 from edge_app.errors import UserError
 from edge_app.subject.crop import PAD, crop_box, to_crop
-from edge_app.subject.dataset import LOW_RATE, SubjectScan, low_rate_hint, rates_by_label, scan_subjects
+from edge_app.subject.dataset import (
+    LOW_RATE,
+    SubjectScan,
+    low_rate_hint,
+    rates_by_label,
+    scan_subjects,
+)
 from edge_app.task_spec import TaskSpec
 
 

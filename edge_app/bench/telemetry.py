@@ -26,7 +26,7 @@ class JtopSource:
 
     def __init__(self, factory: Optional[Callable[[], Any]] = None) -> None:
         if factory is None:
-            from jtop import jtop   # jetson-stats; its service must be running
+            from jtop import jtop  # jetson-stats; its service must be running
 
             factory = jtop
         self._jtop = factory()

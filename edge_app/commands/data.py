@@ -7,6 +7,7 @@ import sys
 
 from edge_app.commands.common import add_task
 from edge_app.dataset.formats import FORMAT_CHOICES
+from edge_app.subject import provider_names
 
 FORMAT_HELP = ("dataset layout (default: auto-detect): edge-app (this tool's), course (the "
                "course notebooks' folders), jetson-inference (camera-capture's labels.txt + "
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="also find the hand or face in every image and report the detection "
                       "rate per class and the images without one (default: the --task's subject)")
     info.add_argument("--subject-provider", default="auto",
-                      choices=("auto", "mediapipe", "truth", "whole"),
+                      choices=provider_names(),
                       help="who finds it (default auto: stored subjects, else MediaPipe)")
     info.add_argument("--crops", action="store_true", help="the images are already crops of the subject")
     info.set_defaults(func=run_info)

@@ -6,6 +6,7 @@ import signal
 import threading
 
 from edge_app.commands.common import add_source
+from edge_app.subject import provider_names
 
 HELP = """Run models live on a camera, a file or the simulator: staged and timed (grab,
 subject, preprocess, infer, decode, smooth, annotate, output), with overlays. Models trained on
@@ -46,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "is given; another host prints a warning)")
     p.add_argument("--frames", type=int, help="stop after this many frames")
     p.add_argument("--subject-provider", default="auto",
-                   choices=("auto", "mediapipe", "truth", "whole"),
+                   choices=provider_names(),
                    help="who finds the hand or face for crop models: auto (default: the "
                    "simulator's truth on sim:// sources, else MediaPipe), or one of them")
     p.add_argument("--no-tracking", action="store_true",

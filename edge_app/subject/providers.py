@@ -104,10 +104,12 @@ def make_finder(kind: str, provider: str = "auto", tracking: bool = False) -> Su
 
 
 def find_subject(finder: SubjectFinder, image: np.ndarray, truth: Optional[Dict[str, Any]] = None,
-                 is_crop: bool = False) -> Optional[Subject]:
-    """The subject with the border retry; for an image declared as a crop, the whole image
-    when nothing is found (it is known to be the subject)."""
+                 is_crop: bool = False, retry: bool = True) -> Optional[Subject]:
+    """The subject with the border retry (unless ``retry`` is False); for an image declared
+    as a crop, the whole image when nothing is found (it is known to be the subject)."""
     if truth and truth.get("subject"):   # ground truth is exact: nothing to retry
+        return finder.find(image, truth)
+    if not retry and not is_crop:
         return finder.find(image, truth)
     found = find_with_retry(finder, image, always=is_crop)
     if found is None and is_crop:

@@ -13,6 +13,8 @@ from edge_app.subject.crop import CropBox, crop_box, crop_input, from_crop
 from edge_app.subject.landmarks import LocalFrame, canonical_points
 from edge_app.subject.providers import find_subject, make_finder
 
+RETRY_EVERY = 5   # while nothing is in view, the border retry runs on every 5th frame only
+
 
 class SubjectStage:
     """One finder per subject kind the models need ('hand', 'face')."""
@@ -20,9 +22,16 @@ class SubjectStage:
     def __init__(self, kinds: Iterable[str], provider: str = "auto", tracking: bool = True) -> None:
         self.finders: Dict[str, SubjectFinder] = {
             k: make_finder(k, provider, tracking) for k in sorted(set(kinds))}
+        self.misses: Dict[str, int] = {k: 0 for k in self.finders}
 
     def find(self, image: np.ndarray, truth: Optional[Dict[str, Any]] = None) -> Dict[str, Optional[Subject]]:
-        return {k: find_subject(f, image, truth) for k, f in self.finders.items()}
+        """Each kind's subject. An empty scene would otherwise pay for two searches a frame
+        (the plain one and the border retry), so after a miss the retry is spaced out."""
+        out: Dict[str, Optional[Subject]] = {}
+        for k, f in self.finders.items():
+            out[k] = find_subject(f, image, truth, retry=self.misses[k] % RETRY_EVERY == 0)
+            self.misses[k] = 0 if out[k] is not None else self.misses[k] + 1
+        return out
 
     def close(self) -> None:
         for f in self.finders.values():

@@ -9,7 +9,12 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from edge_app.subject.base import Subject, SubjectFinder
-from edge_app.subject.landmarks import FACE_NAMES, canonical_points, extended_fingers, thumb_direction
+from edge_app.subject.landmarks import (
+    FACE_NAMES,
+    canonical_points,
+    extended_fingers,
+    thumb_direction,
+)
 from edge_app.task_spec import TaskSpec
 
 
