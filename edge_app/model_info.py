@@ -56,6 +56,26 @@ class ModelInfo:
 
 def load_model_info(spec: str) -> ModelInfo:
     """A bundle folder or an ``.onnx`` exported by this tool."""
+    info = _load_model_info(spec)
+    _check_features(info, spec)
+    return info
+
+
+def _check_features(info: ModelInfo, spec: str) -> None:
+    """A landmark model from a release with another feature layout would read garbage."""
+    from edge_app.subject.landmarks import SCHEMA_POINTS, feature_size
+
+    plan = info.plan or {}
+    if info.input_kind != "landmarks" or plan.get("subject") not in SCHEMA_POINTS:
+        return
+    want, have = feature_size(plan["subject"]), int(plan.get("features", 0))
+    if want != have:
+        raise UserError("{}: a landmark model for {} features, but this version computes {}; "
+                        "retrain it (edge-app train ... --input landmarks) and export it again"
+                        .format(spec, have, want))
+
+
+def _load_model_info(spec: str) -> ModelInfo:
     path = Path(spec).expanduser()
     if path.is_dir():
         meta_path = path / "bundle.json"

@@ -13,8 +13,8 @@ from edge_app.cli import main
 from edge_app.dataset.formats import read_dataset
 from edge_app.sources import FrameReader, open_source
 from edge_app.subject.base import Subject
-from edge_app.subject.landmarks import (canonical_points, extended_fingers, landmark_features,
-                                        local_frame)
+from edge_app.subject.landmarks import (canonical_points, extended_fingers, feature_size,
+                                        landmark_features, local_frame, split_features)
 from edge_app.subject.providers import make_finder
 from edge_app.subject.suggest import Suggester
 from edge_app.task_spec import load_task
@@ -40,14 +40,25 @@ def _moved(subject, angle, scale, shift, mirror_about=None):
 def test_features_ignore_position_scale_rotation(task):
     _, subject = _sim_subject(task, seed=3)
     x, frame = landmark_features(subject)
+    assert x.shape == (feature_size(subject.kind),)
     moved = _moved(subject, 0.4, 1.7, (55.0, -20.0))
     x2 = landmark_features(moved)[0]
-    assert np.allclose(x2[:-2], x[:-2], atol=1e-5), "the shape alone is invariant"
-    c, s = np.cos(0.4), np.sin(0.4)
-    assert np.allclose(x2[-2:], np.array([[c, -s], [s, c]]) @ x[-2:], atol=1e-5), \
-        "the orientation feature turns with the subject"
+    (local, turn), (local2, turn2) = split_features(x[None], task_subject(task)), \
+        split_features(x2[None], task_subject(task))
+    assert np.allclose(local2, local, atol=1e-5), "the shape alone is invariant"
+    rot = np.array([[np.cos(0.4), -np.sin(0.4)], [np.sin(0.4), np.cos(0.4)]])
+    assert np.allclose(turn2[0], rot @ turn[0], atol=1e-5), "the orientation turns with the subject"
+    n = 2 * local.shape[1]
+    upright, upright2 = x[n + 2:].reshape(-1, 2), x2[n + 2:].reshape(-1, 2)
+    assert np.allclose(upright2, upright @ rot.T, atol=1e-5), "the upright points turn too, and only turn"
+    assert np.allclose(upright, (canonical_points(subject) - frame.origin) / frame.scale
+                       * ([-1, 1] if frame.mirror else [1, 1]), atol=1e-5), "upright = moved and scaled"
     points = canonical_points(subject)
     assert np.allclose(frame.to_pixels(frame.to_local(points)), points), "exact inverse"
+
+
+def task_subject(task):
+    return load_task(task).subject
 
 
 def test_a_mirrored_hand_gives_the_same_features():
@@ -74,7 +85,8 @@ def test_orientation_tells_thumbs_up_from_down():
     for label, sign in (("thumbs_up", -1), ("thumbs_down", 1)):
         for seed in range(4):
             x, _ = landmark_features(_sim_subject("thumbs", seed=seed, label=label)[1])
-            assert np.sign(x[-2]) == sign, "the same hand shape turned over"
+            assert np.sign(split_features(x[None], "hand")[1][0, 0]) == sign, \
+                "the same hand shape turned over"
 
 
 @pytest.mark.parametrize("label", ["1", "2", "3", "4", "5"])

@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from edge_app.dataset.model import Dataset, Sample
 from edge_app.subject.base import Subject
-from edge_app.subject.landmarks import LocalFrame, landmark_features
+from edge_app.subject.landmarks import LocalFrame, join_features, landmark_features, split_features
 from edge_app.task_spec import TaskSpec
 
 INPUT_NAME = "landmarks"
@@ -77,13 +77,15 @@ def _rotations(rng: np.random.Generator, n: int, limit: float) -> np.ndarray:
     return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)   # (N, 2, 2)
 
 
-def augment_views(x: np.ndarray, y: np.ndarray, views: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+def augment_views(x: np.ndarray, y: np.ndarray, views: int, seed: int, kind: str
+                  ) -> Tuple[np.ndarray, np.ndarray]:
     """The originals plus ``views`` copies jittered in landmark space: a small rotation,
     scale and shift of the local points (normalisation noise), per-point noise, sometimes one
-    point lost (set to the centre), and the orientation turned as a tilted camera would."""
+    point lost (set to the centre), and the orientation turned as a tilted camera would; the
+    upright points follow from both."""
     rng = np.random.default_rng(seed)
     xs, ys = [x], [y]
-    pts, orient = x[:, :-2].reshape(len(x), -1, 2), x[:, -2:]
+    pts, orient = split_features(x, kind)
     for _ in range(views):
         rot = _rotations(rng, len(x), 0.12)
         scale = rng.uniform(0.9, 1.1, (len(x), 1, 1))
@@ -94,7 +96,7 @@ def augment_views(x: np.ndarray, y: np.ndarray, views: int, seed: int) -> Tuple[
         which = rng.integers(0, pts.shape[1], len(x))
         out[lost, which[lost]] = out[lost].mean(axis=1)
         turned = np.einsum("nij,nj->ni", _rotations(rng, len(x), 0.25), orient)
-        xs.append(np.concatenate([out.reshape(len(x), -1), turned], axis=1).astype(np.float32))
+        xs.append(join_features(out, turned))
         ys.append(y if y.ndim == 1 else move(y).astype(np.float32))
     return np.concatenate(xs), np.concatenate(ys)
 
@@ -108,7 +110,7 @@ def fit(data: LandmarkData, val: LandmarkData, task: TaskSpec, cfg: Any, device:
 
     kind = task.task_kind.training()
     model = LandmarkModel(data.x.shape[1], out_features(task))
-    x, y = augment_views(data.x, data.y, max(cfg.views, 1) * 2, cfg.seed)
+    x, y = augment_views(data.x, data.y, max(cfg.views, 1) * 2, cfg.seed, task.subject)
     flat = (lambda a: a) if y.ndim == 1 else (lambda a: a.reshape(len(a), -1))
     tuned = dataclasses.replace(cfg, batch_size=max(cfg.batch_size, 64), lr=cfg.lr or 3e-3,
                                 epochs=max(cfg.epochs or 0, 150))

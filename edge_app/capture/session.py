@@ -151,7 +151,7 @@ def _found(finder: SubjectFinder, image: Any) -> Optional[dict]:
     """The subject stored beside a captured image, so crops are reproducible and cheap."""
     from edge_app.subject.providers import find_subject
 
-    found = find_subject(finder, image)
+    found = find_subject(finder, image, hard=True)   # the user labelled it: a subject is there
     return None if found is None else found.to_dict((image.shape[1], image.shape[0]))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -71,6 +71,12 @@ class SubjectFinder(ABC):
         """A fresh search that does not disturb tracking (used by the border retry)."""
         return self.find(image)
 
+    def find_hard(self, image: np.ndarray) -> Optional[Subject]:
+        """A last, more permissive search for stills known to show a subject (labelled
+        images): it may accept weaker detections. Never used on live video, where "nothing
+        there" is a real answer. Providers without one return None."""
+        return None
+
     def reset(self) -> None:
         """Forget tracking state."""
 
@@ -95,17 +101,28 @@ def with_border(image: np.ndarray, fraction: float = RETRY_BORDER) -> Tuple[np.n
     return cv2().copyMakeBorder(image, pad, pad, pad, pad, cv2().BORDER_REPLICATE), pad
 
 
-def find_with_retry(finder: SubjectFinder, image: np.ndarray, always: bool = False) -> Optional[Subject]:
-    """Detectors miss subjects that fill the frame: on a miss (first, for images that are
-    already crops) look again inside a replicated border, and map the result back."""
-    if not always:
-        found = finder.find(image)
-        if found is not None:
-            return found
-    padded, pad = with_border(image)
-    found = finder.find_again(padded)
+def find_bordered(search: Callable[[np.ndarray], Optional[Subject]], image: np.ndarray,
+                  fraction: float = RETRY_BORDER) -> Optional[Subject]:
+    """``search`` on ``image`` inside a replicated border, the result mapped back to it."""
+    padded, pad = with_border(image, fraction)
+    found = search(padded)
     if found is None:
-        return finder.find(image) if always else None
+        return None
     found = found.shifted(-pad, -pad)
     h, w = image.shape[:2]
     return replace(found, box=clip_box(found.box, w, h))
+
+
+def find_with_retry(finder: SubjectFinder, image: np.ndarray, always: bool = False,
+                    hard: bool = False) -> Optional[Subject]:
+    """Detectors miss subjects that fill the frame: on a miss (first, for images that are
+    already crops) look again inside a replicated border, and map the result back. ``hard``
+    (labelled stills) ends with the provider's permissive :meth:`SubjectFinder.find_hard`."""
+    found = None if always else finder.find(image)
+    if found is None:
+        found = find_bordered(finder.find_again, image)
+    if found is None and always:
+        found = finder.find(image)
+    if found is None and hard:
+        found = finder.find_hard(image)
+    return found

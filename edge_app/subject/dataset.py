@@ -16,7 +16,7 @@ from edge_app.dataset.verify import read_image
 from edge_app.subject.base import Subject
 from edge_app.subject.providers import find_subject, make_finder
 
-CACHE_VERSION = "subjects-v1"
+CACHE_VERSION = "subjects-v2"   # v2: labelled images get the hard search
 LOW_RATE = 0.6   # below this share of images with a subject, crops are not worth learning from
 
 
@@ -119,7 +119,8 @@ def _detect(finder: Any, sample: Sample, is_crop: bool) -> Optional[Subject]:
     image, _ = read_image(sample.path)
     if image is None:
         return None
-    return find_subject(finder, image, None, is_crop)
+    # A labelled image is known to show its subject: worth the permissive last search.
+    return find_subject(finder, image, None, is_crop, hard=True)
 
 
 def _load(path: Path) -> Dict[str, Any]:

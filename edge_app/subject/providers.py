@@ -65,6 +65,9 @@ class ChainFinder(SubjectFinder):
     def find_again(self, image: np.ndarray) -> Optional[Subject]:
         return self._finder(len(self._makers) - 1).find_again(image)
 
+    def find_hard(self, image: np.ndarray) -> Optional[Subject]:
+        return self._finder(len(self._makers) - 1).find_hard(image)
+
     def reset(self) -> None:
         for f in self._finders:
             if f is not None:
@@ -104,14 +107,15 @@ def make_finder(kind: str, provider: str = "auto", tracking: bool = False) -> Su
 
 
 def find_subject(finder: SubjectFinder, image: np.ndarray, truth: Optional[Dict[str, Any]] = None,
-                 is_crop: bool = False, retry: bool = True) -> Optional[Subject]:
-    """The subject with the border retry (unless ``retry`` is False); for an image declared
-    as a crop, the whole image when nothing is found (it is known to be the subject)."""
+                 is_crop: bool = False, retry: bool = True, hard: bool = False) -> Optional[Subject]:
+    """The subject with the border retry (unless ``retry`` is False); ``hard`` for labelled
+    stills known to show one (see :meth:`SubjectFinder.find_hard`); for an image declared as
+    a crop, the whole image when nothing is found (it is known to be the subject)."""
     if truth and truth.get("subject"):   # ground truth is exact: nothing to retry
         return finder.find(image, truth)
     if not retry and not is_crop:
         return finder.find(image, truth)
-    found = find_with_retry(finder, image, always=is_crop)
+    found = find_with_retry(finder, image, always=is_crop, hard=hard)
     if found is None and is_crop:
         found = WholeImageFinder(finder.kind).find(image)
     return found
