@@ -50,11 +50,38 @@ subject: face
 """
 
 
-def _link_tree(samples: List[Tuple[Path, str]], out: Path) -> Path:
-    """A folder-per-class tree of symlinks to the chosen originals."""
+_SUBJECTS: Dict[Tuple[str, str, bool], Dict[str, Dict[str, Any]]] = {}
+
+
+def _source_subjects(root: Path, kind: str, crops: bool) -> Dict[str, Dict[str, Any]]:
+    """``subjects.jsonl`` rows of an original class-folder dataset, by absolute image path
+    (found once and cached under its stable path, so each run's fresh link trees skip the
+    detector; a copy of the data with these rows needs no detector at all)."""
+    key = (str(root), kind, crops)
+    if key not in _SUBJECTS:
+        from edge_app.dataset.formats import read_dataset
+        from edge_app.subject.dataset import scan_subjects, stored_rows
+
+        ds = read_dataset(root).verify()
+        rows = stored_rows(ds, scan_subjects(ds, kind, "auto", crops))
+        _SUBJECTS[key] = {str(root / r["image"]): r for r in rows}
+    return _SUBJECTS[key]
+
+
+def _link_tree(samples: List[Tuple[Path, str]], out: Path, kind: Optional[str] = None,
+               crops: bool = False) -> Path:
+    """A folder-per-class tree of symlinks to the chosen originals (and their subjects)."""
+    rows = []
     for i, (path, label) in enumerate(samples):
         (out / label).mkdir(parents=True, exist_ok=True)
-        (out / label / "{:05d}_{}".format(i, path.name)).symlink_to(path)
+        name = "{:05d}_{}".format(i, path.name)
+        (out / label / name).symlink_to(path)
+        if kind:
+            found = _source_subjects(path.parent.parent, kind, crops).get(str(path))
+            if found is not None:
+                rows.append(json.dumps(dict(found, image="{}/{}".format(label, name))))
+    if rows:
+        (out / "subjects.jsonl").write_text("\n".join(rows) + "\n")
     return out
 
 
@@ -79,18 +106,18 @@ def splits(task: str, work: Path, per_class: int) -> List[Dict[str, Any]]:
     classes_1_5 = ["1", "2", "3", "4", "5"]
     if task == "fingers":
         tr = _link_tree(_cap(_class_samples(DATA / "fingers_set1", classes_1_5), per_class, 0),
-                        work / "fingers_train")
-        te = _link_tree(_class_samples(DATA / "fingers_signdigits", classes_1_5), work / "fingers_test")
+                        work / "fingers_train", "hand")
+        te = _link_tree(_class_samples(DATA / "fingers_signdigits", classes_1_5), work / "fingers_test", "hand")
         return [{"task": "fingers", "train": tr, "test": te, "label": "set1 -> signdigits 1-5"}]
     if task == "thumbs":
         people = sorted(p.name for p in (DATA / "thumbs").iterdir() if p.is_dir())
         out = []
         for person in people:
             tr = _link_tree(_cap(_class_samples(DATA / "thumbs" / person, ["thumbs_up", "thumbs_down"]),
-                                 per_class, 0), work / "thumbs_{}_train".format(person))
+                                 per_class, 0), work / "thumbs_{}_train".format(person), "hand")
             others = [s for q in people if q != person
                       for s in _class_samples(DATA / "thumbs" / q, ["thumbs_up", "thumbs_down"])]
-            te = _link_tree(others, work / "thumbs_{}_test".format(person))
+            te = _link_tree(others, work / "thumbs_{}_test".format(person), "hand")
             out.append({"task": "thumbs", "train": tr, "test": te, "label": "{} -> others".format(person)})
         return out
     if task == "emotions":
@@ -103,8 +130,9 @@ def splits(task: str, work: Path, per_class: int) -> List[Dict[str, Any]]:
         test_subjects = set(rng.permutation(subjects)[: len(subjects) // 4])
         train = [s for s in everything if s[0].name.split("_")[0] not in test_subjects]
         test = [s for s in everything if s[0].name.split("_")[0] in test_subjects]
-        return [{"task": str(yaml_path), "train": _link_tree(_cap(train, per_class, 0), work / "ck_train"),
-                 "test": _link_tree(test, work / "ck_test"), "args": {"group": r"^\d+_(S\d+)_"},
+        return [{"task": str(yaml_path), "train": _link_tree(_cap(train, per_class, 0), work / "ck_train",
+                                                             "face", True),
+                 "test": _link_tree(test, work / "ck_test", "face", True), "args": {"group": r"^\d+_(S\d+)_"},
                  "crops": True,
                  "label": "CK+ by subject ({} test subjects)".format(len(test_subjects))}]
     if task == "face":
@@ -131,18 +159,18 @@ def splits(task: str, work: Path, per_class: int) -> List[Dict[str, Any]]:
 
 # -- recipes ------------------------------------------------------------------------------
 def run_ours(split: Dict[str, Any], mode: str, inp: str, args: argparse.Namespace,
-             out: Path) -> Dict[str, Any]:
+             out: Path, seed: int = 0) -> Dict[str, Any]:
     from train.run import evaluate, train
 
     crops = bool(split.get("crops"))
     overrides = dict(arch=args.arch, mode=mode, input_size=args.size, workers=args.workers,
                      epochs=args.full_epochs if mode == "full" else None, input=inp,
-                     crops=crops or None, **split.get("args", {}))
+                     crops=crops or None, device=args.device, seed=seed, **split.get("args", {}))
     start = time.monotonic()
     with redirect_stdout(io.StringIO()):
         meta = train(split["task"], split["train"], out, overrides, progress=False,
                      cache_dir=Path("~/.cache/edge-app/features").expanduser())
-        metrics = evaluate(out, split["test"], progress=False, crops=crops)
+        metrics = evaluate(out, split["test"], progress=False, crops=crops, device_name=args.device)
     if meta["input_plan"]["input"] != inp:
         raise SystemExit("{}: asked for --input {}, trained on {}: {}".format(
             split["label"], inp, meta["input_plan"]["input"], meta["input_plan"]["reason"]))
@@ -168,8 +196,11 @@ def run_course(split: Dict[str, Any], args: argparse.Namespace, out: Path) -> Di
     size = (args.size, args.size)
     ds = match_task(read_dataset(split["train"]).verify(), task, "train")
     test = match_task(read_dataset(split["test"]).verify(), task, "eval")
+    from train.run import resolve_device
+
+    device = resolve_device(args.device)
     torch.manual_seed(0)
-    model = build_model(task, args.arch, "imagenet")
+    model = build_model(task, args.arch, "imagenet").to(device)
     jitter = v2.Compose([v2.ColorJitter(0.3, 0.3, 0.3, 0.3), v2.Resize(size, antialias=True)])
     tf = lambda img, t: (jitter(_chw(img[:, :, ::-1])).float(), t)  # noqa: E731
     dl = loader(ImageDataset(ds.samples, list(kind.targets(ds)), tf), 8, True, args.workers,
@@ -180,6 +211,7 @@ def run_course(split: Dict[str, Any], args: argparse.Namespace, out: Path) -> Di
     for _ in range(args.full_epochs):
         model.train()
         for images, target in dl:
+            images, target = images.to(device), target.to(device)
             outputs = model(images)
             if mse:
                 mask = ~torch.isnan(target)
@@ -190,7 +222,7 @@ def run_course(split: Dict[str, Any], args: argparse.Namespace, out: Path) -> Di
             loss.backward()
             opt.step()
     seconds = time.monotonic() - start
-    outputs = predict(model, test.samples, size, torch.device("cpu"), workers=args.workers)
+    outputs = predict(model, test.samples, size, device, workers=args.workers)
     metrics = kind.metrics(outputs, kind.targets(test), task, sizes_of(test.samples))
     return {"metrics": metrics, "seconds": seconds, "train_seconds": seconds}
 
@@ -203,6 +235,11 @@ def _headline(metrics: Dict[str, Any]) -> str:
     if "detection_rate" in metrics:
         text += " (found {:.0%})".format(metrics["detection_rate"])
     return text
+
+
+def _use_data(root: Path) -> None:
+    global DATA
+    DATA = Path(root).resolve()
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -221,10 +258,17 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--per-class", type=int, default=120, help="training images per class")
     parser.add_argument("--full-epochs", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--seeds", type=lambda t: [int(x) for x in t.split(",")], default=[0],
+                        help="training seeds for our recipe (validation split, augmentation, "
+                        "initialisation); the summary is the mean over them (default 0)")
     parser.add_argument("--json", help="write all results here")
+    parser.add_argument("--data-root", type=Path, default=DATA,
+                        help="the real photos (default: ../shared/data beside the project)")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
     args = parser.parse_args(argv)
+    _use_data(args.data_root)
     if not DATA.is_dir():
-        raise SystemExit("needs ../shared/data beside the project")
+        raise SystemExit("needs the real photos: ../shared/data beside the project, or --data-root")
     work = Path(tempfile.mkdtemp(prefix="edge-learning-"))
     results: List[Dict[str, Any]] = []
     try:
@@ -232,21 +276,24 @@ def main(argv: Optional[List[str]] = None) -> int:
             for split in splits(task, work, args.per_class):
                 runs = []
                 if "course" in args.recipes:
-                    runs.append(("course recipe", lambda s=split: run_course(s, args, work / "course")))
+                    runs.append(("course recipe", 0, lambda s=split: run_course(s, args, work / "course")))
                 if "ours" in args.recipes:
                     for mode in args.modes.split(","):
                         for inp in args.inputs.split(","):
-                            runs.append(("ours, {}, {}".format(mode, inp),
-                                         lambda s=split, m=mode, i=inp: run_ours(
-                                             s, m, i, args, work / "ours_{}_{}_{}".format(
-                                                 Path(str(s["train"])).name, m, i))))
-                for name, fn in runs:
+                            for seed in args.seeds:
+                                runs.append(("ours, {}, {}".format(mode, inp), seed,
+                                             lambda s=split, m=mode, i=inp, k=seed: run_ours(
+                                                 s, m, i, args, work / "ours_{}_{}_{}_{}".format(
+                                                     Path(str(s["train"])).name, m, i, k), k)))
+                for name, seed, fn in runs:
                     r = fn()
-                    r.update(task=task, split=split["label"], recipe=name)
+                    r.update(task=task, split=split["label"], recipe=name, seed=seed)
                     results.append(r)
-                    print("{:<9} {:<28} {:<21} {:>22}  train {:6.1f} s".format(
-                        task, split["label"], name, _headline(r["metrics"]), r["train_seconds"]),
-                        flush=True)
+                    if args.json:   # after every run: a run cut short keeps what it measured
+                        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+                    print("{:<9} {:<28} {:<21} {:>22}  train {:6.1f} s{}".format(
+                        task, split["label"], name, _headline(r["metrics"]), r["train_seconds"],
+                        "  seed {}".format(seed) if len(args.seeds) > 1 else ""), flush=True)
         _summary(results)
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1, default=str))
@@ -256,14 +303,19 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _summary(results: List[Dict[str, Any]]) -> None:
-    """Thumbs is reported as the mean over the three choices of training person."""
-    print("\nsummary (thumbs: mean over the three training persons)")
+    """Thumbs is reported as the mean over the three choices of training person, and every
+    row as the mean over the seeds (with their spread when there are several)."""
+    print("\nsummary (thumbs: mean over the three training persons; all: mean over seeds)")
     keys = sorted({(r["task"], r["recipe"]) for r in results})
     for task, recipe in keys:
         rs = [r for r in results if r["task"] == task and r["recipe"] == recipe]
         m = [r["metrics"] for r in rs]
         if "accuracy" in m[0]:
             value = "{:.1%}".format(np.mean([x["accuracy"] for x in m]))
+            seeds = sorted({r["seed"] for r in rs})
+            if len(seeds) > 1:   # the spread of the per-seed means
+                per = [np.mean([r["metrics"]["accuracy"] for r in rs if r["seed"] == k]) for k in seeds]
+                value = "{} ({:.1%}-{:.1%})".format(value, min(per), max(per))
         else:
             value = "{:.2f} px / NME {:.3f}".format(np.mean([x["rmse_px"] for x in m]),
                                                    np.mean([x.get("nme") or np.nan for x in m]))

@@ -84,8 +84,9 @@ def main() -> None:
             video = make_video(Path(tmp) / "clip.avi", info.task.name, args.frames, width, height)
         src = open_source(str(video))
         src.open()
-        batch = (to_model_input(src.read().image, info.input_size)[None]
-                 if info.input_kind != "landmarks" else info.dummy_input(1))
+        image = to_model_input(src.read().image, info.input_size)[None]
+        batch = {"landmarks": info.dummy_input(1), "both": (image, info.dummy_input(1)[1])}.get(
+            info.input_kind, image)
         src.close()
         loops, infers, stages = [], [], []
         for _ in range(3):
@@ -99,8 +100,9 @@ def main() -> None:
             loops.append(stats.fps)
             stages.append(stats.stages_ms)
     loop, infer = statistics.median(loops), statistics.median(infers)
-    shape = ("{} landmark features".format(info.dummy_input(1).shape[1]) if info.input_kind == "landmarks"
-             else "{}x{} input".format(info.input_size[1], info.input_size[0]))
+    pixels = "{}x{} input".format(info.input_size[1], info.input_size[0])
+    features = "{} landmark features".format((info.plan or {}).get("features"))
+    shape = {"landmarks": features, "both": pixels + " and " + features}.get(info.input_kind, pixels)
     print("model {} ({}, {}), ONNX Runtime CPU, {} threads, {} frames of {}x{} video".format(
         info.name, shape,
         "subject {} via {}, tracking {}".format(info.subject, args.subject_provider,

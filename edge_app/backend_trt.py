@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from edge_app.backends import Backend, to_nchw
+from edge_app.backends import Backend, Batch, as_inputs
 from edge_app.errors import UserError
 from edge_app.model_info import ModelInfo
 
@@ -50,7 +50,7 @@ class TrtBackend(Backend):
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        self.input, self.output = inputs[0], [n for n in names if n not in inputs][0]
+        self.inputs, self.output = inputs, [n for n in names if n not in inputs][0]
         self.stream = cuda.Stream()
         self._cuda = cuda
         self.path = path
@@ -62,13 +62,15 @@ class TrtBackend(Backend):
             self._buffers[key] = self._cuda.DeviceArray(shape=shape, dtype=np.float32)
         return self._buffers[key]
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        x = to_nchw(batch)
-        self.context.set_input_shape(self.input, x.shape)
+    def infer(self, batch: Batch) -> np.ndarray:
+        # The engine's inputs keep the ONNX graph's order, which is the batch's order.
+        for name, x in zip(self.inputs, as_inputs(batch)):
+            self.context.set_input_shape(name, x.shape)
+            d_in = self._device(name, x.shape)
+            d_in.copy_from(x, self.stream)
+            self.context.set_tensor_address(name, d_in.ptr)
         out_shape = tuple(self.context.get_tensor_shape(self.output))
-        d_in, d_out = self._device("in", x.shape), self._device("out", out_shape)
-        d_in.copy_from(x, self.stream)
-        self.context.set_tensor_address(self.input, d_in.ptr)
+        d_out = self._device("out", out_shape)
         self.context.set_tensor_address(self.output, d_out.ptr)
         self.context.execute_async_v3(self.stream.ptr)
         host = np.empty(out_shape, dtype=np.float32)

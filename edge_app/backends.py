@@ -1,19 +1,30 @@
 """Inference backends behind one small interface: load, warm up, infer a batch, close.
 
 Every backend takes the same input, a batch of RGB uint8 frames already resized to the model
-input (N, H, W, 3), and returns the exported graph's outputs (class probabilities, or points).
+input (N, H, W, 3), or a landmark model's (N, F) features, or for a model with several inputs
+a tuple of those in the graph's input order; and returns the exported graph's outputs (class
+probabilities, or points).
 ``auto`` picks the fastest available and says why.
 """
 from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from edge_app.errors import UserError
 from edge_app.model_info import ModelInfo
+
+
+Batch = Union[np.ndarray, Sequence[np.ndarray]]
+
+
+def as_inputs(batch: Batch) -> Tuple[np.ndarray, ...]:
+    """One graph input per item, each as the graph takes it (see :func:`to_nchw`)."""
+    items = (batch,) if isinstance(batch, np.ndarray) else tuple(batch)
+    return tuple(to_nchw(b) for b in items)
 
 
 def to_nchw(batch: np.ndarray) -> np.ndarray:
@@ -35,8 +46,8 @@ class Backend(ABC):
         """Prepare the model; raise UserError saying why it cannot load."""
 
     @abstractmethod
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        """Outputs for a batch of resized RGB uint8 frames."""
+    def infer(self, batch: Batch) -> np.ndarray:
+        """Outputs for a batch of resized RGB uint8 frames (or features; see the module)."""
 
     def warmup(self, model: ModelInfo, runs: int = 3) -> None:
         """A few inferences so that the first timed frame is not the slowest."""
@@ -81,10 +92,10 @@ class OnnxBackend(Backend):
             raise UserError("{}: ONNX Runtime cannot load it ({})".format(
                 model.onnx, str(exc).splitlines()[0][:200]))
         self.provider = self.session.get_providers()[0]
-        self.input = self.session.get_inputs()[0].name
+        self.inputs = [i.name for i in self.session.get_inputs()]
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {self.input: to_nchw(batch)})[0]
+    def infer(self, batch: Batch) -> np.ndarray:
+        return self.session.run(None, dict(zip(self.inputs, as_inputs(batch))))[0]
 
     def describe(self) -> str:
         short = self.provider.replace("ExecutionProvider", "")
@@ -127,12 +138,11 @@ class TorchBackend(Backend):
             self.model.half()
         self._torch = torch
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def infer(self, batch: Batch) -> np.ndarray:
         torch = self._torch
         with torch.inference_mode():
-            x = torch.from_numpy(to_nchw(batch)).to(self.device, self._dtype)
-            out = self.model(x)
-            return out.float().cpu().numpy()
+            xs = [torch.from_numpy(x).to(self.device, self._dtype) for x in as_inputs(batch)]
+            return self.model(*xs).float().cpu().numpy()
 
     def describe(self) -> str:
         return "torch ({}{})".format(self.device, ", fp16" if self.precision == "fp16" else "")

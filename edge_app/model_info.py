@@ -10,6 +10,11 @@ from typing import Any, Dict, Optional, Tuple
 from edge_app.errors import UserError
 from edge_app.task_spec import TaskSpec, parse_task
 
+# The graph's inputs per input kind, in the order every backend feeds them.
+INPUT_NAMES: Dict[str, Tuple[str, ...]] = {"frame": ("images",), "crop": ("images",),
+                                           "landmarks": ("landmarks",),
+                                           "both": ("images", "landmarks")}
+
 
 @dataclass
 class ModelInfo:
@@ -29,23 +34,29 @@ class ModelInfo:
 
     @property
     def input_kind(self) -> str:
-        """'frame', 'crop' or 'landmarks': what the model is fed."""
+        """'frame', 'crop', 'landmarks' or 'both' (crop and landmarks): what the model is fed."""
         return str((self.plan or {}).get("input", "frame"))
+
+    @property
+    def input_names(self) -> Tuple[str, ...]:
+        return INPUT_NAMES.get(self.input_kind, ("images",))
 
     @property
     def subject(self) -> Optional[str]:
         """'hand' or 'face' when the model needs the subject stage, else None."""
         plan = self.plan or {}
-        return plan.get("subject") if self.input_kind in ("crop", "landmarks") else None
+        return plan.get("subject") if self.input_kind != "frame" else None
 
     def dummy_input(self, batch: int = 1) -> Any:
-        """A zero batch shaped like the model's input (warm-up, benchmarks)."""
+        """A zero batch shaped like the model's input (warm-up, benchmarks): an array, or a
+        tuple of arrays in :attr:`input_names` order for a model with several inputs."""
         import numpy as np
 
-        if self.input_kind == "landmarks":
-            return np.zeros((batch, int((self.plan or {})["features"])), np.float32)
         h, w = self.input_size
-        return np.zeros((batch, h, w, 3), np.uint8)
+        zeros = {"images": np.zeros((batch, h, w, 3), np.uint8),
+                 "landmarks": np.zeros((batch, int((self.plan or {}).get("features", 0))), np.float32)}
+        batches = tuple(zeros[name] for name in self.input_names)
+        return batches[0] if len(batches) == 1 else batches
 
     @property
     def pad(self) -> float:
@@ -66,7 +77,7 @@ def _check_features(info: ModelInfo, spec: str) -> None:
     from edge_app.subject.landmarks import SCHEMA_POINTS, feature_size
 
     plan = info.plan or {}
-    if info.input_kind != "landmarks" or plan.get("subject") not in SCHEMA_POINTS:
+    if info.input_kind not in ("landmarks", "both") or plan.get("subject") not in SCHEMA_POINTS:
         return
     want, have = feature_size(plan["subject"]), int(plan.get("features", 0))
     if want != have:

@@ -65,9 +65,15 @@ class TaskSpec:
 
 
 def builtin_dir() -> Path:
-    """Folder of the built-in task YAMLs, in editable and regular installs alike."""
-    import edge_app.builtin_configs as pkg  # mapped from the repo's configs/ by setup.py
-
+    """Folder of the built-in task YAMLs, in editable and regular installs alike, and in a
+    source checkout run without installing (PYTHONPATH=.)."""
+    try:
+        import edge_app.builtin_configs as pkg  # mapped from the repo's configs/ by setup.py
+    except ImportError:
+        checkout = Path(__file__).resolve().parents[1] / "configs"
+        if checkout.is_dir():
+            return checkout
+        raise
     return Path(pkg.__file__).resolve().parent
 
 

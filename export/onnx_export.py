@@ -3,14 +3,15 @@
 Exporter: torch.onnx's TorchScript-based exporter (``dynamo=False``) at opset 17, the opset that
 TensorRT 8.5 (JetPack 5.1) parses; it works from JetPack 5's torch to current desktop torch
 without onnxscript. The graph takes RGB pixels (float32, 0..255, NCHW, dynamic batch) named
-``images``: normalisation and softmax (or point decoding) are inside.
+``images``: normalisation and softmax (or point decoding) are inside. Landmark models take
+``landmarks`` (N, F) instead, fused models both, in that order.
 """
 from __future__ import annotations
 
 import json
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -31,8 +32,8 @@ def export_wrapper(model: Any, task: Any) -> Any:
             super().__init__()
             self.model = model
 
-        def forward(self, images: torch.Tensor) -> torch.Tensor:
-            return kind.export_head(self.model(images), task)
+        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+            return kind.export_head(self.model(*inputs), task)
 
     return Exported().eval()
 
@@ -43,8 +44,7 @@ def metadata(meta: Dict[str, Any]) -> Dict[str, str]:
     return {"edge_app.task": json.dumps(task.to_dict()), "edge_app.kind": task.kind,
             "edge_app.labels": json.dumps(list(task.labels)),
             "edge_app.input_size": json.dumps(meta["input_size"]),
-            "edge_app.input": "landmarks" if (meta.get("input_plan") or {}).get("input") == "landmarks"
-            else INPUT_NAME,
+            "edge_app.input": ",".join(model_input(meta, dummy=False)[0]),
             "edge_app.output": task.task_kind.output_name, "edge_app.arch": meta["arch"],
             "edge_app.input_format": "RGB float32 0..255 NCHW",
             "edge_app.metrics": json.dumps(meta.get("metrics", {})),
@@ -52,15 +52,21 @@ def metadata(meta: Dict[str, Any]) -> Dict[str, str]:
             "edge_app.input_plan": json.dumps(meta.get("input_plan") or {"input": "frame"})}
 
 
-def model_input(meta: Dict[str, Any]) -> Tuple[str, Any]:
-    """The graph's input name and a dummy batch: pixels, or a landmark model's features."""
-    import torch
+def model_input(meta: Dict[str, Any], dummy: bool = True) -> Tuple[Tuple[str, ...], Tuple[Any, ...]]:
+    """The graph's input names and a dummy batch for each: pixels and/or a landmark
+    model's features (no dummies with ``dummy=False``: torch is not needed then)."""
+    from edge_app.model_info import INPUT_NAMES
 
     plan = meta.get("input_plan") or {}
-    if plan.get("input") == "landmarks":
-        return "landmarks", torch.randn(2, int(plan["features"]))
+    names = INPUT_NAMES.get(str(plan.get("input", "frame")), (INPUT_NAME,))
+    if not dummy:
+        return names, ()
+    import torch
+
     h, w = meta["input_size"]
-    return INPUT_NAME, torch.rand(2, 3, h, w) * 255
+    make = {INPUT_NAME: lambda: torch.rand(2, 3, h, w) * 255,
+            "landmarks": lambda: torch.randn(2, int(plan.get("features", 0)))}
+    return names, tuple(make[n]() for n in names)
 
 
 def export_onnx(bundle: Path, opset: int = DEFAULT_OPSET, out: Optional[Path] = None,
@@ -78,16 +84,16 @@ def export_onnx(bundle: Path, opset: int = DEFAULT_OPSET, out: Optional[Path] = 
     out = Path(out) if out else Path(bundle) / "model.onnx"
     raw = out.with_name(out.stem + ".raw.onnx")
     output = task.task_kind.output_name
-    input_name, dummy = model_input(meta)
+    names, dummy = model_input(meta)
+    axes = {n: {0: "batch"} for n in names}
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # TorchScript exporter deprecation and tracer notices
         try:
-            torch.onnx.export(wrapper, (dummy,), str(raw), opset_version=opset, dynamo=False,
-                              input_names=[input_name], output_names=[output],
-                              do_constant_folding=True,
-                              dynamic_axes={input_name: {0: "batch"}, output: {0: "batch"}})
+            torch.onnx.export(wrapper, dummy, str(raw), opset_version=opset, dynamo=False,
+                              input_names=list(names), output_names=[output],
+                              do_constant_folding=True, dynamic_axes=dict(axes, **{output: {0: "batch"}}))
         except Exception as exc:   # the exporter's own messages run to pages
             raise UserError("ONNX export of {} ({}) at opset {} failed: {}".format(
                 bundle, meta["arch"], opset, str(exc).splitlines()[0][:300]))
@@ -95,7 +101,7 @@ def export_onnx(bundle: Path, opset: int = DEFAULT_OPSET, out: Optional[Path] = 
     for key, value in metadata(meta).items():
         graph.metadata_props.add(key=key, value=value)
     onnx.checker.check_model(graph)
-    slimmed, note = _simplify(graph, dummy.numpy(), output) if simplify else (graph, "off")
+    slimmed, note = _simplify(graph, tuple(d.numpy() for d in dummy), output) if simplify else (graph, "off")
     onnx.checker.check_model(slimmed)
     tmp = out.with_name(out.name + ".part")
     onnx.save(slimmed, str(tmp))
@@ -105,7 +111,7 @@ def export_onnx(bundle: Path, opset: int = DEFAULT_OPSET, out: Optional[Path] = 
             "simplify": note, "nodes": len(slimmed.graph.node), "meta": meta, "model": wrapper}
 
 
-def _simplify(graph: Any, sample: np.ndarray, output: str) -> Any:
+def _simplify(graph: Any, sample: Tuple[np.ndarray, ...], output: str) -> Any:
     """onnxslim, kept only when it leaves the outputs equal."""
     try:
         import onnxslim
@@ -125,8 +131,12 @@ def _simplify(graph: Any, sample: np.ndarray, output: str) -> Any:
     return slim, "onnxslim: {} -> {} nodes".format(before, len(slim.graph.node))
 
 
-def run_onnx(graph: Any, images: np.ndarray, providers: Optional[list] = None) -> np.ndarray:
-    """Run an ONNX model (a ModelProto or a path) on a batch with ONNX Runtime."""
+Inputs = Union[np.ndarray, Sequence[np.ndarray]]
+
+
+def run_onnx(graph: Any, inputs: Inputs, providers: Optional[list] = None) -> np.ndarray:
+    """Run an ONNX model (a ModelProto or a path) on a batch with ONNX Runtime: one array, or
+    one per graph input in order."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -136,4 +146,6 @@ def run_onnx(graph: Any, images: np.ndarray, providers: Optional[list] = None) -
     options.log_severity_level = 3
     session = ort.InferenceSession(str(data) if isinstance(data, Path) else data, options,
                                    providers=providers or ["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: images.astype(np.float32)})[0]
+    arrays = (inputs,) if isinstance(inputs, np.ndarray) else tuple(inputs)
+    return session.run(None, {i.name: a.astype(np.float32)
+                              for i, a in zip(session.get_inputs(), arrays)})[0]

@@ -21,42 +21,34 @@ MAX_ABS = 1e-3           # probabilities / normalised coordinates
 MAX_IMAGES = 256
 
 
+Inputs = Tuple[np.ndarray, ...]   # one array per graph input, in the graph's order
+
+
 def parity_inputs(bundle: Path, meta: Dict[str, Any], data: Optional[Path] = None
-                  ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """(images NCHW float32, targets, image sizes, where they came from): the bundle's
-    validation sample, or a dataset folder."""
+                  ) -> Tuple[Inputs, np.ndarray, np.ndarray, str]:
+    """(the graph's inputs: images NCHW float32 and/or landmark features, targets, image
+    sizes, where they came from): the bundle's validation sample, or a dataset folder."""
     task = meta["task_spec"]
     kind = task.task_kind.training()
     plan = meta.get("input_plan") or {}
     if plan.get("input") == "landmarks":
-        return _landmark_inputs(bundle, data)
+        if data is not None:
+            raise UserError("--data: a landmark model is checked on the features saved in the "
+                            "bundle's val_sample/landmarks.npz; leave --data out")
+        x, y, sizes = _saved_features(bundle)
+        return (x,), y, sizes, str(Path(bundle) / "val_sample" / "landmarks.npz")
     crops: List[Any] = []
+    features = None
     if data is not None:
-        from edge_app.dataset.formats import read_dataset
-        from edge_app.dataset.match import match_task
-
-        ds = match_task(read_dataset(data).verify(), task, "eval")
-        ds.samples = ds.samples[:MAX_IMAGES]
-        if plan.get("input") == "crop":   # what the model sees: the subjects' crops
-            from train.subjects import apply_plan, plan_from_meta
-
-            ds, _ = apply_plan(ds, plan_from_meta(meta))
-            crops = [s.crop for s in ds.samples]
+        ds, features = _dataset(data, task, meta)
+        crops = [s.crop for s in ds.samples if s.crop is not None]
         paths = [s.path for s in ds.samples]
         targets = kind.targets(ds)
         source = str(data)
     else:
-        folder = Path(bundle) / "val_sample"
-        try:
-            labels = json.loads((folder / "labels.json").read_text())
-        except (OSError, ValueError):
-            raise UserError("{}: no validation sample in the bundle; pass --data DIR".format(bundle))
-        paths = [folder / item["image"] for item in labels]
-        if task.task_kind.dataset_layout == "csv":
-            targets = np.array([item["points"] for item in labels], dtype=np.float32)
-        else:
-            targets = np.array([task.labels.index(item["label"]) for item in labels])
-        source = str(folder)
+        paths, targets, source = _val_sample(bundle, task)
+        if plan.get("input") == "both":
+            features = _saved_features(bundle)[0]
     images, sizes = [], []
     for i, path in enumerate(paths):
         image, problem = read_image(path)
@@ -70,27 +62,63 @@ def parity_inputs(bundle: Path, meta: Dict[str, Any], data: Optional[Path] = Non
         images.append(to_model_input(image, tuple(meta["input_size"])).transpose(2, 0, 1))
     if not images:
         raise UserError("no images to check the export with ({})".format(source))
-    return np.stack(images).astype(np.float32), targets, np.array(sizes, np.float64), source
+    pixels = np.stack(images).astype(np.float32)
+    inputs = (pixels,) if features is None else (pixels, features.astype(np.float32))
+    return inputs, targets, np.array(sizes, np.float64), source
 
 
-def _landmark_inputs(bundle: Path, data: Optional[Path]) -> Tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """A landmark model is checked on the features saved with its validation sample."""
-    if data is not None:
-        raise UserError("--data: a landmark model is checked on the features saved in the "
-                        "bundle's val_sample/landmarks.npz; leave --data out")
+def _dataset(data: Path, task: Any, meta: Dict[str, Any]) -> Tuple[Any, Optional[np.ndarray]]:
+    """A dataset folder as the model sees it (crops for crop and fused models), and the
+    landmark features a fused model also takes."""
+    from edge_app.dataset.formats import read_dataset
+    from edge_app.dataset.match import match_task
+    from train.subjects import apply_plan, plan_from_meta
+
+    ds = match_task(read_dataset(data).verify(), task, "eval")
+    ds.samples = ds.samples[:MAX_IMAGES]
+    plan = plan_from_meta(meta)
+    if plan.input == "crop":
+        return apply_plan(ds, plan)[0], None
+    if plan.input == "both":
+        from edge_app.subject.dataset import scan_subjects
+        from train.fused import fused_data
+
+        fd = fused_data(ds, scan_subjects(ds, plan.subject or "hand", plan.provider, plan.crops).subjects,
+                        plan)
+        return fd.ds, fd.features
+    return ds, None
+
+
+def _val_sample(bundle: Path, task: Any) -> Tuple[List[Path], np.ndarray, str]:
+    folder = Path(bundle) / "val_sample"
+    try:
+        labels = json.loads((folder / "labels.json").read_text())
+    except (OSError, ValueError):
+        raise UserError("{}: no validation sample in the bundle; pass --data DIR".format(bundle))
+    paths = [folder / item["image"] for item in labels]
+    if task.task_kind.dataset_layout == "csv":
+        targets = np.array([item["points"] for item in labels], dtype=np.float32)
+    else:
+        targets = np.array([task.labels.index(item["label"]) for item in labels])
+    return paths, targets, str(folder)
+
+
+def _saved_features(bundle: Path) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The landmark features saved with the validation sample (parity without a detector)."""
     path = Path(bundle) / "val_sample" / "landmarks.npz"
     try:
         saved = np.load(str(path))
     except (OSError, ValueError):
         raise UserError("{}: missing or unreadable; retrain the bundle".format(path))
-    return saved["x"].astype(np.float32), saved["y"], saved["sizes"], str(path)
+    return saved["x"].astype(np.float32), saved["y"], saved["sizes"]
 
 
-def _batched(fn: Any, images: np.ndarray, size: int = 32) -> np.ndarray:
-    return np.concatenate([fn(images[i:i + size]) for i in range(0, len(images), size)])
+def _batched(fn: Any, inputs: Inputs, size: int = 32) -> np.ndarray:
+    n = len(inputs[0])
+    return np.concatenate([fn(tuple(a[i:i + size] for a in inputs)) for i in range(0, n, size)])
 
 
-def check_parity(wrapper: Any, onnx_path: Path, images: np.ndarray, task: Any,
+def check_parity(wrapper: Any, onnx_path: Path, images: Inputs, task: Any,
                  sizes: np.ndarray) -> Dict[str, Any]:
     """Compare ONNX Runtime with PyTorch; raise when they disagree."""
     import torch
@@ -98,9 +126,9 @@ def check_parity(wrapper: Any, onnx_path: Path, images: np.ndarray, task: Any,
     from export.onnx_export import run_onnx
 
     with torch.no_grad():
-        ref = _batched(lambda b: wrapper(torch.from_numpy(b)).numpy(), images)
+        ref = _batched(lambda b: wrapper(*(torch.from_numpy(a) for a in b)).numpy(), images)
     got = _batched(lambda b: run_onnx(Path(onnx_path), b), images)
-    result: Dict[str, Any] = {"images": int(len(images)), "max_abs_diff": float(np.abs(ref - got).max())}
+    result: Dict[str, Any] = {"images": int(len(images[0])), "max_abs_diff": float(np.abs(ref - got).max())}
     ok = result["max_abs_diff"] <= MAX_ABS
     if ref.ndim == 2:
         result["class_agreement"] = float((ref.argmax(1) == got.argmax(1)).mean())
@@ -116,7 +144,7 @@ def check_parity(wrapper: Any, onnx_path: Path, images: np.ndarray, task: Any,
     return result
 
 
-def fp16_estimate(onnx_path: Path, images: np.ndarray, targets: np.ndarray, task: Any,
+def fp16_estimate(onnx_path: Path, images: Inputs, targets: np.ndarray, task: Any,
                   sizes: np.ndarray) -> Dict[str, Any]:
     """Metric of the FP32 graph and of its FP16 conversion on the same images."""
     import onnx

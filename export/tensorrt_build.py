@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -101,7 +101,7 @@ class _Ticker:
 def build_engine(onnx_path: Path, engine_path: Path, precision: str = "fp16",
                  workspace_mb: int = 1024, max_batch: int = 8,
                  timing_cache: Optional[Path] = None,
-                 calibration: Optional[Callable[[], Iterator[np.ndarray]]] = None,
+                 calibration: Optional[Callable[[], Iterator[Tuple[np.ndarray, ...]]]] = None,
                  log: Callable[[str], None] = print) -> float:
     """Build and save an engine; returns the build time in seconds."""
     _require_trt()
@@ -156,7 +156,7 @@ def _graph_bytes(onnx_path: Path, precision: str, major: int) -> bytes:
 
 def _set_precision(major: int, builder: "trt.Builder", config: "trt.IBuilderConfig",
                    precision: str, network: "trt.INetworkDefinition",
-                   calibration: Optional[Callable[[], Iterator[np.ndarray]]]) -> None:
+                   calibration: Optional[Callable[[], Iterator[Tuple[np.ndarray, ...]]]]) -> None:
     import tensorrt as trt
 
     if precision == "fp16":
@@ -175,30 +175,33 @@ def _set_precision(major: int, builder: "trt.Builder", config: "trt.IBuilderConf
             raise UserError("INT8 needs calibration images: the bundle's val_sample or --calib-data")
         config.set_flag(trt.BuilderFlag.INT8)
         config.set_flag(trt.BuilderFlag.FP16)   # layers INT8 cannot take fall back to FP16
-        config.int8_calibrator = _calibrator(network.get_input(0).name, calibration)
+        names = [network.get_input(i).name for i in range(network.num_inputs)]
+        config.int8_calibrator = _calibrator(names, calibration)
 
 
-def _calibrator(input_name: str, batches: Callable[[], Iterator[np.ndarray]]) -> Any:
+def _calibrator(input_names: List[str], batches: Callable[[], Iterator[Tuple[np.ndarray, ...]]]) -> Any:
     """INT8 entropy calibrator over the calibration images, through Polygraphy (which owns
     the device buffers and the calibration cache across TensorRT versions)."""
     try:
         from polygraphy.backend.trt import Calibrator
     except ImportError:
         raise UserError("INT8 calibration needs Polygraphy: pip install polygraphy")
-    return Calibrator(data_loader=({input_name: b} for b in batches()))
+    return Calibrator(data_loader=(dict(zip(input_names, b)) for b in batches()))
 
 
 def _add_profile(builder: "trt.Builder", config: "trt.IBuilderConfig",
                  network: "trt.INetworkDefinition", max_batch: int) -> None:
-    """A dynamic-batch profile: batch 1 is what the live loop runs, up to ``max_batch``."""
+    """A dynamic-batch profile for every input: batch 1 is what the live loop runs, up to
+    ``max_batch``."""
     import tensorrt as trt
 
-    tensor = network.get_input(0)
-    shape = tensor.shape
-    rest = [int(shape[i]) for i in range(1, len(shape))]   # (C, H, W) pixels, or (F,) landmarks
     profile = builder.create_optimization_profile()
-    profile.set_shape(tensor.name, trt.Dims([1] + rest), trt.Dims([1] + rest),
-                      trt.Dims([max_batch] + rest))
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        shape = tensor.shape
+        rest = [int(shape[k]) for k in range(1, len(shape))]   # (C, H, W) pixels, or (F,) landmarks
+        profile.set_shape(tensor.name, trt.Dims([1] + rest), trt.Dims([1] + rest),
+                          trt.Dims([max_batch] + rest))
     config.add_optimization_profile(profile)
 
 
@@ -211,11 +214,15 @@ def _load_timing_cache(config: "trt.IBuilderConfig", path: Optional[Path]) -> An
     return cache
 
 
-def calibration_batches(images: np.ndarray, batch: int = 8) -> Callable[[], Iterator[np.ndarray]]:
-    """Calibration data (N, 3, H, W float32 pixels) as a re-iterable batch generator."""
-    def gen() -> Iterator[np.ndarray]:
-        for i in range(0, len(images) - len(images) % batch or len(images), batch):
-            yield np.ascontiguousarray(images[i:i + batch], dtype=np.float32)
+def calibration_batches(inputs: Any, batch: int = 8) -> Callable[[], Iterator[Tuple[np.ndarray, ...]]]:
+    """Calibration data (N, 3, H, W float32 pixels; or a tuple of arrays, one per graph
+    input) as a re-iterable generator of batches, each a tuple in input order."""
+    arrays = (inputs,) if isinstance(inputs, np.ndarray) else tuple(inputs)
+    n = len(arrays[0])
+
+    def gen() -> Iterator[Tuple[np.ndarray, ...]]:
+        for i in range(0, n - n % batch or n, batch):
+            yield tuple(np.ascontiguousarray(a[i:i + batch], dtype=np.float32) for a in arrays)
     return gen
 
 

@@ -124,8 +124,15 @@ def test_accepting_a_suggestion_in_the_window(tmp_path):
         assert not np.array_equal(shown, draw_overlay(window.frame.image, session))
         window.handle_key(ord("a"))
         assert window.message == "saved as 4"
+        # The user disagrees: a class key picks another class, Enter saves it.
+        window.frame = reader.get(timeout=2)
+        window.update_suggestion(window.frame)
+        assert window.suggestion.label == "4"
+        window.handle_key(ord("2"))
+        window.handle_key(10)
     session.close()
-    assert read_dataset(tmp_path / "f").counts()["4"] == 1
+    saved = {k: v for k, v in read_dataset(tmp_path / "f").counts().items() if v}
+    assert saved == {"2": 1, "4": 1}, "the suggestion never saved by itself; the correction did"
 
 
 def test_accepting_suggested_points_needs_a_confirmation(tmp_path):
@@ -189,14 +196,18 @@ def test_landmark_model_end_to_end(task, key, bound, tmp_path, capsys):
         assert np.mean(err) < 0.02, "points mapped back into the frame"
 
 
-def test_input_auto_keeps_the_better_of_crop_and_landmarks(tmp_path, capsys):
+def test_input_auto_keeps_the_best_of_crop_landmarks_and_both(tmp_path, capsys):
     pytest.importorskip("torch")
     data = _capture("fingers", tmp_path / "d", 80, 2)
     bundle = tmp_path / "b"
     assert main(["train", "--task", "fingers", "--data", str(data), "--out", str(bundle)] + FAST) == 0
     out = capsys.readouterr().out
-    assert "landmarks:" in out and "validation" in out
+    line = [x for x in out.splitlines() if x.startswith("input: validation with misses counted")][0]
+    scores = dict((name, float(value.rstrip("%"))) for name, value in
+                  (part.split() for part in line.split(": ", 2)[2].split("; ")[0].split(", ")))
+    assert set(scores) == {"crop", "landmarks", "both"}
     plan = json.loads((bundle / "bundle.json").read_text())["input_plan"]
-    assert plan["input"] in ("crop", "landmarks")
-    if plan["input"] == "landmarks":
-        assert "landmarks chosen over the crop" in out and not (bundle / "plots" / "val_grid.png").exists()
+    assert line.endswith("keeping " + plan["input"]) and scores[plan["input"]] == max(scores.values())
+    assert not (bundle / ".both").exists(), "the candidate's folder is cleaned up"
+    if plan["input"] != "crop":
+        assert not (bundle / "plots" / "val_grid.png").exists(), "no CNN leftovers"

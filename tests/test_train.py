@@ -269,3 +269,31 @@ def test_eval_takes_a_subset_and_names_skipped(sim_data, tmp_path, capsys):
 
     with pytest.raises(DatasetError, match="no images of task 'fingers'"):
         evaluate(bundle, only_zero, progress=False)
+
+
+def test_crop_jitter_grows_and_moves_the_crop_within_bounds():
+    import torch
+
+    from train.data import jitter_crop
+
+    torch.manual_seed(0)
+    boxes = np.array([jitter_crop((100.0, 50.0, 60.0), 0.3) for _ in range(300)])
+    sides = boxes[:, 2]
+    centres = boxes[:, :2] + sides[:, None] / 2
+    assert sides.min() >= 60.0 and sides.max() <= 60.0 * 1.3 and sides.max() > 60.0 * 1.25
+    assert np.abs(centres - (130.0, 80.0)).max() <= 0.1 * 60.0 + 1e-9, "moved by up to 10% of the side"
+    assert np.abs(centres - (130.0, 80.0)).max() > 0.08 * 60.0
+
+
+def test_classification_score_breaks_ties_by_validation_loss():
+    from edge_app.task_spec import load_task
+
+    task = load_task("thumbs")
+    kind = task.task_kind.training()
+    targets = np.array([0, 1, 0, 1])
+    unsure = kind.metrics(np.array([[0.6, 0.4], [0.4, 0.6], [0.6, 0.4], [0.4, 0.6]]), targets, task)
+    sure = kind.metrics(np.array([[4.0, -4.0], [-4.0, 4.0], [4.0, -4.0], [-4.0, 4.0]]), targets, task)
+    wrong = kind.metrics(np.array([[4.0, -4.0], [4.0, -4.0], [4.0, -4.0], [-4.0, 4.0]]), targets, task)
+    assert unsure["accuracy"] == sure["accuracy"] == 1.0 and sure["nll"] < unsure["nll"]
+    assert kind.score(sure) > kind.score(unsure) > kind.score(wrong), \
+        "at equal accuracy the more confident model; accuracy still decides first"

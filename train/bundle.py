@@ -130,6 +130,10 @@ def load_model(path: Path, device: Optional[str] = None) -> Tuple[Dict[str, Any]
         from train.landmarks import LandmarkModel, out_features
 
         model = LandmarkModel(int(plan["features"]), out_features(meta["task_spec"]))
+    elif plan.get("input") == "both":
+        from train.fused import build_fused
+
+        model = build_fused(meta["task_spec"], meta["arch"], "none", int(plan["embed"]))
     else:
         model = build_model(meta["task_spec"], meta["arch"], "none")
     weights = Path(path) / WEIGHTS_FILE

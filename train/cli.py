@@ -63,7 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
     p.add_argument("--input", choices=INPUTS, help="what the model learns from: crop (the hand "
                    "or face the subject stage finds), landmarks (its normalised landmarks: a small "
-                   "model that trains in seconds), frame (the whole image), or auto (default: "
+                   "model that trains in seconds), both (the crop CNN's features and the landmarks "
+                   "into one head), frame (the whole image), or auto (default: "
                    "when the subject is found in most images, crop and landmarks are both "
                    "trained and the better on validation, misses counted, is kept; else frame)")
     p.add_argument("--subject-provider", choices=provider_names(),

@@ -11,7 +11,7 @@ from edge_app.errors import did_you_mean
 from edge_app.subject import provider_names
 
 MODES = ("auto", "fast", "full")
-INPUTS = ("auto", "frame", "crop", "landmarks")
+INPUTS = ("auto", "frame", "crop", "landmarks", "both")
 
 
 @dataclass
@@ -35,7 +35,7 @@ class TrainConfig:
     input_size: Optional[Tuple[int, int]] = None   # default: the task's
     workers: Optional[int] = None      # DataLoader workers; default from the CPU count
     device: str = "auto"               # auto | cpu | cuda | cuda:N
-    input: str = "auto"                # crop | landmarks (of the subject) | frame | auto
+    input: str = "auto"                # crop | landmarks (of the subject) | both | frame | auto
     subject_provider: str = "auto"     # who finds the subject (edge_app.subject.providers)
     crops: bool = False                # the dataset's images are already crops of the subject
     extra: Dict[str, Any] = field(default_factory=dict)

@@ -1,6 +1,7 @@
 """Torch datasets over the samples of an edge-app dataset."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any, List, Optional, Sequence, Tuple
 
@@ -17,14 +18,32 @@ from train.augment import Transform
 class ImageDataset(Dataset):
     """Loads each sample's image (BGR), applies ``transform(image, target)``."""
 
-    def __init__(self, samples: Sequence[Sample], targets: Sequence[Any], transform: Transform) -> None:
+    def __init__(self, samples: Sequence[Sample], targets: Sequence[Any], transform: Transform,
+                 crop_jitter: float = 0.0) -> None:
         self.samples, self.targets, self.transform = list(samples), list(targets), transform
+        self.crop_jitter = crop_jitter
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, i: int) -> Tuple[torch.Tensor, Any]:
-        return self.transform(load_sample_image(self.samples[i]), self.targets[i])
+        sample = self.samples[i]
+        if self.crop_jitter and sample.crop is not None:
+            sample = dataclasses.replace(sample, crop=jitter_crop(sample.crop, self.crop_jitter))
+        return self.transform(load_sample_image(sample), self.targets[i])
+
+
+def jitter_crop(crop: Tuple[float, float, float], amount: float) -> Tuple[float, float, float]:
+    """A subject crop (x0, y0, side) made up to ``amount`` larger and moved by up to a third
+    of that: training then also sees the subject smaller, off-centre and with the border fill
+    of crops that reach past the frame, as other cameras, detectors and close-ups give it
+    (torch's RNG, so DataLoader workers and seeds stay reproducible)."""
+    x0, y0, side = crop
+    u = torch.rand(3).tolist()
+    grown = side * (1.0 + amount * u[0])
+    cx = x0 + side / 2 + (u[1] - 0.5) * 2 * amount / 3 * side
+    cy = y0 + side / 2 + (u[2] - 0.5) * 2 * amount / 3 * side
+    return (cx - grown / 2, cy - grown / 2, grown)
 
 
 def load_sample_image(sample: Sample) -> np.ndarray:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -67,7 +68,7 @@ def feature_key(cfg: TrainConfig, samples: Sequence[Sample], size: Tuple[int, in
         weights += ":{}".format(Path(weights).stat().st_mtime_ns)
     # The last item versions the preprocessing and augmentation code: bump it when they
     # change, or cached features would no longer match what eval and the live loop compute.
-    h.update(json.dumps([cfg.arch, weights, list(size), cfg.views, cfg.seed, kind, "v2"]).encode())
+    h.update(json.dumps([cfg.arch, weights, list(size), cfg.views, cfg.seed, kind, "v3"]).encode())
     for s in samples:
         st = s.path.stat()
         h.update("{}|{}|{}|{}\n".format(s.path, st.st_size, st.st_mtime_ns, s.crop).encode())
@@ -76,13 +77,14 @@ def feature_key(cfg: TrainConfig, samples: Sequence[Sample], size: Tuple[int, in
 
 def view_features(model: EdgeModel, samples: Sequence[Sample], targets: np.ndarray,
                   train_tf: Transform, cfg: TrainConfig, size: Tuple[int, int],
-                  device: torch.device, cache: Optional[Path], progress: bool
-                  ) -> Tuple[np.ndarray, np.ndarray, bool]:
+                  device: torch.device, cache: Optional[Path], progress: bool,
+                  crop_jitter: float = 0.0) -> Tuple[np.ndarray, np.ndarray, bool]:
     """Features of one clean view plus ``cfg.views`` augmented views per image, and their
     targets (augmentation moves keypoints). Cached on disk by :func:`feature_key`."""
     path = None
     if cache is not None:
-        path = cache / "{}.npz".format(feature_key(cfg, samples, size, type(train_tf).__name__))
+        path = cache / "{}.npz".format(feature_key(cfg, samples, size, "{}|{}".format(
+            type(train_tf).__name__, crop_jitter)))
         if path.is_file():
             data = np.load(path)
             return data["x"].astype(np.float32), data["y"], True
@@ -91,7 +93,7 @@ def view_features(model: EdgeModel, samples: Sequence[Sample], targets: np.ndarr
                   progress=progress)]
     ys = [targets]
     for v in range(cfg.views):
-        ds = ImageDataset(samples, list(targets), train_tf)
+        ds = ImageDataset(samples, list(targets), train_tf, crop_jitter)
         feats, labels = [], []
         bar = _bar(len(samples), "augmented view {}/{}".format(v + 1, cfg.views), progress)
         with torch.no_grad():
@@ -129,7 +131,7 @@ def fit_fast(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
     model.to(device)
     start = time.monotonic()
     x_tr, y_tr, hit = view_features(model, train[0], train[1], kind.train_transform(task, size),
-                                    cfg, size, device, cache, progress)
+                                    cfg, size, device, cache, progress, kind.crop_jitter)
     x_val = predict(model, val[0], size, device, cfg.batch_size, cfg.workers, embed=True,
                     progress=progress) if len(val[0]) else np.zeros((0, x_tr.shape[1]), np.float32)
     result.feature_seconds = time.monotonic() - start
@@ -161,7 +163,7 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
                             weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=[g["lr"] for g in opt.param_groups], pct_start=0.15,
-        total_steps=cfg.epochs * max(1, math.ceil(len(train[0]) / cfg.batch_size)))
+        total_steps=(cfg.epochs or 1) * max(1, math.ceil(len(train[0]) / cfg.batch_size)))
     scaler = torch.amp.GradScaler("cuda", enabled=cuda)
     result, best_state, best_score, stale, first = FitResult(), None, -math.inf, 0, 1
     if resume:
@@ -170,12 +172,12 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
         best_state, best_score = _cpu_state(model), kind.score(baseline)
         result.best, result.best_epoch = baseline, 0
     loss_fn = kind.loss_fn(train[1], len(task.labels), cfg.label_smoothing, cfg.balance)
-    ds = ImageDataset(train[0], list(train[1]), kind.train_transform(task, size))
+    ds = ImageDataset(train[0], list(train[1]), kind.train_transform(task, size), kind.crop_jitter)
     dl = loader(ds, cfg.batch_size, True, cfg.workers, kind.batch_target, pin=cuda, seed=cfg.seed)
     start = time.monotonic() - result.seconds
     epoch = first - 1
     try:
-        for epoch in range(first, cfg.epochs + 1):
+        for epoch in range(first, (cfg.epochs or 1) + 1):
             model.train()
             freeze_batchnorm(model)
             total, seen = 0.0, 0
@@ -190,7 +192,11 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
                 scaler.scale(loss).backward()
                 scaler.step(opt)
                 scaler.update()
-                sched.step()
+                with warnings.catch_warnings():
+                    # AMP's scaler skips a step whose gradients overflowed (usually the first):
+                    # PyTorch then warns that the schedule stepped before the optimiser.
+                    warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)`")
+                    sched.step()
                 total += float(loss.detach()) * len(images)
                 seen += len(images)
                 bar.update(len(images))
@@ -199,12 +205,12 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
             result.images_seen += seen
             out = predict(model, val[0], size, device, cfg.batch_size, cfg.workers) if len(val[0]) else None
             metrics = kind.metrics(out, val[1], task, val_sizes) if out is not None else {}
-            record = {"epoch": epoch, "loss": total / max(seen, 1), "val": metrics,
-                      "seconds": time.monotonic() - start}
+            loss = total / max(seen, 1)
+            record = {"epoch": epoch, "loss": loss, "val": metrics, "seconds": time.monotonic() - start}
             result.history.append(record)
             if on_epoch:
                 on_epoch(record)
-            score = kind.score(metrics) if metrics else -record["loss"]
+            score = kind.score(metrics) if metrics else -loss
             if score > best_score + 1e-6:
                 best_state, best_score, stale = _cpu_state(model), score, 0
                 result.best, result.best_epoch = metrics, epoch

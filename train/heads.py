@@ -71,21 +71,27 @@ def _linear(head: torch.nn.Module) -> torch.nn.Linear:
 
 def ridge_solve(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
     """Weights (D+1, K) of ridge regression with a bias; rows of ``y`` with NaN are left out
-    per column (missing points). Uses the N x N (dual) or D x D form, whichever is smaller."""
-    xb = np.hstack([x, np.ones((len(x), 1), x.dtype)]).astype(np.float64)
-    w = np.zeros((xb.shape[1], y.shape[1]))
+    per column (missing points). The bias is not penalised (the data are centred first), so
+    centred features fit as well as raw ones. Uses the N x N (dual) or D x D form, whichever
+    is smaller."""
+    x = x.astype(np.float64)
+    w = np.zeros((x.shape[1] + 1, y.shape[1]))
     for cols in _column_groups(y):
         rows = ~np.isnan(y[:, cols[0]])
-        a, t = xb[rows], y[rows][:, cols]
+        a, t = x[rows], y[rows][:, cols]
+        a_mean, t_mean = a.mean(axis=0), t.mean(axis=0)
+        a, t = a - a_mean, t - t_mean
         n, d = a.shape
         if n <= d:
             k = a @ a.T
             k[np.diag_indices(n)] += lam
-            w[:, cols] = a.T @ np.linalg.solve(k, t)
+            coef = a.T @ np.linalg.solve(k, t)
         else:
             k = a.T @ a
             k[np.diag_indices(d)] += lam
-            w[:, cols] = np.linalg.solve(k, a.T @ t)
+            coef = np.linalg.solve(k, a.T @ t)
+        w[:-1, cols] = coef
+        w[-1, cols] = t_mean - a_mean @ coef
     return w
 
 

@@ -64,7 +64,6 @@ def write_landmark_bundle(out: Path, run: LandmarkRun, task: TaskSpec, cfg: Any,
                           data_dir: Path) -> Dict[str, Any]:
     """The bundle, as for a CNN, plus ``val_sample/landmarks.npz`` (the validation sample's
     features, targets and local scales: export parity without a detector)."""
-    from edge_app.dataset.atomic import atomic_write_bytes
     from train.bundle import write_bundle
 
     width = feature_size(task.subject)
@@ -75,12 +74,21 @@ def write_landmark_bundle(out: Path, run: LandmarkRun, task: TaskSpec, cfg: Any,
             "timings": {"train_seconds": round(run.seconds, 2), "feature_seconds": 0.0,
                         "images_per_second": None, "feature_cache_hit": False}}
     write_bundle(out, run.model, task, meta, run.history, run.val.samples, run.val.y, cfg.seed)
-    labels = json.loads((out / "val_sample" / "labels.json").read_text())
-    index = {str(s.path): i for i, s in enumerate(run.val.samples)}
-    rows = [index[item["source"]] for item in labels]
+    save_sample_features(out, run.val.samples, run.val.x, run.val.y, run.val.sizes)
+    return meta
+
+
+def save_sample_features(out: Path, samples: Sequence[Sample], x: np.ndarray, y: np.ndarray,
+                         sizes: np.ndarray) -> None:
+    """``val_sample/landmarks.npz``: the landmark features, targets and scales of the images
+    the bundle's validation sample holds, in its order (export parity without a detector)."""
     import io
 
+    from edge_app.dataset.atomic import atomic_write_bytes
+
+    labels = json.loads((out / "val_sample" / "labels.json").read_text())
+    index = {str(s.path): i for i, s in enumerate(samples)}
+    rows = [index[item["source"]] for item in labels]
     buf = io.BytesIO()
-    np.savez(buf, x=run.val.x[rows], y=run.val.y[rows], sizes=run.val.sizes[rows])
+    np.savez(buf, x=x[rows], y=y[rows], sizes=sizes[rows])
     atomic_write_bytes(out / "val_sample" / "landmarks.npz", buf.getvalue())
-    return meta

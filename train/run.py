@@ -1,6 +1,8 @@
 """``edge-app train`` and ``edge-app eval``: from a dataset folder to a model bundle and back."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import time
@@ -50,7 +52,7 @@ def _mask_outside(ds: Dataset) -> None:
     for s in ds.samples:
         pts = s.normalized_points(ds.coords)
         outside = ~np.isnan(pts[:, 0]) & ((pts < 0) | (pts > 1)).any(axis=1)
-        if outside.any():
+        if outside.any() and s.points is not None:
             bad += 1
             s.points = s.points.copy()
             s.points[outside] = np.nan
@@ -113,18 +115,58 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
                 landmarks.seconds))
     if plan.input == "landmarks":
         return _write_landmarks(out, landmarks, task, cfg, plan, data)
+    if plan.input == "both":
+        return _train_both(ds, scan, plan, task, cfg, device, out, data, resume, progress, cache_dir)
     cnn = _train_cnn(ds, scan, plan, task, cfg, device, out, data, fmt, val_dir, resume, progress,
                      cache_dir)
-    if landmarks is not None and _overall(landmarks.metrics, landmarks.found_rate) > _overall(
-            cnn["metrics"], plan.detection_rate or 1.0):
-        import dataclasses
+    if landmarks is None:
+        return cnn["meta"]
+    return _pick_auto(ds, scan, plan, task, cfg, device, out, data, progress, cache_dir, cnn, landmarks)
 
-        print("input: landmarks chosen over the crop: better on validation with misses "
-              "counted ({} vs {})".format(_describe(landmarks.metrics), _describe(cnn["metrics"])))
-        chosen = dataclasses.replace(plan, input="landmarks", reason="auto: better on validation than the crop")
-        _clear_cnn(out)
-        return _write_landmarks(out, landmarks, task, cfg, chosen, data)
-    return cnn["meta"]
+
+def _pick_auto(ds: Dataset, scan: Any, plan: Any, task: TaskSpec, cfg: TrainConfig, device: Any,
+               out: Path, data: Path, progress: bool, cache_dir: Optional[Path], cnn: Dict[str, Any],
+               landmarks: Any) -> Dict[str, Any]:
+    """``--input auto``: the crop CNN (its bundle already in ``out``), the landmark model and,
+    in fast mode where it costs seconds (cached CNN features), the fused model; keeps the
+    best on validation with misses counted, and says why."""
+    import dataclasses
+    import shutil
+
+    scores = {"crop": (_overall(cnn["metrics"], plan.detection_rate or 1.0), cnn["metrics"]),
+              "landmarks": (_overall(landmarks.metrics, landmarks.found_rate), landmarks.metrics)}
+    fused_dir = out / ".both"
+    if cfg.mode == "fast":
+        from train.fused import train_fused
+
+        with contextlib.redirect_stdout(io.StringIO()):   # its own report would repeat the crop's
+            fused = train_fused(ds, scan.subjects, dataclasses.replace(plan, reason="auto: best on "
+                                "validation"), task, cfg, device, fused_dir,
+                                Path(data).resolve(), False, progress,
+                                None if cache_dir is None else Path(cache_dir).expanduser())
+        scores["both"] = (_overall(fused["metrics"], fused["rate"]), fused["metrics"])
+    best = max(scores, key=lambda k: scores[k][0])
+    print("input: validation with misses counted: {}; keeping {}".format(
+        ", ".join("{} {}".format(k, _describe(m)) for k, (_, m) in scores.items()), best))
+    try:
+        if best == "landmarks":
+            _clear_cnn(out)
+            chosen = dataclasses.replace(plan, input="landmarks", reason="auto: best on validation")
+            return _write_landmarks(out, landmarks, task, cfg, chosen, data)
+        if best == "both":
+            _clear_cnn(out)
+            for item in fused_dir.iterdir():
+                target = out / item.name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                item.replace(target)
+            _plots(out, fused["history"], fused["metrics"], task, task.task_kind.training(), [],
+                   None, fused["val"][1])
+            print("bundle: {}".format(out))
+            return fused["meta"]
+        return cnn["meta"]
+    finally:
+        shutil.rmtree(fused_dir, ignore_errors=True)
 
 
 def _overall(metrics: Dict[str, Any], rate: float) -> float:
@@ -161,17 +203,29 @@ def _write_landmarks(out: Path, run: Any, task: TaskSpec, cfg: TrainConfig, plan
     return meta
 
 
+def _train_both(ds: Dataset, scan: Any, plan: Any, task: TaskSpec, cfg: TrainConfig, device: Any,
+                out: Path, data: Path, resume: bool, progress: bool, cache_dir: Optional[Path]
+                ) -> Dict[str, Any]:
+    from train.fused import train_fused
+
+    run = train_fused(ds, scan.subjects, plan, task, cfg, device, out, Path(data).resolve(), resume,
+                      progress, None if cache_dir is None else Path(cache_dir).expanduser())
+    _, va_y = run["val"]
+    _plots(out, run["history"], run["metrics"], task, task.task_kind.training(), [], None, va_y)
+    return run["meta"]
+
+
 def _train_cnn(ds: Dataset, scan: Any, plan: Any, task: TaskSpec, cfg: TrainConfig, device: Any,
                out: Path, data: Path, fmt: str, val_dir: Optional[Path], resume: bool,
                progress: bool, cache_dir: Optional[Path]) -> Dict[str, Any]:
     """The CNN on whole frames or crops; writes its bundle and returns its metrics and meta."""
     from train.bundle import write_bundle
     from train.data import sizes_of
-    from train.engine import fit_fast, fit_full, predict
+    from train.engine import predict
     from train.model import build_model
     from train.subjects import apply_plan
 
-    size = tuple(cfg.input_size or task.input_size)
+    size = _input_size(cfg, task)
     kind = task.task_kind.training()
     ds, missed = apply_plan(ds, plan, scan)
     if missed:
@@ -189,29 +243,8 @@ def _train_cnn(ds: Dataset, scan: Any, plan: Any, task: TaskSpec, cfg: TrainConf
         cfg.arch, cfg.weights, size[1], size[0], cfg.mode, device))
     model = build_model(task, cfg.arch, cfg.weights)
     va_sizes = sizes_of(va_s)
-    if cfg.mode == "fast":
-        cache = None if cache_dir is None else Path(cache_dir).expanduser()
-        result = fit_fast(model, kind, task, (tr_s, tr_y), (va_s, va_y), va_sizes, cfg, size,
-                          device, cache, progress)
-    else:
-        baseline = None
-        if not resume:   # linear probe first: fine-tuning starts from a head that fits
-            import dataclasses
-
-            probe = fit_fast(model, kind, task, (tr_s, tr_y), (va_s, va_y), va_sizes,
-                             dataclasses.replace(cfg, views=0, epochs=30), size, device, None, progress)
-            print("head warm start (frozen backbone): {}".format(
-                kind.describe(probe.best) if probe.best else "done"))
-            baseline = probe.best or None
-            for p in model.features.parameters():
-                p.requires_grad_(True)
-        result = fit_full(model, kind, task, (tr_s, tr_y), (va_s, va_y), va_sizes, cfg, size,
-                          device, out / "last.pt", resume, progress,
-                          on_epoch=lambda r: print("epoch {}: loss {:.4f}{}".format(
-                              r["epoch"], r["loss"], ", " + kind.describe(r["val"]) if r["val"] else "")),
-                          baseline=None if resume else baseline)
-        if result.best_epoch == 0:
-            print("kept the warm-start model: no fine-tuning epoch beat it on validation")
+    result = fit_cnn(model, task, (tr_s, tr_y), (va_s, va_y), cfg, size, device, out, resume,
+                     progress, cache_dir)
     outputs = predict(model, va_s, size, device, cfg.batch_size, cfg.workers) if len(va_s) else None
     metrics = kind.metrics(outputs, va_y, task, va_sizes) if outputs is not None else {}
     meta = {"arch": cfg.arch, "weights": cfg.weights, "mode": cfg.mode, "input_size": list(size),
@@ -231,6 +264,45 @@ def _train_cnn(ds: Dataset, scan: Any, plan: Any, task: TaskSpec, cfg: TrainConf
         kind.describe(metrics) if metrics else "n/a"))
     print("bundle: {}".format(out))
     return {"meta": meta, "metrics": metrics}
+
+
+def _input_size(cfg: TrainConfig, task: TaskSpec) -> Tuple[int, int]:
+    h, w = cfg.input_size or task.input_size
+    return int(h), int(w)
+
+
+def fit_cnn(model: Any, task: TaskSpec, train: Tuple[list, np.ndarray], val: Tuple[list, np.ndarray],
+            cfg: TrainConfig, size: Tuple[int, int], device: Any, out: Path, resume: bool,
+            progress: bool, cache_dir: Optional[Path]) -> Any:
+    """Fast: the head on cached features of a frozen backbone. Full: a linear-probe warm
+    start, then fine-tuning, keeping the warm start unless an epoch beats it."""
+    from train.data import sizes_of
+    from train.engine import fit_fast, fit_full
+
+    kind = task.task_kind.training()
+    va_sizes = sizes_of(val[0])
+    if cfg.mode == "fast":
+        cache = None if cache_dir is None else Path(cache_dir).expanduser()
+        return fit_fast(model, kind, task, train, val, va_sizes, cfg, size, device, cache, progress)
+    baseline = None
+    if not resume:   # linear probe first: fine-tuning starts from a head that fits
+        import dataclasses
+
+        probe = fit_fast(model, kind, task, train, val, va_sizes,
+                         dataclasses.replace(cfg, views=0, epochs=30), size, device, None, progress)
+        print("head warm start (frozen backbone): {}".format(
+            kind.describe(probe.best) if probe.best else "done"))
+        baseline = probe.best or None
+        for p in model.features.parameters():
+            p.requires_grad_(True)
+    result = fit_full(model, kind, task, train, val, va_sizes, cfg, size, device, out / "last.pt",
+                      resume, progress,
+                      on_epoch=lambda r: print("epoch {}: loss {:.4f}{}".format(
+                          r["epoch"], r["loss"], ", " + kind.describe(r["val"]) if r["val"] else "")),
+                      baseline=None if resume else baseline)
+    if result.best_epoch == 0:
+        print("kept the warm-start model: no fine-tuning epoch beat it on validation")
+    return result
 
 
 def _plan(ds: Dataset, task: TaskSpec, cfg: TrainConfig, progress: bool) -> Tuple[Any, Any]:
@@ -279,6 +351,21 @@ def _landmark_outputs(model: Any, ds: Dataset, task: TaskSpec, plan: Any, progre
     return outputs, data.y, data.sizes, missed
 
 
+def _fused_outputs(model: Any, ds: Dataset, task: TaskSpec, plan: Any, meta: Dict[str, Any],
+                   device: Any, progress: bool) -> Tuple[Any, ...]:
+    """A fused model's outputs on crops and landmarks, and the samples lacking either."""
+    from edge_app.subject.dataset import scan_subjects
+    from train.data import sizes_of
+    from train.fused import fused_data, predict_fused
+
+    scan = scan_subjects(ds, plan.subject, plan.provider, plan.crops, progress)
+    fd = fused_data(ds, scan.subjects, plan)
+    width = 2 * len(task.points) if task.points else len(task.classes)
+    outputs = predict_fused(model, fd.ds.samples, fd.features, tuple(meta["input_size"]), device) \
+        if fd.ds.samples else np.zeros((0, width), np.float32)
+    return outputs, task.task_kind.training().targets(fd.ds), sizes_of(fd.ds.samples), fd.missed
+
+
 def evaluate(bundle: Path, data: Path, fmt: str = "auto", json_path: Optional[str] = None,
              device_name: str = "auto", progress: bool = True, crops: bool = False) -> Dict[str, Any]:
     """Metrics of a bundle on any dataset (a subset of the classes is fine)."""
@@ -302,6 +389,8 @@ def evaluate(bundle: Path, data: Path, fmt: str = "auto", json_path: Optional[st
     start = time.monotonic()
     if plan.input == "landmarks":
         outputs, targets, sizes, missed = _landmark_outputs(model, ds, task, plan, progress)
+    elif plan.input == "both":
+        outputs, targets, sizes, missed = _fused_outputs(model, ds, task, plan, meta, device, progress)
     else:
         ds, missed = apply_plan(ds, plan, progress=progress)
         targets, sizes = kind.targets(ds), sizes_of(ds.samples)
@@ -310,7 +399,7 @@ def evaluate(bundle: Path, data: Path, fmt: str = "auto", json_path: Optional[st
         else:
             outputs = np.zeros((0, len(task.labels) * (2 if targets.ndim > 1 else 1)), np.float32)
     metrics = kind.metrics(outputs, targets, task, sizes)
-    if plan.input in ("crop", "landmarks"):   # a missed subject is a wrong answer, not skipped
+    if plan.input in ("crop", "landmarks", "both"):   # a missed subject is a wrong answer, not skipped
         metrics = kind.count_misses(metrics, [s.label for s in missed], task)
         print("subject: {} found in {:.0%} of {} image(s)".format(
             plan.subject, metrics["detection_rate"], metrics["n"]))

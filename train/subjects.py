@@ -26,7 +26,7 @@ from edge_app.task_spec import TaskSpec
 class InputPlan:
     """What the model sees; saved in the bundle and followed by every later stage."""
 
-    input: str                       # "crop" | "landmarks" | "frame"
+    input: str                       # "crop" | "landmarks" | "both" | "frame"
     subject: Optional[str] = None    # "hand" | "face"
     pad: float = PAD
     provider: str = "auto"
@@ -47,10 +47,10 @@ def plan_input(ds: Dataset, task: TaskSpec, cfg: Any, progress: bool) -> Tuple[I
     try:
         scan = scan_subjects(ds, task.subject, cfg.subject_provider, crops, progress)
     except UserError as exc:
-        if cfg.input in ("crop", "landmarks"):
+        if cfg.input in ("crop", "landmarks", "both"):
             raise
         return InputPlan("frame", reason="no subject detector ({})".format(exc)), None
-    chosen = "landmarks" if cfg.input == "landmarks" else "crop"
+    chosen = cfg.input if cfg.input in ("landmarks", "both") else "crop"
     plan = InputPlan(chosen, task.subject, PAD, cfg.subject_provider, crops, round(scan.rate, 4))
     if scan.rate < LOW_RATE:
         hint = low_rate_hint(task.subject, scan.rate)
@@ -89,8 +89,10 @@ def apply_plan(ds: Dataset, plan: InputPlan, scan: Optional[SubjectScan] = None,
         points = None
         if keypoints and s.points is not None:
             points = to_crop(s.normalized_points(ds.coords), cb, s.size or (1, 1)).astype(np.float32)
+        # The crop's side stays fractional: pixel errors of points are measured at its scale.
+        side: Any = cb.side
         kept.append(dataclasses.replace(s, crop=(cb.x0, cb.y0, cb.side), points=points,
-                                        size=(cb.side, cb.side)))
+                                        size=(side, side)))
     return dataclasses.replace(ds, samples=kept, coords="normalized"), missed
 
 

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from edge_app.backends import BACKENDS, Backend
+from edge_app.backends import BACKENDS, Backend, Batch, as_inputs
 from edge_app.bench.stats import latency_stats, spread
 from edge_app.bench.telemetry import Sampler
 from edge_app.errors import UserError
@@ -60,21 +60,26 @@ def make_backend(name: str, precision: str, threads: Optional[int]) -> Backend:
     return backend
 
 
-def sample_batch(info: ModelInfo, batch: int, seed: int = 0) -> np.ndarray:
-    """Inputs of the model's shape (content does not change the speed of these models)."""
+def sample_batch(info: ModelInfo, batch: int, seed: int = 0) -> Batch:
+    """Inputs of the model's shape (content does not change the speed of these models): an
+    array, or a tuple of them for a model with several inputs."""
     like = info.dummy_input(batch)
     rng = np.random.default_rng(seed)
-    if like.dtype == np.uint8:
-        return rng.integers(0, 256, like.shape, dtype=np.uint8)
-    return rng.normal(0, 1, like.shape).astype(np.float32)
+
+    def fill(a: np.ndarray) -> np.ndarray:
+        if a.dtype == np.uint8:
+            return rng.integers(0, 256, a.shape, dtype=np.uint8)
+        return rng.normal(0, 1, a.shape).astype(np.float32)
+
+    return fill(like) if isinstance(like, np.ndarray) else tuple(fill(a) for a in like)
 
 
-def time_inference(backend: Backend, x: np.ndarray, frames: int, warmup: int) -> List[float]:
+def time_inference(backend: Backend, x: Batch, frames: int, warmup: int) -> List[float]:
     """Per-call milliseconds; every backend returns host arrays, so each call is synchronised
     with the device before the clock stops."""
     for _ in range(warmup):
         backend.infer(x)
-    calls = max(1, frames // len(x))
+    calls = max(1, frames // len(as_inputs(x)[0]))
     out = []
     for _ in range(calls):
         start = time.perf_counter()

@@ -149,9 +149,14 @@ def _run_one(r: Runner, image: np.ndarray, found: Dict[str, Any], inputs: Dict[A
 
 def _model_input(info: ModelInfo, image: np.ndarray, subject: Any) -> Tuple[Any, Any]:
     """The batch a model is fed, and what maps its output back to the frame."""
-    if info.input_kind == "landmarks":
+    if info.input_kind in ("landmarks", "both"):
         found = landmark_features(subject)
-        return (None, None) if found is None else (found[0][None], found[1])
+        if found is None:
+            return None, None
+        if info.input_kind == "landmarks":
+            return found[0][None], found[1]
+        crop, cb = crop_for(image, subject, info.pad, info.input_size)
+        return (crop[None], found[0][None]), cb
     if subject is None:
         return to_model_input(image, info.input_size)[None], None
     crop, cb = crop_for(image, subject, info.pad, info.input_size)

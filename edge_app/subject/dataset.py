@@ -1,6 +1,7 @@
 """Subjects for every image of a dataset: stored beside the images by the capture tool
-(``subjects.jsonl``), else found by a provider on first use and cached outside the dataset
-(which may be read-only), keyed by each file's size and modification time."""
+(``subjects.jsonl``: one row per image, the subject's box and landmarks, or ``"found": false``
+where a search found none), else found by a provider on first use and cached outside the
+dataset (which may be read-only), keyed by each file's size and modification time."""
 from __future__ import annotations
 
 import hashlib
@@ -88,8 +89,9 @@ def scan_subjects(ds: Dataset, kind: str, provider: str = "auto", is_crop: bool 
         for s in ds.samples:
             rel = _rel(s, ds.root)
             size = s.size or (1, 1)
-            if rel in stored and stored[rel].get("box"):
-                scan.subjects.append(Subject.from_dict(stored[rel], size))
+            if rel in stored and (stored[rel].get("box") or stored[rel].get("found") is False):
+                row = stored[rel]
+                scan.subjects.append(Subject.from_dict(row, size) if row.get("box") else None)
                 scan.stored += 1
                 continue
             sig = _signature(s.path)
@@ -137,6 +139,16 @@ def _save(path: Path, cache: Dict[str, Any]) -> None:
         atomic_write_text(path, json.dumps(cache))
     except OSError:
         pass   # a cache that cannot be written only costs time next run
+
+
+def stored_rows(ds: Dataset, scan: SubjectScan) -> List[Dict[str, Any]]:
+    """``subjects.jsonl`` rows for a scanned dataset: what lets a copy of it (another machine,
+    no detector installed) skip the search."""
+    rows = []
+    for s, subject in zip(ds.samples, scan.subjects):
+        row = {"found": False} if subject is None else subject.to_dict(s.size or (1, 1))
+        rows.append(dict(row, image=_rel(s, ds.root)))
+    return rows
 
 
 def rates_by_label(ds: Dataset, scan: SubjectScan) -> Dict[str, Tuple[int, int]]:
