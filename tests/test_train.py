@@ -66,6 +66,10 @@ def test_fast_mode_learns_each_course_task(task, sim_data, tmp_path):
     if meta["input_plan"]["input"] == "landmarks":   # auto kept the landmark model
         assert meta["arch"] == "landmark_mlp"
         return
+    if meta["input_plan"]["input"] == "both":        # auto kept the fused model
+        assert meta["input_plan"]["embed"] > 0 and meta["input_plan"]["features"] > 0
+        assert (bundle / "val_sample" / "landmarks.npz").is_file()
+        return
     assert meta["input_plan"]["input"] == "crop"
     views = meta["train_count"] * 2   # one clean and one augmented view per image
     rate = meta["timings"]["images_per_second"]
