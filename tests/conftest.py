@@ -55,6 +55,20 @@ def disk_full_after(monkeypatch, writes: int) -> None:
     monkeypatch.setattr("edge_app.dataset.writer.atomic_write_bytes", flaky)
 
 
+# Fast-mode training options small enough for tests (64 px, one augmented view, no cache).
+FAST_TRAIN = ["--arch", "efficientnet_lite0", "--mode", "fast", "--input-size", "64", "--views", "1",
+              "--no-cache", "--no-progress", "--workers", "0"]
+
+
+def capture_sim(task: str, out: Path, count: int, seed: int) -> Path:
+    """``count`` frames of the simulated camera for ``task`` (256x192) captured into ``out``."""
+    from edge_app.cli import main
+
+    assert main(["capture", "--task", task, "--source", "sim://{}?seed={}&width=256&height=192".format(
+        task, seed), "--headless", "--count", str(count), "--out", str(out), "--no-progress"]) == 0
+    return out
+
+
 def sim_bundle(root: Path, task: str, count: int, size: int, frame: str = "256x192",
                extra: tuple = ()) -> Path:
     """Capture ``count`` simulated frames, train a fast-mode crop CNN and export it: the

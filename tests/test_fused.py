@@ -7,16 +7,11 @@ import json
 import numpy as np
 import pytest
 
+from conftest import FAST_TRAIN, capture_sim
 from edge_app.cli import main
 
-FAST = ["--arch", "efficientnet_lite0", "--mode", "fast", "--input-size", "64", "--views", "1",
-        "--no-cache", "--no-progress", "--workers", "0"]
 
 
-def _capture(task, out, count, seed):
-    assert main(["capture", "--task", task, "--source", "sim://{}?seed={}&width=256&height=192".format(
-        task, seed), "--headless", "--count", str(count), "--out", str(out), "--no-progress"]) == 0
-    return out
 
 
 def _live(bundle, task, backend, log):
@@ -29,9 +24,9 @@ def _live(bundle, task, backend, log):
 def test_fused_model_end_to_end(task, key, bound, tmp_path, capsys):
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
-    data, fresh = _capture(task, tmp_path / "d", 100, 1), _capture(task, tmp_path / "f", 50, 9)
+    data, fresh = capture_sim(task, tmp_path / "d", 100, 1), capture_sim(task, tmp_path / "f", 50, 9)
     bundle, report = tmp_path / "b", tmp_path / "e.json"
-    assert main(["train", "--task", task, "--data", str(data), "--out", str(bundle), "--input", "both"] + FAST) == 0
+    assert main(["train", "--task", task, "--data", str(data), "--out", str(bundle), "--input", "both"] + FAST_TRAIN) == 0
     plan = json.loads((bundle / "bundle.json").read_text())["input_plan"]
     assert plan["input"] == "both" and plan["features"] == (86 if task == "fingers" else 22)
     assert main(["eval", "--model", str(bundle), "--data", str(fresh), "--json", str(report),
@@ -63,9 +58,9 @@ def test_fused_model_end_to_end(task, key, bound, tmp_path, capsys):
 
 def test_fused_export_parity_on_a_dataset_folder(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
-    data = _capture("thumbs", tmp_path / "d", 40, 1)
+    data = capture_sim("thumbs", tmp_path / "d", 40, 1)
     bundle = tmp_path / "b"
-    assert main(["train", "--task", "thumbs", "--data", str(data), "--out", str(bundle), "--input", "both"] + FAST) == 0
+    assert main(["train", "--task", "thumbs", "--data", str(data), "--out", str(bundle), "--input", "both"] + FAST_TRAIN) == 0
     capsys.readouterr()
     assert main(["export", "--model", str(bundle), "--data", str(data)]) == 0
     assert "parity vs PyTorch on {}: OK, 40 images".format(data) in capsys.readouterr().out

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from conftest import FAST_TRAIN, capture_sim
 from edge_app.capture.session import CaptureSession
 from edge_app.capture.window import CaptureWindow, draw_overlay
 from edge_app.cli import main
@@ -150,24 +151,18 @@ def test_accepting_suggested_points_needs_a_confirmation(tmp_path):
 
 
 # -- the landmark model kind --------------------------------------------------------------
-FAST = ["--arch", "efficientnet_lite0", "--mode", "fast", "--input-size", "64", "--views", "1",
-        "--no-cache", "--no-progress", "--workers", "0"]
 
 
-def _capture(task, out, count, seed):
-    assert main(["capture", "--task", task, "--source", "sim://{}?seed={}&width=256&height=192".format(
-        task, seed), "--headless", "--count", str(count), "--out", str(out), "--no-progress"]) == 0
-    return out
 
 
 @pytest.mark.parametrize("task,key,bound", [("fingers", "accuracy", 0.95), ("face", "nme", 0.05)])
 def test_landmark_model_end_to_end(task, key, bound, tmp_path, capsys):
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
-    data, fresh = _capture(task, tmp_path / "d", 120, 1), _capture(task, tmp_path / "f", 60, 9)
+    data, fresh = capture_sim(task, tmp_path / "d", 120, 1), capture_sim(task, tmp_path / "f", 60, 9)
     bundle, report = tmp_path / "b", tmp_path / "e.json"
     assert main(["train", "--task", task, "--data", str(data), "--out", str(bundle),
-                 "--input", "landmarks"] + FAST) == 0
+                 "--input", "landmarks"] + FAST_TRAIN) == 0
     meta = json.loads((bundle / "bundle.json").read_text())
     assert meta["input_plan"]["input"] == "landmarks" and meta["arch"] == "landmark_mlp"
     assert main(["eval", "--model", str(bundle), "--data", str(fresh), "--json", str(report),
@@ -198,9 +193,9 @@ def test_landmark_model_end_to_end(task, key, bound, tmp_path, capsys):
 
 def test_input_auto_keeps_the_best_of_crop_landmarks_and_both(tmp_path, capsys):
     pytest.importorskip("torch")
-    data = _capture("fingers", tmp_path / "d", 80, 2)
+    data = capture_sim("fingers", tmp_path / "d", 80, 2)
     bundle = tmp_path / "b"
-    assert main(["train", "--task", "fingers", "--data", str(data), "--out", str(bundle)] + FAST) == 0
+    assert main(["train", "--task", "fingers", "--data", str(data), "--out", str(bundle)] + FAST_TRAIN) == 0
     out = capsys.readouterr().out
     line = [x for x in out.splitlines() if x.startswith("input: validation with misses counted")][0]
     scores = dict((name, float(value.rstrip("%"))) for name, value in
