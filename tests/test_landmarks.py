@@ -206,3 +206,17 @@ def test_input_auto_keeps_the_best_of_crop_landmarks_and_both(tmp_path, capsys):
     assert not (bundle / ".both").exists(), "the candidate's folder is cleaned up"
     if plan["input"] != "crop":
         assert not (bundle / "plots" / "val_grid.png").exists(), "no CNN leftovers"
+
+
+def test_augmented_views_keep_the_upright_block_consistent():
+    pytest.importorskip("torch")
+    from edge_app.subject.landmarks import upright_points
+    from train.landmarks import augment_views
+
+    x = np.stack([landmark_features(_sim_subject("fingers", seed=s)[1])[0] for s in range(4)])
+    views, labels = augment_views(x, np.arange(4), 3, seed=0, kind="hand")
+    assert views.shape == (16, feature_size("hand")) and list(labels) == list(range(4)) * 4
+    local, turn = split_features(views, "hand")
+    assert np.allclose(views[:, 44:], upright_points(local, turn).reshape(16, -1), atol=1e-5), \
+        "jittered shape and turned orientation give the upright points of that view"
+    assert not np.allclose(views[4:8], views[:4]), "the views differ from the originals"

@@ -332,3 +332,52 @@ def test_live_stage_spaces_out_the_border_retry_while_nothing_is_in_view(monkeyp
     edge = _blob(100, 80, (2, 3, 97, 78))   # fills the frame: only the retry finds it
     found = [stage.find(edge)["hand"] is not None for _ in range(RETRY_EVERY)]
     assert found[0] and all(found), "a found subject brings the retry back on every frame"
+
+
+class HardBlobFinder(BlobFinder):
+    """Misses everything normally; its permissive search (labelled stills only) finds it."""
+
+    def find(self, image, truth=None):
+        self.calls += 1
+        return None
+
+    def find_hard(self, image):
+        self.hard = getattr(self, "hard", 0) + 1
+        return BlobFinder.find(self, image)
+
+
+def test_the_hard_search_only_for_labelled_stills(tmp_path, monkeypatch):
+    image = _blob(100, 80, (30, 30, 60, 60))
+    finder = HardBlobFinder()
+    assert find_subject(finder, image) is None, "live frames: a miss stays a miss"
+    assert np.allclose(find_subject(finder, image, hard=True).box, (30, 30, 60, 60))
+    assert finder.hard == 1
+    # Datasets are labelled: the scan uses it, and the cache remembers the result.
+    monkeypatch.setitem(PROVIDERS, "hardblob", HardBlobFinder)
+    import cv2
+
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "data" / "a" / "0.png"), image)
+    ds = read_dataset(tmp_path / "data").verify()
+    scan = scan_subjects(ds, "hand", "hardblob", cache_dir=tmp_path / "cache")
+    assert scan.subjects[0] is not None and scan.detected == 1
+
+
+def test_stored_rows_record_misses_so_no_detector_is_needed(tmp_path, monkeypatch):
+    from edge_app.subject.dataset import stored_rows
+
+    for i in range(2):
+        write_image(tmp_path / "data" / "a" / "{}.png".format(i), 40, 40, value=100, ext=".png")
+    ds = read_dataset(tmp_path / "data").verify()
+    scan = scan_subjects(ds, "hand", "whole", cache_dir=tmp_path / "cache")
+    rows = stored_rows(ds, scan)
+    rows[1] = {"image": rows[1]["image"], "found": False}
+    (tmp_path / "data" / "subjects.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def no_detector(*a, **k):
+        raise AssertionError("every image has a stored row: nothing to detect")
+
+    monkeypatch.setattr("edge_app.subject.dataset.make_finder", no_detector)
+    again = scan_subjects(read_dataset(tmp_path / "data").verify(), "hand", "mediapipe",
+                          cache_dir=tmp_path / "other")
+    assert again.stored == 2 and again.subjects[0].box == (0, 0, 40, 40) and again.subjects[1] is None

@@ -96,3 +96,12 @@ def test_unknown_builtin_suggests():
         load_task("thumb")
     with pytest.raises(SpecError, match="not found"):
         load_task("missing.yaml")
+
+
+def test_builtin_tasks_found_in_a_source_checkout(monkeypatch):
+    import sys
+
+    from edge_app.task_spec import builtin_dir, load_task
+
+    monkeypatch.setitem(sys.modules, "edge_app.builtin_configs", None)   # not installed
+    assert builtin_dir().name == "configs" and load_task("fingers").name == "fingers"

@@ -15,8 +15,6 @@ from edge_app.subject.base import Subject
 from edge_app.subject.landmarks import LocalFrame, join_features, landmark_features, split_features
 from edge_app.task_spec import TaskSpec
 
-INPUT_NAME = "landmarks"
-
 
 class LandmarkModel(nn.Module):
     """Flattened local landmarks in, the task's raw outputs (logits or local points) out."""
