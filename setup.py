@@ -4,7 +4,7 @@ OpenCV and torch are deliberately NOT base requirements: on a Jetson, JetPack pr
 (OpenCV built with GStreamer for CSI cameras, torch from NVIDIA's wheels) and a pip copy would
 shadow them. Desktops pick an OpenCV flavour through an extra; see README "Install".
 """
-from setuptools import setup
+from setuptools import find_packages, setup
 
 OPENCV_GUI = "opencv-python>=4.5"
 OPENCV_HEADLESS = "opencv-python-headless>=4.5"
@@ -56,9 +56,8 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.8",
-    packages=["edge_app", "edge_app.sources", "edge_app.sim", "edge_app.dataset",
-              "edge_app.capture", "edge_app.commands", "edge_app.runtime", "edge_app.subject",
-              "edge_app.builtin_configs", "train", "export"],
+    packages=find_packages(include=["edge_app", "edge_app.*", "train", "export"])
+    + ["edge_app.builtin_configs"],
     # configs/ lives at the top of the repo (the user's layout) and is installed as a
     # package so that regular and editable installs find the built-in task specs alike.
     package_dir={"edge_app.builtin_configs": "configs"},

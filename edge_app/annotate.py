@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional, Sequence
 import numpy as np
 
 from edge_app.cv import cv2
-from edge_app.results import ClassResult, NoSubject, PointsResult, Result
+from edge_app.results import ClassResult, DetectionsResult, NoSubject, PointsResult, Result
 
 WHITE, BLACK, GREEN, YELLOW = (255, 255, 255), (0, 0, 0), (80, 220, 80), (0, 220, 255)
 POINT_COLORS = [(0, 0, 255), (0, 200, 0), (255, 80, 0), (0, 200, 255), (255, 0, 200)]
@@ -41,6 +41,7 @@ class Context:
     fps: float = 0.0
     stages_ms: Dict[str, float] = field(default_factory=dict)
     status: str = ""
+    results: Sequence[Optional[Result]] = ()   # this frame's, one per model
 
 
 class LabelAnnotator:
@@ -107,6 +108,55 @@ class SubjectAnnotator:
                       -1, cv.LINE_AA)
 
 
+def class_color(name: str) -> Any:
+    """A stable BGR colour per class name (several models may each have a class 0)."""
+    import zlib
+
+    hue = int((zlib.crc32(name.encode("utf-8")) * 137.508) % 180)
+    hsv = np.array([[[hue, 200, 255]]], np.uint8)
+    return tuple(int(v) for v in cv2().cvtColor(hsv, cv2().COLOR_HSV2BGR)[0, 0])
+
+
+class BoxAnnotator:
+    """Each detection's box with its label, score and track id, coloured by class."""
+
+    per_result = True
+
+    def draw(self, frame: np.ndarray, result: Optional[Result], ctx: Context) -> None:
+        if not isinstance(result, DetectionsResult):
+            return
+        cv = cv2()
+        h, w = frame.shape[:2]
+        s = _scale(frame)
+        for i, (box, score, _, name) in enumerate(zip(result.boxes, result.scores,
+                                                        result.class_ids, result.names)):
+            x0, y0, x1, y1 = (int(round(float(v) * d)) for v, d in zip(box, (w, h, w, h)))
+            color = class_color(name)
+            cv.rectangle(frame, (x0, y0), (x1, y1), color, max(2, int(2 * s)))
+            tag = "{} {:.0%}".format(name, float(score))
+            if result.track_ids is not None:
+                tag = "#{} {}".format(int(result.track_ids[i]), tag)
+            _text(frame, tag, (x0 + 3, max(int(18 * s), y0 - int(6 * s))), s * 0.7, color)
+
+
+class CountAnnotator:
+    """How many of each class are in view over all detection models, top left."""
+
+    per_result = False
+
+    def draw(self, frame: np.ndarray, result: Optional[Result], ctx: Context) -> None:
+        found = [r for r in ctx.results if isinstance(r, DetectionsResult)]
+        if not found:
+            return
+        s = _scale(frame)
+        counts: Dict[str, int] = {}
+        for r in found:
+            for k, n in r.counts().items():
+                counts[k] = counts.get(k, 0) + n
+        text = ", ".join("{} {}".format(n, k) for k, n in counts.items()) if counts else "nothing found"
+        _text(frame, text, (12, int(34 * s)), s * 1.1, GREEN if counts else YELLOW)
+
+
 class FpsAnnotator:
     """Rolling FPS and each stage's milliseconds, top right."""
 
@@ -137,14 +187,15 @@ class StatusAnnotator:
 
 def default_annotators() -> List[Any]:
     """The overlays the live loop draws; each ignores results it does not know."""
-    return [SubjectAnnotator(), LabelAnnotator(), PointsAnnotator(), FpsAnnotator(),
-            StatusAnnotator()]
+    return [SubjectAnnotator(), BoxAnnotator(), CountAnnotator(), LabelAnnotator(),
+            PointsAnnotator(), FpsAnnotator(), StatusAnnotator()]
 
 
 def annotate(frame: np.ndarray, results: Sequence[Optional[Result]], ctx: Context,
              annotators: Sequence[Any]) -> np.ndarray:
     """Draw every result (one per model) with the result annotators, then the frame-level
     ones once, in place."""
+    ctx.results = results
     for a in annotators:
         for result in (results if a.per_result else [None]):
             a.draw(frame, result, ctx)

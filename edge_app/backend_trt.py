@@ -50,33 +50,46 @@ class TrtBackend(Backend):
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
-        self.inputs, self.output = inputs, [n for n in names if n not in inputs][0]
+        self.inputs, self.outputs = inputs, [n for n in names if n not in inputs]
         self.stream = cuda.Stream()
         self._cuda = cuda
         self.path = path
 
     def _device(self, role: str, shape: Tuple[int, ...]) -> Any:
-        """Device buffers, allocated once per role and shape (batch sizes repeat)."""
+        """Device buffers, allocated once per tensor and shape (batch sizes repeat)."""
         key = (role, shape)
         if key not in self._buffers:
-            self._buffers[key] = self._cuda.DeviceArray(shape=shape, dtype=np.float32)
+            dtype = self._dtype(role) if role in self.outputs else np.float32
+            self._buffers[key] = self._cuda.DeviceArray(shape=shape, dtype=dtype)
         return self._buffers[key]
 
     def infer(self, batch: Batch) -> np.ndarray:
+        return self.infer_all(batch)[self.outputs[0]]
+
+    def infer_all(self, batch: Batch) -> Dict[str, np.ndarray]:
         # The engine's inputs keep the ONNX graph's order, which is the batch's order.
         for name, x in zip(self.inputs, as_inputs(batch)):
             self.context.set_input_shape(name, x.shape)
             d_in = self._device(name, x.shape)
             d_in.copy_from(x, self.stream)
             self.context.set_tensor_address(name, d_in.ptr)
-        out_shape = tuple(self.context.get_tensor_shape(self.output))
-        d_out = self._device("out", out_shape)
-        self.context.set_tensor_address(self.output, d_out.ptr)
+        out: Dict[str, Tuple[Any, np.ndarray]] = {}
+        for name in self.outputs:
+            shape = tuple(self.context.get_tensor_shape(name))
+            d_out = self._device(name, shape)
+            self.context.set_tensor_address(name, d_out.ptr)
+            out[name] = (d_out, np.empty(shape, dtype=self._dtype(name)))
         self.context.execute_async_v3(self.stream.ptr)
-        host = np.empty(out_shape, dtype=np.float32)
-        d_out.copy_to(host, self.stream)
+        for d_out, host in out.values():
+            d_out.copy_to(host, self.stream)
         self.stream.synchronize()
-        return host
+        return {name: host for name, (_, host) in out.items()}
+
+    def _dtype(self, name: str) -> Any:
+        """The host dtype of an output (NMS-inside detectors return int32 class ids)."""
+        import tensorrt as trt
+
+        return trt.nptype(self.engine.get_tensor_dtype(name))
 
     def describe(self) -> str:
         return "trt ({})".format(self.precision)

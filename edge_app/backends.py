@@ -28,9 +28,10 @@ def as_inputs(batch: Batch) -> Tuple[np.ndarray, ...]:
 
 
 def to_nchw(batch: np.ndarray) -> np.ndarray:
-    """(N, H, W, 3) uint8 -> (N, 3, H, W) float32 pixels; normalisation is in the graph.
-    Anything else (a landmark model's (N, F) features) is passed on as float32."""
-    if batch.ndim != 4:
+    """(N, H, W, 3) uint8 frames -> (N, 3, H, W) float32 pixels; normalisation is in the
+    graph. Anything else (a landmark model's (N, F) features, a detector's input already
+    normalised and laid out for its graph) is passed on as float32."""
+    if batch.ndim != 4 or batch.dtype != np.uint8:
         return np.ascontiguousarray(batch, dtype=np.float32)
     return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
 
@@ -48,6 +49,10 @@ class Backend(ABC):
     @abstractmethod
     def infer(self, batch: Batch) -> np.ndarray:
         """Outputs for a batch of resized RGB uint8 frames (or features; see the module)."""
+
+    def infer_all(self, batch: Batch) -> Dict[str, np.ndarray]:
+        """Every output of the graph by name (detectors have several)."""
+        return {"output": self.infer(batch)}
 
     def warmup(self, model: ModelInfo, runs: int = 3) -> None:
         """A few inferences so that the first timed frame is not the slowest."""
@@ -93,9 +98,14 @@ class OnnxBackend(Backend):
                 model.onnx, str(exc).splitlines()[0][:200]))
         self.provider = self.session.get_providers()[0]
         self.inputs = [i.name for i in self.session.get_inputs()]
+        self.outputs = [o.name for o in self.session.get_outputs()]
 
     def infer(self, batch: Batch) -> np.ndarray:
         return self.session.run(None, dict(zip(self.inputs, as_inputs(batch))))[0]
+
+    def infer_all(self, batch: Batch) -> Dict[str, np.ndarray]:
+        values = self.session.run(None, dict(zip(self.inputs, as_inputs(batch))))
+        return dict(zip(self.outputs, values))
 
     def describe(self) -> str:
         short = self.provider.replace("ExecutionProvider", "")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from edge_app.errors import UserError
 from edge_app.task_spec import TaskSpec, parse_task
@@ -27,6 +27,9 @@ class ModelInfo:
     bundle: Optional[Path]
     output: str
     plan: Optional[Dict[str, Any]] = None   # the bundle's input plan (crop or frame)
+    detector: Any = None             # detection models: their edge_app.detect.Detector
+    graph_inputs: Tuple[str, ...] = ()   # input names read from a foreign graph
+    runs_on: str = ""                # the one backend that runs it ("" = any)
 
     @property
     def labels(self) -> Tuple[str, ...]:
@@ -39,6 +42,8 @@ class ModelInfo:
 
     @property
     def input_names(self) -> Tuple[str, ...]:
+        if self.graph_inputs:
+            return self.graph_inputs
         return INPUT_NAMES.get(self.input_kind, ("images",))
 
     @property
@@ -53,6 +58,9 @@ class ModelInfo:
         import numpy as np
 
         h, w = self.input_size
+        if self.detector is not None:   # its own layout and normalisation
+            x = self.detector.prepare(np.zeros((h, w, 3), np.uint8))[0]
+            return np.repeat(x, batch, axis=0)
         zeros = {"images": np.zeros((batch, h, w, 3), np.uint8),
                  "landmarks": np.zeros((batch, int((self.plan or {}).get("features", 0))), np.float32)}
         batches = tuple(zeros[name] for name in self.input_names)
@@ -65,8 +73,20 @@ class ModelInfo:
         return float((self.plan or {}).get("pad", PAD))
 
 
-def load_model_info(spec: str) -> ModelInfo:
-    """A bundle folder or an ``.onnx`` exported by this tool."""
+def load_model_info(spec: str, detect: Any = None) -> ModelInfo:
+    """A bundle folder, an ``.onnx`` exported by this tool, a detector's ``.onnx`` (from
+    jetson-inference or Ultralytics; ``detect`` holds its :class:`DetectOptions`), or a
+    built-in detector (``hands``, ``faces``)."""
+    from edge_app.detect.model import BUILTIN, DetectOptions, builtin_detector, load_detector
+
+    options = detect or DetectOptions()
+    if spec in BUILTIN and not Path(spec).exists():
+        return builtin_detector(spec, options)
+    path = Path(spec).expanduser()
+    if path.suffix.lower() == ".onnx" and path.is_file():
+        graph = read_graph(path)
+        if "edge_app.task" not in graph.metadata:
+            return load_detector(path, graph, options)
     info = _load_model_info(spec)
     _check_features(info, spec)
     return info
@@ -99,22 +119,35 @@ def _load_model_info(spec: str) -> ModelInfo:
                          onnx if onnx.is_file() else None, path, task.task_kind.output_name,
                          meta.get("input_plan"))
     if path.suffix.lower() == ".onnx" and path.is_file():
-        props = _onnx_metadata(path)
-        if "edge_app.task" not in props:
-            raise UserError("{}: an ONNX file without edge-app metadata; export it with "
-                            "edge-app export, or pass a bundle folder".format(path))
+        props = read_graph(path).metadata
         task = parse_task(json.loads(props["edge_app.task"]), source=str(path))
         return ModelInfo(path.stem, task, tuple(json.loads(props["edge_app.input_size"])),  # type: ignore[arg-type]
                          path, None, props.get("edge_app.output", task.task_kind.output_name),
                          json.loads(props.get("edge_app.input_plan", "null")))
-    raise UserError("--model {}: not found; give a bundle folder (from edge-app train) or a "
-                    "model.onnx from edge-app export".format(spec))
+    raise UserError("--model {}: not found; give a bundle folder (from edge-app train), an "
+                    ".onnx file (from edge-app export, jetson-inference or Ultralytics), or "
+                    "hands / faces (the built-in detectors)".format(spec))
 
 
-def _onnx_metadata(path: Path) -> Dict[str, Any]:
+@dataclass
+class GraphIO:
+    """An ONNX file's inputs and outputs (name -> shape; dynamic dims as names) and metadata."""
+
+    inputs: Dict[str, List[Any]]
+    outputs: Dict[str, List[Any]]
+    metadata: Dict[str, str]
+
+
+def read_graph(path: Path) -> GraphIO:
+    """What ONNX Runtime sees in ``path`` (no torch, no onnx package needed)."""
     try:
         import onnxruntime as ort
     except ImportError:
         raise UserError("reading {} needs ONNX Runtime: pip install onnxruntime".format(path))
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return dict(session.get_modelmeta().custom_metadata_map)
+    try:
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise UserError("{}: not a readable ONNX model ({})".format(path, str(exc).splitlines()[0][:200]))
+    return GraphIO({i.name: list(i.shape) for i in session.get_inputs()},
+                   {o.name: list(o.shape) for o in session.get_outputs()},
+                   dict(session.get_modelmeta().custom_metadata_map))

@@ -64,13 +64,50 @@ class NoSubject:
         return {"type": "none", "subject": {"kind": self.kind, "box": None}, "label": None}
 
 
+@dataclass
+class DetectionsResult:
+    """Boxes found in one frame, best first: corners in 0..1 of the frame, scores, class ids
+    and names, and track ids once a tracker has seen them."""
+
+    boxes: np.ndarray                         # (N, 4) x0, y0, x1, y1
+    scores: np.ndarray                        # (N,)
+    class_ids: np.ndarray                     # (N,)
+    names: Tuple[str, ...]                    # per detection
+    track_ids: Optional[np.ndarray] = None    # (N,) when tracked
+
+    @classmethod
+    def from_detections(cls, found: Sequence[Any], frame_size: Tuple[int, int]) -> "DetectionsResult":
+        """From :class:`edge_app.detect.detector.Detection` objects in frame pixels."""
+        w, h = frame_size
+        boxes = np.array([d.box for d in found], np.float64).reshape(-1, 4) / np.array([w, h, w, h])
+        return cls(boxes.astype(np.float32), np.array([d.score for d in found], np.float32),
+                   np.array([d.class_id for d in found], np.int64), tuple(d.label for d in found))
+
+    def counts(self) -> Dict[str, int]:
+        """Detections per class name, most frequent first."""
+        out: Dict[str, int] = {}
+        for n in self.names:
+            out[n] = out.get(n, 0) + 1
+        return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
+
+    def to_dict(self) -> Dict[str, Any]:
+        items = []
+        for i, (box, score, cid, name) in enumerate(zip(self.boxes, self.scores, self.class_ids, self.names)):
+            item = {"box": [round(float(v), 5) for v in box], "score": round(float(score), 4),
+                    "class": int(cid), "label": name}
+            if self.track_ids is not None:
+                item["track"] = int(self.track_ids[i])
+            items.append(item)
+        return {"type": "detections", "detections": items, "counts": self.counts()}
+
+
 def _with_subject(out: Dict[str, Any], subject: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     if subject is not None:
         out["subject"] = subject
     return out
 
 
-Result = Union[ClassResult, PointsResult, NoSubject]
+Result = Union[ClassResult, PointsResult, NoSubject, DetectionsResult]
 
 
 def _classes(output: np.ndarray, labels: Sequence[str]) -> ClassResult:

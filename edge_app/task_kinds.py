@@ -21,12 +21,19 @@ class TaskKind:
     name_rule: str            # human description of name_pattern, for error messages
     dataset_layout: str       # how the dataset stores labels: "folders" or "csv"
     trainer: str = ""         # "module:attribute" of its training behaviour (needs torch)
-    output_name: str = ""     # the exported model's output: "scores" or "points"
+    output_name: str = ""     # the model's output: "scores", "points" or "detections"
 
     def training(self) -> Any:
         """The kind's loss, metrics, head and augmentation (imported on first use)."""
         import importlib
 
+        if not self.trainer:
+            from edge_app.errors import UserError
+
+            raise UserError("{} models are not trained by edge-app: train the detector "
+                            "elsewhere (jetson-inference's train_ssd.py, Ultralytics), export it "
+                            "to ONNX and run it with edge-app run --model M.onnx --labels L.txt"
+                            .format(self.name))
         module, _, attr = self.trainer.partition(":")
         return getattr(importlib.import_module(module), attr)
 
@@ -67,6 +74,13 @@ register_kind(TaskKind(
     name="keypoints", labels_key="points", min_labels=1, name_pattern=POINT_NAME_RE,
     name_rule="lower-case letters, digits and '_' (it becomes a CSV column prefix)",
     dataset_layout="csv", trainer="train.kinds:KEYPOINTS", output_name="points"))
+
+# Detectors come from elsewhere (jetson-inference, Ultralytics) with their own class names
+# ("traffic light"), so any non-empty name up to 64 characters goes.
+register_kind(TaskKind(
+    name="detection", labels_key="classes", min_labels=1, name_pattern=re.compile(r"^\S.{0,63}$"),
+    name_rule="a non-empty name up to 64 characters", dataset_layout="none",
+    output_name="detections"))
 
 
 def mirror_name(name: str) -> str:

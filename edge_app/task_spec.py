@@ -125,6 +125,9 @@ def parse_task(raw: Any, source: str = "<spec>") -> TaskSpec:
         raise fail("kind", "unknown kind '{}'{}; kinds are {}".format(
             kind_name, did_you_mean(kind_name, TASK_KINDS), ", ".join(TASK_KINDS)))
     kind = TASK_KINDS[kind_name]
+    if not kind.trainer:
+        raise fail("kind", "'{}' models come from an ONNX file, not a task spec: run one with "
+                   "edge-app run --model M.onnx --labels L.txt".format(kind_name))
     for other in (k.labels_key for k in TASK_KINDS.values() if k.labels_key != kind.labels_key):
         if other in raw:
             raise fail(other, "not used by kind '{}'; use '{}'".format(kind_name, kind.labels_key))

@@ -192,15 +192,20 @@ def _calibrator(input_names: List[str], batches: Callable[[], Iterator[Tuple[np.
 def _add_profile(builder: "trt.Builder", config: "trt.IBuilderConfig",
                  network: "trt.INetworkDefinition", max_batch: int) -> None:
     """A dynamic-batch profile for every input: batch 1 is what the live loop runs, up to
-    ``max_batch``."""
+    ``max_batch``. Graphs with a fixed batch (many detector exports) need none."""
     import tensorrt as trt
 
+    tensors = [network.get_input(i) for i in range(network.num_inputs)]
+    shapes = [(t.name, [int(t.shape[k]) for k in range(len(t.shape))]) for t in tensors]
+    if all(d > 0 for _, shape in shapes for d in shape):
+        return
     profile = builder.create_optimization_profile()
-    for i in range(network.num_inputs):
-        tensor = network.get_input(i)
-        shape = tensor.shape
-        rest = [int(shape[k]) for k in range(1, len(shape))]   # (C, H, W) pixels, or (F,) landmarks
-        profile.set_shape(tensor.name, trt.Dims([1] + rest), trt.Dims([1] + rest),
+    for name, shape in shapes:
+        rest = shape[1:]   # (C, H, W) pixels, or (F,) landmarks
+        if any(d <= 0 for d in rest):
+            raise UserError("input '{}' has a dynamic size {}: export the model with a fixed "
+                            "image size (Ultralytics: imgsz=640 dynamic=False)".format(name, shape))
+        profile.set_shape(name, trt.Dims([1] + rest), trt.Dims([1] + rest),
                           trt.Dims([max_batch] + rest))
     config.add_optimization_profile(profile)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge_app.detect import fixtures
 from edge_app.detect.detector import Detector, read_labels
 from edge_app.detect.geometry import letterbox, stretch
 from edge_app.detect.layouts import LAYOUTS, labels_from, recognise
@@ -16,20 +17,8 @@ FRAME = np.zeros((480, 640, 3), np.uint8)   # 640x480: letterboxed into 640x640 
 
 def _graph(outputs, size):
     """An ONNX model taking images [1, 3, H, W] whose outputs are the given constants."""
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper, numpy_helper
-
-    h, w = size
-    nodes, outs = [], []
-    for name, value in outputs.items():
-        value = np.asarray(value, np.float32)
-        nodes.append(helper.make_node("Constant", [], [name], value=numpy_helper.from_array(value, name + "_v")))
-        outs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, list(value.shape)))
-    graph = helper.make_graph(nodes, "detector", [helper.make_tensor_value_info(
-        "images", TensorProto.FLOAT, [1, 3, h, w])], outs)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    onnx.checker.check_model(model)
-    return model
+    pytest.importorskip("onnx")
+    return fixtures.graph(outputs, size)
 
 
 def _run(model, x):

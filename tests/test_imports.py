@@ -49,3 +49,20 @@ def test_vermin_python38():
                            "--violations", "edge_app", "export", "train"],
                           capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode == 0 and not proc.stdout.strip(), proc.stdout + proc.stderr
+
+
+def test_a_regular_install_ships_every_package(tmp_path):
+    """Editable installs find any folder; a wheel only holds the packages setup.py lists."""
+    import zipfile
+
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                           "--no-build-isolation", "-w", str(tmp_path), str(ROOT)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip("cannot build a wheel here: " + proc.stderr.strip()[-200:])
+    names = set(zipfile.ZipFile(next(tmp_path.glob("*.whl"))).namelist())
+    packages = {str(p.parent.relative_to(ROOT)) for top in ("edge_app", "train", "export")
+                for p in (ROOT / top).rglob("__init__.py")}
+    missing = sorted(p for p in packages if p + "/__init__.py" not in names)
+    assert not missing, "not in the wheel: {}".format(missing)
+    assert "edge_app/builtin_configs/thumbs.yaml" in names

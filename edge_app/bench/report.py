@@ -69,6 +69,12 @@ def table(result: Dict[str, Any]) -> str:
     lines[0] += "".join("\nskipped {} {} batch {}: {}".format(r["backend"], r["precision"], r["batch"],
                                                              r["skipped"])
                         for r in result["rows"] if r.get("skipped"))
+    decode = [[r["key"], "{:.3f}".format(r["decode_ms"]["p50"]), "{:.3f}".format(r["decode_ms"]["mean"]),
+               "{:.3f}".format(r["decode_ms"]["p95"]), str(r.get("boxes", ""))]
+              for r in result["rows"] if r.get("decode_ms")]
+    if decode:
+        lines.append(_render(["backend", "p50 ms", "mean ms", "p95 ms", "boxes"], decode,
+                             "detector decode + NMS per frame (threshold, class filter, NMS, boxes to the frame)"))
     for r in result["rows"]:
         loop = r.get("loop") or {}
         if loop.get("stages_ms"):

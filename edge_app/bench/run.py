@@ -15,7 +15,8 @@ from edge_app.errors import UserError
 from edge_app.model_info import ModelInfo
 
 # What each backend can run; the rest are skipped with the reason.
-PRECISIONS = {"trt": ("fp16", "fp32", "int8"), "onnx": ("fp32",), "torch": ("fp32", "fp16")}
+PRECISIONS = {"trt": ("fp16", "fp32", "int8"), "onnx": ("fp32",), "torch": ("fp32", "fp16"),
+              "mediapipe": ("fp32",)}
 
 
 @dataclass
@@ -44,6 +45,8 @@ class Row:
     fps_runs: Dict[str, float] = field(default_factory=dict)
     loop: Dict[str, Any] = field(default_factory=dict)
     telemetry: Dict[str, Any] = field(default_factory=dict)
+    decode_ms: Dict[str, Any] = field(default_factory=dict)   # detectors: decode + NMS
+    boxes: Optional[int] = None                               # ... and what it kept
 
     @property
     def key(self) -> str:
@@ -54,10 +57,18 @@ def make_backend(name: str, precision: str, threads: Optional[int]) -> Backend:
     """A backend object for ``precision`` (TensorRT builds an engine per precision)."""
     if precision not in PRECISIONS[name]:
         raise UserError("{} runs {} only".format(name, ", ".join(PRECISIONS[name])))
-    backend = BACKENDS[name](threads=threads)
+    backend = _factory(name)(threads=threads)
     if hasattr(backend, "precision"):
         backend.precision = precision
     return backend
+
+
+def _factory(name: str) -> Any:
+    if name == "mediapipe":   # the built-in detectors, on MediaPipe itself
+        from edge_app.detect.builtin import SubjectsBackend
+
+        return lambda threads: SubjectsBackend(threads, provider="mediapipe", tracking=False)
+    return BACKENDS[name]
 
 
 def sample_batch(info: ModelInfo, batch: int, seed: int = 0) -> Batch:
@@ -88,6 +99,22 @@ def time_inference(backend: Backend, x: Batch, frames: int, warmup: int) -> List
     return out
 
 
+def time_decode(info: ModelInfo, backend: Backend, frames: int,
+                frame_size: Tuple[int, int] = (640, 480)) -> Tuple[Dict[str, Any], int]:
+    """A detector's decode + NMS on its own outputs for a frame of ``frame_size``: per-frame
+    ms statistics, and the boxes kept."""
+    det = info.detector
+    x, where = det.prepare(np.zeros((frame_size[1], frame_size[0], 3), np.uint8))
+    out = backend.infer_all(x)
+    times, kept = [], 0
+    for _ in range(max(1, frames)):
+        start = time.perf_counter()
+        kept = len(det.decode(out, where, frame_size))
+        times.append((time.perf_counter() - start) * 1000.0)
+    stats = {k: round(v, 4) if isinstance(v, float) else v for k, v in latency_stats(times).items()}
+    return stats, kept
+
+
 def measure(info: ModelInfo, name: str, precision: str, batch: int, s: Settings,
             sampler: Sampler, loop_fn: Any = None) -> Row:
     """One combination: load, warm up, time ``repeat`` runs; then the loop with a source."""
@@ -112,6 +139,8 @@ def measure(info: ModelInfo, name: str, precision: str, batch: int, s: Settings,
         per_run = [batch * 1000.0 / float(np.median(r)) for r in runs]
         row.fps = round(float(np.median(per_run)), 2)
         row.fps_runs = {k: round(v, 4) if isinstance(v, float) else v for k, v in spread(per_run).items()}
+        if info.detector is not None and batch == 1:
+            row.decode_ms, row.boxes = time_decode(info, backend, s.frames)
         if loop_fn is not None and batch == 1:
             row.loop = loop_fn(info, backend)
     finally:

@@ -19,6 +19,8 @@ EXAMPLES = """examples:
   edge-app bench --model runs/thumbs
   edge-app bench --model runs/thumbs --backends trt,onnx --precision fp16,fp32,int8 --batch 1,4
   edge-app bench --model runs/thumbs --source usb:0 --fps 30 --json orin.json --png orin.png
+  edge-app bench --model yolov8n.onnx --labels coco.txt --source usb:0
+  edge-app bench --model faces --source sim://crowd
   edge-app bench --compare xavier.json orin.json"""
 
 
@@ -30,7 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="benchmark a model: latency, FPS, stages, power",
                        description=HELP, epilog=EXAMPLES,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", metavar="MODEL", help="bundle folder or .onnx file")
+    p.add_argument("--model", metavar="MODEL", help="bundle folder, .onnx file (edge-app's or a "
+                   "detector's), or hands / faces (the built-in detectors, on MediaPipe)")
     p.add_argument("--backends", default="all", help="all (default: those installed) or a list: trt,onnx,torch")
     p.add_argument("--precision", default="auto",
                    help="auto (each backend's own: trt fp16, others fp32) or a list: fp16,fp32,int8")
@@ -49,6 +52,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--png", metavar="FILE", help="write a latency and stage chart")
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
                    help="print two saved runs side by side (B relative to A) and exit")
+    from edge_app.commands.run import add_detection
+
+    add_detection(p)
     p.set_defaults(func=run)
 
 
@@ -105,8 +111,12 @@ def benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     from edge_app.bench.run import PRECISIONS, measure
     from edge_app.model_info import load_model_info
 
+    from edge_app.commands.run import detect_options
+
     s = _settings(args)
-    info = load_model_info(args.model)
+    info = load_model_info(args.model, detect_options(args))
+    if info.runs_on:
+        s.backends = [info.runs_on]
     sources, notes = telemetry.open_sources()
     sampler = telemetry.Sampler(sources)
     loop_fn = _loop_runner(args, s) if s.source else None

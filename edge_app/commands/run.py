@@ -17,8 +17,11 @@ loop: the window, the recording and the JSON lines each run behind a queue that 
 than stalls. Ctrl-C or SIGTERM (systemctl stop) shuts down cleanly and closes the recording.
 
 --model resolution: a bundle folder (from edge-app train; runs its model.onnx, or the
-checkpoint with --backend torch), then an .onnx file exported by edge-app export. Repeat
---model to run several models on one stream; their overlays stack.
+checkpoint with --backend torch), then an .onnx file: exported by edge-app export, or an object
+detector (SSD-Mobilenet from jetson-inference's pytorch-ssd, YOLOv5/v8/11 from Ultralytics,
+with or without NMS inside; the layout is recognised from its outputs), or the built-in
+detectors hands and faces (MediaPipe; nothing to download). Repeat --model to run several
+models on one stream; their overlays stack.
 
 --backend auto picks TensorRT where it is installed (the engine is built for this device and
 cached on first run), else ONNX Runtime (CUDA provider if present, else the CPU), else PyTorch,
@@ -26,6 +29,9 @@ and prints which and why."""
 
 EXAMPLES = """examples:
   edge-app run --model runs/thumbs --source usb:0
+  edge-app run --model faces --source usb:0 --track
+  edge-app run --model ssd-mobilenet.onnx --labels labels.txt --source csi://0 --classes person
+  edge-app run --model yolov8n.onnx --source video.mp4 --headless --json-out boxes.jsonl
   edge-app run --model runs/thumbs --source sim://thumbs --headless --frames 300 --record out.mp4 --json-out out.jsonl
   edge-app run --model runs/face --model runs/emotions --source video.mp4 --headless --record both.mp4"""
 
@@ -52,13 +58,37 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "simulator's truth on sim:// sources, else MediaPipe), or one of them")
     p.add_argument("--no-tracking", action="store_true",
                    help="search every frame afresh instead of tracking the subject")
+    p.add_argument("--track", action="store_true",
+                   help="detection models: give boxes ids that persist across frames (norfair), "
+                   "so labels and counts don't flicker")
     p.add_argument("--smooth", type=int, default=1, metavar="N",
                    help="average the last N results so overlays don't flicker (default 1: off)")
+    add_detection(p)
     p.set_defaults(func=run)
 
 
+def add_detection(p: argparse.ArgumentParser) -> None:
+    """Options of detection models (shared with edge-app bench)."""
+    g = p.add_argument_group("detection models")
+    g.add_argument("--labels", metavar="FILE", help="class names, one per line (jetson-inference's "
+                   "labels.txt, BACKGROUND first for SSD); default: the model's metadata, else numbers")
+    g.add_argument("--layout", help="force the output layout instead of recognising it: "
+                   "ssd, yolov5, yolov8 or yolo-nms")
+    g.add_argument("--conf", type=float, default=0.25, help="minimum score (default 0.25)")
+    g.add_argument("--iou", type=float, default=0.45,
+                   help="boxes of a class overlapping more than this are merged (default 0.45)")
+    g.add_argument("--classes", metavar="A,B", type=lambda v: [c.strip() for c in v.split(",") if c.strip()],
+                   help="keep only these classes (names or ids)")
+    g.add_argument("--max-det", type=int, default=100, help="at most this many boxes a frame")
+
+
+def detect_options(args: argparse.Namespace) -> "object":
+    from edge_app.detect.model import DetectOptions
+
+    return DetectOptions(args.labels, args.layout, args.conf, args.iou, args.classes, args.max_det)
+
+
 def run(args: argparse.Namespace) -> int:
-    from edge_app.backends import choose_backend
     from edge_app.cv import has_gui
     from edge_app.errors import UserError
     from edge_app.model_info import load_model_info
@@ -68,11 +98,11 @@ def run(args: argparse.Namespace) -> int:
 
     runners = []
     for spec in args.model:
-        info = load_model_info(spec)
-        backend, why = choose_backend(args.backend, info, args.threads)
+        info = load_model_info(spec, detect_options(args))
+        backend, why = _backend(args, info)
         backend.warmup(info)
-        print("model {}: {} on {} ({})".format(info.name, info.task.name, backend.describe(), why))
-        runners.append(Runner(info, backend))
+        print("model {}: {} on {} ({})".format(info.name, _what(info), backend.describe(), why))
+        runners.append(Runner(info, backend, tracker=_tracker(args, info)))
     sizes = check_models(runners)
     kinds = [r.info.subject for r in runners if r.info.subject]
     subjects = None
@@ -129,6 +159,38 @@ def run(args: argparse.Namespace) -> int:
             signal.signal(s, handler)
     _report(stats, sinks)
     return 0
+
+
+def _backend(args: argparse.Namespace, info) -> "tuple":
+    """The model's backend; the built-in detectors run on MediaPipe (or the simulator's
+    ground truth), with the subject-provider and tracking settings."""
+    from edge_app.backends import choose_backend
+    from edge_app.errors import UserError
+
+    if not info.runs_on:
+        return choose_backend(args.backend, info, args.threads)
+    if args.backend not in ("auto", info.runs_on):
+        raise UserError("--model {} runs on {} only, not --backend {}".format(
+            info.name, info.runs_on, args.backend))
+    from edge_app.detect.builtin import SubjectsBackend
+
+    backend = SubjectsBackend(args.threads, args.subject_provider, not args.no_tracking)
+    backend.load(info)
+    return backend, "built-in detector, {} provider".format(args.subject_provider)
+
+
+def _what(info) -> str:
+    if info.detector is None:
+        return info.task.name
+    return "{} detector, {} classes".format(info.detector.layout.name, len(info.labels))
+
+
+def _tracker(args: argparse.Namespace, info):
+    if not args.track or info.detector is None:
+        return None
+    from edge_app.detect.track import Tracker
+
+    return Tracker()
 
 
 def _report(stats, sinks) -> None:

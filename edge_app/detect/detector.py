@@ -42,17 +42,22 @@ class Detector:
     max_det: int = 100
 
     def prepare(self, image: np.ndarray) -> Tuple[np.ndarray, InputMap]:
-        """A BGR frame -> the graph's input (1, 3, H, W float32) and how to map back."""
+        """A BGR frame -> the graph's input (1, 3, H, W float32) and how to map back; for
+        the built-in detectors, the frame itself (1, H, W, 3 uint8 BGR)."""
+        if self.layout.resize == "none":
+            return image[None], InputMap(1.0, 1.0, 0.0, 0.0)
         fit = letterbox if self.layout.resize == "letterbox" else stretch
         resized, where = fit(image, self.input_size)
-        rgb = cv2().cvtColor(resized, cv2().COLOR_BGR2RGB).astype(np.float32)
-        x = (rgb - self.layout.mean) * self.layout.scale
-        return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), where
+        # One OpenCV pass: BGR -> RGB, (pixel - mean) * scale, HWC -> NCHW float32.
+        m = self.layout.mean
+        size = (resized.shape[1], resized.shape[0])   # already resized: no second resize
+        blob = cv2().dnn.blobFromImage(resized, self.layout.scale, size, (m, m, m), swapRB=True)
+        return blob, where
 
     def decode(self, outputs: Dict[str, np.ndarray], where: InputMap,
                frame_size: Tuple[int, int]) -> List[Detection]:
         """Raw outputs by name -> detections in the frame, best first."""
-        boxes, scores, classes = self.layout.decode(outputs, self.input_size)
+        boxes, scores, classes = self.layout.decode(outputs, self.input_size, self.conf)
         keep = scores >= self.conf
         if self.classes is not None:
             keep &= np.isin(classes, list(self.classes))

@@ -9,6 +9,8 @@ and how its raw outputs become candidate boxes in model-input pixels.
 - ``yolov8``: Ultralytics YOLOv8 / 11, one output [1, 4 + C, N]: cx, cy, w, h, class scores.
 - ``yolo-nms``: Ultralytics exports with NMS inside the graph (``nms=True``, YOLOv10's
   end-to-end head), [1, K, 6]: x0, y0, x1, y1, score, class.
+- ``subjects``: the built-in hand and face detectors (MediaPipe), which take the frame as it
+  is and answer in the yolo-nms form, in frame pixels.
 """
 from __future__ import annotations
 
@@ -27,11 +29,11 @@ Shapes = Mapping[str, Sequence[Any]]                     # output name -> shape 
 @dataclass(frozen=True)
 class Layout:
     name: str
-    resize: str                 # "letterbox" | "stretch"
+    resize: str                 # "letterbox" | "stretch" | "none" (the frame as it is)
     mean: float                 # the graph takes (RGB pixel - mean) * scale
     scale: float
     nms_inside: bool
-    decode: Callable[[Dict[str, np.ndarray], Tuple[int, int]], Candidates]
+    decode: Callable[[Dict[str, np.ndarray], Tuple[int, int], float], Candidates]
 
 
 def _best(scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -43,31 +45,37 @@ def _xywh(b: np.ndarray) -> np.ndarray:
     return np.concatenate([b[:, :2] - b[:, 2:4] / 2, b[:, :2] + b[:, 2:4] / 2], axis=1)
 
 
-def _ssd(out: Dict[str, np.ndarray], size: Tuple[int, int]) -> Candidates:
+def _ssd(out: Dict[str, np.ndarray], size: Tuple[int, int], conf: float) -> Candidates:
     scores, boxes = out["scores"][0], out["boxes"][0]
     score, cls = _best(scores[:, 1:])          # the background never wins a box
     h, w = size
-    return boxes * np.array([w, h, w, h], np.float64), score, cls + 1
+    keep = score >= conf
+    return boxes[keep] * np.array([w, h, w, h], np.float64), score[keep], cls[keep] + 1
 
 
 def _single(out: Dict[str, np.ndarray]) -> np.ndarray:
     return next(iter(out.values()))[0]
 
 
-def _yolov5(out: Dict[str, np.ndarray], size: Tuple[int, int]) -> Candidates:
+def _yolov5(out: Dict[str, np.ndarray], size: Tuple[int, int], conf: float) -> Candidates:
     rows = _single(out)
+    rows = rows[rows[:, 4] >= conf]            # class scores are at most the objectness
     score, cls = _best(rows[:, 5:] * rows[:, 4:5])
-    return _xywh(rows[:, :4]), score, cls
+    keep = score >= conf
+    return _xywh(rows[keep, :4]), score[keep], cls[keep]
 
 
-def _yolov8(out: Dict[str, np.ndarray], size: Tuple[int, int]) -> Candidates:
-    rows = _single(out).T
+def _yolov8(out: Dict[str, np.ndarray], size: Tuple[int, int], conf: float) -> Candidates:
+    head = _single(out)                        # (4 + C, N): find the columns worth a look first
+    keep = (head[4:] >= conf).any(axis=0)
+    rows = head[:, keep].T
     score, cls = _best(rows[:, 4:])
     return _xywh(rows[:, :4]), score, cls
 
 
-def _yolo_nms(out: Dict[str, np.ndarray], size: Tuple[int, int]) -> Candidates:
+def _yolo_nms(out: Dict[str, np.ndarray], size: Tuple[int, int], conf: float) -> Candidates:
     rows = _single(out)
+    rows = rows[rows[:, 4] >= conf]
     return rows[:, :4].astype(np.float64), rows[:, 4], rows[:, 5].astype(np.int64)
 
 
@@ -77,6 +85,7 @@ LAYOUTS: Dict[str, Layout] = {
     "yolov8": Layout("yolov8", "letterbox", 0.0, 1 / 255.0, False, _yolov8),
     "yolo-nms": Layout("yolo-nms", "letterbox", 0.0, 1 / 255.0, True, _yolo_nms),
 }
+BUILTIN_LAYOUT = Layout("subjects", "none", 0.0, 1.0, True, _yolo_nms)
 NMS_ROWS = 1000   # graphs with NMS inside keep at most max_det rows; raw heads have thousands
 
 

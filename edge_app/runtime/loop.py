@@ -19,7 +19,7 @@ from edge_app.backends import Backend
 from edge_app.errors import UserError
 from edge_app.model_info import ModelInfo
 from edge_app.preprocess import to_model_input
-from edge_app.results import DECODERS, NoSubject, Result, smooth
+from edge_app.results import DECODERS, DetectionsResult, NoSubject, Result, smooth
 from edge_app.sources.reader import FrameReader
 from edge_app.subject.landmarks import landmark_features
 from edge_app.subject.stage import SubjectStage, crop_for, place
@@ -50,6 +50,7 @@ class Runner:
     info: ModelInfo
     backend: Backend
     history: Deque[Result] = field(default_factory=lambda: collections.deque(maxlen=1))
+    tracker: Optional[Any] = None   # detectors: gives boxes ids across frames (smooth stage)
 
 
 @dataclass
@@ -98,7 +99,12 @@ def run_loop(reader: FrameReader, runners: Sequence[Runner], sinks: Sequence[Any
         results: List[Result] = []
         inputs: Dict[Any, Any] = {}
         for r in runners:
-            result, t = _run_one(r, frame.image, found, inputs, timer, t)
+            if r.info.detector is not None:
+                result, t = _detect(r, frame.image, frame.truth, timer, t)
+            else:
+                result, t = _run_one(r, frame.image, found, inputs, timer, t)
+            if r.tracker is not None and isinstance(result, DetectionsResult):
+                result = r.tracker.update(result)
             r.history.append(result)
             results.append(smooth(list(r.history)) if smooth_n > 1 else result)
             t = _mark(timer, "smooth", t)
@@ -147,6 +153,21 @@ def _run_one(r: Runner, image: np.ndarray, found: Dict[str, Any], inputs: Dict[A
     return result, _mark(timer, "decode", t)
 
 
+def _detect(r: Runner, image: np.ndarray, truth: Optional[Dict[str, Any]], timer: StageTimer,
+            t: float) -> Tuple[Result, float]:
+    """Preprocess, infer, decode (threshold, class filter, NMS, boxes to the frame) for a
+    detector; the built-in ones take the frame and, on simulated frames, its ground truth."""
+    det = r.info.detector
+    x, where = det.prepare(image)
+    t = _mark(timer, "preprocess", t)
+    find = getattr(r.backend, "find", None)
+    out = find(image, truth) if find is not None else r.backend.infer_all(x)
+    t = _mark(timer, "infer", t)
+    size = (image.shape[1], image.shape[0])
+    result = DetectionsResult.from_detections(det.decode(out, where, size), size)
+    return result, _mark(timer, "decode", t)
+
+
 def _model_input(info: ModelInfo, image: np.ndarray, subject: Any) -> Tuple[Any, Any]:
     """The batch a model is fed, and what maps its output back to the frame."""
     if info.input_kind in ("landmarks", "both"):
@@ -188,5 +209,6 @@ def check_models(runners: Sequence[Runner]) -> Tuple[str, ...]:
     if not runners:
         raise UserError("no model to run")
     return tuple(sorted({"{} landmarks".format((r.info.plan or {}).get("features"))
-                         if r.info.input_kind == "landmarks" else
+                         if r.info.input_kind == "landmarks" else "frame"
+                         if r.info.runs_on else
                          "{}x{}".format(r.info.input_size[1], r.info.input_size[0]) for r in runners}))

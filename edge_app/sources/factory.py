@@ -15,7 +15,8 @@ from edge_app.errors import SourceError
 from edge_app.sources.base import FrameSource
 
 SOURCE_HELP = ("usb:N or /dev/videoN (USB webcam), csi://N (Jetson CSI camera), a video file, "
-               "an image folder, rtsp://... (IP camera), sim://TASK (simulated camera)")
+               "an image folder, rtsp://... (IP camera), sim://TASK (simulated camera), sim://crowd "
+               "(several hands and faces, for detectors)")
 
 
 def source_help() -> str:
@@ -51,6 +52,16 @@ def _sim(uri: str, opts: Dict[str, Any]) -> FrameSource:
 
     base, query = _split_query(uri)
     opts = {**query, **opts}
+    if base == "sim://crowd":
+        from edge_app.sources.sim import CrowdSource
+
+        crowd = CrowdSource(uri, width=_num(opts, "width", 640, int, uri),
+                            height=_num(opts, "height", 480, int, uri),
+                            fps=_num(opts, "fps", 0.0, float, uri), seed=_num(opts, "seed", None, int, uri),
+                            clean=bool(_num(opts, "clean", 0, int, uri)),
+                            count=_num(opts, "count", None, int, uri))
+        _check_consumed(opts, uri, "width, height, fps, seed, clean, count")
+        return crowd
     task = load_task(base[len("sim://"):] or "thumbs")
     src = SimSource(uri, task, width=_num(opts, "width", 640, int, uri),
                     height=_num(opts, "height", 480, int, uri), fps=_num(opts, "fps", 0.0, float, uri),

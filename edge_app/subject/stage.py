@@ -7,7 +7,7 @@ from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 
-from edge_app.results import NoSubject, PointsResult, Result
+from edge_app.results import DetectionsResult, NoSubject, PointsResult, Result
 from edge_app.subject.base import Subject, SubjectFinder
 from edge_app.subject.crop import CropBox, crop_box, crop_input, from_crop
 from edge_app.subject.landmarks import LocalFrame, canonical_points
@@ -66,7 +66,7 @@ def place(result: Result, subject: Subject, where: Union[CropBox, LocalFrame],
           frame_size: Tuple[int, int]) -> Result:
     """A result computed on a crop (or on landmarks in the subject's own frame), in frame
     coordinates, carrying its subject's box and landmarks."""
-    if isinstance(result, NoSubject):
+    if isinstance(result, (NoSubject, DetectionsResult)):
         return result
     info = _info(subject, frame_size)
     if isinstance(result, PointsResult):
