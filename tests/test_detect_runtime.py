@@ -204,6 +204,19 @@ def test_crowd_scene_truth_and_the_truth_detector(tmp_path):
             assert np.allclose(got, want, atol=1e-4) if want else got == []
 
 
+def test_track_ids_in_the_json_lines(tmp_path):
+    pytest.importorskip("norfair")
+    out = tmp_path / "out.jsonl"
+    assert main(["run", "--model", "faces", "--source", "sim://crowd?seed=5&count=4&hold=4", "--headless",
+                 "--subject-provider", "truth", "--track", "--json-out", str(out),
+                 "--record", str(tmp_path / "out.avi")]) == 0
+    records = [json.loads(line)["results"][0] for line in out.read_text().splitlines()]
+    assert records[0]["detections"] == [], "not confirmed yet"
+    tracks = [sorted(d["track"] for d in r["detections"]) for r in records[1:]]
+    assert tracks[0] and all(t == tracks[0] for t in tracks), "every face keeps its id as the scene pans"
+    assert (tmp_path / "out.avi").stat().st_size > 0
+
+
 def test_builtin_detector_errors(capsys):
     assert main(["run", "--model", "faces", "--backend", "onnx", "--source", "sim://crowd",
                  "--headless"]) != 0

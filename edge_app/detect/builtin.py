@@ -110,7 +110,10 @@ class SubjectsBackend(Backend):
         return self.find(frames[0])
 
     def describe(self) -> str:
-        return "mediapipe ({})".format("tracking" if self.tracking and self.kind == "hand" else "per frame")
+        if self.provider == "truth":
+            return "simulator truth"
+        mode = "tracking" if self.tracking and self.kind == "hand" else "per frame"
+        return "mediapipe ({}{})".format(mode, "; truth on sim://" if self.provider == "auto" else "")
 
     def close(self) -> None:
         if self.model is not None:

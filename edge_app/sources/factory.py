@@ -59,8 +59,9 @@ def _sim(uri: str, opts: Dict[str, Any]) -> FrameSource:
                             height=_num(opts, "height", 480, int, uri),
                             fps=_num(opts, "fps", 0.0, float, uri), seed=_num(opts, "seed", None, int, uri),
                             clean=bool(_num(opts, "clean", 0, int, uri)),
-                            count=_num(opts, "count", None, int, uri))
-        _check_consumed(opts, uri, "width, height, fps, seed, clean, count")
+                            count=_num(opts, "count", None, int, uri),
+                            hold=_num(opts, "hold", 1, int, uri))
+        _check_consumed(opts, uri, "width, height, fps, seed, clean, count, hold")
         return crowd
     task = load_task(base[len("sim://"):] or "thumbs")
     src = SimSource(uri, task, width=_num(opts, "width", 640, int, uri),

@@ -119,8 +119,11 @@ class CrowdSource(FrameSource):
     one's box and landmarks in the frame's ground truth (``subjects``)."""
 
     def __init__(self, uri: str, width: int = 640, height: int = 480, fps: float = 0.0,
-                 seed: Optional[int] = None, clean: bool = False, count: Optional[int] = None) -> None:
+                 seed: Optional[int] = None, clean: bool = False, count: Optional[int] = None,
+                 hold: int = 1) -> None:
         super().__init__(uri)
+        self.hold = max(1, int(hold))   # frames one scene stays in view, drifting (for tracking)
+        self._scene: Tuple[np.ndarray, List[Dict[str, Any]]] = (np.zeros(0), [])
         self.has_truth = True
         self.size = (int(width), int(height))
         self.fps, self.live = float(fps), fps > 0
@@ -145,9 +148,31 @@ class CrowdSource(FrameSource):
             return None
         if self.live:
             self._next_time = pace(self._next_time, self.fps)
-        image, subjects = render_crowd(self._rng, self.size, self.clean, self._noise)
-        scale = np.array([self.size[0], self.size[1]], np.float64)
+        step = self._next_id % self.hold
+        if step == 0:
+            self._scene = render_crowd(self._rng, self.size, self.clean, self._noise)
+        image, subjects = _drift(*self._scene, step)
+        w, h = self.size
+        scale = np.array([w, h], np.float64)
         truth = [{"kind": s["kind"], "box": np.round(np.asarray(s["box"]) / np.tile(scale, 2), 5).tolist(),
                   "landmarks": np.round(np.asarray(s["landmarks"]) / scale, 5).tolist()}
                  for s in subjects]
         return image, {"truth": {"scene": "crowd", "subjects": truth}}
+
+
+def _drift(image: np.ndarray, subjects: List[Dict[str, Any]], step: int) -> Tuple[np.ndarray, List[Dict[str, Any]]]:
+    """The scene moved ``step`` pixels right and half as many down (a slow pan), truth too."""
+    if step == 0:
+        return image, subjects
+    import cv2
+
+    h, w = image.shape[:2]
+    dx, dy = float(step), step / 2.0
+    moved = cv2.warpAffine(image, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h),
+                           borderMode=cv2.BORDER_REPLICATE)
+    out = []
+    for s in subjects:
+        box = np.asarray(s["box"], np.float64) + [dx, dy, dx, dy]
+        out.append(dict(s, box=box.clip(0, [w, h, w, h]).tolist(),
+                        landmarks=np.asarray(s["landmarks"]) + [dx, dy]))
+    return moved, out
