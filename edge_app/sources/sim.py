@@ -21,7 +21,31 @@ def pace(next_time: float, fps: float) -> float:
     return max(next_time + 1.0 / fps, time.monotonic())
 
 
-class SimSource(FrameSource):
+class _Rendered(FrameSource):
+    """What simulated sources share: a seeded generator and sensor noise, restarted on open,
+    and a camera's pace when ``fps`` > 0."""
+
+    def _setup(self, size: Tuple[int, int], fps: float, seed: Optional[int], clean: bool,
+               count: Optional[int]) -> None:
+        self.has_truth = True
+        self.size = (int(size[0]), int(size[1]))
+        self.fps, self.live = float(fps), fps > 0
+        self.clean, self.count, self._seed = clean, count, seed
+        self._rng = np.random.default_rng(seed)
+        self._noise: Optional[NoiseBank] = None
+        self._next_time = 0.0
+        self.info.width, self.info.height, self.info.fps = self.size[0], self.size[1], self.fps
+        self.info.fourcc = "SIM"
+
+    def open(self) -> None:
+        self._rng = np.random.default_rng(self._seed)
+        self._noise = None if self.clean else NoiseBank(self.size[1], self.size[0], seed=int(
+            self._rng.integers(1 << 31)))
+        self._next_time = time.monotonic()
+        self._next_id = 0
+
+
+class SimSource(_Rendered):
     """Renders frames of a task's sim scene. Classes come in shuffled, balanced rounds unless
     one is set with :meth:`set_label` (what a person posing for the capture tool would do).
     ``fps`` > 0 paces it like a real camera (and makes it live); 0 renders as fast as asked."""
@@ -33,24 +57,13 @@ class SimSource(FrameSource):
         if task.sim is None:
             raise SourceError("{}: task '{}' has no 'sim:' section, so it cannot be simulated; "
                               "add one (see configs/thumbs.yaml) or use a camera".format(uri, task.name))
-        self.has_truth = True
+        self._setup((width, height), fps, seed, clean, count)
         self.task = task
         self.scene: Scene = SCENES[task.sim.scene]
-        self.size = (int(width), int(height))
-        self.fps = float(fps)
-        self.live = self.fps > 0
-        self.clean = clean
-        self.count = count
-        self._seed = seed
         self._label = label
         self._queue: List[str] = []
-        self._rng = np.random.default_rng(seed)
-        self._noise: Optional[NoiseBank] = None
-        self._next_time = 0.0
         if label is not None:
             self.set_label(label)
-        self.info.width, self.info.height, self.info.fps = self.size[0], self.size[1], self.fps
-        self.info.fourcc = "SIM"
 
     def request_label(self, label: Optional[str]) -> bool:
         """Render only ``label`` from now on (None: all classes again)."""
@@ -114,7 +127,7 @@ class SimSource(FrameSource):
         return truth
 
 
-class CrowdSource(FrameSource):
+class CrowdSource(_Rendered):
     """``sim://crowd``: several hands and faces a frame (see :mod:`edge_app.sim.crowd`), every
     one's box and landmarks in the frame's ground truth (``subjects``)."""
 
@@ -124,22 +137,8 @@ class CrowdSource(FrameSource):
         super().__init__(uri)
         self.hold = max(1, int(hold))   # frames one scene stays in view, drifting (for tracking)
         self._scene: Tuple[np.ndarray, List[Dict[str, Any]]] = (np.zeros(0), [])
-        self.has_truth = True
-        self.size = (int(width), int(height))
-        self.fps, self.live = float(fps), fps > 0
-        self.clean, self.count, self._seed = clean, count, seed
-        self._rng = np.random.default_rng(seed)
-        self._noise: Optional[NoiseBank] = None
-        self._next_time = 0.0
-        self.info.width, self.info.height, self.info.fps = self.size[0], self.size[1], self.fps
-        self.info.fourcc = "SIM"
+        self._setup((width, height), fps, seed, clean, count)
 
-    def open(self) -> None:
-        self._rng = np.random.default_rng(self._seed)
-        self._noise = None if self.clean else NoiseBank(self.size[1], self.size[0], seed=int(
-            self._rng.integers(1 << 31)))
-        self._next_time = time.monotonic()
-        self._next_id = 0
 
     def _grab(self) -> Optional[Tuple[np.ndarray, Dict[str, Any]]]:
         from edge_app.sim.crowd import render_crowd
@@ -168,7 +167,7 @@ def _drift(image: np.ndarray, subjects: List[Dict[str, Any]], step: int) -> Tupl
 
     h, w = image.shape[:2]
     dx, dy = float(step), step / 2.0
-    moved = cv2.warpAffine(image, np.float32([[1, 0, dx], [0, 1, dy]]), (w, h),
+    moved = cv2.warpAffine(image, np.array([[1, 0, dx], [0, 1, dy]], np.float32), (w, h),
                            borderMode=cv2.BORDER_REPLICATE)
     out = []
     for s in subjects:
