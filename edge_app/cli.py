@@ -13,7 +13,7 @@ from edge_app.errors import UserError, one_line
 # Subcommand modules, each with register(subparsers); later stages add theirs here.
 COMMANDS = ("edge_app.commands.capture", "edge_app.commands.data", "train.cli", "export.cli",
             "edge_app.commands.run", "edge_app.commands.bench", "edge_app.commands.demo",
-            "edge_app.commands.doctor")
+            "edge_app.commands.doctor", "edge_app.commands.studio")
 
 
 def build_parser() -> argparse.ArgumentParser:

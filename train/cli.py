@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any, Dict
 
 from edge_app.commands.common import add_task
 from edge_app.dataset.formats import FORMAT_CHOICES
@@ -78,6 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fast mode feature cache (default ~/.cache/edge-app/features)")
     p.add_argument("--no-cache", action="store_true", help="do not cache fast-mode features")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--progress-json", metavar="FILE", help="also append progress and every "
+                   "epoch's metrics to FILE as JSON lines (what the browser studio reads)")
     p.set_defaults(func=run_train)
 
     e = sub.add_parser("eval", help="metrics of a bundle on any dataset",
@@ -120,10 +123,26 @@ def run_train(args: argparse.Namespace) -> int:
         problem = check_options(key, value) if value is not None else ""
         if problem:
             raise UserError("--{}: {}".format(key.replace("_", "-"), problem))
-    train(args.task, args.data, args.out, overrides, args.format, args.val, args.resume,
-          progress=not args.no_progress and sys.stderr.isatty(),
-          cache_dir=None if args.no_cache else args.cache_dir)
+    if args.progress_json:
+        from train import progress
+
+        progress.to_jsonl(args.progress_json)
+    try:
+        meta = train(args.task, args.data, args.out, overrides, args.format, args.val, args.resume,
+                     progress=not args.no_progress and sys.stderr.isatty(),
+                     cache_dir=None if args.no_cache else args.cache_dir)
+    except UserError as exc:
+        _finished({"type": "error", "message": str(exc)})
+        raise
+    _finished({"type": "done", "bundle": str(args.out), "input": (meta.get("input_plan") or {}).get("input"),
+               "metrics": meta.get("metrics")})
     return 0
+
+
+def _finished(event: Dict[str, Any]) -> None:
+    from train import progress
+
+    progress.emit(event)
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from edge_app.errors import UserError
 from train.augment import Transform, eval_transform
 from train.config import TrainConfig
 from train.data import ImageDataset, loader
+from train import progress as progress_events
 from train.model import EdgeModel, freeze_backbone, freeze_batchnorm, param_groups
 
 
@@ -36,9 +37,9 @@ class FitResult:
 
 
 def _bar(total: int, desc: str, enabled: bool) -> Any:
-    from tqdm import tqdm
+    from train.progress import Bar
 
-    return tqdm(total=total, desc=desc, unit="img", leave=False, disable=not enabled)
+    return Bar(total, desc, enabled)
 
 
 @torch.no_grad()
@@ -208,6 +209,7 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
             loss = total / max(seen, 1)
             record = {"epoch": epoch, "loss": loss, "val": metrics, "seconds": time.monotonic() - start}
             result.history.append(record)
+            progress_events.epoch(record)
             if on_epoch:
                 on_epoch(record)
             score = kind.score(metrics) if metrics else -loss

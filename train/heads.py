@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from edge_app.task_spec import TaskSpec
+from train import progress
 from train.config import TrainConfig
 
 History = Tuple[List[Dict[str, Any]], Dict[str, Any], int]
@@ -49,6 +50,7 @@ def fit_head_sgd(kind: Any, head: torch.nn.Module, x_tr: np.ndarray, y_tr: np.nd
             with torch.no_grad():
                 metrics = kind.metrics(head(xv).float().cpu().numpy(), y_val, task, val_sizes)
         history.append({"epoch": epoch, "loss": total / len(xt), "val": metrics})
+        progress.epoch(history[-1])
         score = kind.score(metrics) if metrics else -total
         if score > best_score + 1e-6:
             best_state, best_score, best, best_epoch, stale = (
@@ -119,6 +121,7 @@ def fit_head_ridge(kind: Any, head: torch.nn.Module, x_tr: np.ndarray, y_tr: np.
             pred = np.hstack([x_val, np.ones((len(x_val), 1))]) @ w
             metrics = kind.metrics(pred, y_val, task, val_sizes)
         history.append({"epoch": step, "loss": train_err, "val": metrics, "ridge_lambda": factor * scale})
+        progress.epoch(history[-1])
         score = kind.score(metrics) if metrics else -factor   # no validation: mild default
         if best_w is None or score > best_score:
             best_w, best_score, best, best_step = w, score, metrics, step

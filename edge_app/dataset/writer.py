@@ -44,6 +44,9 @@ class DatasetWriter:
         self._prepare()
         self.counts: Dict[str, int] = self._existing_counts()
         self.saved = 0   # images written by this writer
+        # Held while a sample and its label row are written, so that an edit of the labels
+        # file (edge_app.dataset.edit) never interleaves with an append.
+        self.lock = threading.Lock()
 
     def _prepare(self) -> None:
         try:
@@ -73,6 +76,10 @@ class DatasetWriter:
             for name in self.task.classes:
                 (self.root / name).mkdir(exist_ok=True)
 
+    def recount(self) -> None:
+        """Counts from what is on disk (after samples were removed)."""
+        self.counts = self._existing_counts()
+
     def _existing_counts(self) -> Dict[str, int]:
         from edge_app.dataset.formats import read_dataset
 
@@ -85,6 +92,11 @@ class DatasetWriter:
         or in the task's order; ``encoded`` saves those bytes as they are and ``name`` keeps a
         file name (imports)."""
         data = encoded if encoded is not None else self._encode(image)
+        with self.lock:
+            return self._save(data, label, points, subject, name)
+
+    def _save(self, data: bytes, label: Optional[str], points: Optional[Points],
+              subject: Optional[Dict[str, Any]], name: Optional[str]) -> Path:
         try:
             if self.layout == "csv":
                 path = self._save_points(data, points, name)

@@ -1,0 +1,56 @@
+"""``edge-app studio``: the course loop in a browser, for headless Jetsons."""
+from __future__ import annotations
+
+import argparse
+import secrets
+import shlex
+
+from edge_app.commands.common import add_source, add_task
+from edge_app.subject import provider_names
+
+HELP = """A web page for a camera on this machine: the live preview, class buttons with counts,
+capture (single, or hold to burst), click-to-label for keypoint tasks, recent captures with
+delete, a Train button with progress and the validation curve, and live inference with the
+newest model. One port, no internet needed (the page is served from here), so a headless
+Jetson is used from a laptop's browser. Captures go through the capture tool's writer (atomic:
+a browser that disconnects mid-burst loses nothing written). Localhost only unless --host says
+otherwise; then an access token is required (made up and printed unless --token is given)."""
+
+EXAMPLES = """examples:
+  edge-app studio --task thumbs --source usb:0                    # http://127.0.0.1:8080/
+  edge-app studio --task face --source csi://0 --host 0.0.0.0     # from a laptop: use the printed address
+  edge-app studio --task fingers --source sim://fingers --train-args "--mode fast --arch efficientnet_lite0\""""
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("studio", help="browser UI: capture, label, train, run live",
+                       description=HELP, epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_task(p)
+    add_source(p)
+    p.add_argument("--data", metavar="DIR", help="dataset folder (default: data/TASK)")
+    p.add_argument("--runs", metavar="DIR", help="where trained bundles go (default: runs/studio-TASK)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: "
+                   "this machine only; 0.0.0.0 for the network, with a token)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--token", help="access token for the page (default: none on localhost, "
+                   "a random one otherwise)")
+    p.add_argument("--train-args", default="", metavar="ARGS",
+                   help="extra options for edge-app train, e.g. \"--arch resnet18 --epochs 20\"")
+    p.add_argument("--subject-provider", default="auto", choices=provider_names(),
+                   help="who finds the hand or face for crop models in live inference")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from edge_app.studio.serve import serve
+    from edge_app.task_spec import load_task
+
+    task = load_task(args.task)
+    local = args.host in ("127.0.0.1", "localhost", "::1")
+    token = args.token or (None if local else secrets.token_urlsafe(12))
+    fps = args.fps or (15.0 if args.source.startswith("sim://") else None)   # a camera's pace
+    return serve(task, args.source, Path(args.data or "data/" + task.name),
+                 Path(args.runs or "runs/studio-" + task.name), shlex.split(args.train_args),
+                 args.host, args.port, token, args.subject_provider, args.width, args.height, fps)

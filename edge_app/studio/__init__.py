@@ -1,0 +1,1 @@
+"""The browser studio (edge-app studio): capture, label, train and run live from a web page."""

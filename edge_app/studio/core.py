@@ -1,0 +1,330 @@
+"""The studio without its web layer: one camera, the capture session (the capture tool's own
+writer: atomic, in a thread), the training job, and live inference with the newest model.
+
+Threads and their shutdown: the frame reader (owned here, stopped by :meth:`Studio.close`),
+one worker that reads frames and either publishes them for capture or runs the live loop
+(stopped through ``_stop``; the loop through ``_leave``), the dataset writer (drained on
+close), and the training child process (stopped on close)."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+
+from edge_app.capture.session import CaptureSession, capture_finder
+from edge_app.cv import cv2
+from edge_app.dataset import edit
+from edge_app.errors import UserError, did_you_mean
+from edge_app.sources import FrameReader, open_source
+from edge_app.sources.base import Frame
+from edge_app.studio.jobs import TrainingJob
+from edge_app.task_spec import TaskSpec
+
+BURST_FPS = 8.0         # shots a second while the burst button is held
+BURST_HOLD = 1.5        # seconds a burst lasts without the page's keep-alive (a lost browser)
+STREAM_FPS = 20.0       # the preview is encoded at most this often
+MODES = ("capture", "infer")
+MESSAGE_SECONDS = 8.0
+
+
+class Studio:
+    """Everything the page drives. Methods raise :class:`UserError` with one line to show."""
+
+    def __init__(self, task: TaskSpec, source: str, data: Path, runs: Path,
+                 train_args: Optional[List[str]] = None, provider: str = "auto",
+                 width: Optional[int] = None, height: Optional[int] = None,
+                 fps: Optional[float] = None) -> None:
+        self.task, self.data, self.provider = task, Path(data), provider
+        self.source = open_source(source, width=width, height=height, fps=fps)
+        self.session = CaptureSession(task, self.data, finder=capture_finder(task, self.source.has_truth))
+        self.job = TrainingJob(task, self.data, Path(runs), train_args or [])
+        self.reader = FrameReader(self.source)
+        self.mode = "capture"
+        self._message = ("", 0.0)
+        self.model: Optional[str] = None
+        self.prediction: Optional[Dict[str, Any]] = None
+        self._frame: Optional[Frame] = None
+        self._jpeg: Optional[bytes] = None
+        self._seq, self._last_encode = 0, 0.0
+        self._cond = threading.Condition()
+        # The session is driven from request threads and the worker: one at a time.
+        self._lock = threading.RLock()
+        self._stop, self._leave = threading.Event(), threading.Event()
+        self._burst: Dict[str, Any] = {"label": None, "until": 0.0, "next": 0.0}
+        self._live: Any = None   # (runner, subject stage) while inferring
+        self._worker = threading.Thread(target=self._run, name="studio", daemon=True)
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self) -> "Studio":
+        self.reader.start()
+        self._worker.start()
+        return self
+
+    @property
+    def closed(self) -> bool:
+        return self._stop.is_set()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._leave.set()
+        self._worker.join(10)
+        self.job.cancel()
+        self.session.close()
+        self.reader.stop()
+        self._close_live()
+
+    # -- the worker -------------------------------------------------------------------------
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except UserError as exc:   # a lost camera, a model that fails: say so, keep serving
+                self.say(str(exc))
+                self.mode = "capture"
+                self._stop.wait(1.0)
+
+    def _step(self) -> None:
+        if self.mode == "infer" and self._live is not None:
+            self._infer()
+            return
+        frame = self.reader.get(timeout=0.2)
+        if frame is None:
+            return
+        self._frame = frame
+        self._burst_tick(frame)
+        self._publish(self._overlay(frame))
+
+    def _infer(self) -> None:
+        from edge_app.runtime.loop import run_loop
+
+        runner, subjects = self._live
+        self._leave.clear()
+        run_loop(self.reader, [runner], [_PageSink(self)], stop=self._leave, subjects=subjects)
+        if not self._leave.is_set():   # the source ended: stay on its last frame
+            self._stop.wait(0.2)
+
+    def _publish(self, image: np.ndarray, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_encode < 1.0 / STREAM_FPS:
+            return
+        self._last_encode = now
+        ok, buf = cv2().imencode(".jpg", image, [cv2().IMWRITE_JPEG_QUALITY, 80])
+        if ok:
+            with self._cond:
+                self._jpeg, self._seq = buf.tobytes(), self._seq + 1
+                self._cond.notify_all()
+
+    def latest_jpeg(self, after: int, timeout: float = 1.0) -> Any:
+        """(sequence number, JPEG) of a frame newer than ``after``, or the current one after
+        ``timeout``."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._seq > after, timeout)
+            return self._seq, self._jpeg
+
+    def _overlay(self, frame: Frame) -> np.ndarray:
+        """The preview: while points are being placed, the frozen frame with them."""
+        with self._lock:
+            image = (self.session.frozen or frame).image.copy()
+            points = dict(self.session.points)
+        h, w = image.shape[:2]
+        for name, (x, y) in points.items():
+            p = (int(x * w), int(y * h))
+            cv2().drawMarker(image, p, (0, 0, 255), cv2().MARKER_CROSS, 18, 2)
+            cv2().putText(image, name, (p[0] + 6, p[1] - 6), cv2().FONT_HERSHEY_SIMPLEX, 0.5,
+                          (0, 0, 255), 1, cv2().LINE_AA)
+        return image
+
+    # -- capture ----------------------------------------------------------------------------
+    def _label(self, label: str) -> str:
+        if label not in self.session.labels:
+            raise UserError("'{}' is not a {} of task '{}'{}".format(
+                label, "point" if self.session.is_points else "class", self.task.name,
+                did_you_mean(label, self.session.labels)))
+        return label
+
+    def select(self, label: str) -> None:
+        """Select a class (the simulator then shows it) or the next point to place."""
+        with self._lock:
+            self.session.select(self.session.labels.index(self._label(label)))
+        if not self.session.is_points:
+            self.source.request_label(label)
+
+    def capture(self, label: str) -> None:
+        """Save the current frame as ``label``."""
+        self._need_capture_mode()
+        if self.session.is_points:
+            raise UserError("this task labels points: click on the image to place them")
+        if self._frame is None:
+            raise UserError("no frame from the camera yet")
+        with self._lock:
+            queued = self.session.save_class(self._frame, self._label(label))
+        if not queued:
+            raise UserError("the writer is busy (disk slow?): shot skipped")
+        self.say("saved one {}".format(label))
+
+    def burst(self, label: str, on: bool) -> None:
+        """Start (or keep alive) or stop saving frames of ``label`` continuously."""
+        self._need_capture_mode()
+        if on:
+            if self.session.is_points:
+                raise UserError("bursts are for classes; place points by clicking")
+            self._burst.update(label=self._label(label), until=time.monotonic() + BURST_HOLD)
+        else:
+            self._burst["until"] = 0.0
+
+    def _burst_tick(self, frame: Frame) -> None:
+        b, now = self._burst, time.monotonic()
+        if b["label"] is None or now > b["until"] or now < b["next"]:
+            return
+        b["next"] = now + 1.0 / BURST_FPS
+        try:
+            with self._lock:
+                self.session.save_class(frame, b["label"])
+        except UserError as exc:   # a full disk: stop the burst, tell the page
+            b["until"] = 0.0
+            self.say(str(exc))
+
+    def place(self, name: str, x: float, y: float) -> bool:
+        """Place point ``name`` at (x, y) in 0..1 on the (then frozen) frame; once every point
+        is placed the sample is saved. True when saved."""
+        self._need_capture_mode()
+        if not self.session.is_points:
+            raise UserError("this task has classes: use the class buttons")
+        if self._frame is None:
+            raise UserError("no frame from the camera yet")
+        if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
+            raise UserError("the point ({}, {}) is outside the image".format(x, y))
+        s = self.session
+        with self._lock:
+            s.select(s.labels.index(self._label(name)))
+            saved = s.place_point(self._frame, x, y)
+            if not saved and len(s.points) == len(s.labels):
+                saved = s.save_points()
+        self.say("saved the points" if saved else "placed {}".format(name))
+        self._publish(self._overlay(self._frame), force=True)
+        return saved
+
+    def save_points(self) -> None:
+        with self._lock:
+            saved = self.session.save_points()
+        if not saved:
+            raise UserError("no point placed yet: click on the image")
+        self.say("saved the points")
+
+    def clear_points(self) -> None:
+        with self._lock:
+            self.session.discard_points()
+
+    def delete(self, folder: str, name: str) -> None:
+        """Remove a sample (to the dataset's .deleted folder, where it can be taken back)."""
+        writer = self.session.writer.writer
+        edit.remove(self.data, self.task, folder, name, lock=writer.lock)
+        writer.recount()
+        self.say("deleted {}/{}".format(folder, name))
+
+    def sample_file(self, folder: str, name: str) -> Path:
+        return edit.sample_path(self.data, self.task, folder, name)
+
+    def _need_capture_mode(self) -> None:
+        if self.mode != "capture":
+            raise UserError("switch to capture first (live inference is on)")
+
+    # -- training and inference -------------------------------------------------------------
+    def train(self, mode: Optional[str] = None) -> None:
+        """Train on what is saved now (waits for queued shots to reach the disk first)."""
+        deadline = time.monotonic() + 10
+        while self.session.writer.pending and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.session.check()
+        if not any(self.session.counts.values()):
+            raise UserError("the dataset is empty: capture some images first")
+        self.job.start(mode)
+        self.say("training started")
+
+    def set_mode(self, mode: str) -> None:
+        """``capture`` or ``infer`` (live inference with the newest trained model)."""
+        if mode not in MODES:
+            raise UserError("mode {!r}: choose {}".format(mode, " or ".join(MODES)))
+        if mode == self.mode:
+            return
+        if mode == "capture":
+            self.mode = "capture"
+            self._leave.set()
+            return
+        self._open_live()
+        self.clear_points()
+        self.mode = "infer"
+
+    def _open_live(self) -> None:
+        from edge_app.backends import choose_backend
+        from edge_app.model_info import load_model_info
+        from edge_app.runtime.loop import Runner
+
+        bundle = self.job.newest_bundle()
+        if bundle is None:
+            raise UserError("no trained model yet: press Train first")
+        if self._live is not None and self.model == str(bundle):
+            return
+        self._close_live()
+        info = load_model_info(str(bundle))
+        backend, _ = choose_backend("auto", info)
+        backend.warmup(info)
+        subjects = None
+        if info.subject:
+            from edge_app.subject.stage import SubjectStage
+
+            subjects = SubjectStage([info.subject], self.provider)
+        self._live, self.model = (Runner(info, backend), subjects), str(bundle)
+        self.prediction = None
+
+    def _close_live(self) -> None:
+        if self._live is not None:
+            runner, subjects = self._live
+            runner.backend.close()
+            if subjects is not None:
+                subjects.close()
+        self._live = None
+
+    # -- what the page polls ----------------------------------------------------------------
+    def say(self, text: str) -> None:
+        """A one-line message for the page (an action's result, or what went wrong)."""
+        self._message = (text, time.monotonic())
+
+    @property
+    def message(self) -> str:
+        """The last message, for MESSAGE_SECONDS."""
+        text, when = self._message
+        return text if time.monotonic() - when < MESSAGE_SECONDS else ""
+
+    def state(self) -> Dict[str, Any]:
+        s = self.session
+        with self._lock:
+            placed = {k: list(v) for k, v in s.points.items()}
+            selected = s.current
+        return {"task": {"name": self.task.name, "kind": self.task.kind, "labels": list(s.labels),
+                         "points": s.is_points},
+                "mode": self.mode, "selected": selected, "counts": s.counts, "placed": placed,
+                "pending": s.writer.pending, "recent": edit.recent(self.data, self.task),
+                "train": self.job.status(), "model": self.model, "prediction": self.prediction,
+                "message": self.message, "source": self.source.describe()}
+
+
+class _PageSink:
+    """The live loop's output for the page: the newest annotated frame and result."""
+
+    name, needs_frames, written, dropped, error = "page", True, 0, 0, None
+
+    def __init__(self, studio: Studio) -> None:
+        self.studio = studio
+
+    def submit(self, image: np.ndarray, record: Dict[str, Any]) -> None:
+        results = record.get("results") or [None]
+        self.studio.prediction = results[0]
+        self.studio._publish(image)
+        self.written += 1
+
+    def close(self) -> None:
+        pass
