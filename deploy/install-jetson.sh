@@ -58,7 +58,8 @@ PIP=("$PREFIX/venv/bin/python" -m pip)
 "${PIP[@]}" install -q --upgrade pip
 # ONNX Runtime from PyPI runs on the CPU; for its CUDA provider use NVIDIA's onnxruntime-gpu
 # wheel for your JetPack (Jetson Zoo). The TensorRT backend needs neither.
-"${PIP[@]}" install -q "${SRC}" onnxruntime polygraphy
+# The studio extra (Starlette, uvicorn) serves the browser UI: edge-app studio.
+"${PIP[@]}" install -q "${SRC}[studio]" onnxruntime polygraphy
 "$PREFIX/venv/bin/python" -m edge_app.subject.install   # MediaPipe without a pip OpenCV
 
 if [ "$TRAIN" = 1 ]; then

@@ -266,3 +266,30 @@ def test_keypoints_are_labelled_by_clicking_the_image(served, browser, tmp_path)
     assert values == pytest.approx([0.5, 0.55, 0.6, 0.4, 0.4, 0.4], abs=0.01)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "studio-face.png"))
+
+
+def test_a_failed_training_shows_its_reason(client, tmp_path):
+    pytest.importorskip("torch")
+    client.post("/api/capture", json={"label": "thumbs_up"})
+    _wait(lambda: client.studio.session.writer.pending == 0 and _files(tmp_path / "data", "thumbs_up"), "the file")
+    assert client.post("/api/train", json={"mode": "fast"}).status_code == 200
+    assert client.post("/api/train", json={}).json()["error"].startswith("training is already running")
+    status = _wait(lambda: (lambda t: t if t["state"] != "running" else None)(
+        client.get("/api/state").json()["train"]), "training to end", timeout=120)
+    assert status["state"] == "failed" and "thumbs_down" in status["error"], status
+
+
+def test_listening_beyond_localhost_needs_a_token(monkeypatch, tmp_path, capsys, caplog):
+    uvicorn = pytest.importorskip("uvicorn")
+    from edge_app.cli import main
+
+    seen = {}
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: seen.update(app=self.config.app))
+    monkeypatch.chdir(tmp_path)
+    assert main(["studio", "--task", "thumbs", "--source", "sim://thumbs", "--host", "0.0.0.0",
+                 "--port", "8099"]) == 0
+    out = capsys.readouterr().out
+    assert "http://localhost:8099/?token=" in out
+    assert seen["app"].token and seen["app"].token in out
+    assert "anyone on this network" in caplog.text
+    assert (tmp_path / "data/thumbs/dataset.yaml").is_file(), "default dataset folder data/TASK"

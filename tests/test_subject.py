@@ -207,6 +207,15 @@ def test_mediapipe_release_fits_the_platform(python, machine, numpy_major, expec
     assert ("<4" in protobuf) == (python < (3, 9)), "0.10.9 needs protobuf 3, later ones 4"
 
 
+def test_the_tracker_is_installed_without_its_numpy_pin_only_beside_numpy_2():
+    from edge_app.subject.install import NORFAIR, tracker_commands
+
+    assert tracker_commands(["pip"], 1) == [["pip", NORFAIR]], "JetPack 5: as is, with its deps"
+    with_numpy2 = tracker_commands(["pip"], 2)
+    assert with_numpy2[0][:2] == ["pip", "--no-deps"] and NORFAIR in with_numpy2[0]
+    assert any("scipy" in a for a in with_numpy2[1]), "what norfair imports goes in beside it"
+
+
 # -- training, eval and data info with the subject stage ----------------------------------
 FAST = ["--arch", "efficientnet_lite0", "--mode", "fast", "--input-size", "64", "--views", "0",
         "--epochs", "5", "--no-cache", "--no-progress", "--workers", "0"]
