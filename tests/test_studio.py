@@ -293,3 +293,15 @@ def test_listening_beyond_localhost_needs_a_token(monkeypatch, tmp_path, capsys,
     assert seen["app"].token and seen["app"].token in out
     assert "anyone on this network" in caplog.text
     assert (tmp_path / "data/thumbs/dataset.yaml").is_file(), "default dataset folder data/TASK"
+
+
+def test_an_unplugged_camera_is_one_line_and_nothing_is_left_running(tmp_path, capsys, monkeypatch):
+    pytest.importorskip("uvicorn")
+    from edge_app.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    before = threading.active_count()
+    assert main(["studio", "--task", "thumbs", "--source", str(tmp_path / "no-such-video.mp4")]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and "no-such-video.mp4" in err[0]
+    _wait(lambda: threading.active_count() <= before, "the writer thread to stop", timeout=5)

@@ -78,13 +78,6 @@ class SimSource(_Rendered):
                 ", ".join(self.task.classes)))
         self._label = label
 
-    def open(self) -> None:
-        self._rng = np.random.default_rng(self._seed)
-        self._noise = None if self.clean else NoiseBank(self.size[1], self.size[0], seed=int(
-            self._rng.integers(1 << 31)))
-        self._next_time = time.monotonic()
-        self._next_id = 0
-
     def _next_label(self) -> Optional[str]:
         if not self.task.classes:
             return None

@@ -70,7 +70,8 @@ class Studio:
     def close(self) -> None:
         self._stop.set()
         self._leave.set()
-        self._worker.join(10)
+        if self._worker.is_alive():
+            self._worker.join(10)
         self.job.cancel()
         self.session.close()
         self.reader.stop()

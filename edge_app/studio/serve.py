@@ -22,8 +22,9 @@ def serve(task: TaskSpec, source: str, data: Path, runs: Path, train_args: List[
     from edge_app.studio.app import build_app
     from edge_app.studio.core import Studio
 
-    studio = Studio(task, source, data, runs, train_args, provider, width, height, fps).start()
+    studio = Studio(task, source, data, runs, train_args, provider, width, height, fps)
     try:
+        studio.start()   # opens the camera: an unplugged one is one line, after a clean close
         app = build_app(studio, token)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                                 timeout_graceful_shutdown=2)
