@@ -274,3 +274,25 @@ def test_detection_is_not_a_trainable_task(tmp_path):
         load_task(str(spec))
     with pytest.raises(UserError, match="not trained by edge-app"):
         TASK_KINDS["detection"].training()
+
+
+def test_fixtures_command_writes_every_layout(tmp_path, capsys):
+    assert fixtures.main([str(tmp_path)]) == 0
+    assert sorted(p.name for p in tmp_path.glob("*.onnx")) == sorted(l + ".onnx" for l in fixtures.ROWS)
+    assert (tmp_path / "ssd-labels.txt").read_text().splitlines()[0] == "BACKGROUND"
+
+
+def test_crowd_options_are_checked():
+    from edge_app.errors import SourceError
+    from edge_app.sources import open_source
+
+    with pytest.raises(SourceError, match="unknown option 'label'; this source takes .*hold"):
+        open_source("sim://crowd?label=hand")
+
+
+def test_bench_a_builtin_detector(tmp_path):
+    pytest.importorskip("mediapipe")
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--model", "faces", "--frames", "5", "--warmup", "1", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["backend"] for r in rows] == ["mediapipe"] and rows[0]["decode_ms"]["p50"] >= 0
