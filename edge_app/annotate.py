@@ -2,6 +2,7 @@
 on a BGR frame in place. Sizes scale with the frame so text reads at 640x480 and 1280x720."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -108,6 +109,7 @@ class SubjectAnnotator:
                       -1, cv.LINE_AA)
 
 
+@functools.lru_cache(maxsize=256)
 def class_color(name: str) -> Any:
     """A stable BGR colour per class name (several models may each have a class 0)."""
     import zlib

@@ -38,8 +38,8 @@ class SubjectsBackend(Backend):
     name = "mediapipe"
 
     def __init__(self, threads: Optional[int] = None, provider: str = "auto",
-                 tracking: bool = True) -> None:
-        self.provider, self.tracking = provider, tracking
+                 tracking: bool = True, retry: bool = True) -> None:
+        self.provider, self.tracking, self.retry = provider, tracking, retry
         self.kind = ""
         self.model: Any = None
         self.misses = 0
@@ -76,7 +76,7 @@ class SubjectsBackend(Backend):
         """MediaPipe on the frame; on a miss (spaced out while nothing is in view) again inside
         a replicated border, for a subject that fills the frame."""
         rows = self._run(image)
-        if not len(rows) and self.misses % RETRY_EVERY == 0:
+        if not len(rows) and self.retry and self.misses % RETRY_EVERY == 0:
             padded, pad = with_border(image, RETRY_BORDER)
             rows = self._run(padded)
             if len(rows):

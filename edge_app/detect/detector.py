@@ -58,10 +58,9 @@ class Detector:
                frame_size: Tuple[int, int]) -> List[Detection]:
         """Raw outputs by name -> detections in the frame, best first."""
         boxes, scores, classes = self.layout.decode(outputs, self.input_size, self.conf)
-        keep = scores >= self.conf
-        if self.classes is not None:
-            keep &= np.isin(classes, list(self.classes))
-        boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
+        if self.classes is not None:   # (the layout already dropped scores below conf)
+            keep = np.isin(classes, list(self.classes))
+            boxes, scores, classes = boxes[keep], scores[keep], classes[keep]
         if not self.layout.nms_inside:
             order = nms(boxes, scores, classes, self.iou, self.max_det)
         else:

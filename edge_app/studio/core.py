@@ -55,6 +55,8 @@ class Studio:
         self._stop, self._leave = threading.Event(), threading.Event()
         self._burst: Dict[str, Any] = {"label": None, "until": 0.0, "next": 0.0}
         self._live: Any = None   # (runner, subject stage) while inferring
+        # The page polls twice a second: list the dataset only after a save or a delete.
+        self._recent: Any = (None, [])
         self._worker = threading.Thread(target=self._run, name="studio", daemon=True)
 
     # -- life cycle -------------------------------------------------------------------------
@@ -224,6 +226,7 @@ class Studio:
         writer = self.session.writer.writer
         edit.remove(self.data, self.task, folder, name, lock=writer.lock)
         writer.recount()
+        self._recent = (None, [])
         self.say("deleted {}/{}".format(folder, name))
 
     def sample_file(self, folder: str, name: str) -> Path:
@@ -300,6 +303,12 @@ class Studio:
         text, when = self._message
         return text if time.monotonic() - when < MESSAGE_SECONDS else ""
 
+    def _recent_samples(self) -> List[Dict[str, Any]]:
+        key = self.session.writer.writer.saved
+        if self._recent[0] != key:
+            self._recent = (key, edit.recent(self.data, self.task))
+        return list(self._recent[1])
+
     def state(self) -> Dict[str, Any]:
         s = self.session
         with self._lock:
@@ -308,7 +317,7 @@ class Studio:
         return {"task": {"name": self.task.name, "kind": self.task.kind, "labels": list(s.labels),
                          "points": s.is_points},
                 "mode": self.mode, "selected": selected, "counts": s.counts, "placed": placed,
-                "pending": s.writer.pending, "recent": edit.recent(self.data, self.task),
+                "pending": s.writer.pending, "recent": self._recent_samples(),
                 "train": self.job.status(), "model": self.model, "prediction": self.prediction,
                 "message": self.message, "source": self.source.describe()}
 

@@ -29,7 +29,7 @@ class TrainingJob:
         self._reset()
 
     def _reset(self) -> None:
-        self.events_read = 0
+        self.events_offset = 0   # bytes of progress.jsonl already taken
         self.stage: Dict[str, Any] = {}
         self.curve: List[Dict[str, Any]] = []
         self.error = ""
@@ -85,14 +85,16 @@ class TrainingJob:
         path = self._events()
         if not path.is_file():
             return
-        lines = path.read_text(encoding="utf-8").splitlines()
-        for line in lines[self.events_read:]:
+        with path.open("rb") as fh:
+            fh.seek(self.events_offset)
+            data = fh.read()
+        end = data.rfind(b"\n") + 1   # a line still being written is read next time
+        self.events_offset += end
+        for line in data[:end].decode("utf-8", errors="replace").splitlines():
             try:
-                event = json.loads(line)
+                self._take(json.loads(line))
             except ValueError:
-                break   # a line being written: read it next time
-            self.events_read += 1
-            self._take(event)
+                continue
 
     def _take(self, event: Dict[str, Any]) -> None:
         kind = event.get("type")
