@@ -175,7 +175,7 @@ def run_ours(split: Dict[str, Any], mode: str, inp: str, args: argparse.Namespac
         raise SystemExit("{}: asked for --input {}, trained on {}: {}".format(
             split["label"], inp, meta["input_plan"]["input"], meta["input_plan"]["reason"]))
     return {"metrics": metrics, "seconds": time.monotonic() - start,
-            "train_seconds": meta["timings"]["train_seconds"]}
+            "train_seconds": meta["timings"]["train_seconds"], "kept_epoch": meta.get("best_epoch")}
 
 
 def run_course(split: Dict[str, Any], args: argparse.Namespace, out: Path) -> Dict[str, Any]:
@@ -291,9 +291,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                     results.append(r)
                     if args.json:   # after every run: a run cut short keeps what it measured
                         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
-                    print("{:<9} {:<28} {:<21} {:>22}  train {:6.1f} s{}".format(
+                    print("{:<9} {:<28} {:<21} {:>22}  train {:6.1f} s{}{}".format(
                         task, split["label"], name, _headline(r["metrics"]), r["train_seconds"],
-                        "  seed {}".format(seed) if len(args.seeds) > 1 else ""), flush=True)
+                        "  seed {}".format(seed) if len(args.seeds) > 1 else "",
+                        # full mode: 0 means the warm start (linear probe) was kept
+                        "  kept epoch {}".format(r["kept_epoch"]) if "full" in name else ""),
+                          flush=True)
         _summary(results)
         if args.json:
             Path(args.json).write_text(json.dumps(results, indent=1, default=str))

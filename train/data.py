@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -10,27 +11,53 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from edge_app.dataset.model import Sample
+from edge_app.cv import cv2
 from edge_app.dataset.verify import read_image
 from edge_app.errors import DatasetError
 from train.augment import Transform
+
+
+@dataclass(frozen=True)
+class CropAugment:
+    """How training varies a subject's crop beyond the task's own augmentation."""
+
+    jitter: float = 0.0     # up to this much larger, moved by up to a third of it
+    low_res: float = 0.0    # chance of seeing the crop as a farther or poorer camera gives it
+    min_side: int = 40      # pixels: the smallest side such a crop is rendered at
 
 
 class ImageDataset(Dataset):
     """Loads each sample's image (BGR), applies ``transform(image, target)``."""
 
     def __init__(self, samples: Sequence[Sample], targets: Sequence[Any], transform: Transform,
-                 crop_jitter: float = 0.0) -> None:
+                 crop_augment: CropAugment = CropAugment()) -> None:
         self.samples, self.targets, self.transform = list(samples), list(targets), transform
-        self.crop_jitter = crop_jitter
+        self.crop_augment = crop_augment
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, i: int) -> Tuple[torch.Tensor, Any]:
-        sample = self.samples[i]
-        if self.crop_jitter and sample.crop is not None:
-            sample = dataclasses.replace(sample, crop=jitter_crop(sample.crop, self.crop_jitter))
-        return self.transform(load_sample_image(sample), self.targets[i])
+        sample, aug = self.samples[i], self.crop_augment
+        if aug.jitter and sample.crop is not None:
+            sample = dataclasses.replace(sample, crop=jitter_crop(sample.crop, aug.jitter))
+        image = load_sample_image(sample)
+        if aug.low_res and sample.crop is not None and float(torch.rand(1)) < aug.low_res:
+            image = lower_resolution(image, aug.min_side)
+        return self.transform(image, self.targets[i])
+
+
+def lower_resolution(image: np.ndarray, min_side: int) -> np.ndarray:
+    """``image`` at a random side between ``min_side`` and its own (area-averaged, as a sensor
+    does). A crop always fills the model input, so a hand far from the camera or a 100-pixel
+    photo reaches the model upscaled and soft; a model trained only on sharp, near crops reads
+    the fine detail of one person's hand (knuckles, a folded thumb) that such crops lack."""
+    h, w = image.shape[:2]
+    if max(h, w) <= min_side:
+        return image
+    scale = (min_side + (max(h, w) - min_side) * float(torch.rand(1))) / max(h, w)
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    return cv2().resize(image, size, interpolation=cv2().INTER_AREA)
 
 
 def jitter_crop(crop: Tuple[float, float, float], amount: float) -> Tuple[float, float, float]:

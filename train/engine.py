@@ -18,7 +18,7 @@ from edge_app.dataset.model import Sample
 from edge_app.errors import UserError
 from train.augment import Transform, eval_transform
 from train.config import TrainConfig
-from train.data import ImageDataset, loader
+from train.data import CropAugment, ImageDataset, loader
 from train import progress as progress_events
 from train.model import EdgeModel, freeze_backbone, freeze_batchnorm, param_groups
 
@@ -69,7 +69,7 @@ def feature_key(cfg: TrainConfig, samples: Sequence[Sample], size: Tuple[int, in
         weights += ":{}".format(Path(weights).stat().st_mtime_ns)
     # The last item versions the preprocessing and augmentation code: bump it when they
     # change, or cached features would no longer match what eval and the live loop compute.
-    h.update(json.dumps([cfg.arch, weights, list(size), cfg.views, cfg.seed, kind, "v3"]).encode())
+    h.update(json.dumps([cfg.arch, weights, list(size), cfg.views, cfg.seed, kind, "v4"]).encode())
     for s in samples:
         st = s.path.stat()
         h.update("{}|{}|{}|{}\n".format(s.path, st.st_size, st.st_mtime_ns, s.crop).encode())
@@ -79,13 +79,13 @@ def feature_key(cfg: TrainConfig, samples: Sequence[Sample], size: Tuple[int, in
 def view_features(model: EdgeModel, samples: Sequence[Sample], targets: np.ndarray,
                   train_tf: Transform, cfg: TrainConfig, size: Tuple[int, int],
                   device: torch.device, cache: Optional[Path], progress: bool,
-                  crop_jitter: float = 0.0) -> Tuple[np.ndarray, np.ndarray, bool]:
+                  crop_augment: CropAugment = CropAugment()) -> Tuple[np.ndarray, np.ndarray, bool]:
     """Features of one clean view plus ``cfg.views`` augmented views per image, and their
     targets (augmentation moves keypoints). Cached on disk by :func:`feature_key`."""
     path = None
     if cache is not None:
         path = cache / "{}.npz".format(feature_key(cfg, samples, size, "{}|{}".format(
-            type(train_tf).__name__, crop_jitter)))
+            type(train_tf).__name__, crop_augment)))
         if path.is_file():
             data = np.load(path)
             return data["x"].astype(np.float32), data["y"], True
@@ -94,7 +94,7 @@ def view_features(model: EdgeModel, samples: Sequence[Sample], targets: np.ndarr
                   progress=progress)]
     ys = [targets]
     for v in range(cfg.views):
-        ds = ImageDataset(samples, list(targets), train_tf, crop_jitter)
+        ds = ImageDataset(samples, list(targets), train_tf, crop_augment)
         feats, labels = [], []
         bar = _bar(len(samples), "augmented view {}/{}".format(v + 1, cfg.views), progress)
         with torch.no_grad():
@@ -132,7 +132,7 @@ def fit_fast(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
     model.to(device)
     start = time.monotonic()
     x_tr, y_tr, hit = view_features(model, train[0], train[1], kind.train_transform(task, size),
-                                    cfg, size, device, cache, progress, kind.crop_jitter)
+                                    cfg, size, device, cache, progress, kind.crop_augment)
     x_val = predict(model, val[0], size, device, cfg.batch_size, cfg.workers, embed=True,
                     progress=progress) if len(val[0]) else np.zeros((0, x_tr.shape[1]), np.float32)
     result.feature_seconds = time.monotonic() - start
@@ -154,8 +154,11 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
              baseline: Optional[Dict[str, Any]] = None) -> FitResult:
     """Fine-tune everything. Each epoch is checkpointed (``last.pt``); Ctrl-C saves and stops;
     ``resume`` continues from the checkpoint. ``baseline``: the validation metrics of the
-    model as it starts (the linear probe), kept as "epoch 0" unless an epoch beats them, so
-    fine-tuning a few hundred images can never end worse than the frozen backbone did."""
+    model as it starts (the linear probe), kept as "epoch 0" unless an epoch comes within the
+    validation noise of the best score (``kind.tolerance``), so fine-tuning a few hundred images
+    cannot end clearly worse than the frozen backbone did. Among candidates within that noise
+    the latest is kept: on one person's photos every candidate scores near 100%, and picking
+    by a single validation image picked the warm start over the fine-tuned model by chance."""
     cuda = device.type == "cuda"
     model.to(device)
     if cuda:
@@ -173,7 +176,7 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
         best_state, best_score = _cpu_state(model), kind.score(baseline)
         result.best, result.best_epoch = baseline, 0
     loss_fn = kind.loss_fn(train[1], len(task.labels), cfg.label_smoothing, cfg.balance)
-    ds = ImageDataset(train[0], list(train[1]), kind.train_transform(task, size), kind.crop_jitter)
+    ds = ImageDataset(train[0], list(train[1]), kind.train_transform(task, size), kind.crop_augment)
     dl = loader(ds, cfg.batch_size, True, cfg.workers, kind.batch_target, pin=cuda, seed=cfg.seed)
     start = time.monotonic() - result.seconds
     epoch = first - 1
@@ -212,12 +215,11 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
             progress_events.epoch(record)
             if on_epoch:
                 on_epoch(record)
-            score = kind.score(metrics) if metrics else -loss
-            if score > best_score + 1e-6:
-                best_state, best_score, stale = _cpu_state(model), score, 0
-                result.best, result.best_epoch = metrics, epoch
-            else:
-                stale += 1
+            keep, best_score, stale = choose(kind.score(metrics) if metrics else -loss,
+                                             kind.tolerance(metrics) if metrics else 0.0,
+                                             best_score, stale)
+            if keep:
+                best_state, result.best, result.best_epoch = _cpu_state(model), metrics, epoch
             result.seconds = time.monotonic() - start
             _save(checkpoint, model, opt, sched, scaler, result, epoch, best_state, best_score, stale)
             if stale >= cfg.patience:
@@ -232,6 +234,15 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
     if best_state is not None:
         model.load_state_dict(best_state)
     return result
+
+
+def choose(score: float, tolerance: float, best_score: float, stale: int) -> Tuple[bool, float, int]:
+    """Whether to keep the newest epoch, the best score so far and the epochs since it rose.
+    The newest epoch is kept when it scores within ``tolerance`` (the validation noise) of
+    the best so far, so a near tie goes to the later, more fine-tuned model."""
+    keep = score >= best_score - tolerance
+    stale = 0 if score > best_score + 1e-6 else stale + 1
+    return keep, max(best_score, score), stale
 
 
 def _cpu_state(model: torch.nn.Module) -> Dict[str, torch.Tensor]:

@@ -178,7 +178,7 @@ def train_fused(ds: Dataset, subjects: Sequence[Optional[Subject]], plan: Any, t
     vcfg = cfg if task.classes else dataclasses.replace(cfg, views=0)
     cache = None if cfg.mode != "fast" or cache_dir is None else cache_dir
     x_img, y_tr, _ = view_features(cnn, tr_s, tr_y, kind.train_transform(task, size), vcfg, size,
-                                   device, cache, progress, kind.crop_jitter)
+                                   device, cache, progress, kind.crop_augment)
     x_lm, _ = augment_views(fd.features[tr], tr_y, vcfg.views, cfg.seed, str(task.subject))
     z_tr = np.concatenate([x_img, x_lm], axis=1)
     z_va = np.concatenate([predict(cnn, va_s, size, device, embed=True) if va_s else

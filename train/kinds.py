@@ -11,6 +11,7 @@ import torch.nn as nn
 from edge_app.dataset.model import Dataset
 from edge_app.task_spec import TaskSpec
 from train.augment import KeypointTrain, Transform, classification_train
+from train.data import CropAugment
 from train.heads import fit_head_ridge, fit_head_sgd
 
 
@@ -42,7 +43,8 @@ class ClassificationKind:
 
     pool_cells = 1
     fit_head = fit_head_sgd   # fast mode
-    crop_jitter = 0.3         # training crops up to 30% larger and off-centre (train.data)
+    # training crops up to 30% larger and off-centre, and half of them at a lower resolution
+    crop_augment = CropAugment(jitter=0.3, low_res=0.5)
 
     def pool(self) -> nn.Module:
         return nn.AdaptiveAvgPool2d(1)
@@ -95,6 +97,12 @@ class ClassificationKind:
         model, and in full mode the warm start would never be replaced."""
         return float(metrics["accuracy"]) - 1e-4 * min(float(metrics.get("nll", 0.0)), 10.0)
 
+    def tolerance(self, metrics: Dict[str, Any]) -> float:
+        """Score differences within the validation set's noise: two images, or one point.
+        One person's validation photos put every candidate near 100%, where a single image
+        decides; a later, more fine-tuned epoch is kept unless an earlier one beats it by more."""
+        return max(2.0 / max(int(metrics.get("n", 0)), 1), 0.01)
+
     def count_misses(self, metrics: Dict[str, Any], missed: Sequence[Optional[str]],
                      task: TaskSpec) -> Dict[str, Any]:
         """Metrics over every image, with the images where no subject was found as errors
@@ -127,7 +135,7 @@ class KeypointsKind:
 
     pool_cells = 9
     fit_head = fit_head_ridge   # fast mode
-    crop_jitter = 0.0           # points live in crop coordinates: a moved crop would move them
+    crop_augment = CropAugment()   # points live in crop coordinates: a moved crop would move them
 
     def pool(self) -> nn.Module:
         return GridPool(3)   # keeps where things are, unlike a global pool
@@ -175,6 +183,10 @@ class KeypointsKind:
 
     def score(self, metrics: Dict[str, Any]) -> float:
         return -float(metrics["rmse"])
+
+    def tolerance(self, metrics: Dict[str, Any]) -> float:
+        """Point errors are continuous and rarely tie: the better RMSE is kept."""
+        return 0.0
 
     def count_misses(self, metrics: Dict[str, Any], missed: Sequence[Optional[str]],
                      task: TaskSpec) -> Dict[str, Any]:

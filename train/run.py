@@ -301,7 +301,7 @@ def fit_cnn(model: Any, task: TaskSpec, train: Tuple[list, np.ndarray], val: Tup
                           r["epoch"], r["loss"], ", " + kind.describe(r["val"]) if r["val"] else "")),
                       baseline=None if resume else baseline)
     if result.best_epoch == 0:
-        print("kept the warm-start model: no fine-tuning epoch beat it on validation")
+        print("kept the warm-start model: every fine-tuning epoch scored clearly below it on validation")
     return result
 
 
