@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from edge_app.dataset.model import Sample
 from edge_app.cv import cv2
+from edge_app.dataset.model import Sample
 from edge_app.dataset.verify import read_image
 from edge_app.errors import DatasetError
 from train.augment import Transform

@@ -98,9 +98,10 @@ class ClassificationKind:
         return float(metrics["accuracy"]) - 1e-4 * min(float(metrics.get("nll", 0.0)), 10.0)
 
     def tolerance(self, metrics: Dict[str, Any]) -> float:
-        """Score differences within the validation set's noise: two images, or one point.
-        One person's validation photos put every candidate near 100%, where a single image
-        decides; a later, more fine-tuned epoch is kept unless an earlier one beats it by more."""
+        """Score differences within the validation set's noise: two images or one point,
+        whichever is more. One person's validation photos put every candidate near 100%, where
+        a single image decides; a later, more fine-tuned epoch is kept unless an earlier one
+        beats it by more."""
         return max(2.0 / max(int(metrics.get("n", 0)), 1), 0.01)
 
     def count_misses(self, metrics: Dict[str, Any], missed: Sequence[Optional[str]],
