@@ -202,10 +202,33 @@ def test_input_auto_keeps_the_best_of_crop_landmarks_and_both(tmp_path, capsys):
                   (part.split() for part in line.split(": ", 2)[2].split("; ")[0].split(", ")))
     assert set(scores) == {"crop", "landmarks", "both"}
     plan = json.loads((bundle / "bundle.json").read_text())["input_plan"]
-    assert line.endswith("keeping " + plan["input"]) and scores[plan["input"]] == max(scores.values())
+    n = json.loads((bundle / "bundle.json").read_text())["metrics"]["n"]
+    noise = 100 * max(2.0 / n, 0.01) + 0.1   # the printed scores are rounded to 0.1
+    assert line.endswith("keeping " + plan["input"]) and scores[plan["input"]] >= max(scores.values()) - noise
     assert not (bundle / ".both").exists(), "the candidate's folder is cleaned up"
     if plan["input"] != "crop":
         assert not (bundle / "plots" / "val_grid.png").exists(), "no CNN leftovers"
+
+
+def test_input_auto_prefers_landmarks_within_validation_noise():
+    pytest.importorskip("torch")
+    from edge_app.task_spec import load_task
+    from train.run import choose_input
+
+    kind = load_task("fingers").task_kind.training()
+
+    def val(acc, n=120):
+        return (acc, {"accuracy": acc, "n": n})
+
+    # measured on fingers_set1 (fast mode): every input 100% on one person's validation
+    # photos; the first best (crop) scored 58% on other people, landmarks 96%
+    assert choose_input({"crop": val(1.0), "landmarks": val(1.0), "both": val(1.0)}, kind) == "landmarks"
+    assert choose_input({"crop": val(1.0), "landmarks": val(119 / 120), "both": val(1.0)}, kind) == "landmarks"
+    assert choose_input({"crop": val(1.0), "landmarks": val(0.9), "both": val(0.995)}, kind) == "both"
+    assert choose_input({"crop": val(0.95), "landmarks": val(0.80)}, kind) == "crop", "a clear winner stays"
+    face = load_task("face").task_kind.training()
+    rmse = lambda r: (-r, {"rmse": r, "n": 50})  # noqa: E731
+    assert choose_input({"crop": rmse(0.02), "landmarks": rmse(0.03)}, face) == "crop"
 
 
 def test_augmented_views_keep_the_upright_block_consistent():
