@@ -170,7 +170,7 @@ def _pick_auto(ds: Dataset, scan: Any, plan: Any, task: TaskSpec, cfg: TrainConf
 
 
 # Most to least independent of the person and room the data came from (measured on real
-# photos of other people: landmarks 96-98%, both 84-86%, crop 68-75% on the hand splits).
+# photos of other people: landmarks 95-98%, both 84-86%, crop 55-75% on the hand splits).
 INPUT_PREFERENCE = ("landmarks", "both", "crop")
 AUTO_REASON = "auto: best on validation (near ties go to landmarks, then both, then crop)"
 
@@ -179,7 +179,7 @@ def choose_input(scores: Dict[str, Tuple[float, Dict[str, Any]]], kind: Any) -> 
     """The input to keep: among those within the validation noise of the best score
     (``kind.tolerance``), the one that carries best to other people. One person's validation
     photos score every input near 100%; picking the first best kept the crop model there
-    (58% on other people's fingers, where landmarks score 96%)."""
+    (58% on other people's fingers, where the landmark model kept now scores 95%)."""
     top = max(score for score, _ in scores.values())
     near = [k for k, (score, m) in scores.items() if m and score >= top - kind.tolerance(m)]
     return min(near or [max(scores, key=lambda k: scores[k][0])], key=INPUT_PREFERENCE.index)
