@@ -171,11 +171,12 @@ def run_ours(split: Dict[str, Any], mode: str, inp: str, args: argparse.Namespac
         meta = train(split["task"], split["train"], out, overrides, progress=False,
                      cache_dir=Path("~/.cache/edge-app/features").expanduser())
         metrics = evaluate(out, split["test"], progress=False, crops=crops, device_name=args.device)
-    if meta["input_plan"]["input"] != inp:
+    if inp != "auto" and meta["input_plan"]["input"] != inp:
         raise SystemExit("{}: asked for --input {}, trained on {}: {}".format(
             split["label"], inp, meta["input_plan"]["input"], meta["input_plan"]["reason"]))
     return {"metrics": metrics, "seconds": time.monotonic() - start,
-            "train_seconds": meta["timings"]["train_seconds"], "kept_epoch": meta.get("best_epoch")}
+            "train_seconds": meta["timings"]["train_seconds"], "kept_epoch": meta.get("best_epoch"),
+            "kept_input": meta["input_plan"]["input"]}
 
 
 def run_course(split: Dict[str, Any], args: argparse.Namespace, out: Path) -> Dict[str, Any]:
@@ -251,7 +252,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--recipes", default="course,ours")
     parser.add_argument("--inputs", default="frame,crop,landmarks",
                         help="what our recipe learns from: frame (whole image), crop (the subject), "
-                        "landmarks (the subject's normalised landmarks)")
+                        "landmarks (the subject's normalised landmarks), both, or auto (what "
+                        "`edge-app train` keeps by default; the line says which)")
     parser.add_argument("--arch", default="efficientnet_lite0",
                         help="backbone (default: the one whose ImageNet weights install offline)")
     parser.add_argument("--size", type=int, default=160, help="input size (course: 224)")
@@ -291,11 +293,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                     results.append(r)
                     if args.json:   # after every run: a run cut short keeps what it measured
                         Path(args.json).write_text(json.dumps(results, indent=1, default=str))
-                    print("{:<9} {:<28} {:<21} {:>22}  train {:6.1f} s{}{}".format(
+                    print("{:<9} {:<28} {:<21} {:>22}  train {:6.1f} s{}{}{}".format(
                         task, split["label"], name, _headline(r["metrics"]), r["train_seconds"],
                         "  seed {}".format(seed) if len(args.seeds) > 1 else "",
                         # full mode: 0 means the warm start (linear probe) was kept
-                        "  kept epoch {}".format(r["kept_epoch"]) if "full" in name else ""),
+                        "  kept epoch {}".format(r["kept_epoch"]) if "full" in name else "",
+                        "  kept {}".format(r["kept_input"]) if name.endswith(", auto") else ""),
                           flush=True)
         _summary(results)
         if args.json:
