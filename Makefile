@@ -59,6 +59,7 @@ $(TRT_STUBS)/tensorrt/__init__.pyi: | $(BIN)/python
 
 lint: install-dev $(TRT_STUBS)/tensorrt/__init__.pyi
 	$(BIN)/vermin -q --no-tips -t=3.8- --violations edge_app export train
+	$(BIN)/lint-imports --no-cache   # the import contracts in pyproject.toml
 	$(BIN)/mypy
 	MYPYPATH=$(TRT_STUBS) $(BIN)/mypy export/tensorrt_build.py export/engine_cache.py edge_app/backend_trt.py
 

@@ -42,6 +42,7 @@ EXTRAS["dev"] = sorted(
         "mypy>=1.0",
         "types-PyYAML",
         "vermin>=1.5",
+        "import-linter>=2.12",   # import layers (pyproject.toml); 2.12 lets a forbidden set overlap its sources
         "scikit-image",   # real photos (chelsea the cat) to check pretrained weights
         OPENCV_HEADLESS,  # CI has no display; one pip OpenCV only
         *EXTRAS["train"],

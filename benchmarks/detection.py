@@ -33,7 +33,7 @@ from edge_app.detect.detector import Detector  # noqa: E402
 from edge_app.detect.geometry import InputMap  # noqa: E402
 from edge_app.detect.layouts import LAYOUTS  # noqa: E402
 from edge_app.detect.metrics import Counts  # noqa: E402
-from edge_app.detect.model import DetectOptions, builtin_detector  # noqa: E402
+from edge_app.detect.model import DetectOptions  # noqa: E402
 from edge_app.model_info import load_model_info  # noqa: E402
 from edge_app.sources import FrameReader, open_source  # noqa: E402
 
@@ -44,7 +44,7 @@ IDENTITY = InputMap(1.0, 1.0, 0.0, 0.0)   # the built-in detectors answer in fra
 def lfw_faces(data: Path, retry: bool) -> Dict[str, Any]:
     import cv2
 
-    info = builtin_detector("faces", DetectOptions())
+    info = load_model_info("faces", DetectOptions())
     backend = SubjectsBackend(provider="mediapipe", tracking=False, retry=retry)
     backend.load(info)
     rows = list(csv.DictReader((data / "faces_mtfl/keypoints.csv").open()))
@@ -68,7 +68,7 @@ def lfw_faces(data: Path, retry: bool) -> Dict[str, Any]:
 
 
 def crowd(kind: str, frames: int) -> Dict[str, Any]:
-    info = builtin_detector(kind + "s", DetectOptions())
+    info = load_model_info(kind + "s", DetectOptions())
     backend = SubjectsBackend(provider="mediapipe", tracking=False)
     backend.load(info)
     src = open_source("sim://crowd?seed=0&count={}".format(frames))

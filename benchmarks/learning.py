@@ -60,7 +60,7 @@ def _source_subjects(root: Path, kind: str, crops: bool) -> Dict[str, Dict[str, 
     key = (str(root), kind, crops)
     if key not in _SUBJECTS:
         from edge_app.dataset.formats import read_dataset
-        from edge_app.subject.dataset import scan_subjects, stored_rows
+        from edge_app.dataset.subjects import scan_subjects, stored_rows
 
         ds = read_dataset(root).verify()
         rows = stored_rows(ds, scan_subjects(ds, kind, "auto", crops))

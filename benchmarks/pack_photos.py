@@ -29,7 +29,7 @@ def _roots(data: Path, name: str) -> List[Path]:
 
 def pack(data: Path, out: Path, sets: List[str]) -> None:
     from edge_app.dataset.formats import read_dataset
-    from edge_app.subject.dataset import scan_subjects, stored_rows
+    from edge_app.dataset.subjects import scan_subjects, stored_rows
 
     for name in sets:
         for root in _roots(data, name):

@@ -80,7 +80,8 @@ def preprocess_ms(size: int) -> Dict[str, float]:
 
 
 def loop_and_backends(bundle: Path, threads: int, frames: int) -> Dict[str, float]:
-    from edge_app.backends import OnnxBackend, TorchBackend
+    from edge_app.backends import OnnxBackend
+    from train.torch_backend import TorchBackend
     from edge_app.model_info import load_model_info
     from edge_app.preprocess import to_model_input
     from edge_app.runtime.loop import Runner, run_loop

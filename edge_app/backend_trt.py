@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from edge_app.backends import Backend, Batch, as_inputs
+from edge_app.backend_base import Backend, Batch, as_inputs
 from edge_app.errors import UserError
 from edge_app.model_info import ModelInfo
 

@@ -1,70 +1,26 @@
-"""Inference backends behind one small interface: load, warm up, infer a batch, close.
+"""Inference backends behind one small interface (:mod:`edge_app.backend_base`: load, warm
+up, infer a batch, close), and the registry that names them.
 
-Every backend takes the same input, a batch of RGB uint8 frames already resized to the model
-input (N, H, W, 3), or a landmark model's (N, F) features, or for a model with several inputs
-a tuple of those in the graph's input order; and returns the exported graph's outputs (class
-probabilities, or points).
-``auto`` picks the fastest available and says why.
+Backends are imported on first use, by the registry's "module:attribute" entries, so TensorRT,
+MediaPipe and torch load only where they run, and this package never imports the training
+code (the torch backend lives in ``train.torch_backend``). ``auto`` picks the fastest
+available and says why.
 """
 from __future__ import annotations
 
+import importlib
 import os
-from abc import ABC, abstractmethod
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple, Type
 
 import numpy as np
 
+from edge_app.backend_base import Backend, BackendOptions, Batch, as_inputs, to_nchw
 from edge_app.errors import UserError
 from edge_app.model_info import ModelInfo
 
-
-Batch = Union[np.ndarray, Sequence[np.ndarray]]
-
-
-def as_inputs(batch: Batch) -> Tuple[np.ndarray, ...]:
-    """One graph input per item, each as the graph takes it (see :func:`to_nchw`)."""
-    items = (batch,) if isinstance(batch, np.ndarray) else tuple(batch)
-    return tuple(to_nchw(b) for b in items)
-
-
-def to_nchw(batch: np.ndarray) -> np.ndarray:
-    """(N, H, W, 3) uint8 frames -> (N, 3, H, W) float32 pixels; normalisation is in the
-    graph. Anything else (a landmark model's (N, F) features, a detector's input already
-    normalised and laid out for its graph) is passed on as float32."""
-    if batch.ndim != 4 or batch.dtype != np.uint8:
-        return np.ascontiguousarray(batch, dtype=np.float32)
-    return np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
-
-
-class Backend(ABC):
-    """One way to run a model."""
-
-    name = ""
-    precision = "fp32"
-
-    @abstractmethod
-    def load(self, model: ModelInfo) -> None:
-        """Prepare the model; raise UserError saying why it cannot load."""
-
-    @abstractmethod
-    def infer(self, batch: Batch) -> np.ndarray:
-        """Outputs for a batch of resized RGB uint8 frames (or features; see the module)."""
-
-    def infer_all(self, batch: Batch) -> Dict[str, np.ndarray]:
-        """Every output of the graph by name (detectors have several)."""
-        return {"output": self.infer(batch)}
-
-    def warmup(self, model: ModelInfo, runs: int = 3) -> None:
-        """A few inferences so that the first timed frame is not the slowest."""
-        dummy = model.dummy_input()
-        for _ in range(runs):
-            self.infer(dummy)
-
-    def close(self) -> None:
-        """Release the session or device memory."""
-
-    def describe(self) -> str:
-        return self.name
+__all__ = ["BACKENDS", "Backend", "BackendEntry", "BackendOptions", "Batch", "OnnxBackend",
+           "as_inputs", "backends_for", "choose_backend", "make_backend", "to_nchw"]
 
 
 class OnnxBackend(Backend):
@@ -115,84 +71,79 @@ class OnnxBackend(Backend):
         self.session = None
 
 
-class TorchBackend(Backend):
-    """PyTorch eager on the bundle's checkpoint (CUDA where present); needs the train extra."""
+@dataclass(frozen=True)
+class BackendEntry:
+    """A backend in the registry: where its class is, what it runs and at which precisions."""
 
-    name = "torch"
+    target: str                               # "module:attribute", imported on first use
+    precisions: Tuple[str, ...] = ("fp32",)   # the first is what it runs unless told
+    general: bool = True      # runs any exported model; False: only models whose runs_on names it
+    missing: str = ""         # the one line when its module cannot be imported ({} = why)
 
-    def __init__(self, threads: Optional[int] = None, precision: str = "fp32") -> None:
-        self.threads = threads
-        self.precision = precision
-        self.model: Any = None
-        self.device = "cpu"
-
-    def load(self, model: ModelInfo) -> None:
-        if model.bundle is None:
-            raise UserError("the torch backend needs a bundle folder, not a bare ONNX file")
+    def backend_class(self, name: str) -> Type[Backend]:
+        """The backend's class, imported now; a UserError when its extra is not installed."""
+        module, _, attr = self.target.partition(":")
         try:
-            import torch
-
-            from export.onnx_export import export_wrapper
-            from train.bundle import load_model
+            cls: Type[Backend] = getattr(importlib.import_module(module), attr)
         except ImportError as exc:
-            raise UserError("the torch backend needs torch ({}): pip install 'edge-app[train]'".format(exc))
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        if self.precision == "fp16" and self.device != "cuda":
-            raise UserError("fp16 with the torch backend needs a CUDA device")
-        meta, net = load_model(model.bundle, self.device)
-        self.model = export_wrapper(net, meta["task_spec"])
-        self._dtype = torch.float16 if self.precision == "fp16" else torch.float32
-        if self.precision == "fp16":
-            self.model.half()
-        self._torch = torch
-
-    def infer(self, batch: Batch) -> np.ndarray:
-        torch = self._torch
-        with torch.inference_mode():
-            xs = [torch.from_numpy(x).to(self.device, self._dtype) for x in as_inputs(batch)]
-            return self.model(*xs).float().cpu().numpy()
-
-    def describe(self) -> str:
-        return "torch ({}{})".format(self.device, ", fp16" if self.precision == "fp16" else "")
-
-    def close(self) -> None:
-        self.model = None
+            raise UserError((self.missing or "the {} backend cannot be imported ({{}})".format(name))
+                            .format(exc))
+        return cls
 
 
-def _trt(threads: Optional[int] = None) -> Backend:
-    from edge_app.backend_trt import TrtBackend   # TensorRT code only where it is used
+# Fastest first: the order ``auto`` tries the general ones in.
+BACKENDS: Dict[str, BackendEntry] = {
+    "trt": BackendEntry("edge_app.backend_trt:TrtBackend", ("fp16", "fp32", "int8")),
+    "onnx": BackendEntry("edge_app.backends:OnnxBackend"),
+    "torch": BackendEntry("train.torch_backend:TorchBackend", ("fp32", "fp16"),
+                          missing="the torch backend needs torch ({}): pip install 'edge-app[train]'"),
+    "mediapipe": BackendEntry("edge_app.detect.builtin:SubjectsBackend", general=False),
+}
 
-    return TrtBackend(threads)
+
+def make_backend(name: str, threads: Optional[int] = None,
+                 options: Optional[BackendOptions] = None) -> Backend:
+    """A backend from the registry, not loaded yet; one line for an unknown name."""
+    if name not in BACKENDS:
+        raise UserError("unknown --backend '{}'; choose from auto, {}".format(name, ", ".join(BACKENDS)))
+    return BACKENDS[name].backend_class(name).create(threads, options)
 
 
-BACKENDS: Dict[str, Callable[..., Backend]] = {"trt": _trt, "onnx": OnnxBackend, "torch": TorchBackend}
+def backends_for(model: ModelInfo) -> List[str]:
+    """The backends that may run ``model``, fastest first: the one it names (the built-in
+    detectors), else every general one."""
+    if model.runs_on:
+        return [model.runs_on]
+    return [name for name, entry in BACKENDS.items() if entry.general]
 
 
-def choose_backend(name: str, model: ModelInfo, threads: Optional[int] = None) -> Tuple[Backend, str]:
-    """The backend to use and why. ``auto``: TensorRT where it is installed (engine built and
-    cached on first run), else ONNX Runtime (its CUDA provider if present), else PyTorch."""
+def choose_backend(name: str, model: ModelInfo, threads: Optional[int] = None,
+                   options: Optional[BackendOptions] = None) -> Tuple[Backend, str]:
+    """The backend to use, loaded, and why. ``auto``: the model's own backend where it names
+    one; else TensorRT where it is installed (engine built and cached on first run), else ONNX
+    Runtime (its CUDA provider if present), else PyTorch."""
+    if model.runs_on and name not in ("auto", model.runs_on):
+        raise UserError("--model {} runs on {} only, not --backend {}".format(
+            model.name, model.runs_on, name))
     if name != "auto":
-        if name not in BACKENDS:
-            raise UserError("unknown --backend '{}'; choose from auto, {}".format(name, ", ".join(BACKENDS)))
-        backend = BACKENDS[name](threads=threads)
+        backend = make_backend(name, threads, options)
         backend.load(model)
-        return backend, "asked for"
+        return backend, "asked for" if not model.runs_on else "the model's own backend"
     from export.tensorrt_build import tensorrt_available
 
     reasons: List[str] = []
-    candidates = ("trt", "onnx", "torch") if tensorrt_available() else ("onnx", "torch")
-    if len(candidates) == 2:
+    candidates = backends_for(model)
+    if "trt" in candidates and not tensorrt_available():   # said without importing it
+        candidates.remove("trt")
         reasons.append("trt: TensorRT not installed")
     for candidate in candidates:
-        backend = BACKENDS[candidate](threads=threads)
         try:
+            backend = make_backend(candidate, threads, options)
             backend.load(model)
         except UserError as exc:
             reasons.append("{}: {}".format(candidate, exc))
             continue
-        why = "the fastest available"
+        why = "the model's own backend" if model.runs_on else "the fastest available"
         if reasons:
             why += " ({})".format("; ".join(reasons))
         return backend, why

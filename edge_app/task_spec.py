@@ -156,7 +156,7 @@ def _train(value: Any, fail: Any) -> Tuple[Tuple[str, Any], ...]:
         return ()
     if not isinstance(value, Mapping):
         raise fail("train", "expected a mapping of training options, e.g. {epochs: 10}")
-    from train.config import check_options  # pure Python: no torch needed to validate
+    from edge_app.train_config import check_options
 
     for key, val in value.items():
         problem = check_options(str(key), val)

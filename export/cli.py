@@ -77,7 +77,7 @@ def _export(bundle, args) -> dict:
     print("exported {} (opset {}, TorchScript exporter, {}) in {:.1f} s".format(
         result["onnx"], result["opset"], result["simplify"], result["seconds"]))
     images, targets, sizes, source = parity_inputs(bundle, meta, Path(args.data) if args.data else None)
-    task = meta["task_spec"]
+    task = meta.task
     parity = check_parity(model, Path(result["onnx"]), images, task, sizes)
     print("parity vs PyTorch on {}: OK, {}".format(source, describe_parity(parity)))
     fp16 = fp16_estimate(Path(result["onnx"]), images, targets, task, sizes)

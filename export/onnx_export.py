@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from edge_app.bundle import Bundle
 from edge_app.errors import UserError
 
 DEFAULT_OPSET = 17
@@ -38,34 +39,29 @@ def export_wrapper(model: Any, task: Any) -> Any:
     return Exported().eval()
 
 
-def metadata(meta: Dict[str, Any]) -> Dict[str, str]:
+def metadata(bundle: Bundle) -> Dict[str, str]:
     """What the runtime needs without the bundle folder, as ONNX metadata_props strings."""
-    task = meta["task_spec"]
+    task = bundle.task
     return {"edge_app.task": json.dumps(task.to_dict()), "edge_app.kind": task.kind,
             "edge_app.labels": json.dumps(list(task.labels)),
-            "edge_app.input_size": json.dumps(meta["input_size"]),
-            "edge_app.input": ",".join(model_input(meta, dummy=False)[0]),
-            "edge_app.output": task.task_kind.output_name, "edge_app.arch": meta["arch"],
+            "edge_app.input_size": json.dumps(list(bundle.input_size)),
+            "edge_app.input": ",".join(bundle.plan.kind.graph_inputs),
+            "edge_app.output": task.task_kind.output_name, "edge_app.arch": bundle.arch,
             "edge_app.input_format": "RGB float32 0..255 NCHW",
-            "edge_app.metrics": json.dumps(meta.get("metrics", {})),
-            # crop or whole frame, and the subject stage's settings: the runtime follows them
-            "edge_app.input_plan": json.dumps(meta.get("input_plan") or {"input": "frame"})}
+            "edge_app.metrics": json.dumps(bundle.metrics),
+            # crop or whole frame, the subject stage's settings, the landmark layout
+            "edge_app.input_plan": json.dumps(bundle.plan.to_dict())}
 
 
-def model_input(meta: Dict[str, Any], dummy: bool = True) -> Tuple[Tuple[str, ...], Tuple[Any, ...]]:
+def model_input(bundle: Bundle) -> Tuple[Tuple[str, ...], Tuple[Any, ...]]:
     """The graph's input names and a dummy batch for each: pixels and/or a landmark
-    model's features (no dummies with ``dummy=False``: torch is not needed then)."""
-    from edge_app.model_info import INPUT_NAMES
-
-    plan = meta.get("input_plan") or {}
-    names = INPUT_NAMES.get(str(plan.get("input", "frame")), (INPUT_NAME,))
-    if not dummy:
-        return names, ()
+    model's features."""
     import torch
 
-    h, w = meta["input_size"]
+    names = bundle.plan.kind.graph_inputs
+    h, w = bundle.input_size
     make = {INPUT_NAME: lambda: torch.rand(2, 3, h, w) * 255,
-            "landmarks": lambda: torch.randn(2, int(plan.get("features", 0)))}
+            "landmarks": lambda: torch.randn(2, bundle.plan.features)}
     return names, tuple(make[n]() for n in names)
 
 
@@ -79,7 +75,7 @@ def export_onnx(bundle: Path, opset: int = DEFAULT_OPSET, out: Optional[Path] = 
 
     start = time.monotonic()
     meta, model = load_model(bundle, "cpu")
-    task = meta["task_spec"]
+    task = meta.task
     wrapper = export_wrapper(model, task)
     out = Path(out) if out else Path(bundle) / "model.onnx"
     raw = out.with_name(out.stem + ".raw.onnx")
@@ -91,12 +87,12 @@ def export_onnx(bundle: Path, opset: int = DEFAULT_OPSET, out: Optional[Path] = 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # TorchScript exporter deprecation and tracer notices
         try:
-            torch.onnx.export(wrapper, dummy, str(raw), opset_version=opset, dynamo=False,
+            torch.onnx.export(wrapper, dummy, str(raw), opset_version=opset, **_exporter(torch),
                               input_names=list(names), output_names=[output],
                               do_constant_folding=True, dynamic_axes=dict(axes, **{output: {0: "batch"}}))
         except Exception as exc:   # the exporter's own messages run to pages
             raise UserError("ONNX export of {} ({}) at opset {} failed: {}".format(
-                bundle, meta["arch"], opset, str(exc).splitlines()[0][:300]))
+                bundle, meta.arch, opset, str(exc).splitlines()[0][:300]))
     graph = onnx.load(str(raw))
     for key, value in metadata(meta).items():
         graph.metadata_props.add(key=key, value=value)
@@ -109,6 +105,14 @@ def export_onnx(bundle: Path, opset: int = DEFAULT_OPSET, out: Optional[Path] = 
     raw.unlink()
     return {"onnx": str(out), "opset": opset, "seconds": time.monotonic() - start,
             "simplify": note, "nodes": len(slimmed.graph.node), "meta": meta, "model": wrapper}
+
+
+def _exporter(torch: Any) -> Dict[str, Any]:
+    """The TorchScript exporter: ``dynamo=False`` from torch 2.5, where the keyword appeared
+    (JetPack 5's torch 2.1 and JetPack 6.0's 2.4 have only that exporter and no keyword)."""
+    import inspect
+
+    return {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
 
 
 def _simplify(graph: Any, sample: Tuple[np.ndarray, ...], output: str) -> Any:

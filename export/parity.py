@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from edge_app.bundle import SAMPLE_DIR, Bundle
 from edge_app.dataset.verify import read_image
 from edge_app.errors import UserError
 from edge_app.preprocess import to_model_input
@@ -24,88 +25,81 @@ MAX_IMAGES = 256
 Inputs = Tuple[np.ndarray, ...]   # one array per graph input, in the graph's order
 
 
-def parity_inputs(bundle: Path, meta: Dict[str, Any], data: Optional[Path] = None
+def parity_inputs(bundle_path: Path, bundle: Bundle, data: Optional[Path] = None
                   ) -> Tuple[Inputs, np.ndarray, np.ndarray, str]:
-    """(the graph's inputs: images NCHW float32 and/or landmark features, targets, image
-    sizes, where they came from): the bundle's validation sample, or a dataset folder."""
-    task = meta["task_spec"]
-    kind = task.task_kind.training()
-    plan = meta.get("input_plan") or {}
-    if plan.get("input") == "landmarks":
-        if data is not None:
-            raise UserError("--data: a landmark model is checked on the features saved in the "
-                            "bundle's val_sample/landmarks.npz; leave --data out")
-        x, y, sizes = _saved_features(bundle)
-        return (x,), y, sizes, str(Path(bundle) / "val_sample" / "landmarks.npz")
-    crops: List[Any] = []
-    features = None
+    """(the graph's inputs in order: images NCHW float32 and/or landmark features, targets,
+    the scale of each target in pixels, where they came from): a dataset folder seen as the
+    model sees it, or the bundle's validation sample (its landmark features saved beside it)."""
+    graph = bundle.plan.kind.graph_inputs
     if data is not None:
-        ds, features = _dataset(data, task, meta)
-        crops = [s.crop for s in ds.samples if s.crop is not None]
-        paths = [s.path for s in ds.samples]
-        targets = kind.targets(ds)
-        source = str(data)
-    else:
-        paths, targets, source = _val_sample(bundle, task)
-        if plan.get("input") == "both":
-            features = _saved_features(bundle)[0]
+        return _from_dataset(Path(data), bundle)
+    features, targets, sizes, source = None, None, None, str(Path(bundle_path) / SAMPLE_DIR)
+    if "landmarks" in graph:
+        features, targets, sizes = _saved_features(bundle_path)
+        source = str(Path(bundle_path) / SAMPLE_DIR / "landmarks.npz")
+    if "images" not in graph:
+        return (features,), targets, sizes, source   # type: ignore[return-value]
+    source = str(Path(bundle_path) / SAMPLE_DIR)
+    paths, targets = _val_sample(bundle_path, bundle.task)
+    pixels, sizes = _pixels([(p, None) for p in paths], bundle.input_size, source)
+    return _inputs(graph, pixels, features), targets, sizes, source
+
+
+def _from_dataset(data: Path, bundle: Bundle) -> Tuple[Inputs, np.ndarray, np.ndarray, str]:
+    """At most MAX_IMAGES images of a dataset folder through the model's own view (crops,
+    landmark features); images whose subject is not found are left out."""
+    from train.labelled import load_labelled
+
+    ds = load_labelled(data, bundle.task, "auto", "eval", False)   # points outside: masked
+    ds.samples = ds.samples[:MAX_IMAGES]
+    view = bundle.plan.kind.training().view(ds, bundle.plan, None, bundle.task)
+    graph = bundle.plan.kind.graph_inputs
+    if not view.samples:
+        raise UserError("no images to check the export with ({})".format(data))
+    if "images" not in graph:
+        return (view.features,), view.targets, view.sizes, str(data)
+    pixels, _ = _pixels([(s.path, s.crop) for s in view.samples], bundle.input_size, str(data))
+    return _inputs(graph, pixels, view.features), view.targets, view.sizes, str(data)
+
+
+def _inputs(graph: Sequence[str], pixels: np.ndarray, features: Optional[np.ndarray]) -> Inputs:
+    arrays = {"images": pixels, "landmarks": features}
+    return tuple(np.asarray(arrays[name], np.float32) for name in graph)
+
+
+def _pixels(items: Sequence[Tuple[Path, Any]], size: Tuple[int, int], source: str
+            ) -> Tuple[np.ndarray, np.ndarray]:
+    """Model-input pixels (N, 3, H, W) float32 of images (cut to their crop where given),
+    and each image's (width, height) as the model saw it."""
+    from edge_app.subject.crop import CropBox, crop_image
+
     images, sizes = [], []
-    for i, path in enumerate(paths):
+    for path, crop in items:
         image, problem = read_image(path)
         if image is None:
             raise UserError("{}: {}".format(path, problem))
-        if crops:
-            from edge_app.subject.crop import CropBox, crop_image
-
-            image = crop_image(image, CropBox(*crops[i]))
+        if crop is not None:
+            image = crop_image(image, CropBox(*crop))
         sizes.append((image.shape[1], image.shape[0]))
-        images.append(to_model_input(image, tuple(meta["input_size"])).transpose(2, 0, 1))
+        images.append(to_model_input(image, size).transpose(2, 0, 1))
     if not images:
         raise UserError("no images to check the export with ({})".format(source))
-    pixels = np.stack(images).astype(np.float32)
-    inputs = (pixels,) if features is None else (pixels, features.astype(np.float32))
-    return inputs, targets, np.array(sizes, np.float64), source
+    return np.stack(images).astype(np.float32), np.array(sizes, np.float64)
 
 
-def _dataset(data: Path, task: Any, meta: Dict[str, Any]) -> Tuple[Any, Optional[np.ndarray]]:
-    """A dataset folder as the model sees it (crops for crop and fused models), and the
-    landmark features a fused model also takes."""
-    from edge_app.dataset.formats import read_dataset
-    from edge_app.dataset.match import match_task
-    from train.subjects import apply_plan, plan_from_meta
-
-    ds = match_task(read_dataset(data).verify(), task, "eval")
-    ds.samples = ds.samples[:MAX_IMAGES]
-    plan = plan_from_meta(meta)
-    if plan.input == "crop":
-        return apply_plan(ds, plan)[0], None
-    if plan.input == "both":
-        from edge_app.subject.dataset import scan_subjects
-        from train.fused import fused_data
-
-        fd = fused_data(ds, scan_subjects(ds, plan.subject or "hand", plan.provider, plan.crops).subjects,
-                        plan)
-        return fd.ds, fd.features
-    return ds, None
-
-
-def _val_sample(bundle: Path, task: Any) -> Tuple[List[Path], np.ndarray, str]:
-    folder = Path(bundle) / "val_sample"
+def _val_sample(bundle: Path, task: Any) -> Tuple[List[Path], np.ndarray]:
+    folder = Path(bundle) / SAMPLE_DIR
     try:
         labels = json.loads((folder / "labels.json").read_text())
     except (OSError, ValueError):
         raise UserError("{}: no validation sample in the bundle; pass --data DIR".format(bundle))
     paths = [folder / item["image"] for item in labels]
-    if task.task_kind.dataset_layout == "csv":
-        targets = np.array([item["points"] for item in labels], dtype=np.float32)
-    else:
-        targets = np.array([task.labels.index(item["label"]) for item in labels])
-    return paths, targets, str(folder)
+    return paths, task.task_kind.training().sample_targets(labels, task)
 
 
 def _saved_features(bundle: Path) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The landmark features saved with the validation sample (parity without a detector)."""
-    path = Path(bundle) / "val_sample" / "landmarks.npz"
+    path = Path(bundle) / SAMPLE_DIR / "landmarks.npz"
     try:
         saved = np.load(str(path))
     except (OSError, ValueError):
@@ -129,15 +123,10 @@ def check_parity(wrapper: Any, onnx_path: Path, images: Inputs, task: Any,
         ref = _batched(lambda b: wrapper(*(torch.from_numpy(a) for a in b)).numpy(), images)
     got = _batched(lambda b: run_onnx(Path(onnx_path), b), images)
     result: Dict[str, Any] = {"images": int(len(images[0])), "max_abs_diff": float(np.abs(ref - got).max())}
-    ok = result["max_abs_diff"] <= MAX_ABS
-    if ref.ndim == 2:
-        result["class_agreement"] = float((ref.argmax(1) == got.argmax(1)).mean())
-        ok = ok and result["class_agreement"] == 1.0
-    else:
-        px = np.linalg.norm((ref - got) * sizes[:, None, :], axis=2)
-        result["max_point_diff_px"] = float(px.max())
-    result["ok"] = bool(ok)
-    if not ok:
+    agree, same = task.task_kind.training().agreement(ref, got, sizes)
+    result.update(agree)
+    result["ok"] = bool(result["max_abs_diff"] <= MAX_ABS and same)
+    if not result["ok"]:
         raise UserError("export parity failed: ONNX Runtime and PyTorch differ ({}); the ONNX "
                         "graph is kept at {} for inspection, do not deploy it".format(
                             _describe(result), onnx_path))
@@ -163,11 +152,12 @@ def fp16_estimate(onnx_path: Path, images: Inputs, targets: np.ndarray, task: An
     out16 = _batched(lambda b: run_onnx(half, b), images)
     m32 = kind.metrics(out32, targets, task, sizes)
     m16 = kind.metrics(out16, targets, task, sizes)
-    key = "accuracy" if "accuracy" in m32 else "rmse_px"
+    key = kind.headline
     result = {"metric": key, "fp32": m32[key], "fp16": m16[key], "change": m16[key] - m32[key],
               "max_abs_diff": float(np.abs(out32 - out16).max())}
-    if out32.ndim == 2:
-        result["agreement"] = float((out32.argmax(1) == out16.argmax(1)).mean())
+    agree, _ = kind.agreement(out32, out16, sizes)
+    if "class_agreement" in agree:
+        result["agreement"] = agree["class_agreement"]
     return result
 
 

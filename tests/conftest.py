@@ -1,10 +1,17 @@
-"""Shared test helpers: small generated images and trees, and the real photos when present."""
+"""Shared test helpers: small generated images and trees, a scripted frame source, a full
+disk, the real photos when present, and the command line's capture, train, eval and run as
+the tests drive them (test files import these: ``from conftest import ...``)."""
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
+from typing import List, Optional
 
 import numpy as np
 import pytest
+
+from edge_app.sources.base import FrameSource, SourceLost
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -40,8 +47,6 @@ def shared_data() -> Path:
 
 def disk_full_after(monkeypatch, writes: int) -> None:
     """Make the dataset writer's image writes fail with ENOSPC after ``writes`` successes."""
-    import errno
-
     from edge_app.dataset import atomic
 
     real, calls = atomic.atomic_write_bytes, {"n": 0}
@@ -49,42 +54,139 @@ def disk_full_after(monkeypatch, writes: int) -> None:
     def flaky(path, data, chunk=1 << 20):
         calls["n"] += 1
         if calls["n"] > writes:
-            raise OSError(errno.ENOSPC, "No space left on device")
+            enospc()
         return real(path, data, chunk)
 
     monkeypatch.setattr("edge_app.dataset.writer.atomic_write_bytes", flaky)
 
 
-# Fast-mode training options small enough for tests (64 px, one augmented view, no cache).
-FAST_TRAIN = ["--arch", "efficientnet_lite0", "--mode", "fast", "--input-size", "64", "--views", "1",
-              "--no-cache", "--no-progress", "--workers", "0"]
+def enospc(*args, **kwargs):
+    """Stands in for a write or fsync on a full disk."""
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def capture_sim(task: str, out: Path, count: int, seed: int) -> Path:
-    """``count`` frames of the simulated camera for ``task`` (256x192) captured into ``out``."""
+def write_class_tree(root: Path, counts: dict, w: int = 64, h: int = 48, ext: str = ".jpg") -> Path:
+    """A folder per class holding ``counts[name]`` small images named ``NAME_I.ext``."""
+    for name, n in counts.items():
+        for i in range(n):
+            write_image(Path(root) / name / "{}_{}{}".format(name, i, ext), w, h, value=30 + 40 * i % 200)
+    return Path(root)
+
+
+class FakeSource(FrameSource):
+    """Counts opens and closes; can fail at a frame, lose the device, or refuse to reopen."""
+
+    def __init__(self, n=None, live=False, fail_at=None, lose_at=None, reopen_failures=0,
+                 delay=0.0):
+        super().__init__("fake://")
+        self.n, self.live, self.fail_at, self.lose_at = n, live, fail_at, lose_at
+        self.reopen_failures, self.delay = reopen_failures, delay
+        self.opens = self.closes = self.served = 0
+        self.lost = False
+
+    def open(self):
+        self.opens += 1
+        if self.lost and self.reopen_failures > 0:
+            self.reopen_failures -= 1
+            raise OSError("device not there")
+        self.lost = False
+
+    def close(self):
+        self.closes += 1
+
+    def _grab(self):
+        if self.delay:
+            time.sleep(self.delay)
+        if self.n is not None and self.served >= self.n:
+            return None
+        if self.fail_at is not None and self.served == self.fail_at:
+            raise RuntimeError("decoder crashed")
+        if self.lose_at is not None and self.served == self.lose_at and not self.lost:
+            self.lost = True
+            self.lose_at = None
+            raise SourceLost("fake://: stopped delivering frames")
+        self.served += 1
+        return np.zeros((4, 4, 3), np.uint8), {}
+
+
+# -- the command line: capture, train, eval, run --------------------------------------------
+
+def fast_train(size: int = 64, views: Optional[int] = 1, *extra: str) -> List[str]:
+    """Fast-mode training options small enough for tests (``size`` px, ``views`` augmented
+    views per image or the default where None, no cache) and ``extra`` after them."""
+    args = ["--arch", "efficientnet_lite0", "--mode", "fast", "--input-size", str(size)]
+    if views is not None:
+        args += ["--views", str(views)]
+    return args + ["--no-cache", "--no-progress", "--workers", "0"] + list(extra)
+
+
+FAST_TRAIN = fast_train()   # 64 px, one augmented view
+
+
+def capture_sim(task: str, out: Path, count: int, seed: int, frame: str = "256x192") -> Path:
+    """``count`` frames of the simulated camera for ``task`` (``frame`` WxH) captured into ``out``."""
     from edge_app.cli import main
 
-    assert main(["capture", "--task", task, "--source", "sim://{}?seed={}&width=256&height=192".format(
-        task, seed), "--headless", "--count", str(count), "--out", str(out), "--no-progress"]) == 0
+    width, height = frame.split("x")
+    assert main(["capture", "--task", task, "--source", "sim://{}?seed={}&width={}&height={}".format(
+        task, seed, width, height), "--headless", "--count", str(count), "--out", str(out),
+        "--no-progress"]) == 0
     return out
+
+
+def train_bundle(task: str, data: Path, out: Path, *options: str) -> Path:
+    """``edge-app train`` of ``task`` on ``data`` into ``out`` (``options``: fast_train(...) and
+    the like); it must succeed."""
+    from edge_app.cli import main
+
+    assert main(["train", "--task", task, "--data", str(data), "--out", str(out)] + list(options)) == 0
+    return out
+
+
+def eval_json(bundle: Path, data: Path, report: Path, *options: str) -> dict:
+    """``edge-app eval`` of ``bundle`` on ``data``: the metrics it wrote to ``report``."""
+    from edge_app.cli import main
+
+    assert main(["eval", "--model", str(bundle), "--data", str(data), "--json", str(report),
+                 "--no-progress"] + list(options)) == 0
+    return json.loads(Path(report).read_text())
+
+
+def sim_train_eval(task: str, root: Path, count: int, fresh: int, *options: str):
+    """Capture ``count`` simulated frames of ``task`` (seed 1) and ``fresh`` others (seed 9),
+    train on the first with ``options`` and evaluate on the others: (bundle, metrics)."""
+    pytest.importorskip("torch")
+    data = capture_sim(task, root / "d", count, 1)
+    bundle = train_bundle(task, data, root / "b", *options)
+    return bundle, eval_json(bundle, capture_sim(task, root / "f", fresh, 9), root / "e.json")
+
+
+def read_jsonl(path: Path) -> list:
+    """The records of a JSON-lines file (``edge-app run --json-out``)."""
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+def run_jsonl(model, source: str, log: Path, *options: str) -> list:
+    """``edge-app run --headless`` of ``model`` on ``source`` with ``--json-out log``: the
+    records it wrote."""
+    from edge_app.cli import main
+
+    assert main(["run", "--model", str(model), "--source", str(source), "--headless",
+                 "--json-out", str(log)] + list(options)) == 0
+    return read_jsonl(log)
 
 
 def sim_bundle(root: Path, task: str, count: int, size: int, frame: str = "256x192",
                extra: tuple = ()) -> Path:
     """Capture ``count`` simulated frames, train a fast-mode crop CNN and export it: the
     bundle the runtime and benchmark tests run (needs the train and export extras)."""
-    import pytest
-
     pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
     from edge_app.cli import main
 
-    width, height = frame.split("x")
-    data, out = root / "data", root / task
-    assert main(["capture", "--task", task, "--source", "sim://{}?seed=1&width={}&height={}".format(
-        task, width, height), "--headless", "--count", str(count), "--out", str(data), "--no-progress"]) == 0
-    assert main(["train", "--task", task, "--data", str(data), "--out", str(out), "--arch",
-                 "efficientnet_lite0", "--mode", "fast", "--input-size", str(size), "--no-cache",
-                 "--no-progress", "--workers", "0", "--input", "crop"] + list(extra)) == 0
+    data = capture_sim(task, root / "data", count, 1, frame)
+    out = train_bundle(task, data, root / task, *fast_train(size, None, "--input", "crop", *extra))
     assert main(["export", "--model", str(out)]) == 0
     return out

@@ -1,7 +1,6 @@
 """Atomic writes: a killed writer or a full disk never leaves a partial file or a lost label."""
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import subprocess
@@ -12,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import disk_full_after
+from conftest import disk_full_after, enospc
 from edge_app.dataset.atomic import TMP_MARK, append_line, atomic_write_bytes
 from edge_app.dataset.formats import read_dataset
 from edge_app.dataset.info import summarize
@@ -64,21 +63,14 @@ def test_interrupted_write_is_reported_not_read(tmp_path):
 def test_append_line_rolls_back_on_full_disk(tmp_path, monkeypatch):
     path = tmp_path / "labels.csv"
     path.write_text("image,x\na.jpg,1\n")
-
-    def full(fd):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "fsync", full)
+    monkeypatch.setattr(os, "fsync", enospc)
     with pytest.raises(OSError):
         append_line(path, "b.jpg,2")
     assert path.read_text() == "image,x\na.jpg,1\n"
 
 
 def test_atomic_write_failure_removes_temp(tmp_path, monkeypatch):
-    def full(fd):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "fsync", full)
+    monkeypatch.setattr(os, "fsync", enospc)
     with pytest.raises(OSError):
         atomic_write_bytes(tmp_path / "x.bin", b"data")
     assert list(tmp_path.iterdir()) == []

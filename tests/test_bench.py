@@ -17,10 +17,12 @@ from edge_app.cli import main
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
+    """A small thumbs crop CNN, exported; training it is slow, so its tests are marked slow."""
     return sim_bundle(tmp_path_factory.mktemp("bench"), "thumbs", 30, 64, "160x120",
                       ("--views", "0", "--epochs", "5"))
 
 
+@pytest.mark.slow
 def test_bench_table_json_png_and_compare(bundle, tmp_path, capsys):
     a, png = tmp_path / "a.json", tmp_path / "a.png"
     assert main(["bench", "--model", str(bundle), "--source", "sim://thumbs?width=320&height=240",
@@ -56,6 +58,7 @@ def test_bench_table_json_png_and_compare(bundle, tmp_path, capsys):
     assert "B: NVIDIA Jetson Orin Nano" in out and out.count("2.00x") == 2 and out.count("0.50x") == 2
 
 
+@pytest.mark.slow
 def test_bench_inference_only_with_batches(bundle, tmp_path, capsys):
     j = tmp_path / "r.json"
     assert main(["bench", "--model", str(bundle), "--backends", "onnx", "--batch", "1,2",
@@ -67,6 +70,20 @@ def test_bench_inference_only_with_batches(bundle, tmp_path, capsys):
     assert "skipped onnx fp16 batch 1: onnx runs fp32 only" in capsys.readouterr().out
 
 
+def test_a_backend_whose_extra_is_missing_is_one_line(monkeypatch):
+    import sys
+
+    from edge_app.bench.run import make_backend
+    from edge_app.errors import UserError
+
+    monkeypatch.setitem(sys.modules, "train.torch_backend", None)   # as without the train extra
+    with pytest.raises(UserError, match=r"^the torch backend needs torch \(.+\): pip install 'edge-app\[train\]'$"):
+        make_backend("torch", "fp32", None)
+    with pytest.raises(UserError, match="onnx runs fp32 only"):
+        make_backend("onnx", "fp16", None)
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("argv,message", [
     (["--backends", "tensorflow"], "--backends: unknown 'tensorflow'"),
     (["--batch", "one"], "--batch: expected numbers"),

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import write_image, write_truncated_jpeg
+from conftest import write_class_tree, write_image, write_truncated_jpeg
 from edge_app.dataset.formats import ReadOptions, detect_format, read_dataset
 from edge_app.dataset.importer import import_dataset
 from edge_app.dataset.info import summarize
@@ -15,15 +15,8 @@ from edge_app.errors import DatasetError
 from edge_app.task_spec import load_task
 
 
-def _class_tree(root, counts, ext=".jpg"):
-    for name, n in counts.items():
-        for i in range(n):
-            write_image(root / name / "{}_{}{}".format(name, i, ext), value=30 + 40 * i % 200)
-    return root
-
-
 def test_folders_with_license_corrupt_and_truncated_files(tmp_path):
-    root = _class_tree(tmp_path / "ds", {"thumbs_up": 3, "thumbs_down": 2})
+    root = write_class_tree(tmp_path / "ds", {"thumbs_up": 3, "thumbs_down": 2})
     (root / "LICENSE").write_text("MIT")
     (root / "thumbs_up" / "notes.txt").write_text("hi")
     (root / "thumbs_up" / "corrupt.jpg").write_bytes(b"\xff\xd8garbage")
@@ -52,7 +45,7 @@ def test_course_regression_layout(tmp_path):
 
 
 def test_course_classification_layout_reads_as_classes(tmp_path):
-    root = _class_tree(tmp_path / "course_cls", {"thumbs_up": 2, "thumbs_down": 2})
+    root = write_class_tree(tmp_path / "course_cls", {"thumbs_up": 2, "thumbs_down": 2})
     ds = read_dataset(root, "course")
     assert ds.kind == "classification" and ds.format == "course"
 
@@ -61,9 +54,9 @@ def test_jetson_inference_layout_keeps_splits(tmp_path):
     root = tmp_path / "ji"
     (root).mkdir()
     (root / "labels.txt").write_text("thumbs_down\nthumbs_up\n")
-    _class_tree(root / "train", {"thumbs_up": 3, "thumbs_down": 3})
-    _class_tree(root / "val", {"thumbs_up": 1, "thumbs_down": 1})
-    _class_tree(root / "test", {"stray": 1})
+    write_class_tree(root / "train", {"thumbs_up": 3, "thumbs_down": 3})
+    write_class_tree(root / "val", {"thumbs_up": 1, "thumbs_down": 1})
+    write_class_tree(root / "test", {"stray": 1})
     assert detect_format(root) == "jetson-inference"
     ds = read_dataset(root).verify()
     assert ds.labels == ("thumbs_down", "thumbs_up")
@@ -119,7 +112,7 @@ def test_image_sided_names_are_swapped_to_the_subject(tmp_path):
 
 
 def test_training_needs_every_class_eval_takes_a_subset(tmp_path):
-    root = _class_tree(tmp_path / "f", {"0": 1, "1": 2, "2": 2, "3": 1, "4": 1})
+    root = write_class_tree(tmp_path / "f", {"0": 1, "1": 2, "2": 2, "3": 1, "4": 1})
     ds = read_dataset(root).verify()
     task = load_task("fingers")
     with pytest.raises(DatasetError, match="'0' are not classes of task 'fingers'"):
@@ -136,7 +129,7 @@ def test_training_needs_every_class_eval_takes_a_subset(tmp_path):
 
 
 def test_wrong_kind_and_nested_tree_errors(tmp_path):
-    root = _class_tree(tmp_path / "people" / "alice", {"thumbs_up": 1, "thumbs_down": 1})
+    root = write_class_tree(tmp_path / "people" / "alice", {"thumbs_up": 1, "thumbs_down": 1})
     with pytest.raises(DatasetError, match="holds folders of images.*alice"):
         read_dataset(tmp_path / "people")
     with pytest.raises(DatasetError, match="classification dataset.*keypoints"):
@@ -149,14 +142,14 @@ def test_wrong_kind_and_nested_tree_errors(tmp_path):
 
 
 def test_native_metadata_errors_name_the_key(tmp_path):
-    root = _class_tree(tmp_path / "ds", {"a": 1, "b": 1})
+    root = write_class_tree(tmp_path / "ds", {"a": 1, "b": 1})
     (root / "dataset.yaml").write_text("format: edge-app\nkind: classification\nclases: [a, b]\n")
     with pytest.raises(DatasetError, match="dataset.yaml: key 'clases'.*did you mean 'classes'"):
         read_dataset(root)
 
 
 def test_import_without_task_makes_names_safe(tmp_path):
-    root = _class_tree(tmp_path / "src", {"thumbs up": 1, "thumbs down": 1})
+    root = write_class_tree(tmp_path / "src", {"thumbs up": 1, "thumbs down": 1})
     result = import_dataset(root, tmp_path / "out", progress=False)
     assert set(result.counts) == {"thumbs_up", "thumbs_down"}
     assert (tmp_path / "out" / "thumbs_up").is_dir()
@@ -183,6 +176,7 @@ def test_import_shared_classification_data(shared_data, tmp_path, folder, task, 
     assert back.counts() == expected and back.format == "edge-app"
 
 
+@pytest.mark.slow
 @pytest.mark.shared_data
 def test_import_shared_faces(shared_data, tmp_path):
     result = import_dataset(shared_data / "faces_mtfl", tmp_path / "faces", task=load_task("face"),

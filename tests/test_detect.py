@@ -7,8 +7,8 @@ import pytest
 
 from edge_app.detect import fixtures
 from edge_app.detect.detector import Detector, read_labels
-from edge_app.detect.geometry import letterbox, stretch
-from edge_app.detect.layouts import LAYOUTS, labels_from, recognise
+from edge_app.detect.geometry import InputMap, letterbox, stretch
+from edge_app.detect.layouts import BUILTIN_LAYOUT, LAYOUTS, labels_from, recognise
 from edge_app.detect.nms import nms
 from edge_app.errors import UserError
 
@@ -98,6 +98,29 @@ def test_layout_from_shapes_with_named_dimensions():
     assert recognise({"output0": [1, 25200, 6]}).name == "yolov5", "one class, no NMS: thousands of rows"
     assert recognise({"output0": [1, 25200, 6]}, {"args": "{'nms': True}"}).name == "yolo-nms"
     assert set(LAYOUTS) == {"ssd", "yolov5", "yolov8", "yolo-nms"}
+
+
+# What each layout's outputs say about the classes of a 5-class model (None: they don't say).
+CLASS_COUNTS = {"ssd": 6, "yolov5": 5, "yolov8": 5, "yolo-nms": None}   # SSD counts the background
+
+
+@pytest.mark.parametrize("name", list(LAYOUTS))
+def test_every_layout_in_the_registry_owns_its_recognition_classes_and_size(name):
+    layout = LAYOUTS[name]
+    heads = fixtures.heads(name, classes=5)
+    shapes = {k: list(v.shape) for k, v in heads.items()}
+    assert recognise(shapes) is layout
+    assert [l.name for l in LAYOUTS.values() if l.matches(shapes, None)] == [name], \
+        "no other layout claims these outputs"
+    assert not BUILTIN_LAYOUT.matches(shapes, None)
+    assert layout.class_count(shapes) == CLASS_COUNTS[name]
+    dynamic = {k: ["batch"] + s[1:] for k, s in shapes.items()}   # a dynamic batch dimension
+    assert recognise(dynamic) is layout and layout.class_count(dynamic) == CLASS_COUNTS[name]
+    assert layout.default_size == fixtures.SIZE[name] and layout.outputs
+    h, w = layout.default_size
+    found = Detector(layout, (h, w), [str(i) for i in range(6)]).decode(heads, InputMap(1.0, 1.0, 0.0, 0.0), (w, h))
+    want = [c + (1 if name == "ssd" else 0) for *_, c in fixtures.OBJECTS]
+    assert sorted(d.class_id for d in found) == sorted(want), "its decoder reads its own outputs"
 
 
 def test_labels_from_ultralytics_metadata_and_files(tmp_path):

@@ -4,6 +4,7 @@ tracking, accuracy counting, overlays and the errors a user can fix."""
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pytest
@@ -114,13 +115,14 @@ def test_detector_errors_are_one_line(graphs, tmp_path, frames):
         load_model_info(str(broken))
 
 
-def test_forced_layout_and_numbers_without_labels(graphs, capsys):
+def test_forced_layout_and_numbers_without_labels(graphs, caplog):
     from edge_app.detect.model import DetectOptions
     from edge_app.model_info import load_model_info
 
+    caplog.set_level(logging.INFO, logger="edge_app.detect.model")
     info = load_model_info(str(graphs / "yolov5.onnx"), DetectOptions(layout="yolov5"))
     assert info.detector.layout.name == "yolov5" and info.labels == ("0", "1", "2")
-    assert "no labels" in capsys.readouterr().out
+    assert "yolov5.onnx: no labels" in caplog.text
     assert info.input_names == ("images",) and info.input_size == (640, 640)
     assert load_model_info(str(graphs / "ssd.onnx")).input_names == ("input_0",)
 
@@ -215,6 +217,26 @@ def test_track_ids_in_the_json_lines(tmp_path):
     tracks = [sorted(d["track"] for d in r["detections"]) for r in records[1:]]
     assert tracks[0] and all(t == tracks[0] for t in tracks), "every face keeps its id as the scene pans"
     assert (tmp_path / "out.avi").stat().st_size > 0
+
+
+def test_builtin_detectors_run_on_their_backend_from_the_registry():
+    from edge_app.backends import BACKENDS, BackendOptions, backends_for, choose_backend
+    from edge_app.detect.builtin import SubjectsBackend
+    from edge_app.model_info import load_model_info
+
+    info = load_model_info("hands")
+    assert backends_for(info) == [info.runs_on] == ["mediapipe"]
+    assert not BACKENDS["mediapipe"].general, "never tried for other models"
+    backend, why = choose_backend("auto", info, options=BackendOptions("truth", tracking=False))
+    assert isinstance(backend, SubjectsBackend) and (backend.provider, backend.tracking) == ("truth", False)
+    assert why == "the model's own backend"
+    image = np.zeros((100, 200, 3), np.uint8)
+    truth = {"subjects": [{"kind": "hand", "box": [0.1, 0.2, 0.5, 0.6]},
+                          {"kind": "face", "box": [0.6, 0.1, 0.9, 0.5]}]}
+    x, _ = info.detector.prepare(image)
+    rows = backend.detect(image, x, truth)["detections"]
+    assert rows.shape == (1, 1, 6) and np.allclose(rows[0, 0, :4], [20, 20, 100, 60]), \
+        "the hand's box from the frame's truth, in frame pixels"
 
 
 def test_builtin_detector_errors(capsys):

@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
+from conftest import capture_sim, fast_train, train_bundle  # noqa: E402
 from edge_app.cli import main  # noqa: E402
 from export.engine_cache import DeviceInfo, check_engine, engine_key, ensure_engine, sidecar  # noqa: E402
 
@@ -18,21 +19,15 @@ TASKS = ("thumbs", "emotions", "fingers", "face")
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
-    """A small fast-mode bundle per course task, trained on the simulated camera."""
+    """A small fast-mode bundle per course task, trained on the simulated camera (slow, so
+    every test that takes it is marked slow)."""
     root = tmp_path_factory.mktemp("export")
-    out = {}
-    for task in TASKS:
-        data = root / (task + "_data")
-        assert main(["capture", "--task", task, "--source", "sim://{}?seed=3&width=160&height=120".format(task),
-                     "--headless", "--count", "40", "--out", str(data), "--no-progress"]) == 0
-        out[task] = root / task
-        assert main(["train", "--task", task, "--data", str(data), "--out", str(out[task]),
-                     "--arch", "efficientnet_lite0", "--mode", "fast", "--input-size", "64",
-                     "--views", "0", "--no-cache", "--no-progress", "--workers", "0",
-                     "--input", "crop"]) == 0   # the CNN path (landmark export: test_landmarks)
-    return out
+    return {task: train_bundle(task, capture_sim(task, root / (task + "_data"), 40, 3, "160x120"),
+                               root / task, *fast_train(64, 0, "--input", "crop"))
+            for task in TASKS}   # the CNN path (landmark export: test_landmarks)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", TASKS)
 def test_export_checks_parity_and_estimates_fp16(task, bundles, tmp_path, capsys):
     report = tmp_path / "export.json"
@@ -64,6 +59,7 @@ def test_export_checks_parity_and_estimates_fp16(task, bundles, tmp_path, capsys
         assert out.shape == (3, 3, 2) and session.get_outputs()[0].name == "points"
 
 
+@pytest.mark.slow
 def test_parity_failure_is_an_error(bundles, monkeypatch, capsys):
     from export import onnx_export
 
@@ -77,6 +73,7 @@ def test_parity_failure_is_an_error(bundles, monkeypatch, capsys):
     assert "parity failed" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_engine_without_tensorrt_is_one_line(bundles, capsys):
     from export.tensorrt_build import tensorrt_available
 
@@ -126,6 +123,7 @@ def test_engine_cache_rebuilds_what_does_not_match(tmp_path):
     assert fresh != engine and len(calls) == 5
 
 
+@pytest.mark.slow
 def test_engine_build_on_a_gpu(bundles, tmp_path):
     from export.tensorrt_build import build_engine, tensorrt_available
 

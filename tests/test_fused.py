@@ -7,31 +7,22 @@ import json
 import numpy as np
 import pytest
 
-from conftest import FAST_TRAIN, capture_sim
+from conftest import FAST_TRAIN, capture_sim, run_jsonl, sim_train_eval, train_bundle
 from edge_app.cli import main
 
 
-
-
-
 def _live(bundle, task, backend, log):
-    assert main(["run", "--model", str(bundle), "--source", "sim://{}?seed=3&width=320&height=240".format(task),
-                 "--headless", "--frames", "15", "--backend", backend, "--json-out", str(log)]) == 0
-    return [json.loads(line) for line in log.read_text().splitlines()]
+    return run_jsonl(bundle, "sim://{}?seed=3&width=320&height=240".format(task), log,
+                     "--frames", "15", "--backend", backend)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task,key,bound", [("fingers", "accuracy", 0.75), ("face", "nme", 0.08)])
 def test_fused_model_end_to_end(task, key, bound, tmp_path, capsys):
-    pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
-    data, fresh = capture_sim(task, tmp_path / "d", 100, 1), capture_sim(task, tmp_path / "f", 50, 9)
-    bundle, report = tmp_path / "b", tmp_path / "e.json"
-    assert main(["train", "--task", task, "--data", str(data), "--out", str(bundle), "--input", "both"] + FAST_TRAIN) == 0
+    bundle, metrics = sim_train_eval(task, tmp_path, 100, 50, "--input", "both", *FAST_TRAIN)
     plan = json.loads((bundle / "bundle.json").read_text())["input_plan"]
     assert plan["input"] == "both" and plan["features"] == (86 if task == "fingers" else 22)
-    assert main(["eval", "--model", str(bundle), "--data", str(fresh), "--json", str(report),
-                 "--no-progress"]) == 0
-    metrics = json.loads(report.read_text())
     assert metrics["detection_rate"] == 1.0 and metrics["input"] == "both"
     assert (metrics[key] >= bound) if key == "accuracy" else (metrics[key] <= bound)
     capsys.readouterr()
@@ -56,11 +47,11 @@ def test_fused_model_end_to_end(task, key, bound, tmp_path, capsys):
         assert np.mean(err) < 0.03, "points mapped back from the crop into the frame"
 
 
+@pytest.mark.slow
 def test_fused_export_parity_on_a_dataset_folder(tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     data = capture_sim("thumbs", tmp_path / "d", 40, 1)
-    bundle = tmp_path / "b"
-    assert main(["train", "--task", "thumbs", "--data", str(data), "--out", str(bundle), "--input", "both"] + FAST_TRAIN) == 0
+    bundle = train_bundle("thumbs", data, tmp_path / "b", "--input", "both", *FAST_TRAIN)
     capsys.readouterr()
     assert main(["export", "--model", str(bundle), "--data", str(data)]) == 0
     assert "parity vs PyTorch on {}: OK, 40 images".format(data) in capsys.readouterr().out
@@ -84,9 +75,10 @@ def test_a_landmark_model_of_another_feature_layout_is_refused(tmp_path):
     from edge_app.task_spec import load_task
 
     (tmp_path / "bundle.json").write_text(json.dumps({
-        "task": load_task("fingers").to_dict(), "input_size": [1, 44],
+        "task": load_task("fingers").to_dict(), "input_size": [1, 44], "arch": "landmark_mlp",
         "input_plan": {"input": "landmarks", "subject": "hand", "features": 44}}))
-    with pytest.raises(UserError, match="44 features, but this version computes 86; retrain"):
+    with pytest.raises(UserError, match="44 features of layout 1, but this version computes 86 of "
+                                        "layout 1; retrain"):
         load_model_info(str(tmp_path))
 
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import FAST_TRAIN, capture_sim
+from conftest import FAST_TRAIN, capture_sim, run_jsonl, sim_train_eval, train_bundle
 from edge_app.capture.session import CaptureSession
 from edge_app.capture.window import CaptureWindow, draw_overlay
 from edge_app.cli import main
@@ -152,38 +152,25 @@ def test_accepting_suggested_points_needs_a_confirmation(tmp_path):
 
 # -- the landmark model kind --------------------------------------------------------------
 
-
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("task,key,bound", [("fingers", "accuracy", 0.95), ("face", "nme", 0.05)])
 def test_landmark_model_end_to_end(task, key, bound, tmp_path, capsys):
-    pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
-    data, fresh = capture_sim(task, tmp_path / "d", 120, 1), capture_sim(task, tmp_path / "f", 60, 9)
-    bundle, report = tmp_path / "b", tmp_path / "e.json"
-    assert main(["train", "--task", task, "--data", str(data), "--out", str(bundle),
-                 "--input", "landmarks"] + FAST_TRAIN) == 0
+    bundle, metrics = sim_train_eval(task, tmp_path, 120, 60, "--input", "landmarks", *FAST_TRAIN)
     meta = json.loads((bundle / "bundle.json").read_text())
     assert meta["input_plan"]["input"] == "landmarks" and meta["arch"] == "landmark_mlp"
-    assert main(["eval", "--model", str(bundle), "--data", str(fresh), "--json", str(report),
-                 "--no-progress"]) == 0
-    metrics = json.loads(report.read_text())
     assert metrics["detection_rate"] == 1.0
     assert (metrics[key] >= bound) if key == "accuracy" else (metrics[key] <= bound)
     capsys.readouterr()
     assert main(["export", "--model", str(bundle)]) == 0
     assert "landmarks.npz: OK" in capsys.readouterr().out
     log = tmp_path / "live.jsonl"
-    assert main(["run", "--model", str(bundle), "--source", "sim://{}?seed=3&width=320&height=240".format(task),
-                 "--headless", "--frames", "20", "--json-out", str(log)]) == 0
-    rows = [json.loads(line) for line in log.read_text().splitlines()]
+    rows = run_jsonl(bundle, "sim://{}?seed=3&width=320&height=240".format(task), log, "--frames", "20")
     assert len(rows) == 20 and all(len(r["results"][0]["subject"]["landmarks"]) > 4 for r in rows)
     if key == "accuracy":
         assert np.mean([r["results"][0]["label"] == r["truth"]["label"] for r in rows]) >= 0.8
         # Smoothing works on landmark models too (a held gesture: the same label every frame).
-        assert main(["run", "--model", str(bundle), "--source", "sim://fingers?seed=4&label=2",
-                     "--headless", "--frames", "10", "--json-out", str(log), "--smooth", "4"]) == 0
-        rows = [json.loads(line) for line in log.read_text().splitlines()]
+        rows = run_jsonl(bundle, "sim://fingers?seed=4&label=2", log, "--frames", "10", "--smooth", "4")
         assert [r["results"][0]["label"] for r in rows[3:]] == ["2"] * 7
     else:
         err = [np.linalg.norm(np.subtract(r["results"][0]["points"]["nose"], r["truth"]["points"]["nose"]))
@@ -191,11 +178,11 @@ def test_landmark_model_end_to_end(task, key, bound, tmp_path, capsys):
         assert np.mean(err) < 0.02, "points mapped back into the frame"
 
 
+@pytest.mark.slow
 def test_input_auto_keeps_the_best_of_crop_landmarks_and_both(tmp_path, capsys):
     pytest.importorskip("torch")
     data = capture_sim("fingers", tmp_path / "d", 80, 2)
-    bundle = tmp_path / "b"
-    assert main(["train", "--task", "fingers", "--data", str(data), "--out", str(bundle)] + FAST_TRAIN) == 0
+    bundle = train_bundle("fingers", data, tmp_path / "b", *FAST_TRAIN)
     out = capsys.readouterr().out
     line = [x for x in out.splitlines() if x.startswith("input: validation with misses counted")][0]
     scores = dict((name, float(value.rstrip("%"))) for name, value in
@@ -208,27 +195,6 @@ def test_input_auto_keeps_the_best_of_crop_landmarks_and_both(tmp_path, capsys):
     assert not (bundle / ".both").exists(), "the candidate's folder is cleaned up"
     if plan["input"] != "crop":
         assert not (bundle / "plots" / "val_grid.png").exists(), "no CNN leftovers"
-
-
-def test_input_auto_prefers_landmarks_within_validation_noise():
-    pytest.importorskip("torch")
-    from edge_app.task_spec import load_task
-    from train.run import choose_input
-
-    kind = load_task("fingers").task_kind.training()
-
-    def val(acc, n=120):
-        return (acc, {"accuracy": acc, "n": n})
-
-    # measured on fingers_set1 (fast mode): every input 100% on one person's validation
-    # photos; the first best (crop) scored 58% on other people, landmarks 96%
-    assert choose_input({"crop": val(1.0), "landmarks": val(1.0), "both": val(1.0)}, kind) == "landmarks"
-    assert choose_input({"crop": val(1.0), "landmarks": val(119 / 120), "both": val(1.0)}, kind) == "landmarks"
-    assert choose_input({"crop": val(1.0), "landmarks": val(0.9), "both": val(0.995)}, kind) == "both"
-    assert choose_input({"crop": val(0.95), "landmarks": val(0.80)}, kind) == "crop", "a clear winner stays"
-    face = load_task("face").task_kind.training()
-    rmse = lambda r: (-r, {"rmse": r, "n": 50})  # noqa: E731
-    assert choose_input({"crop": rmse(0.02), "landmarks": rmse(0.03)}, face) == "crop"
 
 
 def test_augmented_views_keep_the_upright_block_consistent():

@@ -5,47 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
-import numpy as np
 import pytest
 
+from conftest import FakeSource
 from edge_app.sources import FrameReader
-from edge_app.sources.base import FrameSource, SourceLost
-
-
-class FakeSource(FrameSource):
-    """Counts opens and closes; can fail at a frame, lose the device, or refuse to reopen."""
-
-    def __init__(self, n=None, live=False, fail_at=None, lose_at=None, reopen_failures=0,
-                 delay=0.0):
-        super().__init__("fake://")
-        self.n, self.live, self.fail_at, self.lose_at = n, live, fail_at, lose_at
-        self.reopen_failures, self.delay = reopen_failures, delay
-        self.opens = self.closes = self.served = 0
-        self.lost = False
-
-    def open(self):
-        self.opens += 1
-        if self.lost and self.reopen_failures > 0:
-            self.reopen_failures -= 1
-            raise OSError("device not there")
-        self.lost = False
-
-    def close(self):
-        self.closes += 1
-
-    def _grab(self):
-        if self.delay:
-            time.sleep(self.delay)
-        if self.n is not None and self.served >= self.n:
-            return None
-        if self.fail_at is not None and self.served == self.fail_at:
-            raise RuntimeError("decoder crashed")
-        if self.lose_at is not None and self.served == self.lose_at and not self.lost:
-            self.lost = True
-            self.lose_at = None
-            raise SourceLost("fake://: stopped delivering frames")
-        self.served += 1
-        return np.zeros((4, 4, 3), np.uint8), {}
+from edge_app.sources.base import SourceLost
 
 
 def test_finite_source_delivers_every_frame_in_order():

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import sim_bundle, write_image
+from conftest import FakeSource, read_jsonl, sim_bundle, write_image
 from edge_app.annotate import Context, FpsAnnotator, LabelAnnotator, PointsAnnotator, annotate
 from edge_app.cli import main
 from edge_app.results import ClassResult, NoSubject, PointsResult
@@ -23,12 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
-    """A thumbs bundle (crop CNN) with model.onnx (needs the train and export extras)."""
+    """A thumbs bundle (crop CNN) with model.onnx (needs the train and export extras);
+    training it is slow, so every test that takes it is marked slow."""
     return sim_bundle(tmp_path_factory.mktemp("runtime"), "thumbs", 120, 96, extra=("--views", "1"))
-
-
-def _lines(path):
-    return [json.loads(line) for line in Path(path).read_text().splitlines()]
 
 
 def _video_frames(path):
@@ -41,13 +38,14 @@ def _video_frames(path):
     return n
 
 
+@pytest.mark.slow
 def test_sim_run_records_and_matches_ground_truth(bundle, tmp_path, capsys):
     video, log = tmp_path / "out.mp4", tmp_path / "out.jsonl"
     assert main(["run", "--model", str(bundle), "--source", "sim://thumbs?seed=7&width=256&height=192",
                  "--headless", "--frames", "60", "--record", str(video), "--json-out", str(log)]) == 0
     out = capsys.readouterr().out
     assert "on onnx (CPU" in out and "median ms per stage" in out
-    rows = _lines(log)
+    rows = read_jsonl(log)
     assert len(rows) == 60 and _video_frames(video) == 60
     assert [r["frame"] for r in rows] == list(range(60))
     agree = np.mean([r["results"][0]["label"] == r["truth"]["label"] for r in rows])
@@ -57,6 +55,7 @@ def test_sim_run_records_and_matches_ground_truth(bundle, tmp_path, capsys):
     assert {"grab", "preprocess", "infer", "decode", "smooth", "annotate"} <= set(rows[1]["timings_ms"])
 
 
+@pytest.mark.slow
 def test_video_file_and_image_folder_sources(bundle, tmp_path):
     import cv2
 
@@ -72,11 +71,12 @@ def test_video_file_and_image_folder_sources(bundle, tmp_path):
         log = tmp_path / (source.name + ".jsonl")
         assert main(["run", "--model", str(bundle), "--source", str(source), "--headless",
                      "--json-out", str(log), "--subject-provider", "whole"]) == 0
-        rows = _lines(log)
+        rows = read_jsonl(log)
         assert len(rows) == n, "every frame of a file is processed, none twice"
     assert rows[0]["path"].endswith("0.jpg")
 
 
+@pytest.mark.slow
 def test_crop_model_says_no_subject_instead_of_guessing(bundle, tmp_path, capsys):
     """The bundle learnt from hand crops; frames without a hand get "no hand", not a class."""
     folder = tmp_path / "empty_room"
@@ -86,7 +86,7 @@ def test_crop_model_says_no_subject_instead_of_guessing(bundle, tmp_path, capsys
     assert main(["run", "--model", str(bundle), "--source", str(folder), "--headless",
                  "--json-out", str(log), "--subject-provider", "truth", "--record", str(video)]) == 0
     assert "subject stage: hand" in capsys.readouterr().out
-    rows = _lines(log)
+    rows = read_jsonl(log)
     assert [r["results"][0]["type"] for r in rows] == ["none"] * 3
     assert all(r["results"][0]["label"] is None and "infer" not in r["timings_ms"] for r in rows)
     from edge_app.annotate import LabelAnnotator
@@ -96,19 +96,22 @@ def test_crop_model_says_no_subject_instead_of_guessing(bundle, tmp_path, capsys
     assert frame[:40, :120].any(), "'no hand' drawn top left"
 
 
+@pytest.mark.slow
 def test_crop_model_boxes_follow_the_simulated_hand(bundle, tmp_path):
     log = tmp_path / "sim.jsonl"
     assert main(["run", "--model", str(bundle), "--source", "sim://thumbs?seed=4&width=320&height=240",
                  "--headless", "--frames", "10", "--json-out", str(log)]) == 0
     meta = json.loads((bundle / "bundle.json").read_text())
     assert meta["input_plan"]["input"] == "crop" and meta["input_plan"]["subject"] == "hand"
-    for row in _lines(log):
+    for row in read_jsonl(log):
         assert row["results"][0]["subject"]["box"] == row["truth"]["subject"]["box"]
         assert "subject" in row["timings_ms"]
 
 
+@pytest.mark.slow
 def test_backends_agree_on_the_same_frames(bundle):
-    from edge_app.backends import OnnxBackend, TorchBackend
+    from edge_app.backends import OnnxBackend
+    from train.torch_backend import TorchBackend
     from edge_app.model_info import load_model_info
     from edge_app.preprocess import to_model_input
     from edge_app.sources import open_source
@@ -125,12 +128,13 @@ def test_backends_agree_on_the_same_frames(bundle):
     assert (outs[0].argmax(1) == outs[1].argmax(1)).all()
 
 
+@pytest.mark.slow
 def test_onnx_file_as_model_and_two_models_on_one_stream(bundle, tmp_path):
     log = tmp_path / "o.jsonl"
     assert main(["run", "--model", str(bundle / "model.onnx"), "--model", str(bundle),
                  "--backend", "onnx", "--source", "sim://thumbs?seed=2", "--headless",
                  "--frames", "5", "--json-out", str(log)]) == 0
-    rows = _lines(log)
+    rows = read_jsonl(log)
     assert len(rows) == 5 and [r["model"] for r in rows[0]["results"]] == ["model", "thumbs"]
     assert rows[0]["results"][0]["scores"] == rows[0]["results"][1]["scores"]
 
@@ -151,12 +155,12 @@ def test_annotators_draw_where_they_should():
     assert not frame[300:, 250:400].any()
 
 
+@pytest.mark.slow
 def test_source_dying_mid_run_is_survived(bundle):
     from edge_app.backends import OnnxBackend
     from edge_app.model_info import load_model_info
     from edge_app.runtime.loop import Runner, run_loop
     from edge_app.sources import FrameReader, open_source
-    from test_reader import FakeSource
 
     info = load_model_info(str(bundle))
     backend = OnnxBackend()
@@ -175,6 +179,7 @@ def test_source_dying_mid_run_is_survived(bundle):
     assert open_source   # the same factory serves real cameras
 
 
+@pytest.mark.slow
 def test_sigterm_stops_cleanly_and_closes_the_recording(bundle, tmp_path):
     video = tmp_path / "live.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "edge_app", "run", "--model", str(bundle),
@@ -194,6 +199,7 @@ def test_sigterm_stops_cleanly_and_closes_the_recording(bundle, tmp_path):
     assert _video_frames(video) > 10, "the recording is closed properly and playable"
 
 
+@pytest.mark.slow
 def test_model_errors_are_one_line(bundle, tmp_path, capsys):
     assert main(["run", "--model", str(tmp_path / "nope"), "--source", "sim://thumbs", "--headless"]) == 2
     assert "not found" in capsys.readouterr().err
@@ -206,6 +212,7 @@ def test_model_errors_are_one_line(bundle, tmp_path, capsys):
     assert threading.active_count() < 20
 
 
+@pytest.mark.slow
 def test_serve_streams_mjpeg_and_results(bundle):
     import urllib.request
 
@@ -242,6 +249,7 @@ def test_serve_streams_mjpeg_and_results(bundle):
     assert not loop.is_alive()
 
 
+@pytest.mark.slow
 def test_trt_backend(bundle, tmp_path, capsys):
     from export.tensorrt_build import tensorrt_available
 
@@ -257,4 +265,4 @@ def test_trt_backend(bundle, tmp_path, capsys):
     log = tmp_path / "trt.jsonl"
     assert main(["run", "--model", str(bundle), "--backend", "trt", "--source", "sim://thumbs?seed=3",
                  "--headless", "--frames", "20", "--json-out", str(log)]) == 0
-    assert len(_lines(log)) == 20
+    assert len(read_jsonl(log)) == 20

@@ -106,6 +106,7 @@ def test_bad_requests_are_one_line(client):
     assert client.post("/api/mode", json={"mode": "dance"}).status_code == 400
 
 
+@pytest.mark.slow   # about 4 s of held and released bursts
 def test_burst_saves_until_released_and_stops_without_the_browser(client, tmp_path):
     from edge_app.studio.core import BURST_HOLD
 
@@ -268,6 +269,7 @@ def test_keypoints_are_labelled_by_clicking_the_image(served, browser, tmp_path)
     page.screenshot(path=str(ARTIFACTS / "studio-face.png"))
 
 
+@pytest.mark.slow   # starts a training run (about 3 s)
 def test_a_failed_training_shows_its_reason(client, tmp_path):
     pytest.importorskip("torch")
     client.post("/api/capture", json={"label": "thumbs_up"})

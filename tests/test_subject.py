@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from conftest import write_image
+from conftest import capture_sim, eval_json, fast_train, train_bundle, write_class_tree, write_image
 from edge_app.dataset.formats import read_dataset
 from edge_app.results import ClassResult, NoSubject, PointsResult, smooth
 from edge_app.sources import open_source
 from edge_app.subject import providers
 from edge_app.subject.base import Subject, SubjectFinder, find_with_retry
 from edge_app.subject.crop import crop_box, crop_image, from_crop, to_crop
-from edge_app.subject.dataset import scan_subjects
+from edge_app.dataset.subjects import scan_subjects
 from edge_app.subject.providers import PROVIDERS, TruthFinder, find_subject, make_finder
 from edge_app.subject.stage import crop_for, place
 
@@ -217,53 +217,38 @@ def test_the_tracker_is_installed_without_its_numpy_pin_only_beside_numpy_2():
 
 
 # -- training, eval and data info with the subject stage ----------------------------------
-FAST = ["--arch", "efficientnet_lite0", "--mode", "fast", "--input-size", "64", "--views", "0",
-        "--epochs", "5", "--no-cache", "--no-progress", "--workers", "0"]
+FAST = fast_train(64, 0, "--epochs", "5")
+THUMBS = {"thumbs_up": 6, "thumbs_down": 6}   # photos without a simulated hand
 
 
-def _photos(root, classes=("thumbs_up", "thumbs_down"), n=6):
-    for c in classes:
-        for i in range(n):
-            write_image(root / c / "{}.jpg".format(i), 80, 60, value=30 * i + 10)
-    return root
-
-
+@pytest.mark.slow
 def test_low_detection_rate_trains_on_whole_frames(tmp_path, capsys):
     pytest.importorskip("torch")
-    from edge_app.cli import main
-
-    data = _photos(tmp_path / "data")
-    bundle = tmp_path / "b"
-    assert main(["train", "--task", "thumbs", "--data", str(data), "--out", str(bundle),
-                 "--subject-provider", "truth"] + FAST) == 0
+    data = write_class_tree(tmp_path / "data", THUMBS, 80, 60)
+    bundle = train_bundle("thumbs", data, tmp_path / "b", "--subject-provider", "truth", *FAST)
     out = capsys.readouterr().out
     assert "found a hand in only 0%" in out and "training on whole frames" in out
     plan = json.loads((bundle / "bundle.json").read_text())["input_plan"]
     assert plan["input"] == "frame" and plan["detection_rate"] == 0.0
 
 
+@pytest.mark.slow
 def test_declared_crops_train_and_eval_on_the_whole_image(tmp_path, capsys):
     pytest.importorskip("torch")
-    from edge_app.cli import main
-
-    data = _photos(tmp_path / "data")
+    data = write_class_tree(tmp_path / "data", THUMBS, 80, 60)
     bundle, report = tmp_path / "b", tmp_path / "eval.json"
-    assert main(["train", "--task", "thumbs", "--data", str(data), "--out", str(bundle),
-                 "--subject-provider", "truth", "--crops"] + FAST) == 0
+    train_bundle("thumbs", data, bundle, "--subject-provider", "truth", "--crops", *FAST)
     plan = json.loads((bundle / "bundle.json").read_text())["input_plan"]
     assert plan["input"] == "crop" and plan["crops"] and plan["detection_rate"] == 1.0
-    assert main(["eval", "--model", str(bundle), "--data", str(data), "--crops", "--json",
-                 str(report), "--no-progress"]) == 0
-    metrics = json.loads(report.read_text())
+    metrics = eval_json(bundle, data, report, "--crops")
     assert metrics["detection_rate"] == 1.0 and metrics["n"] == 12 and metrics["missed"] == 0
     # Not declared as crops: the same images have no hand, and each counts as an error.
-    assert main(["eval", "--model", str(bundle), "--data", str(data), "--json", str(report),
-                 "--no-progress"]) == 0
-    metrics = json.loads(report.read_text())
+    metrics = eval_json(bundle, data, report)
     assert metrics["detection_rate"] == 0.0 and metrics["accuracy"] == 0.0 and metrics["n"] == 12
     assert len(metrics["missed_files"]) == 12
 
 
+@pytest.mark.slow
 def test_input_crop_without_a_detector_is_one_line(tmp_path, capsys, monkeypatch):
     pytest.importorskip("torch")
     import builtins
@@ -278,7 +263,7 @@ def test_input_crop_without_a_detector_is_one_line(tmp_path, capsys, monkeypatch
         return real(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", no_mediapipe)
-    data = _photos(tmp_path / "data")
+    data = write_class_tree(tmp_path / "data", THUMBS, 80, 60)
     assert main(["train", "--task", "thumbs", "--data", str(data), "--out", str(tmp_path / "b"),
                  "--input", "crop"] + FAST) == 2
     err = capsys.readouterr().err
@@ -291,14 +276,12 @@ def test_input_crop_without_a_detector_is_one_line(tmp_path, capsys, monkeypatch
 def test_data_info_reports_detection_per_class(tmp_path, capsys):
     from edge_app.cli import main
 
-    sim = tmp_path / "sim"
-    assert main(["capture", "--task", "thumbs", "--source", "sim://thumbs?seed=2&width=160&height=120",
-                 "--headless", "--count", "6", "--out", str(sim), "--no-progress"]) == 0
+    sim = capture_sim("thumbs", tmp_path / "sim", 6, 2, "160x120")
     capsys.readouterr()
     assert main(["data", "info", str(sim), "--task", "thumbs"]) == 0
     out = capsys.readouterr().out
     assert "subject   hand found in 100% of the images (thumbs_" in out
-    photos = _photos(tmp_path / "photos", n=2)
+    photos = write_class_tree(tmp_path / "photos", {"thumbs_up": 2, "thumbs_down": 2}, 80, 60)
     assert main(["data", "info", str(photos), "--subject", "hand", "--subject-provider", "truth",
                  "--json", str(tmp_path / "i.json")]) == 0
     out = capsys.readouterr().out
@@ -373,7 +356,7 @@ def test_the_hard_search_only_for_labelled_stills(tmp_path, monkeypatch):
 
 
 def test_stored_rows_record_misses_so_no_detector_is_needed(tmp_path, monkeypatch):
-    from edge_app.subject.dataset import stored_rows
+    from edge_app.dataset.subjects import stored_rows
 
     for i in range(2):
         write_image(tmp_path / "data" / "a" / "{}.png".format(i), 40, 40, value=100, ext=".png")
@@ -386,7 +369,7 @@ def test_stored_rows_record_misses_so_no_detector_is_needed(tmp_path, monkeypatc
     def no_detector(*a, **k):
         raise AssertionError("every image has a stored row: nothing to detect")
 
-    monkeypatch.setattr("edge_app.subject.dataset.make_finder", no_detector)
+    monkeypatch.setattr("edge_app.dataset.subjects.make_finder", no_detector)
     again = scan_subjects(read_dataset(tmp_path / "data").verify(), "hand", "mediapipe",
                           cache_dir=tmp_path / "other")
     assert again.stored == 2 and again.subjects[0].box == (0, 0, 40, 40) and again.subjects[1] is None

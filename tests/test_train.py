@@ -10,27 +10,20 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
-from conftest import write_image  # noqa: E402
+from conftest import capture_sim, eval_json, fast_train, train_bundle, write_image  # noqa: E402
 from edge_app.cli import main  # noqa: E402
 from edge_app.errors import DatasetError, UserError  # noqa: E402
 from edge_app.task_spec import load_task  # noqa: E402
 
-SIM = "sim://{}?seed={}&width=256&height=192"
-FAST = ["--arch", "efficientnet_lite0", "--mode", "fast", "--input-size", "128", "--views", "1",
-        "--no-cache", "--no-progress", "--workers", "0"]
-
-
-def capture(task, out, count, seed):
-    assert main(["capture", "--task", task, "--source", SIM.format(task, seed), "--headless",
-                 "--count", str(count), "--out", str(out), "--no-progress"]) == 0
-    return out
+FAST = fast_train(128)
 
 
 @pytest.fixture(scope="module")
 def sim_data(tmp_path_factory):
-    """Training and fresh test captures of each course task from the simulated camera."""
+    """Training and fresh test captures of each course task from the simulated camera (slow:
+    the tests that take it train on it and are marked slow)."""
     root = tmp_path_factory.mktemp("sim")
-    return {t: (capture(t, root / t, 160, 1), capture(t, root / (t + "_test"), 100, 99))
+    return {t: (capture_sim(t, root / t, 160, 1), capture_sim(t, root / (t + "_test"), 100, 99))
             for t in ("thumbs", "emotions", "fingers", "face")}
 
 
@@ -42,15 +35,12 @@ EXPECTED = {"thumbs": ("accuracy", 0.85), "emotions": ("accuracy", 0.78),
             "fingers": ("accuracy", 0.9), "face": ("nme", 0.1)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("task", sorted(EXPECTED))
 def test_fast_mode_learns_each_course_task(task, sim_data, tmp_path):
     train_dir, test_dir = sim_data[task]
-    bundle = tmp_path / "bundle"
-    assert main(["train", "--task", task, "--data", str(train_dir), "--out", str(bundle)] + FAST) == 0
-    report = tmp_path / "eval.json"
-    assert main(["eval", "--model", str(bundle), "--data", str(test_dir), "--json", str(report),
-                 "--no-progress"]) == 0
-    metrics = json.loads(report.read_text())
+    bundle = train_bundle(task, train_dir, tmp_path / "bundle", *FAST)
+    metrics = eval_json(bundle, test_dir, tmp_path / "eval.json")
     key, bound = EXPECTED[task]
     assert metrics["n"] == 100
     if key == "accuracy":
@@ -132,6 +122,7 @@ def test_local_weights_file(tmp_path):
         get_backbone("resnet81")
 
 
+@pytest.mark.slow
 def test_full_mode_interrupt_and_resume(sim_data, tmp_path, monkeypatch):
     from train import engine
 
@@ -208,6 +199,7 @@ def test_keypoint_augment_moves_points_with_the_image(use_v2, monkeypatch):
     assert flipped, "flips happen, and then the names are swapped"
 
 
+@pytest.mark.slow
 def test_training_works_without_keypoints_support(sim_data, tmp_path, monkeypatch):
     from torchvision import tv_tensors
 
@@ -215,8 +207,7 @@ def test_training_works_without_keypoints_support(sim_data, tmp_path, monkeypatc
     from train.augment import has_keypoints
 
     assert not has_keypoints()
-    assert main(["train", "--task", "face", "--data", str(sim_data["face"][0]), "--out",
-                 str(tmp_path / "b"), "--views", "1"] + FAST) == 0
+    train_bundle("face", sim_data["face"][0], tmp_path / "b", "--views", "1", *FAST)
 
 
 def test_bad_training_input_is_one_line(tmp_path, capsys):
@@ -231,6 +222,7 @@ def test_bad_training_input_is_one_line(tmp_path, capsys):
     assert "--epochs" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_points_outside_the_image_are_ignored_with_a_warning(tmp_path, capsys):
     root = tmp_path / "kp"
     rows = ["image,nose_x,nose_y,left_eye_x,left_eye_y,right_eye_x,right_eye_y"]
@@ -238,7 +230,7 @@ def test_points_outside_the_image_are_ignored_with_a_warning(tmp_path, capsys):
         write_image(root / "{}.jpg".format(i), 64, 64, value=20 * i)
         rows.append("{}.jpg,{},30,40,20,20,20".format(i, 200 if i == 0 else 32))
     (root / "k.csv").write_text("\n".join(rows) + "\n")
-    assert main(["train", "--task", "face", "--data", str(root), "--out", str(tmp_path / "b")] + FAST) == 0
+    train_bundle("face", root, tmp_path / "b", *FAST)
     assert "1 image(s) have a point outside the image" in capsys.readouterr().out
 
 
@@ -255,10 +247,9 @@ def test_task_yaml_train_section_and_cli_override(tmp_path):
         load_task(str(path))
 
 
+@pytest.mark.slow
 def test_eval_takes_a_subset_and_names_skipped(sim_data, tmp_path, capsys):
-    bundle = tmp_path / "b"
-    assert main(["train", "--task", "fingers", "--data", str(sim_data["fingers"][0]), "--out",
-                 str(bundle)] + FAST) == 0
+    bundle = train_bundle("fingers", sim_data["fingers"][0], tmp_path / "b", *FAST)
     subset = tmp_path / "subset"
     for name in ("1", "2", "0"):
         for i in range(2):

@@ -1,16 +1,9 @@
-"""The model bundle: one folder per training run with everything later stages need.
-
-    model.pt        the weights (a state_dict; loads with torch.load(weights_only=True))
-    bundle.json     task spec, labels, arch, input size, normalisation, config, metrics,
-                    validation file list, timings, versions
-    history.json    per-epoch loss and validation metrics
-    val_sample/     up to 64 validation images plus labels.json, for export parity and INT8
-                    calibration on a device that has no dataset
-    plots/          curves.png, confusion.png (classes), val_grid.png
-"""
+"""Writing a model bundle (layout and reading: :mod:`edge_app.bundle`) and loading its model
+for training-side work (eval, export, the torch backend)."""
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import shutil
 import time
@@ -20,36 +13,76 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_app import __version__
+from edge_app.bundle import (
+    BUNDLE_FILE,
+    ONNX_FILE,
+    SAMPLE_DIR,
+    WEIGHTS_FILE,
+    Bundle,
+    read_bundle,
+)
 from edge_app.dataset.atomic import atomic_write_bytes, atomic_write_text
 from edge_app.dataset.model import Sample
 from edge_app.errors import UserError
-from edge_app.task_spec import TaskSpec, parse_task
+from edge_app.task_spec import TaskSpec
 
-BUNDLE_FILE = "bundle.json"
-WEIGHTS_FILE = "model.pt"
-SAMPLE_DIR = "val_sample"
+log = logging.getLogger(__name__)
+
 SAMPLE_SIZE = 64
+# files of an earlier run in the same folder that the new model makes wrong
+STALE = (ONNX_FILE, "plots/val_grid.png", "plots/confusion.png")
 
 
-def write_bundle(out: Path, model: Any, task: TaskSpec, meta: Dict[str, Any],
-                 history: List[Dict[str, Any]], val: Sequence[Sample],
-                 val_targets: np.ndarray, seed: int = 0) -> Path:
+def write_candidate(out: Path, cand: Any, task: TaskSpec, cfg: Any, data: Path) -> Bundle:
+    """Write a trained ``train.inputs.Candidate`` as the bundle in ``out``: weights, metadata,
+    history, the validation sample (with its landmark features where the model takes them)
+    and plots."""
+    out = Path(out)
+    for name in STALE:
+        if (out / name).is_file():
+            (out / name).unlink()
+    bundle = Bundle(path=out, task=task, arch=cand.arch, input_size=tuple(cand.input_size),  # type: ignore[arg-type]
+                    plan=cand.plan, weights=cand.weights, mode=cfg.mode, metrics=cand.metrics,
+                    config=cfg.to_dict(), best_epoch=cand.best_epoch, train_count=cand.train_count,
+                    data=str(Path(data).resolve()), timings=cand.timings)
+    write_bundle(out, cand.model, bundle, cand.history, cand.val.samples, cand.val.targets, cfg.seed)
+    if cand.val.features is not None:
+        save_sample_features(out, cand.val.samples, cand.val.features, cand.val.targets, cand.val.sizes)
+    _plots(out, cand, task)
+    return bundle
+
+
+def _plots(out: Path, cand: Any, task: TaskSpec) -> None:
+    from train import plots
+
+    kind = task.task_kind.training()
+    folder = out / "plots"
+    folder.mkdir(exist_ok=True)
+    metric = kind.headline
+    plots.curves(folder / "curves.png", list(cand.history), metric, metric.replace("_", " "))
+    if "confusion" in cand.metrics:
+        plots.confusion(folder / "confusion.png", cand.metrics["confusion"], task.labels)
+    if cand.grid_outputs is not None:
+        plots.val_grid(folder / "val_grid.png", cand.val.samples, cand.grid_outputs, cand.val.targets,
+                       task, kind)
+
+
+def write_bundle(out: Path, model: Any, bundle: Bundle, history: List[Dict[str, Any]],
+                 val: Sequence[Sample], val_targets: np.ndarray, seed: int = 0) -> Path:
     """Save the weights, the metadata and a sample of validation images into ``out``."""
     import torch
+    import torchvision
 
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / (WEIGHTS_FILE + ".part")
     torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, str(tmp))
     tmp.replace(out / WEIGHTS_FILE)
-    sample = _write_sample(out / SAMPLE_DIR, val, val_targets, task, seed)
-    import torchvision
-
-    full = dict(meta, format="edge-app-bundle", version=1, task=task.to_dict(),
-                kind=task.kind, labels=list(task.labels), val_files=[str(s.path) for s in val],
-                val_sample=sample, created=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                versions={"edge_app": __version__, "torch": torch.__version__,
-                          "torchvision": torchvision.__version__, "python": platform.python_version()})
-    atomic_write_text(out / BUNDLE_FILE, json.dumps(full, indent=2, default=_json_default) + "\n")
+    bundle.val_sample = _write_sample(out / SAMPLE_DIR, val, val_targets, bundle.task, seed)
+    bundle.val_files = [str(s.path) for s in val]
+    bundle.created = time.strftime("%Y-%m-%dT%H:%M:%S")
+    bundle.versions = {"edge_app": __version__, "torch": torch.__version__,
+                       "torchvision": torchvision.__version__, "python": platform.python_version()}
+    atomic_write_text(out / BUNDLE_FILE, json.dumps(bundle.to_json(), indent=2, default=_json_default) + "\n")
     atomic_write_text(out / "history.json", json.dumps(history, indent=1, default=_json_default) + "\n")
     return out
 
@@ -68,12 +101,13 @@ def _write_sample(folder: Path, val: Sequence[Sample], targets: np.ndarray, task
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
+    kind = task.task_kind.training()
     order = np.random.default_rng(seed).permutation(len(val))
-    if targets.ndim == 1:   # round-robin over classes so each is represented
-        by_class: Dict[int, List[int]] = {}
-        for i in order:
-            by_class.setdefault(int(targets[i]), []).append(int(i))
-        order = np.array([i for group in _interleave(list(by_class.values())) for i in group])
+    strata = kind.strata(targets)   # round-robin over classes so that each is represented
+    by_stratum: Dict[int, List[int]] = {}
+    for i in order:
+        by_stratum.setdefault(strata[int(i)], []).append(int(i))
+    order = np.array([i for group in _interleave(list(by_stratum.values())) for i in group], np.int64)
     labels = []
     for rank, i in enumerate(order[:SAMPLE_SIZE]):
         s = val[int(i)]
@@ -87,10 +121,7 @@ def _write_sample(folder: Path, val: Sequence[Sample], targets: np.ndarray, task
             name = "{:03d}.png".format(rank)
             ok, data = cv2().imencode(".png", load_sample_image(s))
             atomic_write_bytes(folder / name, data.tobytes())
-        t = targets[int(i)]
-        labels.append({"image": name, "source": str(s.path),
-                       "label": task.labels[int(t)] if targets.ndim == 1 else None,
-                       "points": None if targets.ndim == 1 else np.asarray(t).tolist()})
+        labels.append(dict(kind.sample_label(targets[int(i)], task), image=name, source=str(s.path)))
     atomic_write_text(folder / "labels.json", json.dumps(labels, indent=1, default=_json_default))
     return len(labels)
 
@@ -102,47 +133,38 @@ def _interleave(groups: List[List[int]]) -> List[List[int]]:
     return out
 
 
-def read_bundle(path: Path) -> Dict[str, Any]:
-    """The bundle's metadata, with its task spec re-validated."""
-    path = Path(path).expanduser()
-    meta_path = path / BUNDLE_FILE
-    if not meta_path.is_file():
-        raise UserError("{}: not a model bundle (no {}); pass the folder that 'edge-app train "
-                        "--out' wrote".format(path, BUNDLE_FILE))
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise UserError("{}: unreadable ({})".format(meta_path, exc))
-    meta["task_spec"] = parse_task(meta["task"], source=str(meta_path))
-    return meta
-
-
-def load_model(path: Path, device: Optional[str] = None) -> Tuple[Dict[str, Any], Any]:
-    """The bundle's metadata and its model in eval mode (weights loaded weights_only)."""
+def load_model(path: Path, device: Optional[str] = None) -> Tuple[Bundle, Any]:
+    """The bundle and its model in eval mode (weights loaded weights_only); one line when the
+    weights are missing, truncated, corrupt or of another model."""
     import torch
 
-    from train.model import build_model
-
-    meta = read_bundle(path)
-    plan = meta.get("input_plan") or {}
-    model: Any
-    if plan.get("input") == "landmarks":
-        from train.landmarks import LandmarkModel, out_features
-
-        model = LandmarkModel(int(plan["features"]), out_features(meta["task_spec"]))
-    elif plan.get("input") == "both":
-        from train.fused import build_fused
-
-        model = build_fused(meta["task_spec"], meta["arch"], "none", int(plan["embed"]))
-    else:
-        model = build_model(meta["task_spec"], meta["arch"], "none")
-    weights = Path(path) / WEIGHTS_FILE
+    bundle = read_bundle(path)
+    model = bundle.plan.kind.training().build(bundle)
+    weights = bundle.weights_path
+    if not weights.is_file():
+        raise UserError("{}: missing {}; retrain, or copy the whole bundle folder".format(path, WEIGHTS_FILE))
     try:
         state = torch.load(str(weights), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise UserError("{}: missing {}".format(path, WEIGHTS_FILE))
-    model.load_state_dict(state)
+        model.load_state_dict(state)
+    except Exception as exc:   # truncated zip, garbage, a pickle that is not weights, other shapes
+        raise UserError("{}: the weights cannot be loaded ({}): the file is corrupt or from another "
+                        "model; retrain, or copy the bundle again".format(
+                            weights, str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__))
     model.eval()
     if device:
         model.to(device)
-    return meta, model
+    return bundle, model
+
+
+def save_sample_features(out: Path, samples: Sequence[Sample], x: np.ndarray, y: np.ndarray,
+                         sizes: np.ndarray) -> None:
+    """``val_sample/landmarks.npz``: the landmark features, targets and scales of the images
+    the bundle's validation sample holds, in its order (export parity without a detector)."""
+    import io
+
+    labels = json.loads((out / SAMPLE_DIR / "labels.json").read_text())
+    index = {str(s.path): i for i, s in enumerate(samples)}
+    rows = [index[item["source"]] for item in labels]
+    buf = io.BytesIO()
+    np.savez(buf, x=x[rows], y=y[rows], sizes=sizes[rows])
+    atomic_write_bytes(out / SAMPLE_DIR / "landmarks.npz", buf.getvalue())

@@ -12,6 +12,7 @@ coordinates differ in scale by orders of magnitude).
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Any, List, Optional, Sequence, Tuple
 
@@ -24,6 +25,8 @@ from edge_app.subject.base import Subject
 from edge_app.subject.landmarks import feature_size, landmark_features
 from edge_app.task_spec import TaskSpec
 from train.model import EdgeModel, build_model
+
+log = logging.getLogger(__name__)
 
 
 class FusedHead(nn.Module):
@@ -72,22 +75,12 @@ class FusedModel(nn.Module):
         return self.head(torch.cat([self.cnn.embed(images), landmarks], dim=1))
 
 
-def _net(task: TaskSpec, width: int) -> nn.Module:
-    """Classes: a small MLP (trained by SGD); points: the kind's linear head (ridge)."""
-    kind = task.task_kind.training()
-    if task.classes:
-        from train.landmarks import LandmarkModel
-
-        return LandmarkModel(width, len(task.classes))
-    return kind.head(width, task)
-
-
 def build_fused(task: TaskSpec, arch: str, weights: str, embed_width: int) -> FusedModel:
     """A fused model for ``task``: the CNN (its own head unused) and a fused head."""
     cnn = build_model(task, arch, weights)
     cnn.head = nn.Identity()
     width = embed_width + feature_size(str(task.subject))
-    return FusedModel(cnn, FusedHead(width, _net(task, width)))
+    return FusedModel(cnn, FusedHead(width, task.task_kind.training().fused_net(width, task)))
 
 
 def embed_width(model: EdgeModel, size: Tuple[int, int]) -> int:
@@ -106,8 +99,8 @@ class FusedData:
 
 def fused_data(ds: Dataset, subjects: Sequence[Optional[Subject]], plan: Any) -> FusedData:
     """Crops and landmark features of the samples that have both."""
-    from edge_app.subject.dataset import SubjectScan
-    from train.subjects import apply_plan
+    from edge_app.dataset.subjects import SubjectScan
+    from train.subjects import crop_dataset
 
     keep, feats, subs, missed = [], [], [], []
     for s, subject in zip(ds.samples, subjects):
@@ -118,8 +111,7 @@ def fused_data(ds: Dataset, subjects: Sequence[Optional[Subject]], plan: Any) ->
         keep.append(s)
         feats.append(found[0])
         subs.append(subject)
-    crop_plan = dataclasses.replace(plan, input="crop")
-    crops, _ = apply_plan(dataclasses.replace(ds, samples=keep), crop_plan, SubjectScan(subs))
+    crops, _ = crop_dataset(dataclasses.replace(ds, samples=keep), plan, SubjectScan(subs))
     width = feature_size(plan.subject)
     return FusedData(crops, np.array(feats, np.float32).reshape(len(feats), width), missed)
 
@@ -138,76 +130,63 @@ def predict_fused(model: FusedModel, samples: Sequence[Sample], features: np.nda
     return model.head.eval()(z).float().cpu().numpy()
 
 
-def train_fused(ds: Dataset, subjects: Sequence[Optional[Subject]], plan: Any, task: TaskSpec,
-                cfg: Any, device: Any, out: Any, data: Any, resume: bool, progress: bool,
-                cache_dir: Any) -> dict:
-    """Train the CNN on crops, then the fused head; write the bundle. Returns its meta and
-    validation metrics."""
+def train_fused(job: Any, trainer: Any) -> Any:
+    """Train the CNN on crops, then the fused head (a ``train.inputs.Candidate``)."""
     import time
 
     from edge_app.errors import DatasetError
-    from train.bundle import write_bundle
-    from train.data import sizes_of
+    from edge_app.inputs import BOTH, LANDMARK_LAYOUT
+    from train.cnn import fit_cnn
     from train.engine import predict, view_features
-    from train.landmark_run import save_sample_features
+    from train.candidate import Candidate, input_size, split
     from train.landmarks import augment_views
-    from train.run import fit_cnn
-    from train.split import split_indices, strata_for
 
+    task, cfg, plan = job.task, job.cfg, job.plan
     kind = task.task_kind.training()
-    h, w = cfg.input_size or task.input_size
-    size = (int(h), int(w))
-    fd = fused_data(ds, subjects, plan)
-    if len(fd.ds.samples) < 4:
+    size = input_size(cfg, task)
+    view = trainer.view(job.ds, plan, job.scan, task, job.progress)
+    if len(view.samples) < 4:
         raise DatasetError("{}: only {} image(s) with a {} crop and landmarks; capture more, or "
-                           "train with --input crop or frame".format(ds.root, len(fd.ds.samples),
+                           "train with --input crop or frame".format(job.ds.root, len(view.samples),
                                                                      plan.subject))
-    if fd.missed:
-        print("left out {} image(s) without {} landmarks".format(len(fd.missed), plan.subject))
-    targets = kind.targets(fd.ds)
-    tr, va = split_indices(fd.ds.samples, strata_for(targets), cfg.val_fraction, cfg.seed, cfg.group)
-    tr_s, va_s = [fd.ds.samples[i] for i in tr], [fd.ds.samples[i] for i in va]
-    tr_y, va_y = targets[tr], targets[va]
-    print("data: {} crops with landmarks ({} train, {} validation); model: {} + landmarks, "
-          "mode {}, on {}".format(len(fd.ds.samples), len(tr), len(va), cfg.arch, cfg.mode, device))
+    level = logging.DEBUG if job.quiet else logging.INFO   # auto: the crop model said it all
+    if view.missed:
+        log.log(level, "left out %d image(s) without %s landmarks", len(view.missed), plan.subject)
+    tr, va = split(view, job, trainer)
+    log.log(level, "data: %d crops with landmarks (%d train, %d validation); model: %s + landmarks, "
+            "mode %s, on %s", len(view.samples), len(tr.samples), len(va.samples), cfg.arch, cfg.mode,
+            job.device)
     cnn = build_model(task, cfg.arch, cfg.weights)
     start = time.monotonic()
-    fit_cnn(cnn, task, (tr_s, tr_y), (va_s, va_y), cfg, size, device, out, resume, progress, cache_dir)
+    fit_cnn(cnn, task, tr, va, cfg, size, job.device, job.out, job.resume, job.progress, job.cache_dir)
     # Landmark views pair with image views only where augmentation keeps labels where they
     # are (classes); moved keypoints would not match independently jittered landmarks.
-    vcfg = cfg if task.classes else dataclasses.replace(cfg, views=0)
-    cache = None if cfg.mode != "fast" or cache_dir is None else cache_dir
-    x_img, y_tr, _ = view_features(cnn, tr_s, tr_y, kind.train_transform(task, size), vcfg, size,
-                                   device, cache, progress, kind.crop_augment)
-    x_lm, _ = augment_views(fd.features[tr], tr_y, vcfg.views, cfg.seed, str(task.subject))
+    vcfg = cfg if kind.views_keep_targets else dataclasses.replace(cfg, views=0)
+    cache = None if cfg.mode != "fast" or job.cache_dir is None else job.cache_dir
+    x_img, y_tr, _ = view_features(cnn, tr.samples, tr.targets, kind.train_transform(task, size), vcfg,
+                                   size, job.device, cache, job.progress, kind.crop_augment)
+    assert tr.features is not None and va.features is not None
+    x_lm, _ = augment_views(tr.features, tr.targets, vcfg.views, cfg.seed, str(task.subject))
     z_tr = np.concatenate([x_img, x_lm], axis=1)
-    z_va = np.concatenate([predict(cnn, va_s, size, device, embed=True) if va_s else
-                           np.zeros((0, x_img.shape[1]), np.float32), fd.features[va]], axis=1)
+    z_va = np.concatenate([predict(cnn, va.samples, size, job.device, embed=True) if va.samples else
+                           np.zeros((0, x_img.shape[1]), np.float32), va.features], axis=1)
     cnn.head = nn.Identity()
-    model = FusedModel(cnn, FusedHead(z_tr.shape[1], _net(task, z_tr.shape[1])))
+    model = FusedModel(cnn, FusedHead(z_tr.shape[1], kind.fused_net(z_tr.shape[1], task)))
     model.head.set_statistics(z_tr, (x_img.shape[1], x_lm.shape[1]))
-    hcfg = dataclasses.replace(cfg, batch_size=max(cfg.batch_size, 64), epochs=max(cfg.epochs or 0, 150)) \
-        if task.classes else cfg
-    va_sizes = sizes_of(va_s)
+    hcfg = kind.fused_head_config(cfg)
     history, best, best_epoch = kind.fit_head(model.head.net, model.head.standardize(z_tr), y_tr,
-                                              model.head.standardize(z_va), va_y, va_sizes, hcfg,
-                                              task, device)
+                                              model.head.standardize(z_va), va.targets, va.sizes, hcfg,
+                                              task, job.device)
     seconds = time.monotonic() - start
     model.cpu().eval()
     with torch.no_grad():
         outputs = model.head(torch.from_numpy(z_va.astype(np.float32))).numpy()
-    metrics = kind.metrics(outputs, va_y, task, va_sizes) if len(va_s) else {}
-    width = fd.features.shape[1]
-    meta = {"arch": cfg.arch, "weights": cfg.weights, "mode": cfg.mode, "input_size": list(size),
-            "input_plan": dict(plan.to_dict(), input="both", features=width, embed=x_img.shape[1]),
-            "config": cfg.to_dict(), "metrics": metrics, "best_epoch": best_epoch,
-            "train_count": len(tr_s), "data": str(data),
-            "timings": {"train_seconds": round(seconds, 2), "feature_seconds": 0.0,
-                        "images_per_second": None, "feature_cache_hit": False}}
-    write_bundle(out, model, task, meta, history, va_s, va_y, cfg.seed)
-    save_sample_features(out, va_s, fd.features[va], va_y, va_sizes)
-    print("trained the crop CNN and the fused head in {:.1f} s; validation: {}".format(
-        seconds, kind.describe(metrics) if metrics else "n/a"))
-    print("bundle: {}".format(out))
-    return {"meta": meta, "metrics": metrics, "rate": len(fd.ds.samples) / max(1, len(ds.samples)),
-            "history": history, "outputs": outputs, "val": (va_s, va_y)}
+    metrics = kind.metrics(outputs, va.targets, task, va.sizes) if len(va.samples) else {}
+    log.log(level, "trained the crop CNN and the fused head in %.1f s; validation: %s", seconds,
+            kind.describe(metrics) if metrics else "n/a")
+    fused_plan = dataclasses.replace(plan, input=BOTH.name, features=int(view.features.shape[1]),
+                                     embed=int(x_img.shape[1]), layout=LANDMARK_LAYOUT)
+    timings = {"train_seconds": round(seconds, 2), "feature_seconds": 0.0,
+               "images_per_second": None, "feature_cache_hit": False}
+    return Candidate(fused_plan, model, cfg.arch, cfg.weights, size, metrics, history, best_epoch,
+                     len(tr.samples), va, len(view.samples) / max(1, len(job.ds.samples)), timings)

@@ -2,7 +2,8 @@
 Looked up through the task-kind registry (``TaskKind.training()``), never by name."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Sequence, Tuple
+import dataclasses
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -52,8 +53,25 @@ class ClassificationKind:
     def head(self, in_features: int, task: TaskSpec) -> nn.Module:
         return nn.Sequential(nn.Dropout(0.2), nn.Linear(in_features, len(task.classes)))
 
+    # augmented views keep a class where it is, so image and landmark views can be paired
+    views_keep_targets = True
+
     def targets(self, ds: Dataset) -> np.ndarray:
         return np.array([ds.labels.index(s.label) for s in ds.samples], dtype=np.int64)
+
+    def strata(self, targets: np.ndarray) -> List[int]:
+        """Validation splits keep each class's share."""
+        return [int(t) for t in targets]
+
+    def fused_net(self, width: int, task: TaskSpec) -> nn.Module:
+        """The fused model's head: a small MLP (trained by SGD)."""
+        from train.landmarks import LandmarkModel
+
+        return LandmarkModel(width, len(task.classes))
+
+    def fused_head_config(self, cfg: Any) -> Any:
+        """The MLP head wants larger batches and more epochs than a linear head."""
+        return dataclasses.replace(cfg, batch_size=max(cfg.batch_size, 64), epochs=max(cfg.epochs or 0, 150))
 
     def train_transform(self, task: TaskSpec, size: Tuple[int, int]) -> Transform:
         return classification_train(task, size)
@@ -123,8 +141,43 @@ class ClassificationKind:
     def describe(self, metrics: Dict[str, Any]) -> str:
         return "accuracy {:.1%}".format(metrics["accuracy"])
 
+    headline = "accuracy"   # the metric a one-line summary reports
+
+    def agreement(self, ref: np.ndarray, got: np.ndarray, sizes: np.ndarray) -> Tuple[Dict[str, float], bool]:
+        """How two runs of a model agree (export parity, FP16): the share of equal classes,
+        and whether that is all of them."""
+        share = float((ref.argmax(1) == got.argmax(1)).mean()) if len(ref) else 1.0
+        return {"class_agreement": share}, share == 1.0
+
+    def overall(self, metrics: Dict[str, Any], rate: float) -> float:
+        """A validation score (higher is better) with the images lacking a usable subject
+        counted as misses."""
+        return float(metrics["accuracy"]) * rate if metrics else -np.inf
+
+    def empty_outputs(self, task: TaskSpec) -> np.ndarray:
+        return np.zeros((0, len(task.classes)), np.float32)
+
     def label_text(self, output: np.ndarray, task: TaskSpec) -> str:
         return task.classes[int(np.argmax(output))]
+
+    def to_local(self, target: Any, frame: Any, size: Any) -> Any:
+        """A target as a landmark model learns it: a class stays a class."""
+        return target
+
+    def flat(self, targets: np.ndarray) -> np.ndarray:
+        """Targets as a head's training rows."""
+        return targets
+
+    def short(self, metrics: Dict[str, Any]) -> str:
+        return "{:.1%}".format(metrics["accuracy"])
+
+    def sample_label(self, target: Any, task: TaskSpec) -> Dict[str, Any]:
+        """A validation sample's label as ``val_sample/labels.json`` stores it."""
+        return {"label": task.labels[int(target)], "points": None}
+
+    def sample_targets(self, items: Sequence[Dict[str, Any]], task: TaskSpec) -> np.ndarray:
+        """The targets of ``labels.json`` items (inverse of :meth:`sample_label`)."""
+        return np.array([task.labels.index(item["label"]) for item in items], dtype=np.int64)
 
     def export_head(self, raw: torch.Tensor, task: TaskSpec) -> torch.Tensor:
         """Final outputs in the exported graph: class probabilities (N, K)."""
@@ -143,6 +196,22 @@ class KeypointsKind:
 
     def head(self, in_features: int, task: TaskSpec) -> nn.Module:
         return nn.Sequential(nn.Dropout(0.1), nn.Linear(in_features, 2 * len(task.points)))
+
+    # augmentation moves points: image views and landmark views cannot be paired
+    views_keep_targets = False
+
+    def strata(self, targets: np.ndarray) -> List[int]:
+        """Validation splits keep the share of each pattern of labelled points (the course's
+        layout labels one point per image); coordinates themselves are not strata."""
+        labelled = ~np.isnan(targets.reshape(len(targets), -1, 2)[:, :, 0])
+        return [int(sum(1 << i for i in np.flatnonzero(row))) for row in labelled]
+
+    def fused_net(self, width: int, task: TaskSpec) -> nn.Module:
+        """The fused model's head: the kind's linear head (fitted by ridge)."""
+        return self.head(width, task)
+
+    def fused_head_config(self, cfg: Any) -> Any:
+        return cfg
 
     def targets(self, ds: Dataset) -> np.ndarray:
         if not ds.samples:
@@ -196,6 +265,21 @@ class KeypointsKind:
         return dict(metrics, n=n, missed=len(missed),
                     detection_rate=int(metrics["n"]) / n if n else 0.0)
 
+    headline = "rmse_px"
+
+    def agreement(self, ref: np.ndarray, got: np.ndarray, sizes: np.ndarray) -> Tuple[Dict[str, float], bool]:
+        """The largest distance in pixels between the two runs' points (the absolute
+        tolerance on the outputs decides)."""
+        px = np.linalg.norm((ref - got) * sizes[:, None, :], axis=2)
+        return {"max_point_diff_px": float(px.max()) if px.size else 0.0}, True
+
+    def overall(self, metrics: Dict[str, Any], rate: float) -> float:
+        """Minus the RMSE, inflated by the share of images without a usable subject."""
+        return -float(metrics["rmse"]) / max(rate, 1e-6) if metrics else -np.inf
+
+    def empty_outputs(self, task: TaskSpec) -> np.ndarray:
+        return np.zeros((0, len(task.points), 2), np.float32)
+
     def describe(self, metrics: Dict[str, Any]) -> str:
         text = "RMSE {:.2f} px".format(metrics["rmse_px"])
         if metrics.get("nme") is not None:
@@ -204,6 +288,22 @@ class KeypointsKind:
 
     def label_text(self, output: np.ndarray, task: TaskSpec) -> str:
         return ""
+
+    def to_local(self, target: Any, frame: Any, size: Any) -> Any:
+        """Normalised image points -> the subject's local frame (missing points stay NaN)."""
+        return frame.to_local(np.asarray(target, np.float64) * np.array(size)).astype(np.float32)
+
+    def flat(self, targets: np.ndarray) -> np.ndarray:
+        return targets.reshape(len(targets), -1)
+
+    def short(self, metrics: Dict[str, Any]) -> str:
+        return "RMSE {:.4f}".format(metrics.get("rmse", float("nan")))
+
+    def sample_label(self, target: Any, task: TaskSpec) -> Dict[str, Any]:
+        return {"label": None, "points": np.asarray(target).tolist()}
+
+    def sample_targets(self, items: Sequence[Dict[str, Any]], task: TaskSpec) -> np.ndarray:
+        return np.array([item["points"] for item in items], dtype=np.float32)
 
     def export_head(self, raw: torch.Tensor, task: TaskSpec) -> torch.Tensor:
         """Final outputs in the exported graph: normalised x,y per point (N, P, 2)."""

@@ -29,7 +29,7 @@ class LandmarkModel(nn.Module):
 
 
 def out_features(task: TaskSpec) -> int:
-    return len(task.classes) if task.classes else 2 * len(task.points)
+    return task.task_kind.output_size(task.labels)
 
 
 @dataclass
@@ -47,9 +47,10 @@ class LandmarkData:
         return np.array([[f.scale, f.scale] for f in self.frames], dtype=np.float64)
 
 
-def landmark_data(ds: Dataset, subjects: Sequence[Optional[Subject]], targets: np.ndarray
+def landmark_data(ds: Dataset, subjects: Sequence[Optional[Subject]], targets: np.ndarray, kind: Any
                   ) -> Tuple[LandmarkData, List[Sample]]:
-    """The samples whose subject has usable landmarks, and those without (misses)."""
+    """The samples whose subject has usable landmarks, and those without (misses); targets
+    in the subject's local frame where ``kind`` (the task kind's training side) says so."""
     keep, xs, ys, frames, missed = [], [], [], [], []
     for s, subject, t in zip(ds.samples, subjects, targets):
         found = landmark_features(subject)
@@ -60,12 +61,9 @@ def landmark_data(ds: Dataset, subjects: Sequence[Optional[Subject]], targets: n
         keep.append(s)
         xs.append(x)
         frames.append(frame)
-        if targets.ndim == 1:
-            ys.append(t)
-        else:   # normalised image points -> the subject's local frame
-            ys.append(frame.to_local(np.asarray(t, np.float64) * np.array(s.size)).astype(np.float32))
+        ys.append(kind.to_local(t, frame, s.size))
     width = len(xs[0]) if xs else 0
-    y = np.array(ys, dtype=np.int64 if targets.ndim == 1 else np.float32)
+    y = np.array(ys, dtype=targets.dtype).reshape((len(ys),) + targets.shape[1:])
     return LandmarkData(keep, np.array(xs, np.float32).reshape(len(xs), width), y, frames), missed
 
 
@@ -99,21 +97,20 @@ def augment_views(x: np.ndarray, y: np.ndarray, views: int, seed: int, kind: str
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def fit(data: LandmarkData, val: LandmarkData, task: TaskSpec, cfg: Any, device: Any
-        ) -> Tuple[LandmarkModel, Any]:
-    """Train the MLP on augmented views with the fast mode's head trainer."""
+def fit(train: Any, val: Any, task: TaskSpec, cfg: Any, device: Any) -> Tuple[LandmarkModel, Any]:
+    """Train the MLP on augmented views with the fast mode's head trainer. ``train`` and
+    ``val`` hold ``features``, ``targets`` and (validation) ``sizes`` (a ``train.inputs.View``)."""
     import dataclasses
 
     from train.heads import fit_head_sgd
 
     kind = task.task_kind.training()
-    model = LandmarkModel(data.x.shape[1], out_features(task))
-    x, y = augment_views(data.x, data.y, max(cfg.views, 1) * 2, cfg.seed, task.subject)
-    flat = (lambda a: a) if y.ndim == 1 else (lambda a: a.reshape(len(a), -1))
+    model = LandmarkModel(train.features.shape[1], out_features(task))
+    x, y = augment_views(train.features, train.targets, max(cfg.views, 1) * 2, cfg.seed, task.subject)
     tuned = dataclasses.replace(cfg, batch_size=max(cfg.batch_size, 64), lr=cfg.lr or 3e-3,
                                 epochs=max(cfg.epochs or 0, 150))
-    history, best, best_epoch = fit_head_sgd(kind, model, x, flat(y), val.x, val.y, val.sizes,
-                                             tuned, task, device)
+    history, best, best_epoch = fit_head_sgd(kind, model, x, kind.flat(y),
+                                             val.features, val.targets, val.sizes, tuned, task, device)
     return model.cpu().eval(), (history, best, best_epoch)
 
 

@@ -56,8 +56,3 @@ def _units(samples: Sequence[Sample], group: Optional[str]) -> List[List[int]]:
         raise UserError("--group {!r} matches no file name (e.g. {}); use a pattern like "
                         "'^(S\\d+)_'".format(group, samples[0].path.name if samples else "?"))
     return list(groups.values())
-
-
-def strata_for(targets: np.ndarray) -> List[int]:
-    """Stratify classes by label; keypoints by nothing (one stratum)."""
-    return [int(t) for t in targets] if targets.ndim == 1 else [0] * len(targets)

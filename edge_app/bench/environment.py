@@ -90,7 +90,7 @@ def model_facts(info: ModelInfo) -> Dict[str, Any]:
     for path in files:
         h.update(Path(path).read_bytes())
     return {"name": info.name, "task": info.task.name, "kind": info.task.kind,
-            "input_size": list(info.input_size), "input": (info.plan or {}).get("input", "frame"),
+            "input_size": list(info.input_size), "input": info.input_kind.name,
             "bundle": str(info.bundle) if info.bundle else None,
             "onnx": str(info.onnx) if info.onnx else None,
             "sha256": h.hexdigest()[:16] if files else None}

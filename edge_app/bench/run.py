@@ -8,15 +8,15 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from edge_app.backends import BACKENDS, Backend, Batch, as_inputs
+from edge_app.backends import BACKENDS, Backend, BackendOptions, Batch, as_inputs
+from edge_app.backends import make_backend as registry_backend
 from edge_app.bench.stats import latency_stats, spread
 from edge_app.bench.telemetry import Sampler
 from edge_app.errors import UserError
 from edge_app.model_info import ModelInfo
 
-# What each backend can run; the rest are skipped with the reason.
-PRECISIONS = {"trt": ("fp16", "fp32", "int8"), "onnx": ("fp32",), "torch": ("fp32", "fp16"),
-              "mediapipe": ("fp32",)}
+# The built-in detectors are timed on MediaPipe itself, every frame searched afresh.
+BENCH_OPTIONS = BackendOptions(subject_provider="mediapipe", tracking=False)
 
 
 @dataclass
@@ -55,20 +55,12 @@ class Row:
 
 def make_backend(name: str, precision: str, threads: Optional[int]) -> Backend:
     """A backend object for ``precision`` (TensorRT builds an engine per precision)."""
-    if precision not in PRECISIONS[name]:
-        raise UserError("{} runs {} only".format(name, ", ".join(PRECISIONS[name])))
-    backend = _factory(name)(threads=threads)
-    if hasattr(backend, "precision"):
-        backend.precision = precision
+    precisions = BACKENDS[name].precisions
+    if precision not in precisions:
+        raise UserError("{} runs {} only".format(name, ", ".join(precisions)))
+    backend = registry_backend(name, threads, BENCH_OPTIONS)
+    backend.precision = precision
     return backend
-
-
-def _factory(name: str) -> Any:
-    if name == "mediapipe":   # the built-in detectors, on MediaPipe itself
-        from edge_app.detect.builtin import SubjectsBackend
-
-        return lambda threads: SubjectsBackend(threads, provider="mediapipe", tracking=False)
-    return BACKENDS[name]
 
 
 def sample_batch(info: ModelInfo, batch: int, seed: int = 0) -> Batch:
@@ -104,8 +96,9 @@ def time_decode(info: ModelInfo, backend: Backend, frames: int,
     """A detector's decode + NMS on its own outputs for a frame of ``frame_size``: per-frame
     ms statistics, and the boxes kept."""
     det = info.detector
-    x, where = det.prepare(np.zeros((frame_size[1], frame_size[0], 3), np.uint8))
-    out = backend.infer_all(x)
+    image = np.zeros((frame_size[1], frame_size[0], 3), np.uint8)
+    x, where = det.prepare(image)
+    out = backend.detect(image, x)
     times, kept = [], 0
     for _ in range(max(1, frames)):
         start = time.perf_counter()

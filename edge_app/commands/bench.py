@@ -3,8 +3,11 @@ the end-to-end loop per stage with a source; telemetry; JSON, PNG and comparison
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from typing import Any, Dict, List
+
+log = logging.getLogger(__name__)
 
 HELP = """How fast is this model here, and where does the time go? For each backend, precision
 and batch size: inference-only latency (mean, trimmed mean, p50/p95/p99; each call waits for
@@ -70,15 +73,15 @@ def run(args: argparse.Namespace) -> int:
     result = benchmark(args)
     print(report.table(result))
     for note in result["notes"]:
-        print("note: " + note)
+        log.info("note: %s", note)
     for warning in result["warnings"]:
-        print("warning: " + warning)
+        log.warning("%s", warning)
     if args.json:
         report.write_json(args.json, result)
-        print("json: " + args.json)
+        log.info("json: %s", args.json)
     if args.png:
         note = report.chart(args.png, result)
-        print(note or "chart: " + args.png)
+        log.info("%s", note or "chart: " + args.png)
     return 0
 
 
@@ -87,7 +90,8 @@ def _settings(args: argparse.Namespace) -> Any:
     from edge_app.bench.run import Settings
     from edge_app.errors import UserError
 
-    backends = list(BACKENDS) if args.backends == "all" else _list(args.backends)
+    # "all": the general ones; a model with a backend of its own is measured on that one.
+    backends = [n for n, e in BACKENDS.items() if e.general] if args.backends == "all" else _list(args.backends)
     for b in backends:
         if b not in BACKENDS:
             raise UserError("--backends: unknown '{}'; choose from {}".format(b, ", ".join(BACKENDS)))
@@ -108,7 +112,8 @@ def _settings(args: argparse.Namespace) -> Any:
 def benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     """Every combination, with telemetry; the result as one JSON-ready dict."""
     from edge_app.bench import environment, report, telemetry
-    from edge_app.bench.run import PRECISIONS, measure
+    from edge_app.backends import BACKENDS, backends_for
+    from edge_app.bench.run import measure
     from edge_app.model_info import load_model_info
 
     from edge_app.commands.run import detect_options
@@ -116,7 +121,7 @@ def benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     s = _settings(args)
     info = load_model_info(args.model, detect_options(args))
     if info.runs_on:
-        s.backends = [info.runs_on]
+        s.backends = backends_for(info)
     sources, notes = telemetry.open_sources()
     sampler = telemetry.Sampler(sources)
     loop_fn = _loop_runner(args, s) if s.source else None
@@ -126,10 +131,11 @@ def benchmark(args: argparse.Namespace) -> Dict[str, Any]:
         for src in sources:
             state.update(src.state())
         for backend in s.backends:
-            precisions = [PRECISIONS[backend][0]] if s.precisions == ["auto"] else s.precisions
+            own = BACKENDS[backend].precisions[0]
+            precisions = [own] if s.precisions == ["auto"] else s.precisions
             for precision in precisions:
                 for batch in s.batches:
-                    print("measuring {} {} batch {} ...".format(backend, precision, batch), flush=True)
+                    log.info("measuring %s %s batch %s ...", backend, precision, batch)
                     rows.append(measure(info, backend, precision, batch, s, sampler, loop_fn))
     finally:
         for src in sources:

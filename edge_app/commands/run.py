@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import signal
 import threading
 
 from edge_app.commands.common import add_source
 from edge_app.subject import provider_names
+
+log = logging.getLogger(__name__)
 
 HELP = """Run models live on a camera, a file or the simulator: staged and timed (grab,
 subject, preprocess, infer, decode, smooth, annotate, output), with overlays. Models trained on
@@ -69,11 +72,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_detection(p: argparse.ArgumentParser) -> None:
     """Options of detection models (shared with edge-app bench)."""
+    from edge_app.detect.layouts import LAYOUTS   # numpy only, which the CLI has loaded anyway
+
+    names = list(LAYOUTS)
     g = p.add_argument_group("detection models")
     g.add_argument("--labels", metavar="FILE", help="class names, one per line (jetson-inference's "
                    "labels.txt, BACKGROUND first for SSD); default: the model's metadata, else numbers")
     g.add_argument("--layout", help="force the output layout instead of recognising it: "
-                   "ssd, yolov5, yolov8 or yolo-nms")
+                   "{} or {}".format(", ".join(names[:-1]), names[-1]))
     g.add_argument("--conf", type=float, default=0.25, help="minimum score (default 0.25)")
     g.add_argument("--iou", type=float, default=0.45,
                    help="boxes of a class overlapping more than this are merged (default 0.45)")
@@ -101,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         info = load_model_info(spec, detect_options(args))
         backend, why = _backend(args, info)
         backend.warmup(info)
-        print("model {}: {} on {} ({})".format(info.name, _what(info), backend.describe(), why))
+        log.info("model %s: %s on %s (%s)", info.name, _what(info), backend.describe(), why)
         runners.append(Runner(info, backend, tracker=_tracker(args, info)))
     sizes = check_models(runners)
     kinds = [r.info.subject for r in runners if r.info.subject]
@@ -110,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
         from edge_app.subject.stage import SubjectStage
 
         subjects = SubjectStage(kinds, args.subject_provider, tracking=not args.no_tracking)
-        print("subject stage: {} ({}, {})".format(", ".join(sorted(set(kinds))), args.subject_provider,
-                                                  "tracking" if not args.no_tracking else "every frame"))
+        log.info("subject stage: %s (%s, %s)", ", ".join(sorted(set(kinds))), args.subject_provider,
+                 "tracking" if not args.no_tracking else "every frame")
     if not args.headless and not has_gui():
         raise UserError("no window can be opened here (no display, or a headless OpenCV); add "
                         "--headless (with --record or --json-out)")
@@ -125,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with FrameReader(source) as reader:
             mode = source.describe().replace(args.source, args.source.split("?")[0])
-            print("source: " + mode)
+            log.info("source: %s", mode)
             if args.record:
                 sinks.append(VideoSink(args.record, fps=source.info.fps or 30.0))
             if args.json_out:
@@ -135,8 +141,8 @@ def run(args: argparse.Namespace) -> int:
 
                 server = ServeSink(args.serve)
                 sinks.append(server)
-                print("serving http://{}:{}/ (stream: /stream, results: /results)".format(
-                    server.host, server.port))
+                log.info("serving http://%s:%s/ (stream: /stream, results: /results)",
+                         server.host, server.port)
             if not args.headless:
                 from edge_app.runtime.window import Window
 
@@ -162,21 +168,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _backend(args: argparse.Namespace, info) -> "tuple":
-    """The model's backend; the built-in detectors run on MediaPipe (or the simulator's
-    ground truth), with the subject-provider and tracking settings."""
-    from edge_app.backends import choose_backend
-    from edge_app.errors import UserError
+    """The model's backend, loaded, and why; the built-in detectors' own backend takes the
+    subject-provider and tracking settings."""
+    from edge_app.backends import BackendOptions, choose_backend
 
-    if not info.runs_on:
-        return choose_backend(args.backend, info, args.threads)
-    if args.backend not in ("auto", info.runs_on):
-        raise UserError("--model {} runs on {} only, not --backend {}".format(
-            info.name, info.runs_on, args.backend))
-    from edge_app.detect.builtin import SubjectsBackend
-
-    backend = SubjectsBackend(args.threads, args.subject_provider, not args.no_tracking)
-    backend.load(info)
-    return backend, "built-in detector, {} provider".format(args.subject_provider)
+    options = BackendOptions(subject_provider=args.subject_provider, tracking=not args.no_tracking)
+    return choose_backend(args.backend, info, args.threads, options)
 
 
 def _what(info) -> str:

@@ -33,7 +33,7 @@ def subject_summary(ds: Dataset, kind: str, provider: str = "auto", crops: bool 
                     progress: bool = False) -> Dict[str, Any]:
     """How often the hand or face is found, per class, and the images where it is not (often
     bad captures worth deleting)."""
-    from edge_app.subject.dataset import LOW_RATE, low_rate_hint, rates_by_label, scan_subjects
+    from edge_app.dataset.subjects import LOW_RATE, low_rate_hint, rates_by_label, scan_subjects
 
     scan = scan_subjects(ds, kind, provider, crops, progress)
     out: Dict[str, Any] = {

@@ -7,6 +7,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from edge_app.dataset.verify import image_sizes
+
 META_FILE = "dataset.yaml"
 LABELS_FILE = "labels.csv"
 SPLITS_FILE = "splits.csv"
@@ -77,6 +79,15 @@ class Dataset:
 
     def verify(self, progress: bool = False) -> "Dataset":
         """Decode every image once: record sizes, move unreadable files to ``problems``."""
-        from edge_app.dataset.verify import verify_images
-
-        return verify_images(self, progress=progress)
+        if self.verified:
+            return self
+        kept = []
+        for sample, (size, problem) in zip(self.samples, image_sizes([s.path for s in self.samples], progress)):
+            if size is None:
+                self.problems.append(Problem(str(sample.path), problem))
+            else:
+                sample.size = size
+                kept.append(sample)
+        self.samples = kept
+        self.verified = True
+        return self

@@ -4,14 +4,11 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
 from edge_app.cv import cv2
-
-if TYPE_CHECKING:
-    from edge_app.dataset.model import Dataset
 
 
 def check_image_bytes(data: bytes) -> str:
@@ -49,28 +46,13 @@ def _size(path: Path) -> Tuple[Optional[Tuple[int, int]], str]:
     return (int(image.shape[1]), int(image.shape[0])), ""
 
 
-def verify_images(ds: "Dataset", progress: bool = False) -> "Dataset":
-    """Fill each sample's size; move samples with unreadable images to ``ds.problems``."""
-    from edge_app.dataset.model import Problem
-
-    if ds.verified:
-        return ds
+def image_sizes(paths: Sequence[Path], progress: bool = False) -> List[Tuple[Optional[Tuple[int, int]], str]]:
+    """Each image's (width, height), or None and what is wrong with it; decoded in threads."""
     workers = max(1, min(8, os.cpu_count() or 1))
     with ThreadPoolExecutor(workers) as pool:   # OpenCV decodes outside the GIL
-        results = pool.map(_size, [s.path for s in ds.samples])
-        if progress and len(ds.samples) > 200:
+        results = pool.map(_size, list(paths))
+        if progress and len(paths) > 200:
             from tqdm import tqdm
 
-            results = tqdm(results, total=len(ds.samples), desc="checking images", unit="img",
-                           leave=False)
-        checked = list(results)
-    kept = []
-    for sample, (size, problem) in zip(ds.samples, checked):
-        if size is None:
-            ds.problems.append(Problem(str(sample.path), problem))
-        else:
-            sample.size = size
-            kept.append(sample)
-    ds.samples = kept
-    ds.verified = True
-    return ds
+            results = tqdm(results, total=len(paths), desc="checking images", unit="img", leave=False)
+        return list(results)

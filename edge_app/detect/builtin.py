@@ -2,20 +2,23 @@
 frame, from the simulator's ground truth where the frame carries it (``auto``) or from
 MediaPipe (Hands, up to ``max_hands``; BlazeFace full-range for faces). They answer in the
 ``subjects`` layout (x0, y0, x1, y1, score, class per row, frame pixels), so decoding,
-drawing, tracking and JSON are those of any detector. Imported only when used."""
+drawing, tracking and JSON are those of any detector. The ``mediapipe`` entry of
+:data:`edge_app.backends.BACKENDS`; imported only when used."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
 
-from edge_app.backends import Backend, Batch
+from edge_app.backend_base import Backend, BackendOptions, Batch
 from edge_app.cv import cv2
+from edge_app.detect.model import BUILTIN_BACKEND, OUTPUT
 from edge_app.errors import UserError
-from edge_app.model_info import ModelInfo
 from edge_app.subject.base import RETRY_BORDER, with_border
 
-OUTPUT = "detections"
+if TYPE_CHECKING:   # annotations only: edge_app.model_info imports this package
+    from edge_app.model_info import ModelInfo
+
 MAX_HANDS = 4
 RETRY_EVERY = 5   # an empty scene retries with the border on every 5th frame only
 
@@ -35,7 +38,7 @@ class SubjectsBackend(Backend):
     """Runs a built-in detector. ``provider``: ``auto`` (ground truth on simulated frames,
     else MediaPipe), ``mediapipe`` or ``truth``."""
 
-    name = "mediapipe"
+    name = BUILTIN_BACKEND
 
     def __init__(self, threads: Optional[int] = None, provider: str = "auto",
                  tracking: bool = True, retry: bool = True) -> None:
@@ -43,6 +46,13 @@ class SubjectsBackend(Backend):
         self.kind = ""
         self.model: Any = None
         self.misses = 0
+
+    @classmethod
+    def create(cls, threads: Optional[int] = None,
+               options: Optional[BackendOptions] = None) -> "SubjectsBackend":
+        """With the run's subject provider and tracking setting."""
+        options = options or BackendOptions()
+        return cls(threads, options.subject_provider, options.tracking)
 
     def load(self, model: ModelInfo) -> None:
         if model.runs_on != self.name:
@@ -63,6 +73,11 @@ class SubjectsBackend(Backend):
                                          model_complexity=1, min_detection_confidence=0.5)
         else:
             self.model = sol.face_detection.FaceDetection(model_selection=1, min_detection_confidence=0.5)
+
+    def detect(self, image: np.ndarray, batch: Batch,
+               truth: Optional[Dict[str, Any]] = None) -> Dict[str, np.ndarray]:
+        """The frame itself is the input (``batch`` is only that frame); see :meth:`find`."""
+        return self.find(image, truth)
 
     def find(self, image: np.ndarray, truth: Optional[Dict[str, Any]] = None) -> Dict[str, np.ndarray]:
         """Detection rows for one BGR frame (ground truth first where allowed and present)."""

@@ -26,14 +26,32 @@ Candidates = Tuple[np.ndarray, np.ndarray, np.ndarray]   # boxes (N, 4) xyxy px,
 Shapes = Mapping[str, Sequence[Any]]                     # output name -> shape (dims may be names)
 
 
+def _never(shapes: Shapes, metadata: Optional[Mapping[str, str]]) -> bool:
+    return False
+
+
+def _unknown(shapes: Shapes) -> Optional[int]:
+    return None
+
+
 @dataclass(frozen=True)
 class Layout:
+    """One detector family: how its outputs are recognised, what input it wants and how its
+    outputs are read. Adding a family is one :data:`LAYOUTS` entry."""
+
     name: str
     resize: str                 # "letterbox" | "stretch" | "none" (the frame as it is)
     mean: float                 # the graph takes (RGB pixel - mean) * scale
     scale: float
     nms_inside: bool
     decode: Callable[[Dict[str, np.ndarray], Tuple[int, int], float], Candidates]
+    # Whether a graph with these outputs (and Ultralytics metadata) is of this family.
+    matches: Callable[[Shapes, Optional[Mapping[str, str]]], bool] = _never
+    # The number of classes the outputs score, where their shapes say so.
+    class_count: Callable[[Shapes], Optional[int]] = _unknown
+    default_size: Tuple[int, int] = (640, 640)   # (h, w) for a graph with a dynamic input
+    outputs: str = ""           # its outputs as the "not a detector" message lists them
+    labels_hint: str = ""       # said when a labels file has the wrong number of names
 
 
 def _best(scores: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -79,13 +97,6 @@ def _yolo_nms(out: Dict[str, np.ndarray], size: Tuple[int, int], conf: float) ->
     return rows[:, :4].astype(np.float64), rows[:, 4], rows[:, 5].astype(np.int64)
 
 
-LAYOUTS: Dict[str, Layout] = {
-    "ssd": Layout("ssd", "stretch", 127.5, 1 / 127.5, False, _ssd),
-    "yolov5": Layout("yolov5", "letterbox", 0.0, 1 / 255.0, False, _yolov5),
-    "yolov8": Layout("yolov8", "letterbox", 0.0, 1 / 255.0, False, _yolov8),
-    "yolo-nms": Layout("yolo-nms", "letterbox", 0.0, 1 / 255.0, True, _yolo_nms),
-}
-BUILTIN_LAYOUT = Layout("subjects", "none", 0.0, 1.0, True, _yolo_nms)
 NMS_ROWS = 1000   # graphs with NMS inside keep at most max_det rows; raw heads have thousands
 
 
@@ -93,25 +104,97 @@ def _dim(d: Any) -> Optional[int]:
     return int(d) if isinstance(d, (int, np.integer)) and int(d) > 0 else None
 
 
+def _last(shape: Optional[Sequence[Any]], i: int) -> Optional[int]:
+    """Dimension ``i`` of ``shape`` when it is a fixed size, else None."""
+    dims = list(shape or [])
+    return _dim(dims[i]) if -len(dims) <= i < len(dims) else None
+
+
+def _head(shapes: Shapes) -> Optional[Tuple[Optional[int], Optional[int]]]:
+    """The two inner dimensions of a graph's one 3-D output (None where dynamic), or None
+    for any other set of outputs."""
+    if len(shapes) != 1:
+        return None
+    shape = list(next(iter(shapes.values())))
+    return (_dim(shape[1]), _dim(shape[2])) if len(shape) == 3 else None
+
+
+def _is_ssd(shapes: Shapes, metadata: Optional[Mapping[str, str]]) -> bool:
+    return {"scores", "boxes"} <= set(shapes) and _last(shapes["boxes"], -1) == 4
+
+
+def _is_nms(shapes: Shapes, metadata: Optional[Mapping[str, str]]) -> bool:
+    """Rows of six, too few for a raw head (or Ultralytics' metadata says nms=True)."""
+    head = _head(shapes)
+    if head is None:
+        return False
+    rows, width = head
+    return width == 6 and (rows is None or rows <= NMS_ROWS) or _nms_export(metadata)
+
+
+def _raw_head(shapes: Shapes, metadata: Optional[Mapping[str, str]]) -> Optional[Tuple[int, int]]:
+    """A YOLO head before NMS, with both inner dimensions fixed, else None."""
+    head = _head(shapes)
+    if head is None or _is_nms(shapes, metadata):
+        return None
+    rows, width = head
+    return (rows, width) if rows is not None and width is not None else None
+
+
+def _is_yolov5(shapes: Shapes, metadata: Optional[Mapping[str, str]]) -> bool:
+    head = _raw_head(shapes, metadata)   # [1, N, 5 + C]: many more rows than columns
+    return head is not None and head[0] >= head[1]
+
+
+def _is_yolov8(shapes: Shapes, metadata: Optional[Mapping[str, str]]) -> bool:
+    head = _raw_head(shapes, metadata)   # [1, 4 + C, N]
+    return head is not None and head[0] < head[1]
+
+
+def _ssd_classes(shapes: Shapes) -> Optional[int]:
+    return _last(shapes.get("scores"), -1)             # background included
+
+
+def _yolov5_classes(shapes: Shapes) -> Optional[int]:
+    n = _last(next(iter(shapes.values()), None), -1)   # 5 + C
+    return n - 5 if n else None
+
+
+def _yolov8_classes(shapes: Shapes) -> Optional[int]:
+    n = _last(next(iter(shapes.values()), None), 1)    # 4 + C
+    return n - 4 if n else None
+
+
+# Tried in this order by recognise(): the first that matches wins.
+LAYOUTS: Dict[str, Layout] = {layout.name: layout for layout in [
+    Layout("ssd", "stretch", 127.5, 1 / 127.5, False, _ssd, matches=_is_ssd,
+           class_count=_ssd_classes, default_size=(300, 300),
+           outputs="SSD-Mobilenet (scores [1,N,C] + boxes [1,N,4])",
+           labels_hint="SSD label files start with BACKGROUND"),
+    Layout("yolov5", "letterbox", 0.0, 1 / 255.0, False, _yolov5, matches=_is_yolov5,
+           class_count=_yolov5_classes,
+           outputs="YOLOv5 [1,N,5+C]"),
+    Layout("yolov8", "letterbox", 0.0, 1 / 255.0, False, _yolov8, matches=_is_yolov8,
+           class_count=_yolov8_classes,
+           outputs="YOLOv8/11 [1,4+C,N]"),
+    Layout("yolo-nms", "letterbox", 0.0, 1 / 255.0, True, _yolo_nms, matches=_is_nms,
+           outputs="YOLO with NMS [1,N,6]"),
+]}
+# Not in the registry: never recognised from a graph, only named by the built-in detectors.
+# Its size is only for warm-up, since they take frames as they are.
+BUILTIN_LAYOUT = Layout("subjects", "none", 0.0, 1.0, True, _yolo_nms, default_size=(480, 640))
+
+
 def recognise(shapes: Shapes, metadata: Optional[Mapping[str, str]] = None) -> Layout:
     """The layout of a graph with these outputs (and Ultralytics metadata, when present), or
     one line naming what was found and what is supported."""
-    names = set(shapes)
-    if {"scores", "boxes"} <= names and _dim(list(shapes["boxes"])[-1]) == 4:
-        return LAYOUTS["ssd"]
-    if len(shapes) == 1:
-        shape = list(next(iter(shapes.values())))
-        if len(shape) == 3:
-            a, b = _dim(shape[1]), _dim(shape[2])
-            if b == 6 and (a is None or a <= NMS_ROWS) or _nms_export(metadata):
-                return LAYOUTS["yolo-nms"]
-            if a is not None and b is not None:
-                return LAYOUTS["yolov8"] if a < b else LAYOUTS["yolov5"]
+    for layout in LAYOUTS.values():
+        if layout.matches(shapes, metadata):
+            return layout
     found = ", ".join("{} {}".format(n, list(s)) for n, s in shapes.items())
-    raise UserError("outputs {} are not a detector layout this app reads: SSD-Mobilenet "
-                    "(scores [1,N,C] + boxes [1,N,4]), YOLOv5 [1,N,5+C], YOLOv8/11 [1,4+C,N], "
-                    "YOLO with NMS [1,N,6]; pass --layout {} to force one".format(
-                        found, "|".join(LAYOUTS)))
+    raise UserError("outputs {} are not a detector layout this app reads: {}; pass --layout {} "
+                    "to force one".format(found, ", ".join(l.outputs for l in LAYOUTS.values()),
+                                          "|".join(LAYOUTS)))
 
 
 def _nms_export(metadata: Optional[Mapping[str, str]]) -> bool:

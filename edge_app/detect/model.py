@@ -1,8 +1,11 @@
 """Detection models as the runtime sees them: a detector's ONNX file (jetson-inference's
-SSD-Mobilenet, Ultralytics YOLO) read into a :class:`ModelInfo`, or a built-in detector
-(``hands``, ``faces``: the subject stage's MediaPipe models)."""
+SSD-Mobilenet, Ultralytics YOLO) or a built-in detector (``hands``, ``faces``: the subject
+stage's MediaPipe models), read into a :class:`DetectorModel` that
+:func:`edge_app.model_info.load_model_info` turns into its ``ModelInfo``. This module does not
+import ``edge_app.model_info``, which imports it."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, List, Optional, Sequence, Tuple
@@ -12,10 +15,11 @@ from edge_app.detect.layouts import BUILTIN_LAYOUT, LAYOUTS, Layout, labels_from
 from edge_app.errors import UserError, did_you_mean
 from edge_app.task_spec import TaskSpec
 
+log = logging.getLogger(__name__)
+
 BUILTIN = {"hands": "hand", "faces": "face"}   # --model name -> subject kind
-# The size graphs with a dynamic input are run at: what each family is trained at.
-DEFAULT_SIZE = {"ssd": (300, 300), "yolov5": (640, 640), "yolov8": (640, 640), "yolo-nms": (640, 640)}
-BUILTIN_SIZE = (480, 640)   # only for warm-up: built-in detectors take frames as they are
+OUTPUT = "detections"                           # the output every detection model has
+BUILTIN_BACKEND = "mediapipe"                   # the backend that runs the built-in detectors
 
 
 @dataclass
@@ -30,11 +34,26 @@ class DetectOptions:
     max_det: int = 100
 
 
-def load_detector(path: Path, graph: Any, options: DetectOptions) -> Any:
-    """A :class:`ModelInfo` for a detector's ONNX file, whose inputs and outputs and
-    metadata are ``graph`` (a :class:`edge_app.model_info.GraphIO`)."""
-    from edge_app.model_info import ModelInfo
+@dataclass(frozen=True)
+class DetectorModel:
+    """What a detection model is: its name, classes, input and pre- and post-processing."""
 
+    name: str
+    task: TaskSpec
+    input_size: Tuple[int, int]      # (height, width)
+    onnx: Optional[Path]             # None for a built-in detector
+    detector: Detector
+    graph_inputs: Tuple[str, ...]
+    runs_on: str = ""                # the one backend that runs it ("" = any)
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        return self.task.labels
+
+
+def read_detector(path: Path, graph: Any, options: DetectOptions) -> DetectorModel:
+    """A detector's ONNX file, whose inputs, outputs and metadata are ``graph`` (an
+    :class:`edge_app.model_info.GraphIO`)."""
     layout = _layout(graph, options.layout, path)
     if len(graph.inputs) != 1:
         raise UserError("{}: a detector takes one image input; this graph takes {}".format(
@@ -45,21 +64,18 @@ def load_detector(path: Path, graph: Any, options: DetectOptions) -> Any:
     detector = Detector(layout, size, labels, options.conf, options.iou,
                         _class_ids(options.classes, labels), options.max_det)
     task = TaskSpec(name=path.stem, kind="detection", classes=tuple(labels))
-    return ModelInfo(path.stem, task, size, path, None, "detections", None, detector, (name,))
+    return DetectorModel(path.stem, task, size, path, detector, (name,))
 
 
-def builtin_detector(name: str, options: DetectOptions) -> Any:
+def builtin_model(name: str, options: DetectOptions) -> DetectorModel:
     """``hands`` or ``faces``: the subject stage's detectors, drawn and counted like any
-    other; run by the ``mediapipe`` backend."""
-    from edge_app.model_info import ModelInfo
-
-    kind = BUILTIN[name]
-    labels = [kind]
-    detector = Detector(BUILTIN_LAYOUT, BUILTIN_SIZE, labels, options.conf, options.iou,
+    other; run by the ``mediapipe`` backend on the frame itself."""
+    labels = [BUILTIN[name]]
+    size = BUILTIN_LAYOUT.default_size
+    detector = Detector(BUILTIN_LAYOUT, size, labels, options.conf, options.iou,
                         None, options.max_det)
     task = TaskSpec(name=name, kind="detection", classes=tuple(labels))
-    return ModelInfo(name, task, BUILTIN_SIZE, None, None, "detections", None, detector,
-                     ("frame",), runs_on="mediapipe")
+    return DetectorModel(name, task, size, None, detector, ("frame",), runs_on=BUILTIN_BACKEND)
 
 
 def _layout(graph: Any, forced: Optional[str], path: Path) -> Layout:
@@ -86,40 +102,23 @@ def _input_size(shape: List[Any], metadata: Any, layout: Layout, path: Path) -> 
     imgsz = _literal(metadata.get("imgsz"))
     if isinstance(imgsz, (list, tuple)) and len(imgsz) == 2:
         return int(imgsz[0]), int(imgsz[1])
-    return DEFAULT_SIZE.get(layout.name, (640, 640))
+    return layout.default_size
 
 
 def _labels(options: DetectOptions, graph: Any, layout: Layout, path: Path) -> List[str]:
     """Class names from --labels, else the graph's metadata, else numbers; checked against
     the number of classes the graph scores where its shape says so."""
     labels = read_labels(Path(options.labels)) if options.labels else labels_from(graph.metadata)
-    count = _class_count(graph.outputs, layout)
+    count = layout.class_count(graph.outputs)
     if labels and count is not None and len(labels) != count:
-        hint = " (SSD label files start with BACKGROUND)" if layout.name == "ssd" else ""
         raise UserError("{}: {} names in the labels but the model scores {} classes{}".format(
-            options.labels or path, len(labels), count, hint))
+            options.labels or path, len(labels), count,
+            " ({})".format(layout.labels_hint) if layout.labels_hint else ""))
     if not labels:
         labels = [str(i) for i in range(count or 1)]
-        print("{}: no labels (--labels FILE, one name per line); classes are shown as "
-              "numbers".format(path.name))
+        log.info("%s: no labels (--labels FILE, one name per line); classes are shown as "
+                 "numbers", path.name)
     return labels
-
-
-def _class_count(outputs: Any, layout: Layout) -> Optional[int]:
-    def dim(shape: List[Any], i: int) -> Optional[int]:
-        d = shape[i] if len(shape) > abs(i) else None
-        return d if isinstance(d, int) and d > 0 else None
-
-    if layout.name == "ssd":
-        return dim(list(outputs["scores"]), -1)
-    shape = list(next(iter(outputs.values())))
-    if layout.name == "yolov5":
-        n = dim(shape, -1)
-        return n - 5 if n else None
-    if layout.name == "yolov8":
-        n = dim(shape, 1)
-        return n - 4 if n else None
-    return None
 
 
 def _class_ids(classes: Optional[Sequence[str]], labels: Sequence[str]) -> Optional[List[int]]:

@@ -18,11 +18,9 @@ from edge_app.annotate import Context, annotate, default_annotators
 from edge_app.backends import Backend
 from edge_app.errors import UserError
 from edge_app.model_info import ModelInfo
-from edge_app.preprocess import to_model_input
 from edge_app.results import DECODERS, DetectionsResult, NoSubject, Result, smooth
 from edge_app.sources.reader import FrameReader
-from edge_app.subject.landmarks import landmark_features
-from edge_app.subject.stage import SubjectStage, crop_for, place
+from edge_app.subject.stage import SubjectStage, place
 
 STAGES = ("grab", "subject", "preprocess", "infer", "decode", "smooth", "annotate", "output")
 
@@ -138,7 +136,7 @@ def _run_one(r: Runner, image: np.ndarray, found: Dict[str, Any], inputs: Dict[A
     subject = found.get(kind) if kind else None
     if kind is not None and subject is None:
         return NoSubject(kind), _mark(timer, "preprocess", t)
-    key = (r.info.input_kind, r.info.input_size, kind, r.info.pad if kind else None)
+    key = (r.info.input_kind.name, r.info.input_size, kind, r.info.pad if kind else None)
     if key not in inputs:
         inputs[key] = _model_input(r.info, image, subject)
     batch, where = inputs[key]
@@ -160,8 +158,7 @@ def _detect(r: Runner, image: np.ndarray, truth: Optional[Dict[str, Any]], timer
     det = r.info.detector
     x, where = det.prepare(image)
     t = _mark(timer, "preprocess", t)
-    find = getattr(r.backend, "find", None)
-    out = find(image, truth) if find is not None else r.backend.infer_all(x)
+    out = r.backend.detect(image, x, truth)
     t = _mark(timer, "infer", t)
     size = (image.shape[1], image.shape[0])
     result = DetectionsResult.from_detections(det.decode(out, where, size), size)
@@ -170,18 +167,7 @@ def _detect(r: Runner, image: np.ndarray, truth: Optional[Dict[str, Any]], timer
 
 def _model_input(info: ModelInfo, image: np.ndarray, subject: Any) -> Tuple[Any, Any]:
     """The batch a model is fed, and what maps its output back to the frame."""
-    if info.input_kind in ("landmarks", "both"):
-        found = landmark_features(subject)
-        if found is None:
-            return None, None
-        if info.input_kind == "landmarks":
-            return found[0][None], found[1]
-        crop, cb = crop_for(image, subject, info.pad, info.input_size)
-        return (crop[None], found[0][None]), cb
-    if subject is None:
-        return to_model_input(image, info.input_size)[None], None
-    crop, cb = crop_for(image, subject, info.pad, info.input_size)
-    return crop[None], cb
+    return info.input_kind.live_input(image, subject, info.input_size, info.pad)
 
 
 def _mark(timer: StageTimer, name: str, since: float) -> float:
@@ -208,7 +194,4 @@ def check_models(runners: Sequence[Runner]) -> Tuple[str, ...]:
     """Distinct input sizes (models sharing a size share the resize)."""
     if not runners:
         raise UserError("no model to run")
-    return tuple(sorted({"{} landmarks".format((r.info.plan or {}).get("features"))
-                         if r.info.input_kind == "landmarks" else "frame"
-                         if r.info.runs_on else
-                         "{}x{}".format(r.info.input_size[1], r.info.input_size[0]) for r in runners}))
+    return tuple(sorted({r.info.describe_input() for r in runners}))

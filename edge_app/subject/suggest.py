@@ -4,7 +4,7 @@ accepts it with one key or corrects it. Nothing is saved by a suggestion itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -15,7 +15,9 @@ from edge_app.subject.landmarks import (
     extended_fingers,
     thumb_direction,
 )
-from edge_app.task_spec import TaskSpec
+
+if TYPE_CHECKING:   # the task spec imports the subject providers' names
+    from edge_app.task_spec import TaskSpec
 
 
 @dataclass

@@ -1,0 +1,92 @@
+"""Point tasks on the layouts real data comes in, through every input kind: the course's
+regression folders (one labelled point per image, 224x224) and a keypoints CSV in pixels with
+points missing and outside the image, each through train, eval, export parity and the loop."""
+from __future__ import annotations
+
+import csv
+import json
+import random
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import capture_sim, fast_train
+
+from edge_app.inputs import INPUT_KINDS
+
+POINTS = ("nose", "left_eye", "right_eye")
+
+
+def course_layout(native: Path, out: Path) -> Path:
+    """``<point>/<x>_<y>_<uuid>.jpg``: each capture resized to 224x224 with one of its points."""
+    import cv2
+
+    rows = list(csv.DictReader((native / "labels.csv").open()))
+    for i, row in enumerate(rows):
+        point = POINTS[i % len(POINTS)]
+        image = cv2.resize(cv2.imread(str(native / row["image"])), (224, 224))
+        x, y = float(row[point + "_x"]) * 224, float(row[point + "_y"]) * 224
+        (out / point).mkdir(parents=True, exist_ok=True)
+        name = "{}_{}_{}.jpg".format(int(x), int(y), uuid.uuid4())
+        assert cv2.imwrite(str(out / point / name), image)
+    return out
+
+
+def pixel_csv(native: Path, out: Path) -> Path:
+    """``points.csv`` in pixels: about one point in six missing, one in twenty off the image."""
+    import cv2
+
+    rng = random.Random(0)
+    (out / "img").mkdir(parents=True)
+    lines = [["image"] + ["{}_{}".format(p, a) for p in POINTS for a in "xy"]]
+    for i, row in enumerate(csv.DictReader((native / "labels.csv").open())):
+        image = cv2.imread(str(native / row["image"]))
+        h, w = image.shape[:2]
+        name = "img/{:03d}.jpg".format(i)
+        assert cv2.imwrite(str(out / name), image)
+        cells = []
+        for p in POINTS:
+            x, y = float(row[p + "_x"]) * w, float(row[p + "_y"]) * h
+            roll = rng.random()
+            cells += ["", ""] if roll < 0.15 else [str(x + 2 * w), str(y)] if roll < 0.2 else \
+                ["{:.1f}".format(x), "{:.1f}".format(y)]
+        lines.append([name] + cells)
+    with (out / "points.csv").open("w", newline="") as f:
+        csv.writer(f).writerows(lines)
+    return out
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    root = tmp_path_factory.mktemp("points")
+    native = capture_sim("face", root / "native", 45, seed=2)
+    return {"course": course_layout(native, root / "course"), "pixels": pixel_csv(native, root / "pixels")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["course", "pixels"])
+@pytest.mark.parametrize("kind", sorted(INPUT_KINDS))
+def test_point_task_through_every_stage(layouts, tmp_path, layout, kind, capsys):
+    from edge_app.cli import main
+
+    data, out = layouts[layout], tmp_path / "bundle"
+    assert main(["train", "--task", "face", "--data", str(data), "--out", str(out), "--input", kind]
+                + fast_train()) == 0
+    plan = json.loads((out / "bundle.json").read_text())["input_plan"]
+    assert plan["input"] == kind
+    report = tmp_path / "eval.json"
+    assert main(["eval", "--model", str(out), "--data", str(data), "--json", str(report),
+                 "--no-progress"]) == 0
+    metrics = json.loads(report.read_text())
+    assert metrics["n"] == 45 and metrics["rmse_px"] == metrics["rmse_px"], "no NaN error"
+    assert main(["export", "--model", str(out)]) == 0
+    assert "parity vs PyTorch" in capsys.readouterr().out
+    assert main(["export", "--model", str(out), "--data", str(data)]) == 0
+    records = tmp_path / "live.jsonl"
+    assert main(["run", "--model", str(out), "--source", "sim://face?seed=7&width=256&height=192",
+                 "--frames", "6", "--headless", "--json-out", str(records)]) == 0
+    results = [json.loads(line)["results"][0] for line in records.read_text().splitlines()]
+    assert len(results) == 6 and all(r["type"] in ("points", "none") for r in results)
+    assert any(r["type"] == "points" for r in results), "the simulated face is found"

@@ -1,0 +1,156 @@
+"""The training side of the input kinds (edge_app.inputs): for each kind, the dataset as its
+model sees it (a :class:`View`), how a :class:`Candidate` is trained, how a model is rebuilt
+from its bundle, and its raw outputs on a view. ``edge-app train``, ``eval`` and ``export``
+reach them through ``InputKind.training()`` and never compare kind names."""
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from edge_app.bundle import Bundle
+from edge_app.dataset.model import Dataset
+from edge_app.dataset.subjects import SubjectScan, scan_subjects
+from edge_app.inputs import InputPlan
+from edge_app.task_spec import TaskSpec
+from train.candidate import Candidate, TrainJob, View
+
+
+class TrainingInput:
+    """The training side of one input kind."""
+
+    def view(self, ds: Dataset, plan: InputPlan, scan: Optional[SubjectScan], task: TaskSpec,
+             progress: bool = False) -> View:
+        """``ds`` as this kind's model sees it."""
+        raise NotImplementedError
+
+    def train(self, job: TrainJob) -> Candidate:
+        """Train a model of this kind (raises DatasetError when the data cannot feed it)."""
+        raise NotImplementedError
+
+    def build(self, bundle: Bundle) -> Any:
+        """An untrained model shaped like the bundle's, to load its weights into."""
+        raise NotImplementedError
+
+    def predict(self, model: Any, view: View, size: Tuple[int, int], device: Any,
+                progress: bool = False) -> np.ndarray:
+        """Raw outputs (logits, or points in the view's coordinates) on a view."""
+        raise NotImplementedError
+
+    def scan(self, ds: Dataset, plan: InputPlan, progress: bool) -> Optional[SubjectScan]:
+        """The subjects of ``ds`` where this kind needs them."""
+        if not plan.kind.subject:
+            return None
+        return scan_subjects(ds, plan.subject or "hand", plan.provider, plan.crops, progress)
+
+
+class FrameTraining(TrainingInput):
+    """The CNN on whole frames."""
+
+    def view(self, ds: Dataset, plan: InputPlan, scan: Optional[SubjectScan], task: TaskSpec,
+             progress: bool = False) -> View:
+        from train.data import sizes_of
+
+        return View(list(ds.samples), task.task_kind.training().targets(ds), sizes_of(ds.samples))
+
+    def train(self, job: TrainJob) -> Candidate:
+        from train.cnn import train_cnn
+
+        return train_cnn(job, self)
+
+    def build(self, bundle: Bundle) -> Any:
+        from train.model import build_model
+
+        return build_model(bundle.task, bundle.arch, "none")
+
+    def predict(self, model: Any, view: View, size: Tuple[int, int], device: Any,
+                progress: bool = False) -> np.ndarray:
+        from train.engine import predict
+
+        if not view.samples:
+            return np.zeros((0, 0), np.float32)
+        return predict(model, view.samples, size, device, progress=progress)
+
+
+class CropTraining(FrameTraining):
+    """The CNN on the subject's crops (points moved into crop coordinates)."""
+
+    def view(self, ds: Dataset, plan: InputPlan, scan: Optional[SubjectScan], task: TaskSpec,
+             progress: bool = False) -> View:
+        from train.data import sizes_of
+        from train.subjects import crop_dataset
+
+        scan = scan or self.scan(ds, plan, progress)
+        assert scan is not None
+        crops, missed = crop_dataset(ds, plan, scan)
+        return View(list(crops.samples), task.task_kind.training().targets(crops),
+                    sizes_of(crops.samples), None, missed)
+
+
+class LandmarksTraining(TrainingInput):
+    """A small MLP on the subject's landmark features."""
+
+    def view(self, ds: Dataset, plan: InputPlan, scan: Optional[SubjectScan], task: TaskSpec,
+             progress: bool = False) -> View:
+        from train.landmarks import landmark_data
+
+        scan = scan or self.scan(ds, plan, progress)
+        assert scan is not None
+        kind = task.task_kind.training()
+        data, missed = landmark_data(ds, scan.subjects, kind.targets(ds), kind)
+        return View(data.samples, data.y, data.sizes, data.x, missed)
+
+    def train(self, job: TrainJob) -> Candidate:
+        from train.landmark_run import train_landmarks
+
+        return train_landmarks(job, self)
+
+    def build(self, bundle: Bundle) -> Any:
+        from train.landmarks import LandmarkModel, out_features
+
+        return LandmarkModel(bundle.plan.features, out_features(bundle.task))
+
+    def predict(self, model: Any, view: View, size: Tuple[int, int], device: Any,
+                progress: bool = False) -> np.ndarray:
+        from train.landmarks import predict
+
+        assert view.features is not None
+        return predict(model.cpu(), view.features)
+
+
+class BothTraining(TrainingInput):
+    """Crop CNN features and landmark features into one head (train.fused)."""
+
+    def view(self, ds: Dataset, plan: InputPlan, scan: Optional[SubjectScan], task: TaskSpec,
+             progress: bool = False) -> View:
+        from train.data import sizes_of
+        from train.fused import fused_data
+
+        scan = scan or self.scan(ds, plan, progress)
+        assert scan is not None
+        fd = fused_data(ds, scan.subjects, plan)
+        return View(list(fd.ds.samples), task.task_kind.training().targets(fd.ds),
+                    sizes_of(fd.ds.samples), fd.features, fd.missed)
+
+    def train(self, job: TrainJob) -> Candidate:
+        from train.fused import train_fused
+
+        return train_fused(job, self)
+
+    def build(self, bundle: Bundle) -> Any:
+        from train.fused import build_fused
+
+        return build_fused(bundle.task, bundle.arch, "none", bundle.plan.embed)
+
+    def predict(self, model: Any, view: View, size: Tuple[int, int], device: Any,
+                progress: bool = False) -> np.ndarray:
+        from train.fused import predict_fused
+
+        assert view.features is not None
+        return predict_fused(model, view.samples, view.features, size, device)
+
+
+FRAME = FrameTraining()
+CROP = CropTraining()
+LANDMARKS = LandmarksTraining()
+BOTH = BothTraining()
