@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 
 from export.engine_cache import PRECISIONS
+
+log = logging.getLogger(__name__)
 
 HELP = """Export a bundle to ONNX (model.onnx in the bundle), then check it: ONNX Runtime against
 PyTorch on the bundle's validation sample (or --data), and the metric change if the graph runs in
@@ -74,14 +77,16 @@ def _export(bundle, args) -> dict:
 
     result = export_onnx(bundle, opset=args.opset, simplify=not args.no_simplify)
     meta, model = result.pop("meta"), result.pop("model")
-    print("exported {} (opset {}, TorchScript exporter, {}) in {:.1f} s".format(
-        result["onnx"], result["opset"], result["simplify"], result["seconds"]))
+    # Each step's outcome is logged as it ends (an engine build takes minutes); the report
+    # itself is --json.
+    log.info("exported %s (opset %s, TorchScript exporter, %s) in %.1f s",
+             result["onnx"], result["opset"], result["simplify"], result["seconds"])
     images, targets, sizes, source = parity_inputs(bundle, meta, Path(args.data) if args.data else None)
     task = meta.task
     parity = check_parity(model, Path(result["onnx"]), images, task, sizes)
-    print("parity vs PyTorch on {}: OK, {}".format(source, describe_parity(parity)))
+    log.info("parity vs PyTorch on %s: OK, %s", source, describe_parity(parity))
     fp16 = fp16_estimate(Path(result["onnx"]), images, targets, task, sizes)
-    print("FP16 estimate (ONNX Runtime): " + describe_fp16(fp16))
+    log.info("FP16 estimate (ONNX Runtime): %s", describe_fp16(fp16))
     return dict(result, parity=parity, fp16=fp16)
 
 
@@ -105,7 +110,7 @@ def _engine(bundle, args) -> dict:
                      timing_cache=Path(bundle) / "timing.cache", calibration=calibration)
 
     engine = ensure_engine(onnx_path, args.precision, device, build)
-    print("engine: {} ({}, TensorRT {}, {})".format(engine, args.precision, device.tensorrt, device.gpu))
+    log.info("engine: %s (%s, TensorRT %s, %s)", engine, args.precision, device.tensorrt, device.gpu)
     return {"path": str(engine), "precision": args.precision, "tensorrt": device.tensorrt,
             "gpu": device.gpu}
 

@@ -82,3 +82,40 @@ def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     assert report["fresh_frames"] == 100 and 0.5 <= report["accuracy"] <= 1.0
     assert report["loop_fps"] > 0 and "infer" in report["stages_ms"] and report["backend"].startswith("onnx")
     assert "| thumbs | {} | 100 |".format(report["input"]) in (out / "report.md").read_text()
+
+
+def test_help_lists_every_command_without_importing_them():
+    """Start-up imports no command module: train and export (and torch) only when chosen."""
+    code = ("import sys; from edge_app.cli import build_parser\n"
+            "try:\n    build_parser(['--help']).parse_args(['--help'])\n"
+            "except SystemExit as e:\n    assert e.code == 0\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('train', 'export', 'torch')"
+            " or m.startswith('edge_app.commands.')), file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == "[]", proc.stderr
+    for name in ("capture", "data", "train", "eval", "export", "run", "bench", "demo", "doctor",
+                 "studio"):
+        assert "\n    {} ".format(name) in proc.stdout, name
+
+
+def test_the_command_table_matches_the_modules():
+    """The one-line help the table shows is the one each module registers."""
+    import argparse
+
+    from edge_app.cli import COMMANDS, build_parser
+
+    for name, _, help_text in COMMANDS:
+        parser = build_parser([name])
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        shown = {a.dest: a.help for a in sub._choices_actions}
+        assert shown[name] == help_text, name
+        assert [a.dest for a in sub._choices_actions] == [n for n, _, _ in COMMANDS], "order kept"
+
+
+def test_an_unknown_command_lists_the_choices(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["trian"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'trian'" in err and "'train'" in err and "'export'" in err

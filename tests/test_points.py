@@ -81,6 +81,10 @@ def test_point_task_through_every_stage(layouts, tmp_path, layout, kind, capsys)
                  "--no-progress"]) == 0
     metrics = json.loads(report.read_text())
     assert metrics["n"] == 45 and metrics["rmse_px"] == metrics["rmse_px"], "no NaN error"
+    # the course's layout labels one point per image: NME over the eyes of the face found
+    assert metrics["nme"] is not None and 0 < metrics["nme"] < 1
+    assert metrics["nme_by"] == ("eyes of the face found" if layout == "course"
+                                 else "labelled eyes, else the face found")
     assert main(["export", "--model", str(out)]) == 0
     assert "parity vs PyTorch" in capsys.readouterr().out
     assert main(["export", "--model", str(out), "--data", str(data)]) == 0

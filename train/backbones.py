@@ -109,7 +109,9 @@ def _efficientnet_lite0() -> Backbone:
         else:
             path = weights
             _load_state(path)   # a clear error for a missing or foreign file
-        with contextlib.redirect_stdout(io.StringIO()):   # it prints "Loaded pretrained weights"
+        # The third-party loader prints "Loaded pretrained weights": a print, which no log
+        # level silences.
+        with contextlib.redirect_stdout(io.StringIO()):
             return EfficientNet.from_pretrained("efficientnet-lite0", weights_path=path)
 
     def build(weights: str) -> Any:

@@ -80,10 +80,7 @@ def fit_cnn(model: Any, task: TaskSpec, train: View, val: View, cfg: TrainConfig
         for p in model.features.parameters():
             p.requires_grad_(True)
     result = fit_full(model, kind, task, tr, va, val.sizes, cfg, size, device, Path(out) / "last.pt",
-                      resume, progress,
-                      on_epoch=lambda r: log.info("epoch %s: loss %.4f%s", r["epoch"], r["loss"],
-                                                  ", " + kind.describe(r["val"]) if r["val"] else ""),
-                      baseline=None if resume else baseline)
+                      resume, progress, baseline=None if resume else baseline)
     if result.best_epoch == 0:
         log.info("kept the warm-start model: every fine-tuning epoch scored clearly below it on validation")
     return result

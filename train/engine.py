@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import time
 import warnings
@@ -21,6 +22,8 @@ from train.config import TrainConfig
 from train.data import CropAugment, ImageDataset, loader
 from train import progress as progress_events
 from train.model import EdgeModel, freeze_backbone, freeze_batchnorm, param_groups
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -212,7 +215,8 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
             loss = total / max(seen, 1)
             record = {"epoch": epoch, "loss": loss, "val": metrics, "seconds": time.monotonic() - start}
             result.history.append(record)
-            progress_events.epoch(record)
+            progress_events.epoch(record, "epoch {}: loss {:.4f}{}".format(
+                epoch, loss, ", " + kind.describe(metrics) if metrics else ""))
             if on_epoch:
                 on_epoch(record)
             keep, best_score, stale = choose(kind.score(metrics) if metrics else -loss,
@@ -271,5 +275,5 @@ def _restore(path: Path, model: Any, opt: Any, sched: Any, scaler: Any,
     scaler.load_state_dict(ck["scaler"])
     result.history, result.best, result.best_epoch = ck["history"], ck["best"], ck["best_epoch"]
     result.seconds, result.images_seen = ck["seconds"], ck["images_seen"]
-    print("resuming after epoch {} from {}".format(ck["epoch"], path))
+    log.info("resuming after epoch %s from %s", ck["epoch"], path)
     return int(ck["epoch"]) + 1, ck["best_state"], float(ck["best_score"]), int(ck["stale"])

@@ -94,7 +94,7 @@ class ClassificationKind:
         return loss
 
     def metrics(self, outputs: np.ndarray, targets: np.ndarray, task: TaskSpec,
-                sizes: Optional[np.ndarray] = None) -> Dict[str, Any]:
+                sizes: Optional[np.ndarray] = None, norm: Optional[np.ndarray] = None) -> Dict[str, Any]:
         k = len(task.classes)
         pred = outputs.argmax(axis=1)
         confusion = np.zeros((k, k), dtype=np.int64)
@@ -142,6 +142,7 @@ class ClassificationKind:
         return "accuracy {:.1%}".format(metrics["accuracy"])
 
     headline = "accuracy"   # the metric a one-line summary reports
+    normalised_by_face = False
 
     def agreement(self, ref: np.ndarray, got: np.ndarray, sizes: np.ndarray) -> Tuple[Dict[str, float], bool]:
         """How two runs of a model agree (export parity, FP16): the share of equal classes,
@@ -170,6 +171,14 @@ class ClassificationKind:
 
     def short(self, metrics: Dict[str, Any]) -> str:
         return "{:.1%}".format(metrics["accuracy"])
+
+    grid_title = "prediction / truth"
+
+    def draw_sample(self, ax: Any, shape: Tuple[int, int], output: np.ndarray, target: Any,
+                    task: TaskSpec) -> None:
+        """One validation image's prediction on the plots' grid (a matplotlib axis)."""
+        pred, true = self.label_text(output, task), task.labels[int(target)]
+        ax.set_title("{} / {}".format(pred, true), color="green" if pred == true else "red", fontsize=9)
 
     def sample_label(self, target: Any, task: TaskSpec) -> Dict[str, Any]:
         """A validation sample's label as ``val_sample/labels.json`` stores it."""
@@ -235,7 +244,10 @@ class KeypointsKind:
         return loss
 
     def metrics(self, outputs: np.ndarray, targets: np.ndarray, task: TaskSpec,
-                sizes: Optional[np.ndarray] = None) -> Dict[str, Any]:
+                sizes: Optional[np.ndarray] = None, norm: Optional[np.ndarray] = None) -> Dict[str, Any]:
+        """RMSE in pixels and normalised units, per point, and NME: the mean error over the
+        eye distance, from the labelled eyes or, where they are not labelled (the course's
+        layout, a nose-only task), ``norm``: the eye distance of the face found, in pixels."""
         pred = outputs.reshape(targets.shape)
         scale = sizes[:, None, :] if sizes is not None else np.ones((len(targets), 1, 2))
         err_px = np.linalg.norm((pred - targets) * scale, axis=2)        # (N, P), NaN if missing
@@ -243,12 +255,12 @@ class KeypointsKind:
         out: Dict[str, Any] = {
             "rmse_px": _rms(err_px), "rmse": _rms(err_n), "n": int(len(targets)),
             "per_point_px": {p: _rms(err_px[:, i]) for i, p in enumerate(task.points)}}
-        if "left_eye" in task.points and "right_eye" in task.points:
-            le, re = task.points.index("left_eye"), task.points.index("right_eye")
-            eye = np.linalg.norm((targets[:, le] - targets[:, re]) * scale[:, 0], axis=1)
+        eye, by = _eye_distance(targets, scale, task, norm)
+        if eye is not None:
             with np.errstate(invalid="ignore", divide="ignore"):
                 nme = np.nanmean(err_px, axis=1) / eye
             out["nme"] = float(np.nanmean(nme)) if np.isfinite(nme).any() else None
+            out["nme_by"] = by
         return out
 
     def score(self, metrics: Dict[str, Any]) -> float:
@@ -266,6 +278,7 @@ class KeypointsKind:
                     detection_rate=int(metrics["n"]) / n if n else 0.0)
 
     headline = "rmse_px"
+    normalised_by_face = True   # NME needs the eye distance of the face the subject stage found
 
     def agreement(self, ref: np.ndarray, got: np.ndarray, sizes: np.ndarray) -> Tuple[Dict[str, float], bool]:
         """The largest distance in pixels between the two runs' points (the absolute
@@ -284,6 +297,8 @@ class KeypointsKind:
         text = "RMSE {:.2f} px".format(metrics["rmse_px"])
         if metrics.get("nme") is not None:
             text += ", NME {:.3f}".format(metrics["nme"])
+            if metrics.get("nme_by", "labelled eyes") != "labelled eyes":
+                text += " (over the {})".format(metrics["nme_by"])
         return text
 
     def label_text(self, output: np.ndarray, task: TaskSpec) -> str:
@@ -299,6 +314,16 @@ class KeypointsKind:
     def short(self, metrics: Dict[str, Any]) -> str:
         return "RMSE {:.4f}".format(metrics.get("rmse", float("nan")))
 
+    grid_title = "truth (green) vs prediction (red)"
+
+    def draw_sample(self, ax: Any, shape: Tuple[int, int], output: np.ndarray, target: Any,
+                    task: TaskSpec) -> None:
+        h, w = shape
+        t = np.asarray(target) * (w, h)
+        p = output.reshape(-1, 2) * (w, h)
+        ax.scatter(t[:, 0], t[:, 1], c="lime", s=18, marker="o")
+        ax.scatter(p[:, 0], p[:, 1], c="red", s=18, marker="x")
+
     def sample_label(self, target: Any, task: TaskSpec) -> Dict[str, Any]:
         return {"label": None, "points": np.asarray(target).tolist()}
 
@@ -308,6 +333,24 @@ class KeypointsKind:
     def export_head(self, raw: torch.Tensor, task: TaskSpec) -> torch.Tensor:
         """Final outputs in the exported graph: normalised x,y per point (N, P, 2)."""
         return raw.view(raw.shape[0], len(task.points), 2)
+
+
+def _eye_distance(targets: np.ndarray, scale: np.ndarray, task: TaskSpec,
+                  norm: Optional[np.ndarray]) -> Tuple[Optional[np.ndarray], str]:
+    """Per-sample eye distance in pixels and where it came from (None: no eyes known)."""
+    eye = np.full(len(targets), np.nan)
+    if "left_eye" in task.points and "right_eye" in task.points:
+        le, re = task.points.index("left_eye"), task.points.index("right_eye")
+        eye = np.linalg.norm((targets[:, le] - targets[:, re]) * scale[:, 0], axis=1)
+    labelled = np.isfinite(eye)
+    if norm is not None and len(norm) == len(eye):
+        eye = np.where(labelled, eye, np.asarray(norm, np.float64))
+    if not np.isfinite(eye).any():
+        return None, ""
+    found = np.isfinite(eye) & ~labelled
+    by = "labelled eyes" if not found.any() else "eyes of the face found" if not labelled.any() \
+        else "labelled eyes, else the face found"
+    return eye, by
 
 
 def _rms(err: np.ndarray) -> float:

@@ -73,17 +73,8 @@ def val_grid(path: Path, samples: Sequence[Sample], outputs: np.ndarray, targets
         except DatasetError:
             continue
         ax.imshow(image[:, :, ::-1])
-        h, w = image.shape[:2]
-        if targets.ndim == 1:
-            pred, true = kind.label_text(outputs[i], task), task.labels[int(targets[i])]
-            ax.set_title("{} / {}".format(pred, true), color="green" if pred == true else "red",
-                         fontsize=9)
-        else:
-            t = targets[i] * (w, h)
-            p = outputs[i].reshape(-1, 2) * (w, h)
-            ax.scatter(t[:, 0], t[:, 1], c="lime", s=18, marker="o")
-            ax.scatter(p[:, 0], p[:, 1], c="red", s=18, marker="x")
-    fig.suptitle("prediction / truth" if targets.ndim == 1 else "truth (green) vs prediction (red)")
+        kind.draw_sample(ax, image.shape[:2], outputs[i], targets[i], task)
+    fig.suptitle(kind.grid_title)
     fig.tight_layout()
     fig.savefig(str(path), dpi=90)
     plt.close(fig)

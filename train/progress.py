@@ -1,13 +1,17 @@
-"""Training progress as events, for whoever watches besides the terminal (the browser studio
-runs ``edge-app train --progress-json FILE`` and reads the file): progress through each
-stage's images, and every epoch's loss and validation metrics."""
+"""Training progress, reported in one place: tqdm bars on the terminal (:class:`Bar`), epoch
+lines through logging (:func:`epoch`), and the same as events for whoever watches besides the
+terminal (the browser studio runs ``edge-app train --progress-json FILE`` and reads the file):
+progress through each stage's images, and every epoch's loss and validation metrics."""
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
+
+log = logging.getLogger(__name__)
 
 Listener = Callable[[Dict[str, Any]], None]
 LISTENERS: List[Listener] = []
@@ -22,7 +26,11 @@ def emit(event: Dict[str, Any]) -> None:
             pass
 
 
-def epoch(record: Dict[str, Any]) -> None:
+def epoch(record: Dict[str, Any], line: Optional[str] = None) -> None:
+    """Report one epoch's record as an event, and ``line`` (if any) on the terminal: the head
+    epochs of fast mode are many and quick, so only the callers of slow epochs pass a line."""
+    if line:
+        log.info(line)
     emit(dict(record, type="epoch"))
 
 

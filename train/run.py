@@ -126,6 +126,25 @@ def _plan(ds: Any, task: TaskSpec, cfg: TrainConfig, progress: bool) -> Tuple[In
     return plan, scan
 
 
+def _face_eye_distances(ds: Any, view: Any, task: TaskSpec, plan: InputPlan, progress: bool
+                        ) -> Optional[Any]:
+    """The eye distance (pixels) of the face found in each of the view's images, for the NME
+    of datasets that do not label both eyes; None where no face detector can run."""
+    import numpy as np
+
+    from edge_app.dataset.subjects import scan_subjects
+    from edge_app.subject.landmarks import eye_distance
+
+    if task.subject == "none" or not view.samples:
+        return None
+    try:
+        scan = scan_subjects(ds, task.subject, plan.provider, plan.crops, progress)
+    except UserError:
+        return None
+    by_path = {str(s.path): eye_distance(sub) for s, sub in zip(ds.samples, scan.subjects)}
+    return np.array([by_path.get(str(s.path)) or np.nan for s in view.samples], np.float64)
+
+
 def evaluate(bundle_path: Path, data: Path, fmt: str = "auto", json_path: Optional[str] = None,
              device_name: str = "auto", progress: bool = True, crops: bool = False) -> Dict[str, Any]:
     """Metrics of a bundle on any dataset (a subset of the classes is fine); an image where
@@ -148,7 +167,8 @@ def evaluate(bundle_path: Path, data: Path, fmt: str = "auto", json_path: Option
         outputs = trainer.predict(model, view, bundle.input_size, device, progress)
     else:
         outputs = kind.empty_outputs(task)
-    metrics = kind.metrics(outputs, view.targets, task, view.sizes)
+    norm = _face_eye_distances(ds, view, task, plan, progress) if kind.normalised_by_face else None
+    metrics = kind.metrics(outputs, view.targets, task, view.sizes, norm)
     if plan.kind.subject:   # a missed subject is a wrong answer, not skipped
         metrics = kind.count_misses(metrics, [s.label for s in view.missed], task)
         log.info("subject: %s found in %.0f%% of %d image(s)", plan.subject,

@@ -1,6 +1,7 @@
 """The capture tool's state, apart from any window: what is selected, what is placed, saving."""
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
@@ -10,6 +11,8 @@ from edge_app.errors import UserError
 from edge_app.sources.base import Frame
 from edge_app.subject.base import SubjectFinder
 from edge_app.task_spec import TaskSpec
+
+log = logging.getLogger(__name__)
 
 
 class CaptureSession:
@@ -167,6 +170,6 @@ def capture_finder(task: TaskSpec, has_truth: bool) -> Optional[SubjectFinder]:
 
         import_mediapipe()
     except UserError as exc:
-        print("note: {} boxes are not stored with the images ({})".format(task.subject, exc))
+        log.info("note: %s boxes are not stored with the images (%s)", task.subject, exc)
         return None
     return make_finder(task.subject, "mediapipe", tracking=False)

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from edge_app.commands.common import add_source, add_task
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """Collect labelled images into a dataset folder (one folder per class, or an
 images/ folder plus labels.csv for keypoint tasks).
@@ -68,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     suggester = None if args.no_suggest else _suggester(task, source.has_truth)
     try:
         with FrameReader(source) as reader:
-            print("source: " + source.describe())
+            log.info("source: %s", source.describe())
             CaptureWindow(reader, session, interval=max(interval, 0.1), suggester=suggester).run()
     finally:
         session.close()
@@ -93,13 +96,13 @@ def _suggester(task, has_truth: bool):
 
             import_mediapipe()
         except UserError as exc:
-            print("note: no label suggestions ({})".format(exc))
+            log.info("note: no label suggestions (%s)", exc)
             return None
     suggester = Suggester(task, make_finder(task.subject, "auto", tracking=True))
     if not suggester.available:
         suggester.close()
         return None
-    print("suggestions from the {}'s landmarks: press 'a' to accept one".format(task.subject))
+    log.info("suggestions from the %s's landmarks: press 'a' to accept one", task.subject)
     return suggester
 
 
@@ -119,16 +122,17 @@ def _headless(args: argparse.Namespace, task, source, interval: float) -> int:
     session = CaptureSession(task, args.out, finder=capture_finder(task, source.has_truth))
     try:
         with FrameReader(source) as reader:
-            print("source: " + source.describe())
+            log.info("source: %s", source.describe())
             stats = run_headless(reader, session, args.count, interval, args.label,
                                  progress=not args.no_progress)
     finally:
         session.close()
+    # What was saved is the command's answer (printed); the source and notes are status (logged).
     print("saved {} image(s) to {} in {:.1f} s ({:.1f} images/s)".format(
         stats.saved, args.out, stats.seconds, stats.rate))
     if stats.ended_early:
-        print("note: the source ended after {} frame(s), before --count {}".format(
-            stats.frames_seen, args.count))
+        log.info("note: the source ended after %d frame(s), before --count %d",
+                 stats.frames_seen, args.count)
     _report(None, args.out, session.counts)
     return 0
 

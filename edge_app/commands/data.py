@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from edge_app.commands.common import add_task
 from edge_app.dataset.formats import FORMAT_CHOICES
 from edge_app.subject import provider_names
+
+log = logging.getLogger(__name__)
 
 FORMAT_HELP = ("dataset layout (default: auto-detect): edge-app (this tool's), course (the "
                "course notebooks' folders), jetson-inference (camera-capture's labels.txt + "
@@ -104,7 +107,7 @@ def run_import(args: argparse.Namespace) -> int:
         result.images, args.src, result.format, result.out, result.task))
     print("counts: " + ", ".join("{} {}".format(k, v) for k, v in result.counts.items()))
     for note in result.notes:
-        print("note: " + note)
+        log.info("note: %s", note)
     problems = result.problems
     if problems:
         print("skipped {} problem file(s):".format(len(problems)))

@@ -34,7 +34,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _quiet(log: Path, fn: Callable[[], Any]) -> Any:
-    """Run a step with its chatter in the step's log file, not the terminal."""
+    """Run a step with its chatter in the step's log file, not the terminal. Redirecting (not
+    raising log levels) also catches third-party prints and warnings and tqdm, and edge-app's
+    log handler writes to whatever sys.stdout/stderr is at the time."""
     buf = io.StringIO()
     try:
         with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
@@ -44,10 +46,13 @@ def _quiet(log: Path, fn: Callable[[], Any]) -> Any:
 
 
 def _cli(args: List[str]) -> None:
+    import logging
+
     from edge_app.cli import main
     from edge_app.errors import UserError
 
-    if main(args) != 0:
+    verbose = ["--verbose"] if logging.getLogger("edge_app").isEnabledFor(logging.DEBUG) else []
+    if main(verbose + args) != 0:   # each main() sets the log levels again: keep -v's
         raise UserError("edge-app {} failed".format(" ".join(args[:1])))
 
 
@@ -60,6 +65,8 @@ def demo_task(task: str, out: Path, captures: int, frames: int) -> Dict[str, Any
     timings: Dict[str, float] = {}
 
     def step(name: str, fn: Callable[[], Any]) -> Any:
+        # The demo's own report is printed: a step's name, then "done in" on the same line
+        # when it ends, which a log record (one whole line) cannot do.
         start = time.monotonic()
         print("  {:<9}".format(name), end="", flush=True)
         value = _quiet(logs / (name + ".log"), fn)

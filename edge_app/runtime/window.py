@@ -1,12 +1,15 @@
 """The OpenCV window of the live loop: q/Esc quit, p pauses, s saves a snapshot."""
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
 import numpy as np
 
 from edge_app.cv import cv2
+
+log = logging.getLogger(__name__)
 
 
 class Window:
@@ -30,7 +33,7 @@ class Window:
         elif key == ord("s"):
             path = self.snapshots / "snapshot-{}.jpg".format(time.strftime("%Y%m%d-%H%M%S"))
             cv.imwrite(str(path), frame)
-            print("saved " + str(path))
+            log.info("saved %s", path)
         return True
 
     def close(self) -> None:

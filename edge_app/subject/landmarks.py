@@ -80,6 +80,18 @@ def canonical_points(subject: Subject) -> Optional[np.ndarray]:
     return None
 
 
+def eye_distance(subject: Optional[Subject]) -> Optional[float]:
+    """The distance between a face's eye centres in pixels (None for hands or no landmarks):
+    the unit of the normalised mean error (NME) where a dataset does not label the eyes."""
+    if subject is None or subject.kind != "face":
+        return None
+    points = canonical_points(subject)
+    if points is None:
+        return None
+    left, right = points[FACE_NAMES.index("left_eye")], points[FACE_NAMES.index("right_eye")]
+    return float(np.hypot(*(left - right))) or None
+
+
 def local_frame(points: np.ndarray, kind: str) -> Optional[LocalFrame]:
     """The subject's own frame for its canonical points; None when degenerate."""
     if kind == "hand":
