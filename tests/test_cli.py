@@ -65,6 +65,7 @@ def test_python_dash_m_runs_the_cli(module):
         assert "usage: edge-app {}".format(module) in proc.stdout, "runs the same subcommand"
 
 
+@pytest.mark.slow
 def test_demo_runs_the_whole_pipeline(tmp_path, capsys):
     """The README's main command, at a small size: every stage leaves its file behind."""
     pytest.importorskip("torch")

@@ -186,8 +186,9 @@ def test_sigterm_stops_cleanly_and_closes_the_recording(bundle, tmp_path):
                              "--source", "sim://thumbs?fps=30&width=256&height=192", "--headless",
                              "--record", str(video)], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+    parts = video.with_name(video.name + ".parts")   # segments appear while it records
     deadline = time.monotonic() + 60
-    while not video.exists() and time.monotonic() < deadline:
+    while not parts.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     time.sleep(1.5)
     sent = time.monotonic()

@@ -82,16 +82,16 @@ def crop_dataset(ds: Dataset, plan: InputPlan, scan: SubjectScan) -> Tuple[Datas
 
 
 def declared_crops(root: Path) -> bool:
-    """``crops: true`` in a dataset's dataset.yaml."""
+    """``crops: true`` in a dataset's dataset.yaml (read with the safe loader)."""
     from edge_app.dataset.model import META_FILE
+    from edge_app.errors import DatasetError
+    from edge_app.safe_yaml import load_yaml
 
     path = Path(root) / META_FILE
     if not path.is_file():
         return False
-    import yaml
-
     try:
-        meta = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError):
+        meta = load_yaml(path, DatasetError) or {}
+    except DatasetError:
         return False
     return bool(isinstance(meta, dict) and meta.get("crops"))

@@ -102,6 +102,10 @@ def run(args: argparse.Namespace) -> int:
     from edge_app.runtime.sinks import JsonLinesSink, VideoSink
     from edge_app.sources import FrameReader, open_source
 
+    if args.record:   # before the models load: a wrong path fails in a second, not after a run
+        from edge_app.runtime.recording import check_record_path
+
+        check_record_path(args.record)
     runners = []
     for spec in args.model:
         info = load_model_info(spec, detect_options(args))
@@ -164,7 +168,22 @@ def run(args: argparse.Namespace) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
     _report(stats, sinks)
+    failure = _failure(stats, sinks, args.source)
+    if failure:
+        raise UserError(failure)
     return 0
+
+
+def _failure(stats, sinks, source: str) -> str:
+    """Why the run produced less than it was asked for ("" when it did not): no frame at all,
+    or an output that stopped writing. The command then exits non-zero."""
+    if stats.frames == 0:
+        return ("{}: no frame was read, so nothing was produced (unreadable images, an empty "
+                "video, count=0?); fix the source or point --source at another".format(source))
+    broken = [s for s in sinks if s.error is not None]
+    if broken:
+        return "{}: {}".format(broken[0].name, broken[0].error)
+    return ""
 
 
 def _backend(args: argparse.Namespace, info) -> "tuple":

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from edge_app.dataset.atomic import atomic_write_text
-from edge_app.dataset.model import LABELS_FILE
+from edge_app.dataset.atomic import append_line, atomic_write_text
+from edge_app.dataset.model import LABELS_FILE, SUBJECTS_FILE
 from edge_app.errors import DatasetError
 from edge_app.task_spec import TaskSpec
 
@@ -61,10 +62,36 @@ def remove(root: Path, task: TaskSpec, folder: str, name: str, lock: Optional[An
 
 
 def _remove(root: Path, task: TaskSpec, path: Path, target: Path, folder: str) -> Path:
+    image = "{}/{}".format(folder, path.name)
     if task.task_kind.dataset_layout == "csv":
-        _drop_row(root / LABELS_FILE, "{}/{}".format(folder, path.name))
+        _drop_row(root / LABELS_FILE, image)
     path.replace(target)
+    _drop_subject(root, image)   # else data info reports a row without its image
     return target
+
+
+def _drop_subject(root: Path, image: str) -> None:
+    """Move the ``subjects.jsonl`` row of ``image``, if it has one, to ``.deleted/`` beside
+    the image (the file is rewritten atomically)."""
+    subjects = root / SUBJECTS_FILE
+    if not subjects.is_file():
+        return
+    lines = subjects.read_bytes().decode("utf-8", "replace").splitlines()
+    kept = [line for line in lines if _row_image(line) != image]
+    if len(kept) == len(lines):
+        return
+    for line in lines:
+        if _row_image(line) == image:
+            append_line(root / TRASH / SUBJECTS_FILE, line)
+    atomic_write_text(subjects, "".join(line + "\n" for line in kept))
+
+
+def _row_image(line: str) -> Optional[str]:
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    return row.get("image") if isinstance(row, dict) else None
 
 
 def _drop_row(labels: Path, image: str) -> None:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_app.dataset.model import (LABELS_FILE, META_FILE, NATIVE_FORMAT, SPLITS_FILE, Dataset,
-                                    Problem, Sample)
+                                    Problem, Sample, bad_name_problem)
 from edge_app.errors import DatasetError, did_you_mean
+from edge_app.names import printable, utf8_name
 from edge_app.sources.folder import IMAGE_EXTENSIONS, list_images
 from edge_app.task_kinds import mirror_name
 
@@ -44,35 +46,71 @@ def _direct_images(folder: Path) -> List[Path]:
     return list_images(folder, recursive=False)
 
 
+def _named(paths: List[Path], problems: List[Problem]) -> List[Path]:
+    """``paths`` whose names are UTF-8; the others are reported in ``problems`` and skipped."""
+    problems.extend(bad_name_problem(p) for p in paths if not utf8_name(p))
+    return [p for p in paths if utf8_name(p)]
+
+
 def _root_files_note(root: Path) -> List[str]:
-    files = sorted(p.name for p in root.iterdir() if p.is_file() and not p.name.startswith(".")
-                   and p.name not in (META_FILE, LABELS_FILE, SPLITS_FILE, "labels.txt",
-                                      "subjects.jsonl"))
+    files = sorted(printable(p.name) for p in root.iterdir() if p.is_file()
+                   and not p.name.startswith(".") and p.name not in (
+                       META_FILE, LABELS_FILE, SPLITS_FILE, "labels.txt", "subjects.jsonl"))
     return ["ignored {} file(s) at the top of the tree: {}".format(len(files), ", ".join(files[:5]))
             ] if files else []
 
 
-def _class_tree(root: Path, split: Optional[str] = None) -> Tuple[List[str], List[Sample], List[str]]:
-    """Read ``root/<class>/<image>``; returns classes, samples and notes."""
-    classes: List[str] = []
-    samples: List[Sample] = []
-    notes: List[str] = []
-    for folder in _subdirs(root):
-        images = _direct_images(folder)
+@dataclass
+class _Tree:
+    """What a folder-per-class tree holds."""
+
+    classes: List[str]
+    samples: List[Sample]
+    notes: List[str]
+    problems: List[Problem]
+
+
+def _class_tree(root: Path, split: Optional[str] = None) -> _Tree:
+    """Read ``root/<class>/<image>``; names that are not UTF-8 are problems, skipped."""
+    tree = _Tree([], [], [], [])
+    for folder in _named(_subdirs(root), tree.problems):
+        images = _named(_direct_images(folder), tree.problems)
         nested = [p for p in _subdirs(folder) if _direct_images(p)]
         if not images and nested:
             raise DatasetError(
                 "{}: '{}' holds folders of images ({}), not images: point at a folder whose "
                 "sub-folders are the classes, e.g. {}".format(
-                    root, folder.name, ", ".join(p.name for p in nested[:4]), folder))
-        classes.append(folder.name)
-        samples.extend(Sample(p, label=folder.name, split=split) for p in images)
+                    printable(root), folder.name, ", ".join(printable(p.name) for p in nested[:4]),
+                    printable(folder)))
+        tree.classes.append(folder.name)
+        tree.samples.extend(Sample(p, label=folder.name, split=split) for p in images)
         others = [p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
                   and p.suffix.lower() not in IMAGE_EXTENSIONS]
         if others:
-            notes.append("{}: ignored {} non-image file(s), e.g. {}".format(
-                folder.name, len(others), others[0]))
-    return classes, samples, notes
+            tree.notes.append("{}: ignored {} non-image file(s), e.g. {}".format(
+                folder.name, len(others), printable(others[0])))
+    return tree
+
+
+def _read_text(path: Path, encoding: str) -> str:
+    """A text file of the dataset; one line naming it when it cannot be read or is not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError("{}: cannot read ({})".format(printable(path), exc.strerror or exc))
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise DatasetError("{}: not UTF-8 text (byte {} at offset {}); save it as UTF-8".format(
+            printable(path), hex(data[exc.start]), exc.start))
+
+
+def _is_file(path: Path) -> bool:
+    """``path.is_file()`` that is False for names no file can have (too long, a NUL byte)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _swap_sides(names: Sequence[str], opts: ReadOptions) -> Tuple[str, ...]:
@@ -83,8 +121,15 @@ def _read_splits(root: Path, samples: List[Sample]) -> None:
     path = root / SPLITS_FILE
     if not path.is_file():
         return
-    with open(path, newline="", encoding="utf-8") as fh:
-        split_of = {row["image"]: row["split"] for row in csv.DictReader(fh) if row.get("image")}
+    try:
+        rows = list(csv.DictReader(io.StringIO(_read_text(path, "utf-8"), newline="")))
+    except csv.Error as exc:
+        raise DatasetError("{}: not a readable CSV ({})".format(path, exc))
+    split_of = {}
+    for row in rows:
+        if not row.get("image") or not isinstance(row.get("split"), str):
+            continue
+        split_of[row["image"]] = row["split"].strip() or None
     for s in samples:
         s.split = split_of.get(s.path.relative_to(root).as_posix(), s.split)
 
@@ -92,17 +137,17 @@ def _read_splits(root: Path, samples: List[Sample]) -> None:
 # -- readers ------------------------------------------------------------------------------
 def read_folders(root: Path, opts: ReadOptions, fmt: str = "folders") -> Dataset:
     """A folder-per-class tree (also the course's classification layout)."""
-    classes, samples, notes = _class_tree(root)
-    if not classes:
+    tree = _class_tree(root)
+    if not tree.classes:
         raise DatasetError("{}: no class folders found; expected {}/<class>/<image>.jpg".format(
             root, root))
-    return Dataset(root, fmt, "classification", tuple(classes), samples,
-                   notes=_root_files_note(root) + notes)
+    return Dataset(root, fmt, "classification", tuple(tree.classes), tree.samples,
+                   problems=tree.problems, notes=_root_files_note(root) + tree.notes)
 
 
 def read_jetson_inference(root: Path, opts: ReadOptions) -> Dataset:
     """jetson-inference camera-capture: labels.txt and train/val/test class folders."""
-    lines = (root / "labels.txt").read_text(encoding="utf-8").splitlines()
+    lines = _read_text(root / "labels.txt", "utf-8").splitlines()
     classes = [c.strip() for c in lines if c.strip()]
     samples: List[Sample] = []
     notes: List[str] = []
@@ -110,13 +155,14 @@ def read_jetson_inference(root: Path, opts: ReadOptions) -> Dataset:
     for split in SPLIT_DIRS:
         if not (root / split).is_dir():
             continue
-        found, split_samples, split_notes = _class_tree(root / split, split)
-        notes += ["{}/{}".format(split, n) for n in split_notes]
-        for name in found:
+        tree = _class_tree(root / split, split)
+        notes += ["{}/{}".format(split, n) for n in tree.notes]
+        problems += tree.problems
+        for name in tree.classes:
             if name not in classes:
                 problems.append(Problem(str(root / split / name),
                                         "class folder not listed in labels.txt; skipped"))
-        samples += [s for s in split_samples if s.label in classes]
+        samples += [s for s in tree.samples if s.label in classes]
     return Dataset(root, "jetson-inference", "classification", tuple(classes), samples,
                    problems=problems, notes=notes)
 
@@ -125,14 +171,16 @@ def read_csv(root: Path, opts: ReadOptions, fmt: str = "csv") -> Dataset:
     """A keypoints CSV; coordinates are pixels unless the metadata (or ``opts``) says otherwise."""
     path = root if root.is_file() else _find_csv(root)
     base = path.parent
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.reader(fh))
+    try:
+        rows = list(csv.reader(io.StringIO(_read_text(path, "utf-8-sig"), newline="")))
+    except csv.Error as exc:
+        raise DatasetError("{}: not a readable CSV ({})".format(path, exc))
     if not rows:
         raise DatasetError("{}: empty CSV; expected a header like image,nose_x,nose_y".format(path))
     header = [h.strip() for h in rows[0]]
     image_col = next((i for i, h in enumerate(header)
                       if h.lower() in ("image", "file", "filename", "path")), 0)
-    points = [h[:-2] for h in header if h.endswith("_x") and h[:-2] + "_y" in header]
+    points = list(dict.fromkeys(h[:-2] for h in header if h.endswith("_x") and h[:-2] + "_y" in header))
     if not points:
         raise DatasetError("{}: no point columns; expected <point>_x,<point>_y pairs in the header"
                            .format(path))
@@ -147,10 +195,11 @@ def read_csv(root: Path, opts: ReadOptions, fmt: str = "csv") -> Dataset:
         except ValueError as exc:
             problems.append(Problem("{}:{}".format(path, n), "bad number: {}; row skipped".format(exc)))
             continue
-        image = (base / row[image_col].strip()) if len(row) > image_col else base
-        if not row[image_col].strip() or not image.is_file():
+        name = row[image_col].strip() if len(row) > image_col else ""
+        image = base / name
+        if not name or not _is_file(image):
             problems.append(Problem("{}:{}".format(path, n), "image '{}' not found; row skipped"
-                                    .format(row[image_col] if len(row) > image_col else "")))
+                                    .format(name[:200])))
             continue
         samples.append(Sample(image, points=np.array(values, dtype=np.float64)))
     ds = Dataset(base, fmt, "keypoints", _swap_sides(points, opts), samples,
@@ -177,19 +226,20 @@ def _find_csv(root: Path) -> Path:
     found = sorted(root.glob("*.csv"))
     if len(found) != 1:
         raise DatasetError("{}: expected one keypoints CSV, found {}".format(
-            root, ", ".join(p.name for p in found) or "none"))
+            printable(root), ", ".join(printable(p.name) for p in found) or "none"))
     return found[0]
 
 
 def read_course(root: Path, opts: ReadOptions) -> Dataset:
     """The course notebooks: class folders, or ``<point>/<x>_<y>_<uuid>.jpg`` for regression."""
-    dirs = _subdirs(root)
+    problems: List[Problem] = []
+    dirs = _named(_subdirs(root), problems)
     if not any(XY_NAME.match(p.name) for d in dirs for p in _direct_images(d)):
         return read_folders(root, opts, fmt="course")
     points = [d.name for d in dirs]
-    samples, problems = [], []
+    samples = []
     for i, folder in enumerate(dirs):
-        for image in _direct_images(folder):
+        for image in _named(_direct_images(folder), problems):
             match = XY_NAME.match(image.name)
             if not match:
                 problems.append(Problem(str(image), "name is not <x>_<y>_<id>.jpg; skipped"))
@@ -205,18 +255,28 @@ def read_course(root: Path, opts: ReadOptions) -> Dataset:
 
 
 def read_native(root: Path, opts: ReadOptions) -> Dataset:
-    """This project's own layout, described by ``dataset.yaml``."""
+    """This project's own layout, described by ``dataset.yaml``. A dataset whose labels file or
+    class folders are not there yet (a first capture interrupted right after ``dataset.yaml``
+    was written) reads as empty."""
     from edge_app.dataset.meta import read_meta
 
     meta = read_meta(root)
+    coords = meta.get("coords", "normalized")
     if meta["kind"] == "keypoints":
-        ds = read_csv(root / meta.get("labels_file", LABELS_FILE),
-                      ReadOptions(coords=meta.get("coords", "normalized")), fmt=NATIVE_FORMAT)
+        labels_file = meta.get("labels_file", LABELS_FILE)
+        if _is_file(root / labels_file):
+            ds = read_csv(root / labels_file, ReadOptions(coords=coords), fmt=NATIVE_FORMAT)
+        else:
+            ds = Dataset(root, NATIVE_FORMAT, "keypoints", tuple(meta.get("points", [])),
+                         coords=coords, notes=["no {} yet: no labelled images".format(labels_file)])
     else:
-        ds = read_folders(root, opts, fmt=NATIVE_FORMAT)
-        listed = [str(c) for c in meta.get("classes", [])]
+        listed = meta.get("classes", [])
+        if any(_subdirs(root)):
+            ds = read_folders(root, opts, fmt=NATIVE_FORMAT)
+        else:
+            ds = Dataset(root, NATIVE_FORMAT, "classification", (), notes=["no class folders yet"])
         ds.labels = tuple(listed + [c for c in ds.labels if c not in listed])
-    ds.task = meta.get("task")
+    ds.task = None if meta.get("task") is None else str(meta["task"])
     _read_splits(root, ds.samples)
     return ds
 
@@ -234,7 +294,7 @@ def _has_point_header(path: Path) -> bool:
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             header = [h.strip() for h in next(csv.reader(fh), [])]
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError, csv.Error):
         return False
     return any(h.endswith("_x") and h[:-2] + "_y" in header for h in header)
 
@@ -272,14 +332,22 @@ def detect_format(root: Path) -> str:
 def read_dataset(root, fmt: str = "auto", opts: Optional[ReadOptions] = None) -> Dataset:
     """Read the dataset at ``root`` in layout ``fmt`` (``auto`` detects it)."""
     root = Path(root).expanduser()
+    try:
+        return _read(root, fmt, opts or ReadOptions())
+    except OSError as exc:   # a folder that cannot be listed, a file that vanished meanwhile
+        where = printable(exc.filename) if exc.filename else printable(root)
+        raise DatasetError("{}: cannot read ({})".format(where, exc.strerror or exc))
+
+
+def _read(root: Path, fmt: str, opts: ReadOptions) -> Dataset:
     if not root.exists():
-        raise DatasetError("{}: no such folder".format(root))
+        raise DatasetError("{}: no such folder".format(printable(root)))
     if root.is_dir() and not any(root.iterdir()):
-        raise DatasetError("{}: the folder is empty".format(root))
+        raise DatasetError("{}: the folder is empty".format(printable(root)))
     if fmt not in FORMAT_CHOICES:
         raise DatasetError("unknown dataset format '{}'{}; formats: {}".format(
             fmt, did_you_mean(fmt, FORMAT_CHOICES), ", ".join(FORMAT_CHOICES)))
     name = detect_format(root) if fmt == "auto" else fmt
     if root.is_file() and name != "csv":
-        raise DatasetError("{}: a dataset is a folder (or a keypoints CSV file)".format(root))
-    return FORMATS[name][1](root, opts or ReadOptions())
+        raise DatasetError("{}: a dataset is a folder (or a keypoints CSV file)".format(printable(root)))
+    return FORMATS[name][1](root, opts)

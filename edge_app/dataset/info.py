@@ -1,21 +1,23 @@
 """``edge-app data info``: what a dataset holds and what is wrong with it."""
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
 from edge_app.dataset.atomic import TMP_MARK
-from edge_app.dataset.model import LABELS_FILE, NATIVE_FORMAT, Dataset
+from edge_app.dataset.model import LABELS_FILE, NATIVE_FORMAT, SUBJECTS_FILE, Dataset
+from edge_app.names import printable
 from edge_app.task_kinds import mirror_name
 
 
 def summarize(ds: Dataset) -> Dict[str, Any]:
     """A JSON-ready summary of a verified dataset: counts, sizes, problems, notes."""
     sizes = Counter("{}x{}".format(*s.size) for s in ds.samples if s.size)
-    problems = [str(p) for p in ds.problems] + _leftovers(ds) + _orphans(ds)
+    problems = [str(p) for p in ds.problems] + _leftovers(ds) + _orphans(ds) + _subject_rows(ds)
     notes = list(ds.notes)
     if ds.kind == "keypoints":
         problems += _outside(ds)
@@ -49,7 +51,7 @@ def _leftovers(ds: Dataset) -> List[str]:
     """Temp files of an interrupted write (safe to delete)."""
     if not ds.root.is_dir():
         return []
-    return ["{}: unfinished write left by a crash (safe to delete)".format(p)
+    return ["{}: unfinished write left by a crash (safe to delete)".format(printable(p))
             for p in leftover_paths(ds.root)]
 
 
@@ -60,8 +62,65 @@ def _orphans(ds: Dataset) -> List[str]:
     from edge_app.sources.folder import list_images
 
     labelled = {s.path.resolve() for s in ds.samples}
-    return ["{}: image without a row in {}".format(p, LABELS_FILE)
+    return ["{}: image without a row in {}".format(printable(p), LABELS_FILE)
             for p in list_images(ds.root / "images") if p.resolve() not in labelled]
+
+
+def _subject_rows(ds: Dataset) -> List[str]:
+    """Where ``subjects.jsonl`` disagrees with the images: torn lines (a write cut short),
+    rows of images that are gone, images without a row (a capture killed between the image and
+    its row). Each costs a subject search when training, never a wrong box."""
+    path = ds.root / SUBJECTS_FILE
+    if ds.format != NATIVE_FORMAT or not path.is_file():
+        return []
+    rows, torn = read_subject_rows(path)
+    out = []
+    if torn:
+        out.append("{}: line(s) {} are not whole JSON rows (a write cut short?)".format(
+            path, ", ".join(str(n) for n in torn[:5]) + (" ..." if len(torn) > 5 else "")))
+    stale = sorted(name for name in rows if not _is_image(ds.root, name))
+    if stale:
+        out.append("{}: {} row(s) name images that are not in the dataset, e.g. {}".format(
+            path, len(stale), printable(stale[0][:200])))
+    missing = [s.path for s in ds.samples if _relative(s.path, ds.root) not in rows]
+    if missing:
+        out.append("{}: {} image(s) have no row (a capture killed before its row was written, or "
+                   "no hand or face found then), e.g. {}; their subjects are searched for when "
+                   "training".format(path, len(missing), printable(missing[-1])))
+    return out
+
+
+def read_subject_rows(path: Path) -> Tuple[Dict[str, Any], List[int]]:
+    """``subjects.jsonl`` as {image: row} and the numbers of the lines that are not rows."""
+    rows: Dict[str, Any] = {}
+    torn: List[int] = []
+    text = path.read_bytes().decode("utf-8", "replace")
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if isinstance(row, dict) and isinstance(row.get("image"), str):
+            rows[row["image"]] = row
+        else:
+            torn.append(n)
+    return rows, torn
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _is_image(root: Path, name: str) -> bool:
+    try:
+        return (root / name).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _outside(ds: Dataset) -> List[str]:

@@ -1,8 +1,8 @@
 """``dataset.yaml``: what a dataset folder in this project's layout holds."""
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Dict
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Dict, Sequence
 
 from edge_app.dataset.atomic import atomic_write_text
 from edge_app.dataset.model import LABELS_FILE, META_FILE, NATIVE_FORMAT
@@ -32,25 +32,86 @@ def write_meta(root: Path, meta: Dict[str, Any]) -> None:
 
 
 def read_meta(root: Path) -> Dict[str, Any]:
-    """Read and check ``dataset.yaml``; one-line errors name the file and the key."""
-    import yaml
+    """Read and check ``dataset.yaml``; one-line errors name the file and the key. Label lists
+    come back as lists of text (a bare number in YAML is taken as its text)."""
+    from edge_app.safe_yaml import load_yaml
 
     path = root / META_FILE
-    try:
-        meta = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise DatasetError("{}: cannot read ({})".format(path, str(exc).splitlines()[0]))
+    meta = load_yaml(path, DatasetError)
     if not isinstance(meta, dict):
         raise DatasetError("{}: expected a mapping (format, kind, classes or points)".format(path))
     for key in meta:
         if key not in META_KEYS:
             raise DatasetError("{}: key '{}': unknown key{}".format(
                 path, key, did_you_mean(str(key), META_KEYS)))
-    kind = meta.get("kind")
-    if kind not in TASK_KINDS:
-        raise DatasetError("{}: key 'kind': '{}' is not one of {}".format(
-            path, kind, ", ".join(TASK_KINDS)))
-    if meta.get("coords", "normalized") not in COORDS:
-        raise DatasetError("{}: key 'coords': '{}' is not one of {}".format(
-            path, meta.get("coords"), ", ".join(COORDS)))
+    if "kind" not in meta:
+        raise DatasetError("{}: key 'kind': missing; one of {}".format(path, ", ".join(TASK_KINDS)))
+    for key, check in CHECKS.items():
+        if key in meta:
+            problem = check(meta[key])
+            if problem:
+                raise DatasetError("{}: key '{}': {}".format(path, key, problem))
+    for key in ("classes", "points"):
+        if key in meta:
+            meta[key] = [str(v) for v in meta[key]]
     return meta
+
+
+def _shown(value: Any) -> str:
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_text(value: Any) -> bool:
+    return isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool))
+
+
+def _text(value: Any) -> str:
+    return "" if _is_text(value) else "expected text, got {}".format(_shown(value))
+
+
+def _one_of(choices: Sequence[str]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if isinstance(value, str) and value in choices:
+            return ""
+        return "{} is not one of {}".format(_shown(value), ", ".join(choices))
+    return check
+
+
+def _names(value: Any) -> str:
+    if not isinstance(value, list):
+        return "expected a list of names, e.g. [a, b], got {}".format(_shown(value))
+    bad = [v for v in value if not _is_text(v)]
+    return "entry {} is not a name".format(_shown(bad[0])) if bad else ""
+
+
+def _version(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "expected a whole number, got {}".format(_shown(value))
+    return "" if value == 1 else "version {} is not one this edge-app reads (1)".format(value)
+
+
+def _labels_file(value: Any) -> str:
+    # A file of the dataset: a relative name that stays inside it.
+    if not isinstance(value, str) or not value.strip():
+        return "expected a file name, e.g. {}, got {}".format(LABELS_FILE, _shown(value))
+    parts = PurePosixPath(value.replace("\\", "/")).parts
+    if PurePosixPath(value).is_absolute() or ".." in parts:
+        return "'{}' must name a file inside the dataset, e.g. {}".format(value, LABELS_FILE)
+    return ""
+
+
+def _mapping(value: Any) -> str:
+    return "" if isinstance(value, dict) else "expected a mapping, got {}".format(_shown(value))
+
+
+def _flag(value: Any) -> str:
+    return "" if isinstance(value, bool) else "expected true or false, got {}".format(_shown(value))
+
+
+# Every key of dataset.yaml and what it must hold ("" = fine, else the problem).
+CHECKS: Dict[str, Callable[[Any], str]] = {
+    "format": _text, "version": _version, "task": lambda v: "" if v is None else _text(v), "kind": _one_of(tuple(TASK_KINDS)),
+    "classes": _names, "points": _names, "coords": _one_of(COORDS), "labels_file": _labels_file,
+    "source": _mapping, "crops": _flag,
+}

@@ -8,6 +8,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from edge_app.dataset.verify import image_sizes
+from edge_app.names import printable
 
 META_FILE = "dataset.yaml"
 LABELS_FILE = "labels.csv"
@@ -36,6 +37,12 @@ class Sample:
         if self.size is None:
             raise ValueError("image size unknown: verify the dataset first")
         return self.points / np.array(self.size, dtype=np.float64)
+
+
+def bad_name_problem(path: Path) -> "Problem":
+    """The problem reported for a file or folder whose name is not UTF-8 (it is skipped)."""
+    return Problem(printable(path), "name is not valid UTF-8 text; skipped (rename it, e.g. "
+                   "with convmv or by hand, to use it)")
 
 
 @dataclass

@@ -45,7 +45,8 @@ def _stored(root: Path) -> Dict[str, Dict[str, Any]]:
     out: Dict[str, Dict[str, Any]] = {}
     if not path.is_file():
         return out
-    for line in path.read_text(encoding="utf-8").splitlines():
+    # Bytes cut mid-character by a crash spoil one line, not the file.
+    for line in path.read_bytes().decode("utf-8", "replace").splitlines():
         try:
             row = json.loads(line)
             out[str(row["image"])] = row

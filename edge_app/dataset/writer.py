@@ -62,19 +62,30 @@ class DatasetWriter:
                                    "--out for task '{}'".format(
                                        self.root, meta.get("task"), key,
                                        ", ".join(str(v) for v in meta.get(key, [])), self.task.name))
-            return
-        if any(p for p in self.root.iterdir() if not p.name.startswith(".")):
+        elif any(p for p in self.root.iterdir() if not p.name.startswith(".")):
             raise DatasetError("{}: the folder is not empty and is not an edge-app dataset; choose "
                                "an empty or new folder (or import it: edge-app data import)"
                                .format(self.root))
-        write_meta(self.root, meta_for(self.task))
-        if self.layout == "csv":
-            header = ["image"] + ["{}_{}".format(p, a) for p in self.task.points for a in "xy"]
-            atomic_write_text(self.root / LABELS_FILE, ",".join(header) + "\n")
-            (self.root / "images").mkdir(exist_ok=True)
         else:
-            for name in self.task.classes:
-                (self.root / name).mkdir(exist_ok=True)
+            write_meta(self.root, meta_for(self.task))
+        self._layout()
+
+    def _layout(self) -> None:
+        """Create what the layout needs and is not there: the labels file with its header and
+        the image folders. Run at start (a first capture killed right after ``dataset.yaml``
+        leaves only that file) and before each save (a class folder removed meanwhile)."""
+        try:
+            if self.layout == "csv":
+                if not (self.root / LABELS_FILE).exists():
+                    header = ["image"] + ["{}_{}".format(p, a) for p in self.task.points for a in "xy"]
+                    atomic_write_text(self.root / LABELS_FILE, ",".join(header) + "\n")
+                (self.root / "images").mkdir(exist_ok=True)
+            else:
+                for name in self.task.classes:
+                    (self.root / name).mkdir(exist_ok=True)
+        except OSError as exc:
+            raise DatasetError("{}: cannot create it ({}); check the dataset folder".format(
+                exc.filename or self.root, exc.strerror or exc))
 
     def recount(self) -> None:
         """Counts from what is on disk (after samples were removed)."""
@@ -97,6 +108,7 @@ class DatasetWriter:
 
     def _save(self, data: bytes, label: Optional[str], points: Optional[Points],
               subject: Optional[Dict[str, Any]], name: Optional[str]) -> Path:
+        self._layout()
         try:
             if self.layout == "csv":
                 path = self._save_points(data, points, name)
@@ -110,7 +122,8 @@ class DatasetWriter:
             if exc.errno == errno.ENOSPC:
                 raise DatasetError("{}: disk full; the {} image(s) saved before are complete; free "
                                    "space and capture again".format(self.root, self.saved))
-            raise DatasetError("{}: cannot write ({})".format(self.root, exc.strerror or exc))
+            raise DatasetError("{}: cannot write ({})".format(exc.filename or self.root,
+                                                              exc.strerror or exc))
         return path
 
     def _encode(self, image: np.ndarray) -> bytes:

@@ -11,8 +11,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from edge_app.cv import cv2
 from edge_app.errors import UserError
+from edge_app.runtime.recording import SEGMENT_SECONDS, SegmentedRecorder, check_record_path
 
 
 class ThreadedSink:
@@ -20,6 +20,7 @@ class ThreadedSink:
 
     _STOP = object()
     needs_frames = True   # False: only the per-frame record is used (no annotated image)
+    tick_seconds: Optional[float] = None   # call idle() this often while no item comes
 
     def __init__(self, name: str, maxsize: int) -> None:
         self.name = name
@@ -38,48 +39,69 @@ class ThreadedSink:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=self.tick_seconds)
+            except queue.Empty:
+                self._guarded(self.idle)
+                continue
             if item is self._STOP:
                 break
-            if self.error is None:
-                try:
-                    self.handle(*item)
-                    self.written += 1
-                except Exception as exc:   # reported by close(); the loop goes on
-                    self.error = exc
-        self.finish()
+            if self._guarded(self.handle, *item):
+                self.written += 1
+        try:
+            self.finish()
+        except Exception as exc:   # reported like a failed write, never a thread traceback
+            self.error = self.error or exc
+
+    def _guarded(self, step: Any, *args: Any) -> bool:
+        """Run ``step`` unless a step failed before; keep its error for close()."""
+        if self.error is not None:
+            return False
+        try:
+            step(*args)
+            return True
+        except Exception as exc:   # reported by close(); the loop goes on
+            self.error = exc
+            return False
 
     def handle(self, frame: np.ndarray, record: Dict[str, Any]) -> None:
         raise NotImplementedError
 
+    def idle(self) -> None:
+        """Runs every ``tick_seconds`` while no item comes (in the sink's thread)."""
+
     def finish(self) -> None:
         """Release the file; runs in the sink's thread after the last item."""
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: Optional[float] = 5.0) -> None:
         self._queue.put(self._STOP)
         self._thread.join(timeout)
 
 
 class VideoSink(ThreadedSink):
-    """``--record out.mp4``: the annotated stream (mp4v), opened at the first frame's size."""
+    """``--record out.mp4``: the annotated stream (mp4v), opened at the first frame's size.
+    Written as segments closed every two seconds (:mod:`edge_app.runtime.recording`), so a
+    kill or a power cut loses at most the last two seconds; a clean stop joins them into
+    ``out.mp4``."""
 
-    def __init__(self, path: str, fps: float = 30.0) -> None:
+    def __init__(self, path: str, fps: float = 30.0, segment_seconds: float = SEGMENT_SECONDS) -> None:
         self.path, self.fps = path, fps
-        self._writer: Any = None
+        self.tick_seconds = min(0.5, segment_seconds)
+        self._recorder = SegmentedRecorder(check_record_path(path), fps, segment_seconds)
         super().__init__("recorder", maxsize=16)
 
     def handle(self, frame: np.ndarray, record: Dict[str, Any]) -> None:
-        cv = cv2()
-        if self._writer is None:
-            h, w = frame.shape[:2]
-            self._writer = cv.VideoWriter(self.path, cv.VideoWriter_fourcc(*"mp4v"), self.fps, (w, h))
-            if not self._writer.isOpened():
-                raise UserError("{}: cannot write a video here (folder missing or read-only?)".format(self.path))
-        self._writer.write(frame)
+        self._recorder.write(frame)
+
+    def idle(self) -> None:
+        self._recorder.tick()
 
     def finish(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
+        self._recorder.close()
+
+    def close(self, timeout: Optional[float] = None) -> None:
+        """Wait for the join, however long: the process must not end halfway through it."""
+        super().close(timeout)
 
 
 class JsonLinesSink(ThreadedSink):

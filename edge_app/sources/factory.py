@@ -117,6 +117,13 @@ def _path(uri: str, opts: Dict[str, Any]) -> FrameSource:
     loop = bool(opts.pop("loop", False))
     if path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS:
         return ImageFolder(uri, str(path), loop=loop)
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:   # OpenCV takes the name as UTF-8 and crashes on other bytes
+        from edge_app.names import printable
+
+        raise SourceError("{}: the file name is not valid UTF-8 text; rename the file".format(
+            printable(path)))
     return VideoFile(uri, str(path))
 
 

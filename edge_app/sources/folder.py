@@ -8,6 +8,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from edge_app.cv import cv2
+from edge_app.names import printable
 from edge_app.errors import SourceError
 
 from edge_app.sources.base import FrameSource
@@ -50,10 +51,23 @@ class ImageFolder(FrameSource):
                 self._pos = 0
             path = self.files[self._pos]
             self._pos += 1
-            image = cv2().imread(str(path), cv2().IMREAD_COLOR)
+            image, why = _read(path)
             if image is not None:
                 self.info.height, self.info.width = image.shape[:2]
-                return image, {"path": str(path)}
-            if str(path) not in self.skipped:
-                self.skipped.append(str(path))
-                log.warning("%s: skipped %s (not a readable image)", self.uri, path)
+                return image, {"path": printable(path)}
+            if printable(path) not in self.skipped:
+                self.skipped.append(printable(path))
+                log.warning("%s: skipped %s (%s)", self.uri, printable(path), why)
+
+
+def _read(path: Path) -> Tuple[Optional[np.ndarray], str]:
+    """The image, or None and why. Read as bytes: OpenCV's imread takes the name as UTF-8 text
+    and crashes on a name that is not."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, "cannot read: {}".format(exc.strerror or exc)
+    if not data:
+        return None, "empty file"
+    image = cv2().imdecode(np.frombuffer(data, np.uint8), cv2().IMREAD_COLOR)
+    return (image, "") if image is not None else (None, "not a readable image")

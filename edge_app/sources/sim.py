@@ -21,12 +21,35 @@ def pace(next_time: float, fps: float) -> float:
     return max(next_time + 1.0 / fps, time.monotonic())
 
 
+MIN_SIDE, MAX_SIDE = 32, 4096   # below 32 px the scenes cannot be drawn; 4096 is 4K and past
+MAX_FPS = 1000.0                # a frame is ~50 MB at 4096x4096, and what else would be asked for?
+
+
+def check_settings(uri: str, size: Tuple[int, int], fps: float, count: Optional[int]) -> None:
+    """Refuse sizes the simulator cannot draw or memory cannot hold, in one line: a negative
+    size used to end in a numpy traceback, a huge one in an attempt to allocate 224 GiB."""
+    for name, value, usual in zip(("width", "height"), size, (640, 480)):
+        if not MIN_SIDE <= value <= MAX_SIDE:
+            raise SourceError("{}: {} {} is out of range: the simulated camera draws {} to {} "
+                              "pixels, e.g. {}={}".format(uri, name, value, MIN_SIDE, MAX_SIDE,
+                                                          name, usual))
+    if not 0.0 <= fps <= MAX_FPS:   # also refuses NaN
+        raise SourceError("{}: fps {} is out of range: 0 (as fast as asked) to {:g}".format(
+            uri, fps, MAX_FPS))
+    if count is not None and count < 0:
+        raise SourceError("{}: count {} is negative: give the number of frames, e.g. count=100"
+                          .format(uri, count))
+
+
 class _Rendered(FrameSource):
     """What simulated sources share: a seeded generator and sensor noise, restarted on open,
     and a camera's pace when ``fps`` > 0."""
 
     def _setup(self, size: Tuple[int, int], fps: float, seed: Optional[int], clean: bool,
                count: Optional[int]) -> None:
+        check_settings(self.uri, (int(size[0]), int(size[1])), float(fps), count)
+        if seed is not None and not 0 <= seed < 2 ** 63:
+            raise SourceError("{}: seed {} is out of range: 0 to 2**63-1".format(self.uri, seed))
         self.has_truth = True
         self.size = (int(size[0]), int(size[1]))
         self.fps, self.live = float(fps), fps > 0
