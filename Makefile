@@ -8,15 +8,27 @@ PIP     = $(BIN)/python -m pip
 PY38   ?= $(shell for p in python3.8 $(HOME)/.pyenv/versions/3.8*/bin/python; do \
             $$p -c 'import sys; assert sys.version_info[:2] == (3, 8)' 2>/dev/null && { echo $$p; break; }; \
           done)
+# Python 3.10 is what JetPack 6 ships: the on-device tests run under it with JetPack 6's pins.
+PY310  ?= $(shell for p in python3.10 $(HOME)/.pyenv/versions/3.10*/bin/python; do \
+            $$p -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null && { echo $$p; break; }; \
+          done)
+JP6_VENV = $(VENV)/jp6
+# JetPack's own OpenCV releases (4.5.4 on JetPack 5, NVIDIA's 4.8.0 on 6), as pip's headless
+# builds for the x86 runs; numpy, onnxruntime and the rest come from the release's constraints.
+JP5_PINS = -c deploy/constraints-jetpack-5.1.txt "opencv-python-headless==4.5.4.60"
+JP6_PINS = -c deploy/constraints-jetpack-6.1-6.2.txt "opencv-python-headless==4.8.0.76"
 DEMO   ?= runs/demo
 TASK   ?= thumbs
 
-.PHONY: help venv install-run install-demo install-dev browser demo test test-fast lint test-py38 clean
+.PHONY: help venv install-run install-demo install-dev browser demo test test-fast lint test-py38 clean \
+	test-jp6 resolve-jetpack
 
 help:
 	@echo "make demo       the whole pipeline on the simulated camera (TASK=all for the four tasks)"
 	@echo "make test       install the dev extras and run checks and tests"
 	@echo "make test-py38  run the tests under Python 3.8 (JetPack 5) if it is installed"
+	@echo "make test-jp6   run the tests under Python 3.10 with JetPack 6's pins if it is installed"
+	@echo "make resolve-jetpack  resolve each JetPack release's install set from PyPI (numpy pins)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,11 +89,25 @@ test: lint browser
 test-fast: install-dev
 	$(BIN)/python -m pytest -q -x -m "not slow"
 
+# The JetPack 5 run: Python 3.8 with JetPack 5.1's pins (numpy 1.23, OpenCV 4.5.4, onnxruntime).
 test-py38:
 	@if [ -z "$(PY38)" ]; then echo "Python 3.8 not found: skipping the 3.8 run"; exit 0; fi; \
 	set -e; [ -x .venv38/bin/python ] || $(PY38) -m venv .venv38; \
-	.venv38/bin/python -m pip install -q -e ".[headless]" pytest pytest-timeout; \
-	.venv38/bin/python -m pytest -q -p no:cacheprovider
+	.venv38/bin/python -m pip install -q $(JP5_PINS) -e ".[headless]" onnxruntime pytest pytest-timeout; \
+	.venv38/bin/python -m pytest -q -p no:cacheprovider -m "not network"
+
+# The JetPack 6 run: Python 3.10 with JetPack 6's pins (numpy 1.26, OpenCV 4.8, onnxruntime); no
+# torch, so the tests that need it skip, as on a board without --train.
+test-jp6:
+	@if [ -z "$(PY310)" ]; then echo "Python 3.10 not found: skipping the JetPack 6 run"; exit 0; fi; \
+	set -e; [ -x $(JP6_VENV)/bin/python ] || $(PY310) -m venv $(JP6_VENV); \
+	$(JP6_VENV)/bin/python -m pip install -q $(JP6_PINS) -e ".[headless]" onnxruntime pytest pytest-timeout; \
+	$(JP6_VENV)/bin/python -m pytest -q -p no:cacheprovider -m "not network"
+
+# Each JetPack release's install set resolved by pip for its Python on aarch64 (needs PyPI): fails
+# when numpy would leave its pin. deploy/resolve_check.py --unpinned shows the installer without pins.
+resolve-jetpack: install-dev
+	$(BIN)/python deploy/resolve_check.py
 
 clean:
 	rm -rf $(VENV) .venv38 build *.egg-info runs .pytest_cache .mypy_cache

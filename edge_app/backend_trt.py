@@ -1,6 +1,6 @@
 """The TensorRT backend: the bundle's engine for this device (built from model.onnx and cached
-on first run, rebuilt when stale), run through the name-based I/O API (TensorRT 8.5+:
-``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``) on a CUDA stream. Device
+on first run, rebuilt when stale), run through the name-based I/O API (TensorRT 8.5+, older is
+one line: ``set_input_shape``, ``set_tensor_address``, ``execute_async_v3``) on a CUDA stream. Device
 buffers come from Polygraphy's CUDA wrapper (ctypes over libcudart, so no cuda-python needed)."""
 from __future__ import annotations
 
@@ -27,6 +27,11 @@ class TrtBackend(Backend):
 
         if not tensorrt_available():
             raise UserError("TensorRT is not installed here (JetPack provides it on a Jetson)")
+        import tensorrt as trt
+
+        from export.trt_compat import require_name_based_io
+
+        require_name_based_io(trt)   # 8.4 and older: one line, not an AttributeError further on
         if model.onnx is None:
             raise UserError("{}: no model.onnx to build an engine from; run edge-app export".format(
                 model.name))
@@ -34,15 +39,15 @@ class TrtBackend(Backend):
             from polygraphy import cuda
         except ImportError:
             raise UserError("the trt backend needs Polygraphy for device memory: pip install polygraphy")
-        import tensorrt as trt
-
         from export.engine_cache import ensure_engine
         from export.tensorrt_build import build_engine, device_info
 
-        def build(src: Any, dst: Any) -> None:
-            build_engine(src, dst, self.precision, timing_cache=src.parent / "timing.cache")
+        device = device_info()
 
-        path = ensure_engine(model.onnx, self.precision, device_info(), build)
+        def build(src: Any, dst: Any) -> None:
+            build_engine(src, dst, self.precision, timing_cache=dst.parent, device=device)
+
+        path = ensure_engine(model.onnx, self.precision, device, build)
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
@@ -86,10 +91,11 @@ class TrtBackend(Backend):
         return {name: host for name, (_, host) in out.items()}
 
     def _dtype(self, name: str) -> Any:
-        """The host dtype of an output (NMS-inside detectors return int32 class ids)."""
-        import tensorrt as trt
+        """The host dtype of an output (NMS-inside detectors return int32 class ids); not
+        ``trt.nptype``, whose TensorRT 8.5 table fails under numpy 1.24+ (see trt_compat)."""
+        from export.trt_compat import numpy_dtype
 
-        return trt.nptype(self.engine.get_tensor_dtype(name))
+        return numpy_dtype(self.engine.get_tensor_dtype(name))
 
     def describe(self) -> str:
         return "trt ({})".format(self.precision)

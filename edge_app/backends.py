@@ -118,16 +118,21 @@ def backends_for(model: ModelInfo) -> List[str]:
 
 
 def choose_backend(name: str, model: ModelInfo, threads: Optional[int] = None,
-                   options: Optional[BackendOptions] = None) -> Tuple[Backend, str]:
-    """The backend to use, loaded, and why. ``auto``: the model's own backend where it names
-    one; else TensorRT where it is installed (engine built and cached on first run), else ONNX
-    Runtime (its CUDA provider if present), else PyTorch."""
+                   options: Optional[BackendOptions] = None,
+                   warmup: bool = True) -> Tuple[Backend, str]:
+    """The backend to use, loaded and warmed up, and why. ``auto``: the model's own backend
+    where it names one; else TensorRT where it is installed (engine built and cached on first
+    run), else ONNX Runtime (its CUDA provider if present), else PyTorch; one that fails to load
+    or to warm up (any error: a TensorRT/numpy mismatch shows only at the first inference) is
+    closed, named with its reason, and the next is tried."""
     if model.runs_on and name not in ("auto", model.runs_on):
         raise UserError("--model {} runs on {} only, not --backend {}".format(
             model.name, model.runs_on, name))
     if name != "auto":
         backend = make_backend(name, threads, options)
-        backend.load(model)
+        reason = _start(backend, model, warmup, reraise=True)
+        if reason:
+            raise UserError("--backend {} cannot run {}: {}".format(name, model.name, reason))
         return backend, "asked for" if not model.runs_on else "the model's own backend"
     from export.tensorrt_build import tensorrt_available
 
@@ -139,12 +144,37 @@ def choose_backend(name: str, model: ModelInfo, threads: Optional[int] = None,
     for candidate in candidates:
         try:
             backend = make_backend(candidate, threads, options)
-            backend.load(model)
         except UserError as exc:
             reasons.append("{}: {}".format(candidate, exc))
+            continue
+        reason = _start(backend, model, warmup)
+        if reason:
+            reasons.append("{}: {}".format(candidate, reason))
             continue
         why = "the model's own backend" if model.runs_on else "the fastest available"
         if reasons:
             why += " ({})".format("; ".join(reasons))
         return backend, why
     raise UserError("no backend can run {}: {}".format(model.name, "; ".join(reasons)))
+
+
+def _start(backend: Backend, model: ModelInfo, warmup: bool, reraise: bool = False) -> str:
+    """Load (and warm up) ``backend``: "" when it runs, else why not, with the backend closed.
+    Any exception counts: a UserError's text is the user's fix, anything else is named by type;
+    ``reraise``: a UserError propagates as it is."""
+    try:
+        backend.load(model)
+        if warmup:
+            backend.warmup(model)
+    except Exception as exc:
+        try:
+            backend.close()
+        except Exception:
+            pass   # half-loaded: releasing what it has is best effort
+        if reraise and isinstance(exc, UserError):
+            raise
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        why = text if isinstance(exc, UserError) else "{}{}".format(
+            type(exc).__name__, ": " + text if text else "")
+        return why[:300]
+    return ""

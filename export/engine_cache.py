@@ -1,7 +1,8 @@
 """The engine cache: an engine is only valid for the ONNX graph, TensorRT version, GPU and
 precision it was built with. Each engine has a JSON sidecar recording those (and its own size
 and hash); anything that does not match, or a truncated file, means rebuild, with one line
-saying why. Pure Python: no TensorRT needed to decide."""
+saying why. TensorRT's timing cache beside the engines is keyed the same way. Pure Python: no
+TensorRT needed to decide."""
 from __future__ import annotations
 
 import hashlib
@@ -39,6 +40,17 @@ class EngineKey:
         trt = re.sub(r"[^0-9.]", "", self.tensorrt)
         sm = self.compute_capability.replace(".", "")
         return "model.{}.trt{}.sm{}.{}.engine".format(self.precision, trt, sm, self.onnx_sha256[:12])
+
+
+def timing_cache_path(folder: Path, device: DeviceInfo) -> Path:
+    """Where TensorRT's timing cache for this device lives, beside its engines: keyed by
+    TensorRT version, GPU and compute capability like the engines, so that a bundle copied from
+    a desktop (or another board) never hands its cache to a TensorRT that would refuse it, e.g.
+    ``timing.trt10.3.0.sm87.orin.cache``."""
+    trt = re.sub(r"[^0-9.]", "", device.tensorrt)
+    sm = device.compute_capability.replace(".", "")
+    gpu = re.sub(r"[^a-z0-9]+", "-", device.gpu.lower()).strip("-")[:40] or "gpu"
+    return folder / "timing.trt{}.sm{}.{}.cache".format(trt, sm, gpu)
 
 
 def file_sha256(path: Path) -> str:

@@ -1,10 +1,13 @@
 """Build a TensorRT engine from an ONNX graph, on the device that will run it.
 
-One small module against TensorRT's Python API, 8.5 (JetPack 5.1) to 11:
+One small module against TensorRT's Python API, 8.5 (JetPack 5.1) to 11, with what differs
+between releases in :mod:`export.trt_compat`:
 - name-based I/O and ``build_serialized_network`` (8.5+); ``EXPLICIT_BATCH`` only before 10;
 - FP16/INT8 through builder flags up to 10.x; TensorRT 11 networks are strongly typed (no
   precision flags), so FP16 there means parsing an FP16 ONNX graph (made here when asked);
-- a workspace limit, a persisted timing cache, and the build time shown while it runs.
+- INT8 calibrated at a calibration profile of exactly the calibration batch;
+- a workspace limit, a timing cache keyed like the engine cache (a refused one is a note and a
+  build without it), and the build time shown while it runs.
 Never a silent FP32 engine: FP16 on a GPU without fast FP16 is an error.
 """
 from __future__ import annotations
@@ -17,7 +20,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Tuple
 import numpy as np
 
 from edge_app.errors import UserError
-from export.engine_cache import DeviceInfo
+from export import trt_compat
+from export.engine_cache import DeviceInfo, timing_cache_path
 
 if TYPE_CHECKING:   # types from tensorrt-stubs; the module itself is imported only when used
     import tensorrt as trt
@@ -40,6 +44,7 @@ def _require_trt() -> None:
 
 
 def trt_major(version: str) -> int:
+    """The major of a TensorRT version string ('10.3.0' -> 10)."""
     return int(version.split(".")[0])
 
 
@@ -98,35 +103,37 @@ class _Ticker:
         self.thread.join(timeout=1.0)
 
 
+Batches = Callable[[], Iterator[Tuple[np.ndarray, ...]]]
+
+
 def build_engine(onnx_path: Path, engine_path: Path, precision: str = "fp16",
                  workspace_mb: int = 1024, max_batch: int = 8,
-                 timing_cache: Optional[Path] = None,
-                 calibration: Optional[Callable[[], Iterator[Tuple[np.ndarray, ...]]]] = None,
-                 log: Callable[[str], None] = print) -> float:
-    """Build and save an engine; returns the build time in seconds."""
+                 timing_cache: Optional[Path] = None, calibration: Optional[Batches] = None,
+                 log: Callable[[str], None] = print, device: Optional[DeviceInfo] = None) -> float:
+    """Build and save an engine; returns the build time in seconds. ``timing_cache``: the folder
+    for the timing cache (a file path means its folder), kept under a name keyed like the engine
+    cache (TensorRT version, GPU, compute capability) so that no board reads another's."""
     _require_trt()
     import tensorrt as trt
 
-    major = trt_major(trt.__version__)
+    trt_compat.require_name_based_io(trt)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    flags = 0
-    if major < 10:
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
-    if major >= 11:
-        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
-    network = builder.create_network(flags)
+    network = builder.create_network(trt_compat.network_flags(trt))
     parser = trt.OnnxParser(network, logger)
-    graph = _graph_bytes(onnx_path, precision, major)
+    graph = _graph_bytes(onnx_path, precision, trt_compat.strongly_typed(trt))
     if not parser.parse(graph):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
         raise UserError("TensorRT {} cannot parse {}: {}".format(trt.__version__, onnx_path,
                                                                  "; ".join(errors) or "unknown error"))
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
-    _set_precision(major, builder, config, precision, network, calibration)
+    _set_precision(trt, builder, config, precision)
     _add_profile(builder, config, network, max_batch)
-    cache = _load_timing_cache(config, timing_cache)
+    if precision == "int8":
+        _set_calibration(builder, config, network, calibration, max_batch)
+    cache_path = _timing_cache_path(timing_cache, device, log)
+    cache = _load_timing_cache(config, cache_path, log)
     log("building a {} TensorRT {} engine from {} (minutes on small boards)".format(
         precision.upper(), trt.__version__, onnx_path.name))
     start = time.monotonic()
@@ -135,17 +142,22 @@ def build_engine(onnx_path: Path, engine_path: Path, precision: str = "fp16",
     if serialized is None:
         raise UserError("TensorRT could not build the engine (see its messages above); try a "
                         "larger --workspace or --precision fp32")
-    tmp = engine_path.with_name(engine_path.name + ".part")
-    tmp.write_bytes(bytes(serialized))
-    tmp.replace(engine_path)
-    if timing_cache is not None and cache is not None:
-        timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+    _write(engine_path, bytes(serialized))
+    if cache_path is not None and cache is not None:
+        _write(cache_path, bytes((config.get_timing_cache() or cache).serialize()))
     return time.monotonic() - start
 
 
-def _graph_bytes(onnx_path: Path, precision: str, major: int) -> bytes:
-    """The ONNX to parse: as is, or converted to FP16 for a strongly typed TensorRT 11."""
-    if precision == "fp16" and major >= 11:
+def _write(path: Path, data: bytes) -> None:
+    """Whole or not at all: a build killed half-way leaves no truncated engine or cache."""
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _graph_bytes(onnx_path: Path, precision: str, strongly_typed: bool) -> bytes:
+    """The ONNX to parse: as is, or converted to FP16 for a strongly typed TensorRT (11)."""
+    if precision == "fp16" and strongly_typed:
         import onnx
         from onnxconverter_common import float16
 
@@ -154,39 +166,87 @@ def _graph_bytes(onnx_path: Path, precision: str, major: int) -> bytes:
     return onnx_path.read_bytes()
 
 
-def _set_precision(major: int, builder: "trt.Builder", config: "trt.IBuilderConfig",
-                   precision: str, network: "trt.INetworkDefinition",
-                   calibration: Optional[Callable[[], Iterator[Tuple[np.ndarray, ...]]]]) -> None:
-    import tensorrt as trt
-
-    if precision == "fp16":
-        if not builder.platform_has_fast_fp16:
-            raise UserError("this GPU has no fast FP16: build with --precision fp32 (refusing to "
-                            "make an FP32 engine that claims to be FP16)")
-        if major < 11:
-            config.set_flag(trt.BuilderFlag.FP16)
-    elif precision == "int8":
-        if major >= 11:
-            raise UserError("TensorRT 11 has no INT8 calibration: quantise the ONNX graph (Q/DQ "
-                            "nodes, e.g. with NVIDIA ModelOpt) or use --precision fp16")
-        if not builder.platform_has_fast_int8:
-            raise UserError("this GPU has no fast INT8: use --precision fp16")
-        if calibration is None:
-            raise UserError("INT8 needs calibration images: the bundle's val_sample or --calib-data")
-        config.set_flag(trt.BuilderFlag.INT8)
-        config.set_flag(trt.BuilderFlag.FP16)   # layers INT8 cannot take fall back to FP16
-        names = [network.get_input(i).name for i in range(network.num_inputs)]
-        config.int8_calibrator = _calibrator(names, calibration)
+def _set_precision(trt: Any, builder: "trt.Builder", config: "trt.IBuilderConfig",
+                   precision: str) -> None:
+    """Precision flags, after checking the GPU where this TensorRT can still say."""
+    typed = trt_compat.strongly_typed(trt)
+    if precision == "int8" and typed:
+        raise UserError("TensorRT {} builds strongly typed networks and has no INT8 calibration: "
+                        "quantise the ONNX graph (Q/DQ nodes, e.g. with NVIDIA ModelOpt) or use "
+                        "--precision fp16".format(trt.__version__))
+    if precision in ("fp16", "int8") and trt_compat.fast_precision(builder, precision) is False:
+        raise UserError("this GPU has no fast {}: build with --precision {} (refusing to make an "
+                        "engine that claims a precision it does not run at)".format(
+                            precision.upper(), "fp32" if precision == "fp16" else "fp16"))
+    for flag in trt_compat.precision_flags(trt, precision):
+        config.set_flag(flag)
 
 
-def _calibrator(input_names: List[str], batches: Callable[[], Iterator[Tuple[np.ndarray, ...]]]) -> Any:
+def _set_calibration(builder: "trt.Builder", config: "trt.IBuilderConfig",
+                     network: "trt.INetworkDefinition", calibration: Optional[Batches],
+                     max_batch: int) -> None:
+    """INT8 calibration: the batches re-cut to the size TensorRT calibrates at, and (for a
+    dynamic batch) a calibration profile whose shapes are exactly that size, so that every
+    image of every batch is read (TensorRT otherwise calibrates at profile 0's opt shape)."""
+    if calibration is None:
+        raise UserError("INT8 needs calibration images: the bundle's val_sample or --calib-data")
+    shapes = _input_shapes(network)
+    first = next(iter(calibration()), None)
+    if first is None:
+        raise UserError("INT8 calibration got no images: the bundle's val_sample or --calib-data is empty")
+    dynamic = any(shape[0] <= 0 for _, shape in shapes)
+    size = min(len(first[0]), max_batch) if dynamic else shapes[0][1][0]
+    if dynamic:
+        import tensorrt as trt
+
+        profile = builder.create_optimization_profile()
+        for name, shape in shapes:
+            dims = trt.Dims([size] + shape[1:])
+            profile.set_shape(name, dims, dims, dims)
+        trt_compat.set_calibration_profile(config, profile)
+    config.int8_calibrator = _calibrator([name for name, _ in shapes], rebatch(calibration, size))
+
+
+def _input_shapes(network: "trt.INetworkDefinition") -> List[Tuple[str, List[int]]]:
+    tensors = [network.get_input(i) for i in range(network.num_inputs)]
+    return [(t.name, [int(t.shape[k]) for k in range(len(t.shape))]) for t in tensors]
+
+
+def rebatch(batches: Batches, size: int) -> Batches:
+    """The same data in batches of exactly ``size`` (a short tail is dropped: TensorRT reads
+    whole batches); re-iterable like ``batches``."""
+    def gen() -> Iterator[Tuple[np.ndarray, ...]]:
+        pending: List[Tuple[np.ndarray, ...]] = []
+        count = 0
+        for batch in batches():
+            pending.append(batch)
+            count += len(batch[0])
+            while count >= size:
+                joined = tuple(np.concatenate(parts) for parts in zip(*pending))
+                yield tuple(np.ascontiguousarray(a[:size]) for a in joined)
+                pending = [tuple(a[size:] for a in joined)]
+                count -= size
+    return gen
+
+
+class _Feeds:
+    """Calibration batches as feed dicts, iterable again whenever TensorRT restarts."""
+
+    def __init__(self, names: List[str], batches: Batches) -> None:
+        self.names, self.batches = names, batches
+
+    def __iter__(self) -> Iterator[dict]:
+        return (dict(zip(self.names, b)) for b in self.batches())
+
+
+def _calibrator(input_names: List[str], batches: Batches) -> Any:
     """INT8 entropy calibrator over the calibration images, through Polygraphy (which owns
     the device buffers and the calibration cache across TensorRT versions)."""
     try:
         from polygraphy.backend.trt import Calibrator
     except ImportError:
         raise UserError("INT8 calibration needs Polygraphy: pip install polygraphy")
-    return Calibrator(data_loader=(dict(zip(input_names, b)) for b in batches()))
+    return Calibrator(data_loader=_Feeds(input_names, batches))
 
 
 def _add_profile(builder: "trt.Builder", config: "trt.IBuilderConfig",
@@ -195,8 +255,7 @@ def _add_profile(builder: "trt.Builder", config: "trt.IBuilderConfig",
     ``max_batch``. Graphs with a fixed batch (many detector exports) need none."""
     import tensorrt as trt
 
-    tensors = [network.get_input(i) for i in range(network.num_inputs)]
-    shapes = [(t.name, [int(t.shape[k]) for k in range(len(t.shape))]) for t in tensors]
+    shapes = _input_shapes(network)
     if all(d > 0 for _, shape in shapes for d in shape):
         return
     profile = builder.create_optimization_profile()
@@ -210,16 +269,36 @@ def _add_profile(builder: "trt.Builder", config: "trt.IBuilderConfig",
     config.add_optimization_profile(profile)
 
 
-def _load_timing_cache(config: "trt.IBuilderConfig", path: Optional[Path]) -> Any:
+def _timing_cache_path(where: Optional[Path], device: Optional[DeviceInfo],
+                       log: Callable[[str], None]) -> Optional[Path]:
+    """The keyed timing cache file in ``where`` (a folder, or a file whose folder is meant)."""
+    if where is None:
+        return None
+    folder = where if where.is_dir() or not where.suffix else where.parent
+    if device is None:
+        try:
+            device = device_info()
+        except UserError as exc:
+            log("note: no timing cache ({})".format(exc))
+            return None
+    return timing_cache_path(folder, device)
+
+
+def _load_timing_cache(config: "trt.IBuilderConfig", path: Optional[Path],
+                       log: Callable[[str], None]) -> Any:
+    """The timing cache attached to ``config`` (None without one). One that TensorRT refuses is
+    a one-line note and a build without it; the new build's timings then replace it."""
     if path is None:
         return None
     data = path.read_bytes() if path.is_file() else b""
-    cache = config.create_timing_cache(data)
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    cache, why = trt_compat.attach_timing_cache(config, data)
+    if cache is None and data:
+        log("note: timing cache {} not used ({}); building without it".format(path.name, why))
+        cache, why = trt_compat.attach_timing_cache(config, b"")
     return cache
 
 
-def calibration_batches(inputs: Any, batch: int = 8) -> Callable[[], Iterator[Tuple[np.ndarray, ...]]]:
+def calibration_batches(inputs: Any, batch: int = 8) -> Batches:
     """Calibration data (N, 3, H, W float32 pixels; or a tuple of arrays, one per graph
     input) as a re-iterable generator of batches, each a tuple in input order."""
     arrays = (inputs,) if isinstance(inputs, np.ndarray) else tuple(inputs)
@@ -231,5 +310,5 @@ def calibration_batches(inputs: Any, batch: int = 8) -> Callable[[], Iterator[Tu
     return gen
 
 
-__all__: List[str] = ["build_engine", "device_info", "calibration_batches", "trt_major",
+__all__: List[str] = ["build_engine", "device_info", "calibration_batches", "rebatch", "trt_major",
                       "tensorrt_available"]

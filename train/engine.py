@@ -65,7 +65,9 @@ def predict(model: EdgeModel, samples: Sequence[Sample], size: Tuple[int, int], 
 
 # -- fast mode ----------------------------------------------------------------------------
 def feature_key(cfg: TrainConfig, samples: Sequence[Sample], size: Tuple[int, int], kind: str) -> str:
-    """Cache key: everything the cached features depend on."""
+    """Cache key: everything the cached features depend on. A file gone since the dataset was
+    read (deleted from the studio or a shell while training) counts as missing here rather than
+    stopping training with a traceback: the loader then names it, in one line, if it is read."""
     h = hashlib.sha1()
     weights = cfg.weights
     if Path(weights).is_file():
@@ -74,8 +76,12 @@ def feature_key(cfg: TrainConfig, samples: Sequence[Sample], size: Tuple[int, in
     # change, or cached features would no longer match what eval and the live loop compute.
     h.update(json.dumps([cfg.arch, weights, list(size), cfg.views, cfg.seed, kind, "v4"]).encode())
     for s in samples:
-        st = s.path.stat()
-        h.update("{}|{}|{}|{}\n".format(s.path, st.st_size, st.st_mtime_ns, s.crop).encode())
+        try:
+            st = s.path.stat()
+            stamp = "{}|{}".format(st.st_size, st.st_mtime_ns)
+        except OSError:
+            stamp = "missing"
+        h.update("{}|{}|{}\n".format(s.path, stamp, s.crop).encode())
     return h.hexdigest()[:20]
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import threading
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
+
+from edge_app import power
 
 THROTTLE_C = 85.0   # Jetson modules start thermal throttling in the high 80s to 90s (°C)
 
@@ -20,11 +23,14 @@ THROTTLE_C = 85.0   # Jetson modules start thermal throttling in the high 80s to
 class JtopSource:
     """jetson-stats. Reads its flat ``stats`` dict: 'Power TOT' and 'Power <rail>' in mW,
     'GPU' and 'CPU<n>' in % ('OFF' for a parked core), 'Temp <zone>' in °C, 'jetson_clocks'
-    'ON'/'OFF', 'nvp model' the mode's name."""
+    'ON'/'OFF', 'nvp model' the mode's name; the maximum power mode comes from the board's
+    nvpmodel table (:mod:`edge_app.power`)."""
 
     name = "jtop"
 
-    def __init__(self, factory: Optional[Callable[[], Any]] = None) -> None:
+    def __init__(self, factory: Optional[Callable[[], Any]] = None,
+                 nvpmodel_conf: Path = power.NVPMODEL_CONF) -> None:
+        self._nvpmodel_conf = nvpmodel_conf
         if factory is None:
             from jtop import jtop  # jetson-stats; its service must be running
 
@@ -52,10 +58,17 @@ class JtopSource:
         out: Dict[str, Any] = {"jetson_clocks": stats.get("jetson_clocks"),
                                "nvpmodel": stats.get("nvp model")}
         nvp = getattr(self._jtop, "nvpmodel", None)
-        models = list(getattr(nvp, "models", []) or [])
-        if nvp is not None and models:
-            out["nvpmodel_max"] = str(models[0])   # mode 0 is the board's maximum (MAXN)
-            out["nvpmodel_is_max"] = getattr(nvp, "id", None) == 0
+        if nvp is None:
+            return out
+        # The board's table decides the maximum (mode 0 is 15 W on an Orin Nano with JetPack
+        # 6.2); jtop's list of names stands in when the table cannot be read.
+        modes = power.read_modes(self._nvpmodel_conf) or power.modes_from_names(
+            list(getattr(nvp, "models", []) or []))
+        best = power.maximum(modes)
+        if best is not None:
+            out["nvpmodel_max"] = best.name
+            out["nvpmodel_max_id"] = best.id
+            out["nvpmodel_is_max"] = power.is_maximum(getattr(nvp, "id", None), modes)
         return out
 
     def close(self) -> None:

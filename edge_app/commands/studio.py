@@ -34,6 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
     p.add_argument("--token", help="access token for the page (default: none on localhost, "
                    "a random one otherwise)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="a DNS name the page may be opened by, besides localhost and this "
+                   "machine's own names and addresses (repeatable; others are refused against "
+                   "DNS rebinding)")
     p.add_argument("--train-args", default="", metavar="ARGS",
                    help="extra options for edge-app train, e.g. \"--arch resnet18 --epochs 20\"")
     p.add_argument("--subject-provider", default="auto", choices=provider_names(),
@@ -53,4 +57,5 @@ def run(args: argparse.Namespace) -> int:
     fps = args.fps or (15.0 if args.source.startswith("sim://") else None)   # a camera's pace
     return serve(task, args.source, Path(args.data or "data/" + task.name),
                  Path(args.runs or "runs/studio-" + task.name), shlex.split(args.train_args),
-                 args.host, args.port, token, args.subject_provider, args.width, args.height, fps)
+                 args.host, args.port, token, args.subject_provider, args.width, args.height, fps,
+                 args.allow_host)

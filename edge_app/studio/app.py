@@ -1,68 +1,60 @@
 """The studio's web layer (Starlette): one page with no build step and nothing fetched from
 the internet, the MJPEG preview, and a small JSON API over :class:`Studio`. Every request
-passes the access token check when one is set; names coming from the page are checked
-against the task (and file names against the dataset) before they touch the disk."""
+first passes :class:`~edge_app.studio.guard.Guard` (Host allow-list, body limit, access token,
+same-origin and CSRF checks); names coming from the page are checked against the task (and
+file names against the dataset) before they touch the disk."""
 from __future__ import annotations
 
 import asyncio
-import hmac
+import json
+import math
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Dict, Optional
+from typing import Any, Awaitable, Callable, Dict, Optional, Sequence
 
 from edge_app.errors import UserError
+from edge_app.runtime.serve import HostAllowList
 from edge_app.studio.core import Studio
+from edge_app.studio.guard import API_BODY_LIMIT, TOKEN_COOKIE, Guard, Refused, too_large
 
 STATIC = Path(__file__).parent / "static"
 BOUNDARY = "frame"
+CSRF_SLOT = '<meta name="studio-csrf" content="">'
 
 
-class TokenGate:
-    """ASGI middleware: with a token, every request must carry it (``X-Token`` header,
-    ``token`` query parameter, or the cookie the page gets when opened with ``?token=``)."""
-
-    def __init__(self, app: Any, token: Optional[str]) -> None:
-        self.app, self.token = app, token
-
-    async def __call__(self, scope: Dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or not self.token or self._allowed(scope):
-            await self.app(scope, receive, send)
-            return
-        from starlette.responses import JSONResponse
-
-        await JSONResponse({"error": "this studio needs its access token: open the address "
-                            "printed at start (it ends in ?token=...)"}, 401)(scope, receive, send)
-
-    def _allowed(self, scope: Dict[str, Any]) -> bool:
-        from starlette.requests import Request
-
-        request = Request(scope)
-        given = (request.headers.get("x-token") or request.query_params.get("token")
-                 or request.cookies.get("studio_token") or "")
-        return hmac.compare_digest(given.encode(), str(self.token).encode())
-
-
-def build_app(studio: Studio, token: Optional[str] = None) -> Any:
-    """The ASGI application for ``studio``."""
+def build_app(studio: Studio, token: Optional[str] = None, host: str = "127.0.0.1",
+              allow_hosts: Sequence[str] = ()) -> Guard:
+    """The ASGI application for ``studio`` listening on ``host`` (which decides the host names
+    it answers to, with ``allow_hosts``), behind its :class:`Guard`."""
     from starlette.applications import Starlette
     from starlette.requests import Request
-    from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+    from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
     def api(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
-        """JSON in and out; a UserError is a 400 with its one line."""
+        """JSON in and out; a UserError is a 400 (or its own status) with its one line."""
         async def endpoint(request: Request) -> Response:
             try:
                 out = await handler(request)
             except UserError as exc:
-                return JSONResponse({"error": str(exc)}, 400)
+                return JSONResponse({"error": str(exc)}, getattr(exc, "status", 400))
             return out if isinstance(out, Response) else JSONResponse(out if out is not None else {"ok": True})
         return endpoint
 
     async def body(request: Request) -> Dict[str, Any]:
+        # Only JSON's own type: a cross-site form or "simple" fetch can send text/plain
+        # without asking first, but not application/json.
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != "application/json":
+            raise Refused("send the request as JSON (Content-Type: application/json)", 415)
+        raw = b""
+        async for chunk in request.stream():   # the guard counts too; this is the parser's cap
+            raw += chunk
+            if len(raw) > API_BODY_LIMIT:
+                raise too_large(API_BODY_LIMIT)
         try:
-            data = await request.json()
-        except ValueError:
+            data = json.loads(raw, parse_constant=_no_constant)
+        except (ValueError, RecursionError):   # deep nesting is a RecursionError, not a 500
             raise UserError("the request body must be JSON")
         if not isinstance(data, dict):
             raise UserError("the request body must be a JSON object")
@@ -78,12 +70,21 @@ def build_app(studio: Studio, token: Optional[str] = None) -> Any:
         value = data.get(key)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise UserError("'{}' must be a number".format(key))
-        return float(value)
+        try:
+            out = float(value)   # a 4000-digit integer is valid JSON and overflows a float
+        except OverflowError:
+            out = math.inf
+        if not math.isfinite(out):
+            raise UserError("'{}' must be a finite number".format(key))
+        return out
 
     async def page(request: Request) -> Response:
-        response = FileResponse(STATIC / "index.html")
+        # Each page load gets its own CSRF value, which its script sends in X-CSRF.
+        html = (STATIC / "index.html").read_text(encoding="utf-8").replace(
+            CSRF_SLOT, '<meta name="studio-csrf" content="{}">'.format(guard.new_csrf()))
+        response = HTMLResponse(html, headers={"Cache-Control": "no-store"})
         if token and request.query_params.get("token"):
-            response.set_cookie("studio_token", token, httponly=True, samesite="strict")
+            response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
         return response
 
     async def stream(request: Request) -> Response:
@@ -137,7 +138,9 @@ def build_app(studio: Studio, token: Optional[str] = None) -> Any:
         if data.get("action") == "stop":
             return {"stopped": studio.job.cancel()}
         mode = data.get("mode")
-        studio.train(mode if isinstance(mode, str) else None)
+        # It may wait for queued shots to reach the disk: not in the event loop.
+        await asyncio.get_running_loop().run_in_executor(
+            None, studio.train, mode if isinstance(mode, str) else None)
 
     async def mode(request: Request) -> Any:
         await asyncio.get_running_loop().run_in_executor(None, studio.set_mode, text(await body(request), "mode"))
@@ -151,4 +154,10 @@ def build_app(studio: Studio, token: Optional[str] = None) -> Any:
         Route("/api/train", api(train), methods=["POST"]), Route("/api/mode", api(mode), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
-    return TokenGate(Starlette(routes=routes), token)
+    guard = Guard(Starlette(routes=routes), HostAllowList(host, allow_hosts), token)
+    return guard
+
+
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON, whatever Python's parser accepts."""
+    raise ValueError("{} is not JSON".format(name))

@@ -18,9 +18,10 @@ from edge_app.capture.session import CaptureSession, capture_finder
 from edge_app.cv import cv2
 from edge_app.dataset import edit
 from edge_app.errors import UserError, did_you_mean
+from edge_app.runtime.serve import shorten
 from edge_app.sources import FrameReader, open_source
 from edge_app.sources.base import Frame
-from edge_app.studio.jobs import TrainingJob
+from edge_app.studio.jobs import TrainingJob, check_mode
 from edge_app.task_spec import TaskSpec
 
 BURST_FPS = 8.0         # shots a second while the burst button is held
@@ -28,6 +29,12 @@ BURST_HOLD = 1.5        # seconds a burst lasts without the page's keep-alive (a
 STREAM_FPS = 20.0       # the preview is encoded at most this often
 MODES = ("capture", "infer")
 MESSAGE_SECONDS = 8.0
+
+
+class Busy(UserError):
+    """An action refused for now (409 Conflict): something else is using what it changes."""
+
+    status = 409
 
 
 class Studio:
@@ -52,6 +59,9 @@ class Studio:
         self._cond = threading.Condition()
         # The session is driven from request threads and the worker: one at a time.
         self._lock = threading.RLock()
+        # Held while a delete checks for a training run and moves the file, and while a run
+        # starts: a training run reads the dataset as it was when it started.
+        self._dataset_use = threading.Lock()
         self._stop, self._leave = threading.Event(), threading.Event()
         self._burst: Dict[str, Any] = {"label": None, "until": 0.0, "next": 0.0}
         self._live: Any = None   # (runner, subject stage) while inferring
@@ -142,11 +152,15 @@ class Studio:
 
     # -- capture ----------------------------------------------------------------------------
     def _label(self, label: str) -> str:
-        if label not in self.session.labels:
-            raise UserError("'{}' is not a {} of task '{}'{}".format(
-                label, "point" if self.session.is_points else "class", self.task.name,
-                did_you_mean(label, self.session.labels)))
-        return label
+        labels = self.session.labels
+        if label in labels:
+            return label
+        # The did-you-mean only for a name of a plausible length: difflib is quadratic, and a
+        # 50 MB "label" once held the event loop for seconds.
+        plausible = len(label) <= 2 * max(len(n) for n in labels) + 8
+        raise UserError("'{}' is not a {} of task '{}'{}".format(
+            shorten(label), "point" if self.session.is_points else "class", self.task.name,
+            did_you_mean(label, labels) if plausible else ""))
 
     def select(self, label: str) -> None:
         """Select a class (the simulator then shows it) or the next point to place."""
@@ -222,9 +236,14 @@ class Studio:
             self.session.discard_points()
 
     def delete(self, folder: str, name: str) -> None:
-        """Remove a sample (to the dataset's .deleted folder, where it can be taken back)."""
+        """Remove a sample (to the dataset's .deleted folder, where it can be taken back).
+        Refused while a training run reads the dataset: it listed the files at its start."""
         writer = self.session.writer.writer
-        edit.remove(self.data, self.task, folder, name, lock=writer.lock)
+        with self._dataset_use:
+            if self.job.running:
+                raise Busy("training is using these images right now: delete this one when it "
+                           "has finished (or press Stop first)")
+            edit.remove(self.data, self.task, folder, name, lock=writer.lock)
         writer.recount()
         self._recent = (None, [])
         self.say("deleted {}/{}".format(folder, name))
@@ -239,19 +258,21 @@ class Studio:
     # -- training and inference -------------------------------------------------------------
     def train(self, mode: Optional[str] = None) -> None:
         """Train on what is saved now (waits for queued shots to reach the disk first)."""
+        check_mode(mode)
         deadline = time.monotonic() + 10
         while self.session.writer.pending and time.monotonic() < deadline:
             time.sleep(0.05)
         self.session.check()
         if not any(self.session.counts.values()):
             raise UserError("the dataset is empty: capture some images first")
-        self.job.start(mode)
+        with self._dataset_use:
+            self.job.start(mode)
         self.say("training started")
 
     def set_mode(self, mode: str) -> None:
         """``capture`` or ``infer`` (live inference with the newest trained model)."""
         if mode not in MODES:
-            raise UserError("mode {!r}: choose {}".format(mode, " or ".join(MODES)))
+            raise UserError("mode '{}': choose {}".format(shorten(mode), " or ".join(MODES)))
         if mode == self.mode:
             return
         if mode == "capture":

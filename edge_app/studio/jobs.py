@@ -12,10 +12,18 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from edge_app.errors import UserError
+from edge_app.errors import UserError, one_line
 from edge_app.task_spec import TaskSpec
 
 CURVE_KEYS = ("accuracy", "rmse")   # the validation metric drawn, by task kind
+MODES = (None, "fast", "full", "auto")
+
+
+def check_mode(mode: Optional[str]) -> None:
+    """Refuse a training mode that ``edge-app train --mode`` does not have."""
+    if mode not in MODES:
+        shown = mode if len(str(mode)) <= 40 else str(mode)[:40] + "..."
+        raise UserError("mode {!r}: choose fast, full or auto".format(shown))
 
 
 class TrainingJob:
@@ -43,8 +51,7 @@ class TrainingJob:
         """Start training on the dataset as it is now; the bundle folder it will write."""
         if self.running:
             raise UserError("training is already running; wait for it or stop it")
-        if mode not in (None, "fast", "full", "auto"):
-            raise UserError("mode {!r}: choose fast, full or auto".format(mode))
+        check_mode(mode)
         self._reset()
         self.runs.mkdir(parents=True, exist_ok=True)
         self.out = self.runs / time.strftime("%Y%m%d-%H%M%S")
@@ -76,7 +83,7 @@ class TrainingJob:
         out: Dict[str, Any] = {"state": state, "bundle": str(self.out), "stage": self.stage,
                                "curve": self.curve, "seconds": round(time.time() - self.started, 1)}
         if state == "failed":
-            out["error"] = self.error or self._last_log_line() or "training stopped (exit {})".format(code)
+            out["error"] = one_line(self.error, 300) if self.error else self._failure(code)
         if state == "done":
             out["result"] = self.result
         return out
@@ -110,12 +117,18 @@ class TrainingJob:
         elif kind == "error":
             self.error = str(event.get("message", ""))
 
-    def _last_log_line(self) -> str:
+    def _failure(self, code: Optional[int]) -> str:
+        """Why a run ended without its own error event, for the page: its last line when that
+        is one of ours (``error: ...``), never a traceback's raw exception text."""
         assert self.out is not None
         log = self.out / "train.log"
-        lines = [ln for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln.strip()] \
-            if log.is_file() else []
-        return lines[-1][:300] if lines else ""
+        text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        if "Traceback (most recent call last)" in text:
+            return "training stopped on an unexpected error; the details are in {}".format(log)
+        if lines:
+            return one_line(lines[-1], 300)
+        return "training stopped (exit {})".format(code)
 
     def cancel(self) -> bool:
         """Stop a running training (its whole process group); True if one was running."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from edge_app.errors import UserError
 from edge_app.task_spec import TaskSpec
@@ -14,7 +14,10 @@ INSTALL = "the studio needs its web extra: pip install 'edge-app[studio]' (starl
 
 def serve(task: TaskSpec, source: str, data: Path, runs: Path, train_args: List[str], host: str,
           port: int, token: Optional[str], provider: str = "auto", width: Optional[int] = None,
-          height: Optional[int] = None, fps: Optional[float] = None) -> int:
+          height: Optional[int] = None, fps: Optional[float] = None,
+          allow_hosts: Sequence[str] = ()) -> int:
+    """Serve the studio on ``host:port`` until stopped; ``allow_hosts``: DNS names besides this
+    machine's own that the page may be opened by."""
     try:
         import uvicorn
     except ImportError as exc:
@@ -25,7 +28,7 @@ def serve(task: TaskSpec, source: str, data: Path, runs: Path, train_args: List[
     studio = Studio(task, source, data, runs, train_args, provider, width, height, fps)
     try:
         studio.start()   # opens the camera: an unplugged one is one line, after a clean close
-        app = build_app(studio, token)
+        app = build_app(studio, token, host, allow_hosts)
         config = uvicorn.Config(app, host=host, port=port, log_level="warning",
                                 timeout_graceful_shutdown=2)
         server = uvicorn.Server(config)

@@ -2,6 +2,9 @@
 "use strict";
 
 const token = new URLSearchParams(location.search).get("token") || "";
+// This page load's CSRF value (the server puts it in the page): sent with every change, so
+// that a request the browser makes by itself with the cookie is told apart from ours.
+const csrf = (document.querySelector("meta[name=studio-csrf]") || {}).content || "";
 const $ = (id) => document.getElementById(id);
 let state = null;
 let shown = {};   // what each part of the page last rendered, to redraw only on change
@@ -11,10 +14,12 @@ function withToken(url) {
   return token ? url + (url.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : url;
 }
 
-async function call(path, body) {
+async function call(path, body, method) {
+  method = method || (body === undefined ? "GET" : "POST");
+  const headers = Object.assign({"X-CSRF": csrf}, token ? {"X-Token": token} : {});
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   const res = await fetch(path, {
-    method: body === undefined ? "GET" : "POST",
-    headers: Object.assign({"Content-Type": "application/json"}, token ? {"X-Token": token} : {}),
+    method: method, headers: headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const data = await res.json().catch(() => ({}));
@@ -72,9 +77,9 @@ function renderRecent(s) {
     del.textContent = "\u00d7";
     del.title = "delete this capture (kept in .deleted/)";
     del.dataset.testid = "delete";
-    del.onclick = () => fetch("/api/samples/" + r.folder + "/" + r.name, {
-      method: "DELETE", headers: token ? {"X-Token": token} : {},
-    }).then(refresh);
+    // A refusal (e.g. while training runs) shows its reason in the message line.
+    del.onclick = () => call("/api/samples/" + r.folder + "/" + r.name, undefined, "DELETE")
+      .then(refresh).catch(() => {});
     fig.append(img, del, cap);
     return fig;
   }));
