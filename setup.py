@@ -31,7 +31,7 @@ EXTRAS = {
     # MediaPipe itself goes in with --no-deps (its wheel pulls opencv-contrib-python, which
     # would shadow JetPack's cv2 or sit beside a second pip OpenCV, and jax, unused):
     # `python -m edge_app.subject.install` picks the release for this Python and machine.
-    "subject": ["absl-py>=0.13", "attrs>=19.1", "flatbuffers>=2.0",
+    "subject": ["absl-py>=0.13", "attrs>=19.1", "flatbuffers>=2.0", "matplotlib>=3.3",
                 "protobuf>=3.11,<4; python_version<'3.9'",
                 "protobuf>=4.25.3,<5; python_version>='3.9'"],
 }

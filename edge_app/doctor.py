@@ -75,9 +75,14 @@ def check_platform() -> List[Check]:
                       "Python 3.6 only, and edge-app uses TensorRT 8.5+'s name-based API) and training "
                       "on the board (NVIDIA's torch wheels for JetPack 4 are Python 3.6). Train and "
                       "export on a desktop; run the ONNX model here, or move to an Orin board")]
-    status = OK if release.split(".")[0] in ("35", "36") else WARN
-    return [Check(status, "platform", "{}: L4T {} = JetPack {}".format(model, release, jetpack),
-                  "" if status == OK else "supported: JetPack 5.1+ and 6 (Orin, Xavier)")]
+    from edge_app.jetpack import UnsupportedRelease, release_for
+
+    try:
+        row = release_for(release)   # edge_app/jetpack.py: the installer's table
+    except UnsupportedRelease as exc:
+        return [Check(WARN, "platform", "{}: L4T {} = JetPack {}".format(model, release, jetpack), str(exc))]
+    return [Check(OK, "platform", "{}: L4T {} = JetPack {} (Python {}, TensorRT {}, CUDA {})".format(
+        model, release, jetpack, row.python, row.tensorrt, row.cuda))]
 
 
 def check_python() -> List[Check]:
@@ -89,12 +94,12 @@ def check_python() -> List[Check]:
 
 
 def check_opencv() -> List[Check]:
-    cv2 = _module("cv2")
-    if cv2 is None:
-        fix = ("use JetPack's OpenCV: sudo apt install python3-opencv" if l4t() else
-               "pip install -e '.[cv]' (or '.[headless]' without a display)")
-        return [Check(FAIL, "opencv", "cv2 cannot be imported", fix)]
-    info = cv2.getBuildInformation()  # type: ignore[attr-defined]
+    try:
+        import cv2
+    except Exception as exc:   # ImportError; a numpy-1 build under numpy 2 fails inside numpy
+        return [Check(FAIL, "opencv", "cv2 cannot be imported ({})".format(
+            str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__), _opencv_fix(exc))]
+    info = cv2.getBuildInformation()
     gst = any("GStreamer" in line and "YES" in line for line in info.splitlines())
     where = str(Path(getattr(cv2, "__file__", "?")).parent)
     pip_cv = "site-packages" in where and ("opencv" in where or (Path(where).parent / "opencv_python.libs").exists())
@@ -105,7 +110,36 @@ def check_opencv() -> List[Check]:
     if l4t() and pip_cv:
         out.append(Check(WARN, "opencv", "a pip OpenCV shadows JetPack's",
                          "pip uninstall opencv-python opencv-python-headless opencv-contrib-python"))
+    elif l4t():
+        out += _jetpack_opencv(str(cv2.__version__), where)
     return out
+
+
+def _opencv_fix(exc: BaseException) -> str:
+    """What to do when cv2 does not import: numpy's fault, or no OpenCV at all."""
+    numpy = _module("numpy")
+    version = str(getattr(numpy, "__version__", ""))
+    if version.startswith("2.") or "numpy" in str(exc).lower():
+        return ("cv2 is built against numpy 1.x and numpy {} is installed: pip install 'numpy<2' (on a "
+                "Jetson, deploy/install-jetson.sh pins numpy for the JetPack)".format(version or "?"))
+    if l4t():
+        return "use NVIDIA's OpenCV: sudo apt install nvidia-opencv"
+    return "pip install -e '.[cv]' (or '.[headless]' without a display)"
+
+
+def _jetpack_opencv(version: str, where: str) -> List[Check]:
+    """A WARN when the cv2 found is not the JetPack's own OpenCV (Ubuntu's python3-opencv
+    comes first on Python's path and shadows NVIDIA's)."""
+    from edge_app.jetpack import UnsupportedRelease, release_for
+
+    try:
+        expected = release_for(l4t() or "").opencv
+    except UnsupportedRelease:
+        return []
+    if version.startswith(expected):
+        return []
+    return [Check(WARN, "opencv", "cv2 {} ({}) is not JetPack's OpenCV {}".format(version, where, expected),
+                  "sudo apt-get remove python3-opencv (Ubuntu's shadows NVIDIA's); sudo apt install nvidia-opencv")]
 
 
 def check_cameras() -> List[Check]:
@@ -201,11 +235,21 @@ def check_jtop() -> List[Check]:
 def check_power() -> List[Check]:
     if not l4t():
         return []
-    text = _run(["nvpmodel", "-q"]) or ""
-    mode = next((line.split(":", 1)[1].strip() for line in text.splitlines() if "Power Mode" in line), None)
-    if mode is None:
+    from edge_app import power
+
+    name, mode_id = power.parse_query(_run(["nvpmodel", "-q"]) or "")
+    if name is None:
         return [Check(INFO, "power", "nvpmodel mode unknown (run as a user who may call nvpmodel -q)")]
-    return [Check(OK, "power", "power mode {}".format(mode), "for peak figures: sudo nvpmodel -m 0 && sudo jetson_clocks")]
+    modes = power.read_modes()
+    best = power.maximum(modes)
+    if best is None or power.is_maximum(mode_id, modes) is None:
+        return [Check(OK, "power", "power mode {}".format(name),
+                      "for peak figures: the highest mode of /etc/nvpmodel.conf, then sudo jetson_clocks")]
+    if power.is_maximum(mode_id, modes):
+        return [Check(OK, "power", "power mode {} (this board's maximum)".format(name),
+                      "for peak figures: sudo jetson_clocks")]
+    return [Check(OK, "power", "power mode {} (this board's maximum is {}, mode {})".format(
+        name, best.name, best.id), "for peak figures: sudo nvpmodel -m {} && sudo jetson_clocks".format(best.id))]
 
 
 def check_disk(path: str = ".") -> List[Check]:

@@ -48,7 +48,10 @@ def run(args: argparse.Namespace) -> int:
 
     from edge_app.errors import UserError
 
+    from edge_app.bundle import read_bundle
+
     bundle = Path(args.model)
+    read_bundle(bundle)   # a corrupt or missing bundle.json is named before a missing extra
     report = {}
     if not args.skip_onnx:
         try:
@@ -107,7 +110,7 @@ def _engine(bundle, args) -> dict:
 
     def build(src: Path, dst: Path) -> None:
         build_engine(src, dst, args.precision, args.workspace,
-                     timing_cache=Path(bundle) / "timing.cache", calibration=calibration)
+                     timing_cache=Path(bundle), calibration=calibration)
 
     engine = ensure_engine(onnx_path, args.precision, device, build)
     log.info("engine: %s (%s, TensorRT %s, %s)", engine, args.precision, device.tensorrt, device.gpu)

@@ -141,7 +141,7 @@ def test_jtop_telemetry_power_load_and_warnings():
     assert "PMIC" not in sample["temps_c"], "an offline sensor (-256) is ignored"
     state = src.state()
     assert state == {"jetson_clocks": "OFF", "nvpmodel": "15W", "nvpmodel_max": "MAXN",
-                     "nvpmodel_is_max": False}
+                     "nvpmodel_max_id": 0, "nvpmodel_is_max": False}
     summary = summarize([sample, sample])
     assert summary["power_w"] == 7.5 and summary["temp_max_c"] == 91.0 and "throttling" in summary
     result = {"state": state, "settings": {"camera_fps_asked": 30.0},
@@ -149,6 +149,7 @@ def test_jtop_telemetry_power_load_and_warnings():
                         "loop": {"fps": 24.0, "camera_fps": 24.0}}]}
     text = "\n".join(report.warnings_for(result))
     assert "jetson_clocks is off" in text and "'15W' is not the maximum ('MAXN')" in text
+    assert "'sudo nvpmodel -m 0'" in text
     assert "thermal throttling" in text and "camera delivers 24 FPS, 30 asked" in text
     src.close()
 

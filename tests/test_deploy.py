@@ -162,6 +162,10 @@ def test_doctor_reports_this_machine(capsys, tmp_path):
      "NVIDIA Jetson Orin Nano Developer Kit", "OK", "JetPack 5.1.2"),
     ("# R36 (release), REVISION: 3.0, GCID: 36923193, BOARD: generic, EABI: aarch64",
      "NVIDIA Jetson AGX Orin Developer Kit", "OK", "JetPack 6.0"),
+    ("# R35 (release), REVISION: 1.0, GCID: 31346300, BOARD: t186ref, EABI: aarch64",
+     "NVIDIA Jetson AGX Orin Developer Kit", "WARN", "TensorRT 8.4"),
+    ("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64",
+     "NVIDIA Jetson Orin Nano Developer Kit", "OK", "TensorRT 10.3"),
 ])
 def test_doctor_recognises_jetpack_releases(monkeypatch, release, model, status, says):
     files = {"/etc/nv_tegra_release": release, "/proc/device-tree/model": model}

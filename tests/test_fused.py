@@ -49,6 +49,7 @@ def test_fused_model_end_to_end(task, key, bound, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_fused_export_parity_on_a_dataset_folder(tmp_path, capsys):
+    pytest.importorskip("torch")
     pytest.importorskip("onnxruntime")
     data = capture_sim("thumbs", tmp_path / "d", 40, 1)
     bundle = train_bundle("thumbs", data, tmp_path / "b", "--input", "both", *FAST_TRAIN)

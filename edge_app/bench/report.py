@@ -17,9 +17,9 @@ def warnings_for(result: Dict[str, Any]) -> List[str]:
         out.append("jetson_clocks is off: clocks scale with load and figures vary; run "
                    "'sudo jetson_clocks' before benchmarking")
     if state.get("nvpmodel_is_max") is False:
-        out.append("power mode '{}' is not the maximum ('{}'): 'sudo nvpmodel -m 0' for peak "
+        out.append("power mode '{}' is not the maximum ('{}'): 'sudo nvpmodel -m {}' for peak "
                    "figures, or keep it to measure this mode on purpose".format(
-                       state.get("nvpmodel"), state.get("nvpmodel_max")))
+                       state.get("nvpmodel"), state.get("nvpmodel_max"), state.get("nvpmodel_max_id", 0)))
     for row in result.get("rows", []):
         if row.get("telemetry", {}).get("throttling"):
             out.append("{}: thermal throttling seen ({}); cool the board or add a fan".format(

@@ -36,9 +36,11 @@ def pick_mediapipe(python: Tuple[int, int], machine: str, numpy_major: int) -> s
 
 
 def dependencies(python: Tuple[int, int]) -> List[str]:
-    """What the hand and face solutions import (mirrors setup.py's ``subject`` extra)."""
+    """What the hand and face solutions import (mirrors setup.py's ``subject`` extra);
+    matplotlib too: ``import mediapipe`` imports ``solutions.drawing_utils``, which imports
+    matplotlib.pyplot, and the wheel goes in with --no-deps."""
     protobuf = "protobuf>=3.11,<4" if python < (3, 9) else "protobuf>=4.25.3,<5"
-    return ["absl-py>=0.13", "attrs>=19.1", "flatbuffers>=2.0", protobuf]
+    return ["absl-py>=0.13", "attrs>=19.1", "flatbuffers>=2.0", "matplotlib>=3.3", protobuf]
 
 
 def commands() -> List[List[str]]:
