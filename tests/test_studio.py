@@ -19,6 +19,7 @@ pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
 ROOT = Path(__file__).resolve().parents[1]
+BASE = "http://127.0.0.1:8080"   # a name the studio answers to (it refuses others: DNS rebinding)
 ARTIFACTS = Path(os.environ.get("EDGE_APP_ARTIFACTS", ROOT / "artifacts"))
 TRAIN_ARGS = [a for a in FAST_TRAIN if a != "--no-progress"]
 
@@ -38,7 +39,7 @@ def client(tmp_path):
     from edge_app.studio.app import build_app
 
     studio = _studio(tmp_path)
-    with TestClient(build_app(studio, token="secret"), headers={"X-Token": "secret"}) as c:
+    with TestClient(build_app(studio, token="secret"), base_url=BASE, headers={"X-Token": "secret"}) as c:
         c.studio = studio
         _wait(lambda: c.get("/frame.jpg").content, "a first frame")
         yield c
@@ -62,7 +63,7 @@ def _files(root, folder):
 def test_token_is_required_and_checked(client):
     from starlette.testclient import TestClient
 
-    bare = TestClient(client.app)
+    bare = TestClient(client.app, base_url=BASE)
     r = bare.get("/api/state")
     assert r.status_code == 401 and "access token" in r.json()["error"]
     assert bare.get("/api/state", headers={"X-Token": "wrong"}).status_code == 401
@@ -99,7 +100,10 @@ def test_sample_paths_cannot_leave_the_dataset(client, path):
 
 
 def test_bad_requests_are_one_line(client):
-    assert client.post("/api/capture", content=b"not json").json()["error"] == "the request body must be JSON"
+    as_json = {"Content-Type": "application/json"}
+    assert client.post("/api/capture", content=b"not json", headers=as_json).json()["error"] == \
+        "the request body must be JSON"
+    assert client.post("/api/capture", content=b'{"label": "thumbs_up"}').status_code == 415, "JSON's type only"
     assert "must be a number" in client.post("/api/point", json={"name": "x", "x": "a", "y": 1}).json()["error"]
     assert client.post("/api/train", json={}).json()["error"].startswith("the dataset is empty")
     assert client.post("/api/mode", json={"mode": "infer"}).json()["error"].startswith("no trained model yet")
@@ -145,7 +149,7 @@ def test_keypoints_are_placed_by_clicks_and_deleted_with_their_row(tmp_path):
 
     studio = _studio(tmp_path, task="face")
     try:
-        c = TestClient(build_app(studio))
+        c = TestClient(build_app(studio), base_url=BASE)
         _wait(lambda: c.get("/frame.jpg").content, "a first frame")
         assert c.post("/api/capture", json={"label": "nose"}).status_code == 400, "points are clicked"
         assert c.post("/api/point", json={"name": "nose", "x": 0.5, "y": 0.6}).json() == {"saved": False}

@@ -54,6 +54,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--serve", metavar="HOST:PORT", help="MJPEG stream of the annotated frames at "
                    "/stream and the latest results at /results (binds to 127.0.0.1 unless a host "
                    "is given; another host prints a warning)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="with --serve: a DNS name the stream may be opened by, besides localhost "
+                   "and this machine's own names and addresses (repeatable; others get 421, "
+                   "against DNS rebinding)")
     p.add_argument("--frames", type=int, help="stop after this many frames")
     p.add_argument("--subject-provider", default="auto",
                    choices=provider_names(),
@@ -143,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
             if args.serve:
                 from edge_app.runtime.serve import ServeSink
 
-                server = ServeSink(args.serve)
+                server = ServeSink(args.serve, allow_hosts=args.allow_host)
                 sinks.append(server)
                 log.info("serving http://%s:%s/ (stream: /stream, results: /results)",
                          server.host, server.port)

@@ -84,10 +84,10 @@ def split_host(header: Optional[str]) -> Tuple[str, Optional[int]]:
 
 
 def same_origin(origin: str, scheme: str, host_header: Optional[str]) -> bool:
-    """Whether ``origin`` (an ``Origin`` header, or the start of a ``Referer``) is this server
-    as the request reached it: the same scheme, name and port as its ``Host`` header. A page on
-    another port of the same machine is another origin (and the cookie does not tell them
-    apart), so the port counts."""
+    """Whether ``origin`` (an ``Origin`` header, or a ``Referer``: only its scheme, name and
+    port are read) is this server as the request reached it: the same scheme, name and port as
+    its ``Host`` header. A page on another port of the same machine is another origin (and the
+    cookie does not tell them apart), so the port counts."""
     name, port = split_host(host_header)
     try:
         parts = urlsplit(origin.strip())

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional, Sequence
 
 from edge_app.errors import UserError
-from edge_app.runtime.serve import HostAllowList
+from edge_app.runtime.serve import HostAllowList, shorten
 from edge_app.studio.core import Studio
 from edge_app.studio.guard import API_BODY_LIMIT, TOKEN_COOKIE, Guard, Refused, too_large
 
@@ -36,8 +36,8 @@ def build_app(studio: Studio, token: Optional[str] = None, host: str = "127.0.0.
         async def endpoint(request: Request) -> Response:
             try:
                 out = await handler(request)
-            except UserError as exc:
-                return JSONResponse({"error": str(exc)}, getattr(exc, "status", 400))
+            except UserError as exc:   # cut and made UTF-8-safe, whatever name it quotes
+                return JSONResponse({"error": shorten(str(exc), 400)}, getattr(exc, "status", 400))
             return out if isinstance(out, Response) else JSONResponse(out if out is not None else {"ok": True})
         return endpoint
 
