@@ -103,6 +103,21 @@ def test_corrupt_weights_are_one_line(tmp_path, weights):
         load_model(path)
 
 
+def test_a_pickle_that_runs_code_is_refused_without_torchs_advice(tmp_path):
+    torch = pytest.importorskip("torch")
+    from train.bundle import load_model
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    path = _bundle(tmp_path / "b")
+    torch.save({"head.0.weight": Payload()}, str(path / "model.pt"))
+    with pytest.raises(UserError) as exc:
+        load_model(path)
+    assert "not a weights file" in str(exc.value) and "weights_only" not in str(exc.value)
+
+
 def test_weights_of_another_model_and_missing_weights(tmp_path):
     torch = pytest.importorskip("torch")
     from train.bundle import load_model

@@ -148,12 +148,20 @@ def load_model(path: Path, device: Optional[str] = None) -> Tuple[Bundle, Any]:
         model.load_state_dict(state)
     except Exception as exc:   # truncated zip, garbage, a pickle that is not weights, other shapes
         raise UserError("{}: the weights cannot be loaded ({}): the file is corrupt or from another "
-                        "model; retrain, or copy the bundle again".format(
-                            weights, str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__))
+                        "model; retrain, or copy the bundle again".format(weights, _why(exc)))
     model.eval()
     if device:
         model.to(device)
     return bundle, model
+
+
+def _why(exc: BaseException) -> str:
+    """torch's reason in a few words; never its advice to load with weights_only=False (a
+    model.pt that is not plain weights may be a pickle that runs code)."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if "weights_only" in text or "Weights only" in text:
+        return "it holds more than tensors: not a weights file, refused unread"
+    return text[:160] or type(exc).__name__
 
 
 def save_sample_features(out: Path, samples: Sequence[Sample], x: np.ndarray, y: np.ndarray,
