@@ -190,3 +190,14 @@ def sim_bundle(root: Path, task: str, count: int, size: int, frame: str = "256x1
     out = train_bundle(task, data, root / task, *fast_train(size, None, "--input", "crop", *extra))
     assert main(["export", "--model", str(out)]) == 0
     return out
+
+
+def chromium_path():
+    """Debian's chromium (or another Chromium) for the browser tests, or None."""
+    import shutil
+
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None

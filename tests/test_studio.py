@@ -5,7 +5,6 @@ artifact."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import threading
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST_TRAIN
+from conftest import FAST_TRAIN, chromium_path
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
@@ -169,12 +168,7 @@ def test_keypoints_are_placed_by_clicks_and_deleted_with_their_row(tmp_path):
 
 # -- the real browser -----------------------------------------------------------------------
 
-def _chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
+_chromium = chromium_path
 
 
 @pytest.fixture

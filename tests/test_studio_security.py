@@ -11,12 +11,11 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import FAST_TRAIN
+from conftest import FAST_TRAIN, chromium_path
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
@@ -493,14 +492,7 @@ def test_run_serve_allow_host(tmp_path):
 
 # -- in a real browser ------------------------------------------------------------------------
 
-def _chromium():
-    import shutil
-
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
+_chromium = chromium_path
 
 
 @pytest.fixture
