@@ -23,7 +23,8 @@ from edge_app.subject.crop import PAD
 
 # The layout of landmark features (edge_app.subject.landmarks): bump it whenever the features
 # change meaning, so that models trained on another layout are refused instead of misread.
-LANDMARK_LAYOUT = 1
+# 2: per-finger measures for hands, Face Mesh points for faces (the plan records the schema).
+LANDMARK_LAYOUT = 2
 
 Size = Tuple[int, int]   # (height, width)
 
@@ -50,9 +51,11 @@ class InputKind:
         """Is this kind tried by ``--input auto`` for data with (or without) a subject?"""
         return has_subject == self.subject and not resume
 
-    def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float) -> Tuple[Any, Any]:
+    def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float,
+                   schema: Optional[str] = None) -> Tuple[Any, Any]:
         """The batch for one frame and what maps the model's output back into the frame
-        (``(None, None)`` when the subject has no usable landmarks)."""
+        (``(None, None)`` when the subject has no usable landmarks of the model's ``schema``,
+        the plan's :attr:`InputPlan.feature_schema`)."""
         raise NotImplementedError
 
     def dummy(self, batch: int, size: Size, plan: "InputPlan") -> Any:
@@ -77,7 +80,8 @@ class FrameInput(InputKind):
     def auto_candidate(self, has_subject: bool, mode: str, resume: bool) -> bool:
         return not has_subject
 
-    def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float) -> Tuple[Any, Any]:
+    def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float,
+                   schema: Optional[str] = None) -> Tuple[Any, Any]:
         from edge_app.preprocess import to_model_input
 
         return to_model_input(image, size)[None], None
@@ -94,7 +98,8 @@ class CropInput(InputKind):
     def auto_candidate(self, has_subject: bool, mode: str, resume: bool) -> bool:
         return has_subject   # the one that resumes: its checkpoint is what --resume continues
 
-    def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float) -> Tuple[Any, Any]:
+    def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float,
+                   schema: Optional[str] = None) -> Tuple[Any, Any]:
         from edge_app.subject.stage import crop_for
 
         crop, cb = crop_for(image, subject, pad, size)
@@ -111,10 +116,11 @@ class LandmarksInput(InputKind):
     rank = 0
     trainer = "train.inputs:LANDMARKS"
 
-    def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float) -> Tuple[Any, Any]:
+    def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float,
+                   schema: Optional[str] = None) -> Tuple[Any, Any]:
         from edge_app.subject.landmarks import landmark_features
 
-        found = landmark_features(subject)
+        found = landmark_features(subject, schema)
         return (None, None) if found is None else (found[0][None], found[1])
 
     def describe_input(self, size: Size, plan: "InputPlan") -> str:
@@ -136,11 +142,12 @@ class BothInput(InputKind):
         # it would fine-tune a second CNN
         return has_subject and mode == "fast" and not resume
 
-    def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float) -> Tuple[Any, Any]:
+    def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float,
+                   schema: Optional[str] = None) -> Tuple[Any, Any]:
         from edge_app.subject.landmarks import landmark_features
         from edge_app.subject.stage import crop_for
 
-        found = landmark_features(subject)
+        found = landmark_features(subject, schema)
         if found is None:
             return None, None
         crop, cb = crop_for(image, subject, pad, size)
@@ -197,6 +204,14 @@ class InputPlan:
     features: int = 0                # landmark features per sample (models that take them)
     embed: int = 0                   # the crop CNN's pooled features (fused models)
     layout: int = 0                  # LANDMARK_LAYOUT of those features (0: none used)
+    schema: str = ""                 # their points (edge_app.subject.landmarks.SCHEMA_POINTS)
+
+    @property
+    def feature_schema(self) -> Optional[str]:
+        """The landmark schema the model reads (older plans: the subject kind's own)."""
+        if not self.kind.landmarks:
+            return None
+        return self.schema or self.subject
 
     @property
     def kind(self) -> InputKind:
@@ -232,11 +247,12 @@ class InputPlan:
 
     def check_layout(self, source: str) -> None:
         """A model trained on another landmark feature layout would read garbage: refused."""
-        from edge_app.subject.landmarks import SCHEMA_POINTS, feature_size
+        from edge_app.subject.landmarks import SCHEMA_KIND, feature_size
 
-        if not self.kind.landmarks or self.subject not in SCHEMA_POINTS:
+        schema = self.feature_schema
+        if schema is None or self.subject not in SCHEMA_KIND.values():
             return
-        want = feature_size(str(self.subject))
+        want = feature_size(schema) if schema in SCHEMA_KIND else -1
         if self.layout != LANDMARK_LAYOUT or self.features != want:
             raise UserError("{}: a landmark model for {} features of layout {}, but this version "
                             "computes {} of layout {}; retrain it (edge-app train ... --input {}) "

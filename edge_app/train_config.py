@@ -12,7 +12,9 @@ from edge_app.inputs import input_names
 from edge_app.subject import provider_names
 
 MODES = ("auto", "fast", "full")
-INPUTS = ("auto",) + input_names()
+# auto: landmarks first, CNN candidates only where they fall short; all: every candidate
+AUTO_INPUTS = ("auto", "all")
+INPUTS = AUTO_INPUTS + input_names()
 
 
 @dataclass
@@ -36,7 +38,7 @@ class TrainConfig:
     input_size: Optional[Tuple[int, int]] = None   # default: the task's
     workers: Optional[int] = None      # DataLoader workers; default from the CPU count
     device: str = "auto"               # auto | cpu | cuda | cuda:N
-    input: str = "auto"                # crop | landmarks (of the subject) | both | frame | auto
+    input: str = "auto"                # crop | landmarks (of the subject) | both | frame | auto | all
     subject_provider: str = "auto"     # who finds the subject (edge_app.subject.providers)
     crops: bool = False                # the dataset's images are already crops of the subject
     extra: Dict[str, Any] = field(default_factory=dict)

@@ -9,6 +9,8 @@ import pytest
 
 from conftest import FAST_TRAIN, capture_sim, run_jsonl, sim_train_eval, train_bundle
 from edge_app.cli import main
+from edge_app.inputs import LANDMARK_LAYOUT
+from edge_app.subject.landmarks import feature_size
 
 
 def _live(bundle, task, backend, log):
@@ -78,8 +80,8 @@ def test_a_landmark_model_of_another_feature_layout_is_refused(tmp_path):
     (tmp_path / "bundle.json").write_text(json.dumps({
         "task": load_task("fingers").to_dict(), "input_size": [1, 44], "arch": "landmark_mlp",
         "input_plan": {"input": "landmarks", "subject": "hand", "features": 44}}))
-    with pytest.raises(UserError, match="44 features of layout 1, but this version computes 86 of "
-                                        "layout 1; retrain"):
+    with pytest.raises(UserError, match="44 features of layout 1, but this version computes {} of "
+                                        "layout {}; retrain".format(feature_size("hand"), LANDMARK_LAYOUT)):
         load_model_info(str(tmp_path))
 
 

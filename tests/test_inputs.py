@@ -96,7 +96,12 @@ def test_landmark_layout_is_recorded_and_enforced():
     width = feature_size("hand")
     old = InputPlan.from_dict({"input": "landmarks", "subject": "hand", "features": width}, "v1")
     assert old.layout == 1, "plans saved before layouts were versioned used layout 1"
-    old.check_layout("v1")   # today's layout is still 1: loads
+    with pytest.raises(UserError, match="layout 1, but this version computes {} of layout {}".format(
+            width, LANDMARK_LAYOUT)):
+        old.check_layout("v1")
+    InputPlan("landmarks", "hand", features=width, layout=LANDMARK_LAYOUT, schema="hand").check_layout("m")
+    InputPlan("landmarks", "face", features=feature_size("face_mesh"), layout=LANDMARK_LAYOUT,
+              schema="face_mesh").check_layout("m")
     with pytest.raises(UserError, match="retrain it"):
         InputPlan("landmarks", "hand", features=width - 2, layout=LANDMARK_LAYOUT).check_layout("m")
     with pytest.raises(UserError, match="layout {}".format(LANDMARK_LAYOUT + 1)):

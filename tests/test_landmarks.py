@@ -14,8 +14,9 @@ from edge_app.cli import main
 from edge_app.dataset.formats import read_dataset
 from edge_app.sources import FrameReader, open_source
 from edge_app.subject.base import Subject
-from edge_app.subject.landmarks import (canonical_points, extended_fingers, feature_size,
-                                        landmark_features, local_frame, split_features)
+from edge_app.subject.landmarks import (HAND_DERIVED, MESH_POINTS, SCHEMA_POINTS, canonical_points,
+                                        extended_fingers, feature_size, landmark_features, local_frame,
+                                        split_features)
 from edge_app.subject.providers import make_finder
 from edge_app.subject.suggest import Suggester
 from edge_app.task_spec import load_task
@@ -50,7 +51,7 @@ def test_features_ignore_position_scale_rotation(task):
     rot = np.array([[np.cos(0.4), -np.sin(0.4)], [np.sin(0.4), np.cos(0.4)]])
     assert np.allclose(turn2[0], rot @ turn[0], atol=1e-5), "the orientation turns with the subject"
     n = 2 * local.shape[1]
-    upright, upright2 = x[n + 2:].reshape(-1, 2), x2[n + 2:].reshape(-1, 2)
+    upright, upright2 = x[n + 2:2 * n + 2].reshape(-1, 2), x2[n + 2:2 * n + 2].reshape(-1, 2)
     assert np.allclose(upright2, upright @ rot.T, atol=1e-5), "the upright points turn too, and only turn"
     assert np.allclose(upright, (canonical_points(subject) - frame.origin) / frame.scale
                        * ([-1, 1] if frame.mirror else [1, 1]), atol=1e-5), "upright = moved and scaled"
@@ -78,8 +79,34 @@ def test_face_mesh_points_reduce_to_the_five_point_schema():
     mesh[1], mesh[291], mesh[61] = (150, 150), (190, 200), (110, 200)
     pts = canonical_points(Subject("face", (0, 0, 1, 1), mesh))
     assert np.allclose(pts, [(200, 100), (100, 100), (150, 150), (190, 200), (110, 200)])
-    x, _ = landmark_features(Subject("face", (0, 0, 1, 1), mesh))
+    x, _ = landmark_features(Subject("face", (0, 0, 1, 1), mesh), "face")
     assert np.allclose(x[:4], [0.5, 0, -0.5, 0]), "eyes on a horizontal unit line"
+    mesh_x, _ = landmark_features(Subject("face", (0, 0, 1, 1), mesh))
+    assert mesh_x.shape == (feature_size("face_mesh"),), "a mesh face gives mesh features by default"
+    nose = MESH_POINTS.index(1)
+    assert np.allclose(mesh_x[2 * nose:2 * nose + 2], [0, 0.5]), "the mesh points in the eyes' frame"
+    assert landmark_features(_sim_subject("face", seed=1)[1], "face_mesh") is None, \
+        "a five-point face cannot feed a mesh model"
+
+
+def test_hand_measures_carry_across_pose_and_size():
+    _, subject = _sim_subject("fingers", seed=5, label="5")
+    x = landmark_features(subject)[0]
+    moved = landmark_features(_moved(subject, 1.1, 0.6, (30.0, 12.0), mirror_about=160.0))[0]
+    n = SCHEMA_POINTS["hand"]
+    measures, measures2 = x[4 * n + 2:], moved[4 * n + 2:]
+    assert measures.shape == (HAND_DERIVED,)
+    thumb_up = slice(HAND_DERIVED - 6, HAND_DERIVED - 4)   # the thumb's upright direction turns
+    keep = np.ones(HAND_DERIVED, bool)
+    keep[thumb_up] = False
+    assert np.allclose(measures[keep], measures2[keep], atol=1e-4), "bends and reaches are invariant"
+    assert not np.allclose(measures[thumb_up], measures2[thumb_up], atol=1e-2)
+    fist = subject.landmarks.copy()
+    for tip in (8, 12, 16, 20):   # fold the four fingers' tips back onto the palm
+        fist[tip] = fist[tip - 3]
+    bent = landmark_features(Subject("hand", subject.box, fist))[0][4 * n + 2:]
+    reach = slice(15, 20)
+    assert (bent[reach][1:] < measures[reach][1:]).all(), "folded fingers reach less"
 
 
 def test_orientation_tells_thumbs_up_from_down():
@@ -179,10 +206,10 @@ def test_landmark_model_end_to_end(task, key, bound, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_input_auto_keeps_the_best_of_crop_landmarks_and_both(tmp_path, capsys):
+def test_input_all_keeps_the_best_of_crop_landmarks_and_both(tmp_path, capsys):
     pytest.importorskip("torch")
     data = capture_sim("fingers", tmp_path / "d", 80, 2)
-    bundle = train_bundle("fingers", data, tmp_path / "b", *FAST_TRAIN)
+    bundle = train_bundle("fingers", data, tmp_path / "b", *FAST_TRAIN, "--input", "all")
     out = capsys.readouterr().out
     line = [x for x in out.splitlines() if x.startswith("input: validation with misses counted")][0]
     scores = dict((name, float(value.rstrip("%"))) for name, value in
@@ -197,15 +224,46 @@ def test_input_auto_keeps_the_best_of_crop_landmarks_and_both(tmp_path, capsys):
         assert not (bundle / "plots" / "val_grid.png").exists(), "no CNN leftovers"
 
 
+def test_input_auto_skips_cnns_when_landmarks_reach_the_bar(tmp_path, monkeypatch, caplog):
+    """Landmarks first; CNN candidates only where they fall short, and a CNN whose weights
+    cannot be had leaves the landmark model standing instead of stopping the training."""
+    pytest.importorskip("torch")
+    import logging
+
+    from edge_app.errors import UserError
+    from train import backbones
+    from train.run import ENOUGH_REASON, train
+
+    data = capture_sim("thumbs", tmp_path / "d", 40, 3)
+    caplog.set_level(logging.INFO)
+    meta = train("thumbs", data, tmp_path / "b", {"input_size": 64, "views": 1}, progress=False)
+    assert meta["input_plan"]["input"] == "landmarks" and meta["input_plan"]["reason"] == ENOUGH_REASON
+    assert "skipped both, crop" in caplog.text
+
+    def offline(*_a, **_k):
+        raise UserError("no ImageNet weights for resnet18 (URLError): not cached")
+
+    monkeypatch.setattr(backbones, "_torchvision_state", offline)
+    caplog.clear()
+    meta = train("thumbs", data, tmp_path / "c", {"input_size": 64, "views": 1, "input": "all",
+                                                  "arch": "resnet18", "weights": "imagenet"},
+                 progress=False)
+    assert meta["input_plan"]["input"] == "landmarks"
+    assert "not trained (no ImageNet weights for resnet18" in caplog.text and "keeping landmarks" in caplog.text
+    with pytest.raises(UserError, match="no ImageNet weights"):   # asked for a CNN: it stops
+        train("thumbs", data, tmp_path / "e", {"input_size": 64, "input": "crop", "arch": "resnet18",
+                                               "weights": "imagenet"}, progress=False)
+
+
 def test_augmented_views_keep_the_upright_block_consistent():
     pytest.importorskip("torch")
     from edge_app.subject.landmarks import upright_points
     from train.landmarks import augment_views
 
     x = np.stack([landmark_features(_sim_subject("fingers", seed=s)[1])[0] for s in range(4)])
-    views, labels = augment_views(x, np.arange(4), 3, seed=0, kind="hand")
+    views, labels = augment_views(x, np.arange(4), 3, seed=0, schema="hand")
     assert views.shape == (16, feature_size("hand")) and list(labels) == list(range(4)) * 4
     local, turn = split_features(views, "hand")
-    assert np.allclose(views[:, 44:], upright_points(local, turn).reshape(16, -1), atol=1e-5), \
+    assert np.allclose(views[:, 44:86], upright_points(local, turn).reshape(16, -1), atol=1e-5), \
         "jittered shape and turned orientation give the upright points of that view"
     assert not np.allclose(views[4:8], views[:4]), "the views differ from the originals"

@@ -29,11 +29,12 @@ class View:
     sizes: np.ndarray
     features: Optional[np.ndarray] = None
     missed: List[Sample] = field(default_factory=list)
+    schema: str = ""              # the landmark schema of ``features`` (landmarks.SCHEMA_POINTS)
 
     def pick(self, idx: Sequence[int]) -> "View":
         rows = list(idx)
         return View([self.samples[i] for i in rows], self.targets[rows], self.sizes[rows],
-                    None if self.features is None else self.features[rows], [])
+                    None if self.features is None else self.features[rows], [], self.schema)
 
 
 @dataclass

@@ -65,9 +65,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", choices=INPUTS, help="what the model learns from: crop (the hand "
                    "or face the subject stage finds), landmarks (its normalised landmarks: a small "
                    "model that trains in seconds), both (the crop CNN's features and the landmarks "
-                   "into one head), frame (the whole image), or auto (default: "
-                   "when the subject is found in most images, crop and landmarks are both "
-                   "trained and the better on validation, misses counted, is kept; else frame)")
+                   "into one head), frame (the whole image), auto (default: when the subject is "
+                   "found in most images, landmarks first; the CNN candidates only where "
+                   "landmarks fall short (subject found in under 90%%, or below the task kind's "
+                   "bar on validation) and the best on validation, misses counted, is kept; "
+                   "else frame), or all (every candidate, as auto without the shortcut)")
     p.add_argument("--subject-provider", choices=provider_names(),
                    help="who finds the subject: auto (default: stored/simulator truth, else "
                    "MediaPipe), mediapipe, truth, whole (the whole image)")

@@ -75,11 +75,11 @@ class FusedModel(nn.Module):
         return self.head(torch.cat([self.cnn.embed(images), landmarks], dim=1))
 
 
-def build_fused(task: TaskSpec, arch: str, weights: str, embed_width: int) -> FusedModel:
+def build_fused(task: TaskSpec, arch: str, weights: str, embed_width: int, features: int) -> FusedModel:
     """A fused model for ``task``: the CNN (its own head unused) and a fused head."""
     cnn = build_model(task, arch, weights)
     cnn.head = nn.Identity()
-    width = embed_width + feature_size(str(task.subject))
+    width = embed_width + features
     return FusedModel(cnn, FusedHead(width, task.task_kind.training().fused_net(width, task)))
 
 
@@ -97,14 +97,14 @@ class FusedData:
     missed: List[Sample]         # no subject, or no usable landmarks
 
 
-def fused_data(ds: Dataset, subjects: Sequence[Optional[Subject]], plan: Any) -> FusedData:
-    """Crops and landmark features of the samples that have both."""
+def fused_data(ds: Dataset, subjects: Sequence[Optional[Subject]], plan: Any, schema: str) -> FusedData:
+    """Crops and landmark features (of ``schema``) of the samples that have both."""
     from edge_app.dataset.subjects import SubjectScan
     from train.subjects import crop_dataset
 
     keep, feats, subs, missed = [], [], [], []
     for s, subject in zip(ds.samples, subjects):
-        found = landmark_features(subject)
+        found = landmark_features(subject, schema)
         if found is None:
             missed.append(s)
             continue
@@ -112,7 +112,7 @@ def fused_data(ds: Dataset, subjects: Sequence[Optional[Subject]], plan: Any) ->
         feats.append(found[0])
         subs.append(subject)
     crops, _ = crop_dataset(dataclasses.replace(ds, samples=keep), plan, SubjectScan(subs))
-    width = feature_size(plan.subject)
+    width = feature_size(schema)
     return FusedData(crops, np.array(feats, np.float32).reshape(len(feats), width), missed)
 
 
@@ -166,7 +166,7 @@ def train_fused(job: Any, trainer: Any) -> Any:
     x_img, y_tr, _ = view_features(cnn, tr.samples, tr.targets, kind.train_transform(task, size), vcfg,
                                    size, job.device, cache, job.progress, kind.crop_augment)
     assert tr.features is not None and va.features is not None
-    x_lm, _ = augment_views(tr.features, tr.targets, vcfg.views, cfg.seed, str(task.subject))
+    x_lm, _ = augment_views(tr.features, tr.targets, vcfg.views, cfg.seed, view.schema)
     z_tr = np.concatenate([x_img, x_lm], axis=1)
     z_va = np.concatenate([predict(cnn, va.samples, size, job.device, embed=True) if va.samples else
                            np.zeros((0, x_img.shape[1]), np.float32), va.features], axis=1)
@@ -185,7 +185,8 @@ def train_fused(job: Any, trainer: Any) -> Any:
     log.log(level, "trained the crop CNN and the fused head in %.1f s; validation: %s", seconds,
             kind.describe(metrics) if metrics else "n/a")
     fused_plan = dataclasses.replace(plan, input=BOTH.name, features=int(view.features.shape[1]),
-                                     embed=int(x_img.shape[1]), layout=LANDMARK_LAYOUT)
+                                     embed=int(x_img.shape[1]), layout=LANDMARK_LAYOUT,
+                                     schema=view.schema)
     timings = {"train_seconds": round(seconds, 2), "feature_seconds": 0.0,
                "images_per_second": None, "feature_cache_hit": False}
     return Candidate(fused_plan, model, cfg.arch, cfg.weights, size, metrics, history, best_epoch,

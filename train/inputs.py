@@ -97,8 +97,9 @@ class LandmarksTraining(TrainingInput):
         scan = scan or self.scan(ds, plan, progress)
         assert scan is not None
         kind = task.task_kind.training()
-        data, missed = landmark_data(ds, scan.subjects, kind.targets(ds), kind)
-        return View(data.samples, data.y, data.sizes, data.x, missed)
+        schema = _schema(plan, scan)
+        data, missed = landmark_data(ds, scan.subjects, kind.targets(ds), kind, schema)
+        return View(data.samples, data.y, data.sizes, data.x, missed, schema)
 
     def train(self, job: TrainJob) -> Candidate:
         from train.landmark_run import train_landmarks
@@ -128,9 +129,10 @@ class BothTraining(TrainingInput):
 
         scan = scan or self.scan(ds, plan, progress)
         assert scan is not None
-        fd = fused_data(ds, scan.subjects, plan)
+        schema = _schema(plan, scan)
+        fd = fused_data(ds, scan.subjects, plan, schema)
         return View(list(fd.ds.samples), task.task_kind.training().targets(fd.ds),
-                    sizes_of(fd.ds.samples), fd.features, fd.missed)
+                    sizes_of(fd.ds.samples), fd.features, fd.missed, schema)
 
     def train(self, job: TrainJob) -> Candidate:
         from train.fused import train_fused
@@ -140,7 +142,7 @@ class BothTraining(TrainingInput):
     def build(self, bundle: Bundle) -> Any:
         from train.fused import build_fused
 
-        return build_fused(bundle.task, bundle.arch, "none", bundle.plan.embed)
+        return build_fused(bundle.task, bundle.arch, "none", bundle.plan.embed, bundle.plan.features)
 
     def predict(self, model: Any, view: View, size: Tuple[int, int], device: Any,
                 progress: bool = False) -> np.ndarray:
@@ -148,6 +150,15 @@ class BothTraining(TrainingInput):
 
         assert view.features is not None
         return predict_fused(model, view.samples, view.features, size, device)
+
+
+def _schema(plan: InputPlan, scan: SubjectScan) -> str:
+    """A trained model's landmark schema, or for training the richest most subjects have."""
+    from edge_app.subject.landmarks import choose_schema
+
+    if plan.features:   # a trained model: its own schema, whatever the data offers
+        return str(plan.feature_schema)
+    return choose_schema(str(plan.subject), scan.subjects)
 
 
 FRAME = FrameTraining()

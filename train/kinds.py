@@ -55,6 +55,15 @@ class ClassificationKind:
 
     # augmented views keep a class where it is, so image and landmark views can be paired
     views_keep_targets = True
+    # --input auto keeps a landmark model without training CNNs when it finds the subject in
+    # this share of the images and reaches this validation accuracy: one person's photos make
+    # validation optimistic for every candidate, and a CNN that only ties the landmark model
+    # there does worse on other people (the learning benchmark), for minutes of features
+    enough_rate, enough_accuracy = 0.90, 0.95
+
+    def good_enough(self, metrics: Dict[str, Any], rate: float) -> bool:
+        """Is a landmark candidate good enough that auto skips the CNN candidates?"""
+        return bool(metrics) and rate >= self.enough_rate and metrics["accuracy"] >= self.enough_accuracy
 
     def targets(self, ds: Dataset) -> np.ndarray:
         return np.array([ds.labels.index(s.label) for s in ds.samples], dtype=np.int64)
@@ -208,6 +217,10 @@ class KeypointsKind:
 
     # augmentation moves points: image views and landmark views cannot be paired
     views_keep_targets = False
+
+    def good_enough(self, metrics: Dict[str, Any], rate: float) -> bool:
+        """Point models have no accuracy bar: auto always compares the candidates."""
+        return False
 
     def strata(self, targets: np.ndarray) -> List[int]:
         """Validation splits keep the share of each pattern of labelled points (the course's

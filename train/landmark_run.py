@@ -8,7 +8,6 @@ from typing import Any
 
 from edge_app.errors import DatasetError
 from edge_app.inputs import LANDMARK_LAYOUT, LANDMARKS
-from edge_app.subject.landmarks import feature_size
 from train.candidate import Candidate, TrainJob, split
 from train.landmarks import fit, predict
 
@@ -27,14 +26,16 @@ def train_landmarks(job: TrainJob, trainer: Any) -> Candidate:
                            "--input crop or frame".format(job.ds.root, len(view.samples), task.subject))
     tr, va = split(view, job, trainer)
     start = time.monotonic()
-    model, (history, best, best_epoch) = fit(tr, va, task, job.cfg, job.device)
+    schema = view.schema or str(task.subject)
+    model, (history, best, best_epoch) = fit(tr, va, task, job.cfg, job.device, schema)
     seconds = time.monotonic() - start
     metrics = kind.metrics(predict(model, va.features), va.targets, task, va.sizes) \
         if va.features is not None and len(va.samples) else {}
     log.log(logging.DEBUG if job.quiet else logging.INFO, "trained a landmark model in %.1f s; validation: %s",
             seconds, kind.describe(metrics) if metrics else "n/a")
-    width = feature_size(str(task.subject))
-    plan = dataclasses.replace(job.plan, input=LANDMARKS.name, features=width, layout=LANDMARK_LAYOUT)
+    width = int(view.features.shape[1]) if view.features is not None else 0
+    plan = dataclasses.replace(job.plan, input=LANDMARKS.name, features=width, layout=LANDMARK_LAYOUT,
+                               schema=schema)
     timings = {"train_seconds": round(seconds, 2), "feature_seconds": 0.0,
                "images_per_second": None, "feature_cache_hit": False}
     return Candidate(plan, model, ARCH, "none", (1, width), metrics, history, best_epoch,

@@ -12,7 +12,8 @@ import torch.nn as nn
 
 from edge_app.dataset.model import Dataset, Sample
 from edge_app.subject.base import Subject
-from edge_app.subject.landmarks import LocalFrame, join_features, landmark_features, split_features
+from edge_app.subject.landmarks import (LocalFrame, feature_size, join_features, landmark_features,
+                                        split_features)
 from edge_app.task_spec import TaskSpec
 
 
@@ -47,13 +48,14 @@ class LandmarkData:
         return np.array([[f.scale, f.scale] for f in self.frames], dtype=np.float64)
 
 
-def landmark_data(ds: Dataset, subjects: Sequence[Optional[Subject]], targets: np.ndarray, kind: Any
-                  ) -> Tuple[LandmarkData, List[Sample]]:
-    """The samples whose subject has usable landmarks, and those without (misses); targets
-    in the subject's local frame where ``kind`` (the task kind's training side) says so."""
+def landmark_data(ds: Dataset, subjects: Sequence[Optional[Subject]], targets: np.ndarray, kind: Any,
+                  schema: str) -> Tuple[LandmarkData, List[Sample]]:
+    """The samples whose subject has usable landmarks of ``schema``, and those without
+    (misses); targets in the subject's local frame where ``kind`` (the task kind's training
+    side) says so."""
     keep, xs, ys, frames, missed = [], [], [], [], []
     for s, subject, t in zip(ds.samples, subjects, targets):
-        found = landmark_features(subject)
+        found = landmark_features(subject, schema)
         if found is None:
             missed.append(s)
             continue
@@ -62,7 +64,7 @@ def landmark_data(ds: Dataset, subjects: Sequence[Optional[Subject]], targets: n
         xs.append(x)
         frames.append(frame)
         ys.append(kind.to_local(t, frame, s.size))
-    width = len(xs[0]) if xs else 0
+    width = len(xs[0]) if xs else feature_size(schema)
     y = np.array(ys, dtype=targets.dtype).reshape((len(ys),) + targets.shape[1:])
     return LandmarkData(keep, np.array(xs, np.float32).reshape(len(xs), width), y, frames), missed
 
@@ -73,15 +75,15 @@ def _rotations(rng: np.random.Generator, n: int, limit: float) -> np.ndarray:
     return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)   # (N, 2, 2)
 
 
-def augment_views(x: np.ndarray, y: np.ndarray, views: int, seed: int, kind: str
+def augment_views(x: np.ndarray, y: np.ndarray, views: int, seed: int, schema: str
                   ) -> Tuple[np.ndarray, np.ndarray]:
     """The originals plus ``views`` copies jittered in landmark space: a small rotation,
     scale and shift of the local points (normalisation noise), per-point noise, sometimes one
     point lost (set to the centre), and the orientation turned as a tilted camera would; the
-    upright points follow from both."""
+    upright points and the measures follow from both."""
     rng = np.random.default_rng(seed)
     xs, ys = [x], [y]
-    pts, orient = split_features(x, kind)
+    pts, orient = split_features(x, schema)
     for _ in range(views):
         rot = _rotations(rng, len(x), 0.12)
         scale = rng.uniform(0.9, 1.1, (len(x), 1, 1))
@@ -92,12 +94,13 @@ def augment_views(x: np.ndarray, y: np.ndarray, views: int, seed: int, kind: str
         which = rng.integers(0, pts.shape[1], len(x))
         out[lost, which[lost]] = out[lost].mean(axis=1)
         turned = np.einsum("nij,nj->ni", _rotations(rng, len(x), 0.25), orient)
-        xs.append(join_features(out, turned))
+        xs.append(join_features(out, turned, schema))
         ys.append(y if y.ndim == 1 else move(y).astype(np.float32))
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def fit(train: Any, val: Any, task: TaskSpec, cfg: Any, device: Any) -> Tuple[LandmarkModel, Any]:
+def fit(train: Any, val: Any, task: TaskSpec, cfg: Any, device: Any, schema: str
+        ) -> Tuple[LandmarkModel, Any]:
     """Train the MLP on augmented views with the fast mode's head trainer. ``train`` and
     ``val`` hold ``features``, ``targets`` and (validation) ``sizes`` (a ``train.inputs.View``)."""
     import dataclasses
@@ -106,7 +109,7 @@ def fit(train: Any, val: Any, task: TaskSpec, cfg: Any, device: Any) -> Tuple[La
 
     kind = task.task_kind.training()
     model = LandmarkModel(train.features.shape[1], out_features(task))
-    x, y = augment_views(train.features, train.targets, max(cfg.views, 1) * 2, cfg.seed, task.subject)
+    x, y = augment_views(train.features, train.targets, max(cfg.views, 1) * 2, cfg.seed, schema)
     tuned = dataclasses.replace(cfg, batch_size=max(cfg.batch_size, 64), lr=cfg.lr or 3e-3,
                                 epochs=max(cfg.epochs or 0, 150))
     history, best, best_epoch = fit_head_sgd(kind, model, x, kind.flat(y),

@@ -11,6 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from edge_app.errors import DatasetError, UserError
 from edge_app.inputs import InputKind, InputPlan, auto_candidates
 from edge_app.task_spec import TaskSpec, load_task
+from edge_app.train_config import AUTO_INPUTS
 from train.config import TrainConfig, build_config
 from train.candidate import Candidate, TrainJob
 from train.labelled import load_labelled
@@ -32,8 +33,9 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
           val_dir: Optional[Path] = None, resume: bool = False, progress: bool = True,
           cache_dir: Optional[Path] = None) -> Dict[str, Any]:
     """Train a model for ``task_name`` on ``data`` and write the bundle to ``out``; returns
-    what ``bundle.json`` holds. ``--input auto`` trains every candidate input kind and keeps
-    the best on validation (near ties go to the kind that carries best to other people)."""
+    what ``bundle.json`` holds. ``--input auto`` trains the landmark model first and the other
+    candidates only where it falls short (``all``: every candidate), and keeps the best on
+    validation (near ties go to the kind that carries best to other people)."""
     import torch
 
     task = load_task(task_name)
@@ -51,10 +53,10 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
     job = TrainJob(ds, scan, plan, task, cfg, device, out, Path(data), fmt,
                    None if val_dir is None else Path(val_dir), resume, progress,
                    None if cache_dir is None else Path(cache_dir).expanduser())
-    auto = cfg.input == "auto"
+    auto = cfg.input in AUTO_INPUTS
     kinds = auto_candidates(plan.subject is not None and plan.kind.subject, cfg.mode, resume) \
         if auto else [plan.kind]
-    candidates = _train_all(job, kinds, auto)
+    candidates = _train_auto(job, kinds) if auto else _train_all(job, kinds, False)
     kind = task.task_kind.training()
     best = choose_input(candidates, kind) if len(candidates) > 1 else next(iter(candidates))
     chosen = candidates[best]
@@ -72,7 +74,38 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
     return bundle.to_json()
 
 
-def _train_all(job: TrainJob, kinds: List[InputKind], auto: bool) -> Dict[str, Candidate]:
+def _train_auto(job: TrainJob, kinds: List[InputKind]) -> Dict[str, Candidate]:
+    """``--input auto``: the most general kind first; the others only where it falls short on
+    its own terms (``--input all``: always). A CNN whose backbone weights cannot be had is
+    left out with its reason while another candidate stands."""
+    first, rest = kinds[:1], kinds[1:]
+    found = _train_all(job, first, True) if first and first[0].landmarks else {}
+    kind = job.task.task_kind.training()
+    if found and rest and job.cfg.input == "auto":
+        cand = next(iter(found.values()))
+        if kind.good_enough(cand.metrics, cand.found_rate):
+            log.info("skipped %s: %s found in %.0f%% of the images and %s on validation are "
+                     "enough (--input all trains them too)", ", ".join(k.name for k in rest),
+                     job.plan.subject, 100 * cand.found_rate, kind.describe(cand.metrics))
+            cand.plan = dataclasses.replace(cand.plan, reason=ENOUGH_REASON)
+            return found
+        log.info("%s falls short (%s found in %.0f%%, validation %s): training %s too",
+                 first[0].name, job.plan.subject, 100 * cand.found_rate,
+                 kind.describe(cand.metrics) if cand.metrics else "n/a",
+                 ", ".join(k.name for k in rest))
+    todo = kinds if not found else rest
+    try:
+        found.update(_train_all(job, todo, True, bool(found)))
+    except UserError as exc:
+        if not found or isinstance(exc, DatasetError):
+            raise
+        log.warning("%s not trained (%s); keeping %s", ", ".join(k.name for k in todo),
+                    str(exc).rstrip("."), ", ".join(found))
+    return found
+
+
+def _train_all(job: TrainJob, kinds: List[InputKind], auto: bool, have_one: bool = False
+               ) -> Dict[str, Candidate]:
     """Each kind's candidate; in auto mode a kind the data cannot feed is left out with a note."""
     found: Dict[str, Candidate] = {}
     for kind in kinds:
@@ -83,7 +116,7 @@ def _train_all(job: TrainJob, kinds: List[InputKind], auto: bool) -> Dict[str, C
         try:
             cand = kind.training().train(dataclasses.replace(job, plan=plan, quiet=quiet))
         except DatasetError as exc:   # e.g. subjects without landmarks (declared crops)
-            if not auto or (not found and kind is kinds[-1]):
+            if not auto or (not found and not have_one and kind is kinds[-1]):
                 raise
             log.info("%s: not tried (%s)", kind.name, exc)
             continue
@@ -93,12 +126,13 @@ def _train_all(job: TrainJob, kinds: List[InputKind], auto: bool) -> Dict[str, C
                      cand.train_count + len(cand.val.samples),
                      job.task.task_kind.training().describe(cand.metrics) if cand.metrics else "n/a",
                      cand.seconds)
-    if not found:
+    if not found and not have_one:
         raise DatasetError("{}: no input kind could be trained".format(job.data))
     return found
 
 
 AUTO_REASON = "auto: best on validation (near ties go to landmarks, then both, then crop)"
+ENOUGH_REASON = "auto: landmarks alone reached the bar on validation; CNN candidates skipped"
 
 
 def choose_input(candidates: Mapping[str, Candidate], kind: Any) -> str:
@@ -122,7 +156,8 @@ def _plan(ds: Any, task: TaskSpec, cfg: TrainConfig, progress: bool) -> Tuple[In
     plan, scan = plan_input(ds, task, cfg, progress)
     if scan is not None:
         report(ds, scan, task.subject)
-    log.info("input: %s (%s)", plan.input, plan.reason)
+    auto = cfg.input in AUTO_INPUTS and plan.kind.subject   # the plan names the kind that resumes
+    log.info("input: %s (%s)", cfg.input if auto else plan.input, plan.reason)
     return plan, scan
 
 

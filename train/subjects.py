@@ -21,6 +21,7 @@ from edge_app.dataset.subjects import (
     scan_subjects,
 )
 from edge_app.task_spec import TaskSpec
+from edge_app.train_config import AUTO_INPUTS
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 def plan_input(ds: Dataset, task: TaskSpec, cfg: Any, progress: bool) -> Tuple[InputPlan, Optional[SubjectScan]]:
     """What to train on (``cfg.input``: auto or a registered input kind): whole frames when
     the task has no subject, the kind asks for none, or (auto) too few subjects are found."""
-    asked = None if cfg.input == "auto" else input_kind(cfg.input, "--input")
+    asked = None if cfg.input in AUTO_INPUTS else input_kind(cfg.input, "--input")
     if task.subject == "none" or (asked is not None and not asked.subject):
         why = "the task has no subject" if task.subject == "none" else "--input " + cfg.input
         return InputPlan(FRAME.name, reason=why), None

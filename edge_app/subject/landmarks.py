@@ -1,10 +1,14 @@
 """Landmark features: a subject's landmarks in a frame of its own, free of where it is in the
 image, how big, how turned and which hand, so that a small model learns the gesture only.
 
-Schemas, the same whichever provider found the subject:
-  hand  the 21 MediaPipe hand points (the simulator uses the same order);
-  face  five points, the subject's own sides: left_eye, right_eye, nose, mouth_left,
-        mouth_right (the simulator's; taken from MediaPipe's 468-point Face Mesh by index).
+Schemas (the points a model reads), whichever provider found the subject:
+  hand       the 21 MediaPipe hand points (the simulator uses the same order);
+  face_mesh  152 of MediaPipe Face Mesh's 468 points: lips, eyes, brows, nose and the face's
+             outline, so that a point model can learn a dataset's own convention (where it puts
+             "the nose") and an expression model can see brows and mouth;
+  face       five points, the subject's own sides: left_eye, right_eye, nose, mouth_left,
+             mouth_right; the simulator's faces (which have no mesh) and older models. A mesh
+             face feeds a five-point model too (the five are taken from the mesh).
 
 Hands: the wrist is the origin, wrist -> middle-finger base points up and has length 1, and the
 thumb is always on the +x side (a left hand, or a right hand seen from the back, is mirrored to
@@ -20,25 +24,48 @@ and fails for someone who holds the fist the other way round; the upright thumb 
 whatever the grip. Measured (thumbs, one person -> the two others, mean of three, five seeds):
 91.6% with local points and orientation, 97.2% with the upright points added.
 
-Feature layout (``feature_size``): local points (2P), orientation (2), upright points (2P).
+Hands then get what the counting rule reads, computed from the local points so that it carries
+across people (a hand's proportions vary; its joint angles much less): each finger's three
+joint bends, how far each tip reaches relative to its middle joint (the thumb's measured from
+the little finger's base), tips from the palm's centre, the thumb tip from the index and middle
+bases, the thumb's direction in the hand's own frame and upright, and neighbouring tips apart.
+
+Feature layout (``feature_size``, ``LANDMARK_LAYOUT`` 2 in edge_app.inputs): local points
+(2P), orientation (2), upright points (2P), derived measures (hands: 36, faces: none).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
 
 from edge_app.subject.base import Subject
 
-SCHEMA_POINTS = {"hand": 21, "face": 5}
+SCHEMA_POINTS = {"hand": 21, "face": 5, "face_mesh": 152}
+SCHEMA_KIND = {"hand": "hand", "face": "face", "face_mesh": "face"}
 FACE_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 # Face Mesh indices; "left" is the subject's own left (the image's right for a facing camera).
 FACE_MESH: Dict[str, List[int]] = {
     "left_eye": [362, 385, 387, 263, 373, 380], "right_eye": [33, 160, 158, 133, 153, 144],
     "nose": [1], "mouth_left": [291], "mouth_right": [61]}
+# MediaPipe's FACEMESH_LIPS, _LEFT_EYE, _LEFT_EYEBROW, _RIGHT_EYE, _RIGHT_EYEBROW, _FACE_OVAL
+# and _NOSE connection sets, as sorted point indices (written out: no mediapipe import here).
+MESH_POINTS: Tuple[int, ...] = tuple(sorted({
+    0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191, 267,
+    269, 270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415,
+    249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 398, 466,
+    276, 282, 283, 285, 293, 295, 296, 300, 334, 336,
+    7, 33, 133, 144, 145, 153, 154, 155, 157, 158, 159, 160, 161, 163, 173, 246,
+    46, 52, 53, 55, 63, 65, 66, 70, 105, 107,
+    10, 21, 54, 58, 67, 93, 103, 109, 127, 132, 136, 148, 149, 150, 152, 162, 172, 176, 234, 251,
+    284, 288, 297, 323, 332, 338, 356, 361, 365, 377, 378, 379, 389, 397, 400, 454,
+    1, 2, 4, 5, 6, 19, 45, 48, 64, 94, 97, 98, 115, 168, 195, 197, 220, 275, 278, 294, 326, 327,
+    344, 440}))
 WRIST, THUMB_MCP, MIDDLE_MCP = 0, 2, 9
 FINGER_TIPS = (4, 8, 12, 16, 20)
+FINGERS = tuple(tuple([WRIST] + list(range(1 + 4 * f, 5 + 4 * f))) for f in range(5))  # wrist..tip
+HAND_DERIVED = 36
 
 
 @dataclass(frozen=True)
@@ -68,7 +95,8 @@ class LocalFrame:
 
 
 def canonical_points(subject: Subject) -> Optional[np.ndarray]:
-    """The schema's points (pixels) from whatever the provider gave, or None."""
+    """The subject kind's basic points (pixels: 21 for a hand, the five for a face) from
+    whatever the provider gave, or None."""
     lm = subject.landmarks
     if lm is None:
         return None
@@ -78,6 +106,38 @@ def canonical_points(subject: Subject) -> Optional[np.ndarray]:
     if subject.kind == "face" and len(lm) >= 468:
         return np.array([lm[FACE_MESH[name]].mean(axis=0) for name in FACE_NAMES])
     return None
+
+
+def schema_points(subject: Subject, schema: str) -> Optional[np.ndarray]:
+    """The points of ``schema`` (pixels) the subject provides, or None when it cannot (a
+    simulated five-point face has no mesh)."""
+    if SCHEMA_KIND.get(schema) != subject.kind:
+        return None
+    if schema == "face_mesh":
+        lm = subject.landmarks
+        return None if lm is None or len(lm) < 468 else np.asarray(lm, np.float64)[list(MESH_POINTS)]
+    return canonical_points(subject)
+
+
+def schema_of(subject: Optional[Subject]) -> Optional[str]:
+    """The richest schema the subject provides (None: no usable landmarks)."""
+    if subject is None or subject.landmarks is None:
+        return None
+    if subject.kind == "face" and len(subject.landmarks) >= 468:
+        return "face_mesh"
+    return subject.kind if canonical_points(subject) is not None else None
+
+
+def choose_schema(kind: str, subjects: Iterable[Optional[Subject]]) -> str:
+    """The schema to train on: the richest that most of the found subjects provide."""
+    counts: Dict[str, int] = {}
+    for s in subjects:
+        name = schema_of(s)
+        if name is not None:
+            counts[name] = counts.get(name, 0) + 1
+    if not counts:
+        return kind
+    return max(counts, key=lambda k: (counts[k], SCHEMA_POINTS[k]))
 
 
 def eye_distance(subject: Optional[Subject]) -> Optional[float]:
@@ -120,18 +180,22 @@ def orientation(frame: LocalFrame) -> np.ndarray:
     return d * np.array([-1.0, 1.0]) if frame.mirror else d
 
 
-def landmark_features(subject: Optional[Subject]) -> Optional[Tuple[np.ndarray, LocalFrame]]:
-    """The model input (float32: flattened local points, then the orientation) and its
-    frame, or None."""
+def landmark_features(subject: Optional[Subject], schema: Optional[str] = None
+                      ) -> Optional[Tuple[np.ndarray, LocalFrame]]:
+    """The model input (float32, laid out as :func:`join_features` says) for ``schema`` (by
+    default the richest the subject provides) and its frame, or None."""
     if subject is None:
         return None
-    points = canonical_points(subject)
-    if points is None:
+    schema = schema or schema_of(subject)
+    if schema is None:
         return None
-    frame = local_frame(points, subject.kind)
+    base, points = canonical_points(subject), schema_points(subject, schema)
+    if base is None or points is None:
+        return None
+    frame = local_frame(base, subject.kind)
     if frame is None:
         return None
-    return join_features(frame.to_local(points)[None], orientation(frame)[None])[0], frame
+    return join_features(frame.to_local(points)[None], orientation(frame)[None], schema)[0], frame
 
 
 def upright_points(local: np.ndarray, turn: np.ndarray) -> np.ndarray:
@@ -142,21 +206,59 @@ def upright_points(local: np.ndarray, turn: np.ndarray) -> np.ndarray:
     return np.einsum("nij,npj->npi", rot, local)
 
 
-def feature_size(kind: str) -> int:
-    return 4 * SCHEMA_POINTS[kind] + 2
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-6)
 
 
-def split_features(x: np.ndarray, kind: str) -> Tuple[np.ndarray, np.ndarray]:
-    """(N, F) features -> local points (N, P, 2) and orientation (N, 2); the upright block
-    follows from them (:func:`upright_points`)."""
-    n = SCHEMA_POINTS[kind]
+def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(a - b, axis=-1)
+
+
+def hand_measures(local: np.ndarray, upright: np.ndarray) -> np.ndarray:
+    """(N, 36) measures of hands from their local (N, 21, 2) and upright points: joint bends
+    (cosines), reach ratios (log), tips from the palm, thumb tip from the index and middle
+    bases, the thumb's direction in both frames, neighbouring tips apart."""
+    out = []
+    for chain in FINGERS:
+        seg = _unit(np.diff(local[:, list(chain)], axis=1))              # (N, 4, 2)
+        out.append((seg[:, :-1] * seg[:, 1:]).sum(-1))                  # 3 bends
+    wrist, pinky_base = local[:, WRIST], local[:, 17]
+    reach = [_dist(local[:, 4], pinky_base) / np.maximum(_dist(local[:, 3], pinky_base), 1e-3)]
+    reach += [_dist(local[:, tip], wrist) / np.maximum(_dist(local[:, tip - 2], wrist), 1e-3)
+              for tip in FINGER_TIPS[1:]]
+    out.append(np.log(np.clip(np.stack(reach, -1), 0.05, 20.0)))
+    palm = local[:, [0, 5, 9, 13, 17]].mean(axis=1, keepdims=True)
+    out.append(_dist(local[:, list(FINGER_TIPS)], palm))
+    out.append(_dist(local[:, 4:5], local[:, [5, 6, 9]]))
+    out.append(_unit(local[:, 4] - local[:, 2]))
+    out.append(_unit(upright[:, 4] - upright[:, 2]))
+    out.append(_dist(local[:, list(FINGER_TIPS[:-1])], local[:, list(FINGER_TIPS[1:])]))
+    return np.concatenate(out, axis=1)
+
+
+def feature_size(schema: str) -> int:
+    return 4 * SCHEMA_POINTS[schema] + 2 + (HAND_DERIVED if schema == "hand" else 0)
+
+
+def schema_for_width(kind: str, width: int) -> Optional[str]:
+    """The schema of ``kind`` whose features are ``width`` wide (bundles record the width)."""
+    return next((s for s, k in SCHEMA_KIND.items() if k == kind and feature_size(s) == width), None)
+
+
+def split_features(x: np.ndarray, schema: str) -> Tuple[np.ndarray, np.ndarray]:
+    """(N, F) features -> local points (N, P, 2) and orientation (N, 2); the other blocks
+    follow from them (:func:`join_features`)."""
+    n = SCHEMA_POINTS[schema]
     return x[:, :2 * n].reshape(len(x), n, 2), x[:, 2 * n:2 * n + 2]
 
 
-def join_features(local: np.ndarray, turn: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`split_features`, the upright block recomputed."""
-    return np.concatenate([local.reshape(len(local), -1), turn,
-                           upright_points(local, turn).reshape(len(local), -1)], axis=1).astype(np.float32)
+def join_features(local: np.ndarray, turn: np.ndarray, schema: str) -> np.ndarray:
+    """Inverse of :func:`split_features`: the upright block and the measures recomputed."""
+    upright = upright_points(local, turn)
+    blocks = [local.reshape(len(local), -1), turn, upright.reshape(len(local), -1)]
+    if schema == "hand":
+        blocks.append(hand_measures(local, upright))
+    return np.concatenate(blocks, axis=1).astype(np.float32)
 
 
 # -- suggestions for pre-labelling (no training: rules on the landmarks) -------------------
