@@ -24,7 +24,7 @@ def test_fused_model_end_to_end(task, key, bound, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
     bundle, metrics = sim_train_eval(task, tmp_path, 100, 50, "--input", "both", *FAST_TRAIN)
     plan = json.loads((bundle / "bundle.json").read_text())["input_plan"]
-    assert plan["input"] == "both" and plan["features"] == (86 if task == "fingers" else 22)
+    assert plan["input"] == "both" and plan["features"] == (122 if task == "fingers" else 22)
     assert metrics["detection_rate"] == 1.0 and metrics["input"] == "both"
     assert (metrics[key] >= bound) if key == "accuracy" else (metrics[key] <= bound)
     capsys.readouterr()

@@ -85,6 +85,9 @@ def test_point_task_through_every_stage(layouts, tmp_path, layout, kind, capsys)
     assert metrics["nme"] is not None and 0 < metrics["nme"] < 1
     assert metrics["nme_by"] == ("eyes of the face found" if layout == "course"
                                  else "labelled eyes, else the face found")
+    base = metrics["baseline"]   # the subject stage's own points, untrained, on the same images
+    assert base["name"] == "MediaPipe Face Mesh" and base["detection_rate"] > 0.5, base
+    assert 0 < base["rmse_px"] < 50 and 0 < base["nme"] < 1, base
     assert main(["export", "--model", str(out)]) == 0
     assert "parity vs PyTorch" in capsys.readouterr().out
     assert main(["export", "--model", str(out), "--data", str(data)]) == 0

@@ -130,7 +130,7 @@ def test_full_mode_interrupt_and_resume(sim_data, tmp_path, monkeypatch):
     bundle = tmp_path / "full"
     args = ["train", "--task", "thumbs", "--data", str(train_dir), "--out", str(bundle),
             "--arch", "resnet18", "--weights", "none", "--mode", "full", "--input-size", "64",
-            "--epochs", "3", "--patience", "10", "--no-progress", "--workers", "0"]
+            "--epochs", "3", "--patience", "10", "--no-progress", "--workers", "0", "--input", "crop"]
     calls = {"n": 0}
     real = engine.predict
 

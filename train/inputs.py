@@ -107,9 +107,11 @@ class LandmarksTraining(TrainingInput):
         return train_landmarks(job, self)
 
     def build(self, bundle: Bundle) -> Any:
-        from train.landmarks import LandmarkModel, out_features
+        from train.landmarks import LandmarkModel, out_features, point_prior
 
-        return LandmarkModel(bundle.plan.features, out_features(bundle.task))
+        schema = str(bundle.plan.feature_schema)
+        return LandmarkModel(bundle.plan.features, out_features(bundle.task),
+                             prior=point_prior(bundle.task, schema))
 
     def predict(self, model: Any, view: View, size: Tuple[int, int], device: Any,
                 progress: bool = False) -> np.ndarray:

@@ -18,19 +18,54 @@ from edge_app.task_spec import TaskSpec
 
 
 class LandmarkModel(nn.Module):
-    """Flattened local landmarks in, the task's raw outputs (logits or local points) out."""
+    """Flattened local landmarks in, the task's raw outputs (logits or local points) out.
+    With a ``prior`` (outputs x features), the MLP learns a correction to ``prior @ x``: for
+    a point the detector also gives, its own estimate. Trained from zero, the MLP alone put
+    the five points of other people's faces further off than Face Mesh's raw points (NME
+    10.2% vs 8.4%, MTFL lfw -> AFLW; 9.4% with the prior); weight decay on the correction
+    pulls toward the detector's answer, and what the MLP learns is the dataset's own
+    convention (where it puts "the nose")."""
 
-    def __init__(self, in_features: int, out_features: int, hidden: int = 128) -> None:
+    def __init__(self, in_features: int, out_features: int, hidden: int = 128,
+                 prior: Optional[np.ndarray] = None) -> None:
         super().__init__()
         self.head = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Dropout(0.1),
                                   nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, out_features))
+        self.prior: Optional[torch.Tensor]
+        if prior is not None:
+            self.register_buffer("prior", torch.as_tensor(prior, dtype=torch.float32))
+        else:
+            self.prior = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x)
+        out = self.head(x)
+        return out if self.prior is None else out + x @ self.prior.t()
 
 
 def out_features(task: TaskSpec) -> int:
     return task.task_kind.output_size(task.labels)
+
+
+def point_prior(task: TaskSpec, schema: str) -> Optional[np.ndarray]:
+    """For point tasks, the matrix (2P x features) that reads each task point the detector
+    also gives from the features' local block (a mean over its mesh points); None when the
+    task has no such point."""
+    from edge_app.subject.landmarks import FACE_MESH, MESH_POINTS, feature_size
+
+    if not task.points:
+        return None
+    if schema == "face_mesh":
+        where = {name: [MESH_POINTS.index(i) for i in idx] for name, idx in FACE_MESH.items()}
+    else:
+        from train.baseline import point_names
+
+        where = {name: [i] for i, name in enumerate(point_names(schema.split("_")[0]))}
+    prior = np.zeros((2 * len(task.points), feature_size(schema)), np.float32)
+    for j, name in enumerate(task.points):
+        for i in where.get(name, []):
+            for axis in (0, 1):
+                prior[2 * j + axis, 2 * i + axis] = 1.0 / len(where[name])
+    return prior if prior.any() else None
 
 
 @dataclass
@@ -108,7 +143,7 @@ def fit(train: Any, val: Any, task: TaskSpec, cfg: Any, device: Any, schema: str
     from train.heads import fit_head_sgd
 
     kind = task.task_kind.training()
-    model = LandmarkModel(train.features.shape[1], out_features(task))
+    model = LandmarkModel(train.features.shape[1], out_features(task), prior=point_prior(task, schema))
     x, y = augment_views(train.features, train.targets, max(cfg.views, 1) * 2, cfg.seed, schema)
     tuned = dataclasses.replace(cfg, batch_size=max(cfg.batch_size, 64), lr=cfg.lr or 3e-3,
                                 epochs=max(cfg.epochs or 0, 150))

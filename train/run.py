@@ -79,7 +79,8 @@ def _train_auto(job: TrainJob, kinds: List[InputKind]) -> Dict[str, Candidate]:
     its own terms (``--input all``: always). A CNN whose backbone weights cannot be had is
     left out with its reason while another candidate stands."""
     first, rest = kinds[:1], kinds[1:]
-    found = _train_all(job, first, True) if first and first[0].landmarks else {}
+    # with other kinds still to try, landmarks the data cannot feed (declared crops) are a note
+    found = _train_all(job, first, True, bool(rest)) if first and first[0].landmarks else {}
     kind = job.task.task_kind.training()
     if found and rest and job.cfg.input == "auto":
         cand = next(iter(found.values()))
@@ -180,6 +181,21 @@ def _face_eye_distances(ds: Any, view: Any, task: TaskSpec, plan: InputPlan, pro
     return np.array([by_path.get(str(s.path)) or np.nan for s in view.samples], np.float64)
 
 
+def _with_baseline(metrics: Dict[str, Any], ds: Any, view: Any, task: TaskSpec, plan: InputPlan,
+                   norm: Any, progress: bool) -> Dict[str, Any]:
+    """The detector's own points beside the model's error, where the task's points are its."""
+    from train.baseline import detector_baseline
+
+    base = detector_baseline(ds, view.samples, task, plan, norm, progress)
+    if base is None:
+        return metrics
+    kind = task.task_kind.training()
+    log.info("  %s alone, no training, same %d image(s) (%s): %s", base["name"], len(view.samples),
+             ", ".join(base["points"]), kind.describe(base))
+    return dict(metrics, baseline={k: base[k] for k in ("name", "points", "rmse_px", "nme", "nme_by",
+                                                       "detection_rate", "per_point_px") if k in base})
+
+
 def evaluate(bundle_path: Path, data: Path, fmt: str = "auto", json_path: Optional[str] = None,
              device_name: str = "auto", progress: bool = True, crops: bool = False) -> Dict[str, Any]:
     """Metrics of a bundle on any dataset (a subset of the classes is fine); an image where
@@ -210,6 +226,8 @@ def evaluate(bundle_path: Path, data: Path, fmt: str = "auto", json_path: Option
                  100 * metrics["detection_rate"], metrics["n"])
     log.info("evaluated %s on %d image(s) of %s in %.1f s: %s", bundle_path, metrics["n"], data,
              time.monotonic() - start, kind.describe(metrics))
+    if kind.normalised_by_face:
+        metrics = _with_baseline(metrics, ds, view, task, plan, norm, progress)
     for name, acc in metrics.get("per_class", {}).items():
         log.info("  %-12s %s", name, "n/a" if acc is None else "{:.1%}".format(acc))
     result = dict(metrics, bundle=str(bundle_path), data=str(data), notes=ds.notes,

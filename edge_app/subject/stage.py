@@ -44,6 +44,15 @@ class SubjectStage:
         self.close()
 
 
+def stage_provider(provider: str, schemas: Iterable[Optional[str]]) -> str:
+    """The provider a subject stage should use for models reading these landmark schemas.
+    ``auto`` prefers the simulator's ground truth, but that truth has five face points: a
+    model that reads the face mesh needs the detector's own points, so it gets MediaPipe."""
+    if provider == "auto" and "face_mesh" in set(schemas):
+        return "mediapipe"
+    return provider
+
+
 def crop_for(image: np.ndarray, subject: Subject, pad: float,
              size: Tuple[int, int]) -> Tuple[np.ndarray, CropBox]:
     """A model's input (RGB, ``size``) from the subject's square crop, and the crop."""
