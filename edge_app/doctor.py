@@ -266,6 +266,27 @@ CHECKS: List[Callable[[], List[Check]]] = [
     check_subject, check_jtop, check_power, check_disk]
 
 
+def check_source(uri: str, seconds: float = 20.0, frames: int = 300, **mode: Optional[float]) -> List[Check]:
+    """``--source S``: the source opens and delivers (its mode), and the camera check's
+    rotation from upright evidence (faces, open hands) over up to ``frames`` frames."""
+    from edge_app.camera_check import check_source as check_rotation
+    from edge_app.errors import UserError
+    from edge_app.sources import FrameReader, open_source
+
+    try:
+        source = open_source(uri, **{k: v for k, v in mode.items() if v is not None})   # type: ignore[arg-type]
+        with FrameReader(source) as reader:
+            result = check_rotation(reader, seconds=seconds, frames=frames)
+            described = source.describe()
+    except UserError as exc:
+        return [Check(FAIL, "source", str(exc))]
+    out = [Check(OK, "source", described)]
+    if result.report.frames == 0:
+        return out + [Check(FAIL, "source", "{}: delivered no frame".format(uri))]
+    status = {"upright": OK, "turned": WARN, "unknown": INFO}[result.status]
+    return out + [Check(status, "rotation", result.line(), result.fix())]
+
+
 def run_checks() -> List[Check]:
     """Every check; one that breaks becomes a FAIL line naming it."""
     out: List[Check] = []

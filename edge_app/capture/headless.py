@@ -45,6 +45,8 @@ def run_headless(reader: FrameReader, session: CaptureSession, count: int,
                 raise UserError("{}: no frame for {:.0f} s; is the camera delivering?".format(
                     reader.source.uri, frame_timeout))
             seen += 1
+            if frame.rotation != reader.source.total_rotation:
+                continue   # read before the camera check's correction: not upright
             if frame.timestamp < next_due:
                 continue
             while True:

@@ -6,8 +6,10 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
+from edge_app.dataset.meta import read_meta
 from edge_app.dataset.writer import AsyncWriter, DatasetWriter
 from edge_app.errors import UserError
+from edge_app.rotation import inverse, rotate_image
 from edge_app.sources.base import Frame
 from edge_app.subject.base import SubjectFinder
 from edge_app.task_spec import TaskSpec
@@ -16,14 +18,22 @@ log = logging.getLogger(__name__)
 
 
 class CaptureSession:
-    """Selects a class (or point), places points, and hands shots to a background writer."""
+    """Selects a class (or point), places points, and hands shots to a background writer.
+
+    Frames come upright (the source's ``?rotate=`` or the camera check's correction), and so
+    do labels. A dataset that declares ``rotate: R`` (its images stored as a turned camera
+    delivered them) gets new images stored the same way, turned back by R, so that reading
+    turns every image alike; labels stay in the upright picture's coordinates."""
 
     def __init__(self, task: TaskSpec, out: Union[str, Path], queue_size: int = 64,
                  finder: Optional[SubjectFinder] = None) -> None:
         self.task = task
         self.finder = finder
-        find = None if finder is None else (lambda image: _found(finder, image))
-        self.writer = AsyncWriter(DatasetWriter(out, task), maxsize=queue_size, find_subject=find)
+        dataset = DatasetWriter(out, task)
+        self.declared = int(read_meta(dataset.root).get("rotate", 0))   # the dataset's rotate:
+        find = None if finder is None else (
+            lambda image: _found(finder, rotate_image(image, self.declared)))
+        self.writer = AsyncWriter(dataset, maxsize=queue_size, find_subject=find)
         self.index = 0
         self.points: Dict[str, Tuple[float, float]] = {}
         self.frozen: Optional[Frame] = None   # keypoints: the frame being labelled
@@ -57,6 +67,10 @@ class CaptureSession:
         return dict(self.writer.writer.counts)
 
     # -- saving --------------------------------------------------------------------------
+    def _submit(self, image: Any, **labels: Any) -> bool:
+        """Queue an upright image, stored as the dataset stores its images (see the class)."""
+        return self.writer.submit(rotate_image(image, inverse(self.declared)), **labels)
+
     def check(self) -> None:
         """Raise the writer's error (e.g. a full disk) in the caller."""
         if self.writer.error is not None:
@@ -67,7 +81,7 @@ class CaptureSession:
         """Queue ``frame`` as an example of ``label`` (default: the selected class)."""
         self.check()
         self.last_save = time.monotonic()
-        return self.writer.submit(frame.image, label=label or self.current,
+        return self._submit(frame.image, label=label or self.current,
                                   subject=_subject(frame))
 
     def save_truth(self, frame: Frame) -> bool:
@@ -77,9 +91,9 @@ class CaptureSession:
         self.check()
         self.last_save = time.monotonic()
         if self.is_points:
-            return self.writer.submit(frame.image, points=frame.truth["points"],
+            return self._submit(frame.image, points=frame.truth["points"],
                                       subject=_subject(frame))
-        return self.writer.submit(frame.image, label=frame.truth["label"], subject=_subject(frame))
+        return self._submit(frame.image, label=frame.truth["label"], subject=_subject(frame))
 
     def place_point(self, frame: Frame, x: float, y: float) -> bool:
         """Place the selected point at normalised (x, y) on ``frame`` (frozen from the first
@@ -110,7 +124,7 @@ class CaptureSession:
         if self.frozen is None or not self.points:
             return False
         self.check()
-        ok = self.writer.submit(self.frozen.image, points=dict(self.points),
+        ok = self._submit(self.frozen.image, points=dict(self.points),
                                 subject=_subject(self.frozen))
         self.last_save = time.monotonic()
         self.discard_points()
@@ -131,7 +145,7 @@ class CaptureSession:
         self.check()
         self.last_save = time.monotonic()
         subject = _subject(frame) or suggestion.subject.to_dict((frame.image.shape[1], frame.image.shape[0]))
-        ok = self.writer.submit(frame.image, label=suggestion.label, subject=subject)
+        ok = self._submit(frame.image, label=suggestion.label, subject=subject)
         return "saved as {}".format(suggestion.label) if ok else "writer busy: shot skipped"
 
     def discard_points(self) -> None:
@@ -173,3 +187,53 @@ def capture_finder(task: TaskSpec, has_truth: bool) -> Optional[SubjectFinder]:
         log.info("note: %s boxes are not stored with the images (%s)", task.subject, exc)
         return None
     return make_finder(task.subject, "mediapipe", tracking=False)
+
+
+def camera_check_skipped(source: Any, seconds: float) -> str:
+    """Why capture does not check the camera's rotation (see :func:`check_camera`), or ""."""
+    if seconds <= 0:
+        return "off (--camera-check 0)"
+    if source.total_rotation:
+        return "rotate={} given with the source".format(source.total_rotation)
+    if not (source.live or source.has_truth):
+        return "a file is what it is: declare a turn with ?rotate= (edge-app doctor --source finds it)"
+    if not source.has_truth:
+        try:
+            from edge_app.subject.mediapipe_finder import import_mediapipe
+
+            import_mediapipe()
+        except UserError as exc:
+            return "no detector ({})".format(exc)
+    return ""
+
+
+def camera_checker(source: Any) -> Any:
+    """The camera check's detectors for ``source``: its ground truth when it has one."""
+    from edge_app.camera_check import CameraCheck
+
+    return CameraCheck(provider="truth" if source.has_truth else "mediapipe")
+
+
+def check_camera(reader: Any, seconds: float, frames: int = 150) -> Any:
+    """Headless capture, before saving: the camera check over the reader's frames (at most
+    ``frames`` or ``seconds``); a turn found is kept for the session (the source turns every
+    later frame, so what is saved is upright). The :class:`~edge_app.camera_check.SourceCheck`."""
+    from edge_app.camera_check import check_source
+
+    result = check_source(reader, seconds=seconds, frames=frames, check=camera_checker(reader.source))
+    keep_rotation(reader.source, result)
+    return result
+
+
+def keep_rotation(source: Any, result: Any) -> None:
+    """Apply the check's answer to ``source`` and say so (the source's turn so far counts)."""
+    from edge_app.rotation import combine
+
+    turn = result.estimate.rotation
+    if turn:
+        source.correct(combine(source.correction, turn))
+        log.info("camera check: %s; frames are turned upright from now on (next time: %s)",
+                 result.line(), result.fix())
+    else:
+        log.info("camera check: %s%s", result.line(), "" if turn == 0 else
+                 "; images are saved as the camera delivers them")

@@ -12,6 +12,7 @@ from edge_app.sources.base import Frame
 from edge_app.sources.reader import FrameReader
 
 HELP_CLASSES = "1-9/Tab: class  Space: save (hold: burst)  a: accept suggestion  b: burst  q/Esc: quit"
+HELP_CHECK = "camera check: show a face or an open hand  k: skip  q/Esc: quit"
 HELP_POINTS = ("1-9/Tab: point  click: place  right-click: remove  a: take suggested points  "
                "Space/Enter: save  Backspace: discard  q: quit")
 SUGGEST_EVERY = 3   # frames between landmark suggestions (the detector costs tens of ms)
@@ -34,7 +35,7 @@ def draw_suggestion(out: np.ndarray, suggestion: Any, scale: float) -> None:
 
 
 def draw_overlay(image: np.ndarray, session: CaptureSession, burst: bool = False,
-                 message: str = "", suggestion: Any = None) -> np.ndarray:
+                 message: str = "", suggestion: Any = None, help_text: Optional[str] = None) -> np.ndarray:
     """The preview with the current label, the counts, placed points and key help."""
     cv = cv2()
     out = image.copy()
@@ -64,7 +65,7 @@ def draw_overlay(image: np.ndarray, session: CaptureSession, burst: bool = False
         status.append("saving {}".format(session.writer.pending))
     if message:
         status.append(message)
-    help_text = HELP_POINTS if session.is_points else HELP_CLASSES
+    help_text = help_text or (HELP_POINTS if session.is_points else HELP_CLASSES)
     cv.rectangle(out, (0, h - 2 * line), (w, h), (0, 0, 0), -1)
     cv.putText(out, "  ".join(status), (8, h - line - 4), cv.FONT_HERSHEY_SIMPLEX, scale,
                (0, 200, 255), 1, cv.LINE_AA)
@@ -77,9 +78,12 @@ class CaptureWindow:
     """Runs the preview loop; key and mouse handling are methods so tests can drive them."""
 
     def __init__(self, reader: FrameReader, session: CaptureSession, interval: float = 0.2,
-                 suggester: Any = None) -> None:
+                 suggester: Any = None, watch: Any = None) -> None:
         self.reader = reader
         self.session = session
+        # The camera check (edge_app.camera_check.CameraWatch): nothing is saved until it has
+        # decided, so every image of the session is turned alike.
+        self.watch = watch
         self.suggester = suggester
         self.suggestion: Any = None
         self._seen = 0
@@ -96,7 +100,7 @@ class CaptureWindow:
     def handle_click(self, event: int, x: int, y: int) -> None:
         cv = cv2()
         frame = self.session.frozen or self.frame
-        if frame is None or not self.session.is_points:
+        if frame is None or not self.session.is_points or self.checking:
             return
         h, w = frame.image.shape[:2]
         if event == cv.EVENT_LBUTTONDOWN:
@@ -107,11 +111,37 @@ class CaptureWindow:
                 self.session.points[n][0] * w - x, self.session.points[n][1] * h - y))
             self.session.remove_point(nearest)
 
+    @property
+    def checking(self) -> bool:
+        """Whether the camera check still runs (saving waits)."""
+        return self.watch is not None and not self.watch.done
+
+    def update_check(self, frame: Frame) -> None:
+        """Offer the frame to the camera check; once it decides, say what it found."""
+        if self.watch is None:
+            return
+        if self.watch.done:
+            status = self.watch.status()
+            self.message = "camera check: {}".format(status["line"])[:160]
+            self.watch.close()
+            self.watch = None
+            self.frame = None   # a frame from before a correction is not shown or saved
+            return
+        self.watch.offer(frame.image, frame.truth)
+
     def handle_key(self, key: int) -> bool:
         """Act on one key press; False means quit."""
         s = self.session
         if key in (ord("q"), KEY_ESC):
             return False
+        if self.checking and key == ord("k"):
+            self.watch.close()
+            self.watch = None
+            self.message = "camera check skipped: images are saved as the camera delivers them"
+            return True
+        if self.checking and key in (ord(" "), KEY_ENTER, 10, ord("a"), ord("b")):
+            self.message = "saving waits for the camera check (k: skip)"
+            return True
         if ord("1") <= key <= ord("9") and s.select(key - ord("1")):
             self._pose()
         elif key == KEY_TAB or key == ord("]"):
@@ -166,19 +196,22 @@ class CaptureWindow:
                 frame = self.reader.get(timeout=0.05)
                 if frame is None and self.reader.finished:
                     break
-                if frame is not None:
+                if frame is not None and frame.rotation == self.reader.source.total_rotation:
                     self.frame = frame
+                    self.update_check(frame)
                     self.update_suggestion(frame)
                 while self._clicks:
                     self.handle_click(*self._clicks.pop(0))
                 self.session.check()
-                if self.burst and self.frame is not None and \
+                if self.burst and self.frame is not None and not self.checking and \
                         time.monotonic() - self.session.last_save >= self.interval:
                     self.session.save_class(self.frame)
                 shown = (self.session.frozen or self.frame)
                 if shown is not None:
+                    message = self.watch.status()["line"] if self.checking else self.message
                     cv.imshow(self.name, draw_overlay(shown.image, self.session, self.burst,
-                                                      self.message, self.suggestion))
+                                                      message, self.suggestion,
+                                                      HELP_CHECK if self.checking else None))
                 key = cv.waitKey(1) & 0xFF
                 if key != 0xFF and not self.handle_key(key):
                     break

@@ -16,7 +16,12 @@ toggle burst with b); for keypoint tasks click on the image to place the selecte
 right-click removes one, Space/Enter saves, Backspace discards. q or Esc quits.
 
 Headless (--headless): saves --count frames, one every --interval seconds, labelled --label,
-or from the simulator's ground truth with a sim:// source."""
+or from the simulator's ground truth with a sim:// source.
+
+First the camera check (up to --camera-check seconds) looks at faces and open hands to tell
+whether the camera's picture is turned (a camera on its side or upside down); a turn found is
+corrected for the whole session, so images and labels are saved upright, and the ?rotate= to
+give next time is printed. In the window, saving waits for it; k skips it."""
 
 EXAMPLES = """examples:
   edge-app capture --task thumbs --source usb:0 --out data/thumbs
@@ -39,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--count", type=int, default=100, help="headless: frames to save (default 100)")
     p.add_argument("--interval", type=float, default=None, help="seconds between saves (default "
                    "0.2 for cameras and streams, 0 for files and the unpaced simulator)")
+    p.add_argument("--camera-check", type=float, default=10.0, metavar="SECONDS",
+                   help="before saving, look this long at most for upright evidence (faces, open "
+                   "hands) to tell whether the camera's picture is turned; a turn found is "
+                   "corrected for the whole session, so images are saved upright (default 10; "
+                   "0: off; skipped when the source has ?rotate=, and for files)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-suggest", action="store_true", help="window: no label suggestions from "
                    "the hand's or face's landmarks (shown only; 'a' accepts one)")
@@ -54,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     task = load_task(args.task)
     if args.count is not None and args.count < 1:
         raise UserError("--count must be at least 1")
+    if args.camera_check < 0:
+        raise UserError("--camera-check is seconds: 0 (off) or more")
     if args.label is not None and args.label not in task.classes:
         raise UserError("--label '{}' is not a class of task '{}' (classes: {})".format(
             args.label, task.name, ", ".join(task.classes) or "none: it is a keypoint task"))
@@ -69,17 +81,35 @@ def run(args: argparse.Namespace) -> int:
                         "--headless, or edge-app studio from a browser")
     session = CaptureSession(task, args.out, finder=capture_finder(task, source.has_truth))
     suggester = None if args.no_suggest else _suggester(task, source.has_truth)
+    watch = None
     try:
         with FrameReader(source) as reader:
             log.info("source: %s", source.describe())
-            CaptureWindow(reader, session, interval=max(interval, 0.1), suggester=suggester).run()
+            watch = _camera_watch(source, args.camera_check)
+            CaptureWindow(reader, session, interval=max(interval, 0.1), suggester=suggester,
+                          watch=watch).run()
     finally:
         session.close()
         if suggester is not None:
             suggester.close()
+        if watch is not None:
+            watch.close()
     _report(session.writer.saved, args.out, session.counts)
     session.check()
     return 0
+
+
+def _camera_watch(source, seconds: float):
+    """The window's camera check (saving waits for it; 'k' skips it), or None with a note."""
+    from edge_app.camera_check import CameraWatch
+    from edge_app.capture.session import camera_check_skipped, camera_checker
+
+    skipped = camera_check_skipped(source, seconds)
+    if skipped:
+        log.info("camera check: %s", skipped)
+        return None
+    return CameraWatch(source, rate=30.0 if source.has_truth else 3.0, seconds=seconds,
+                       check=camera_checker(source))
 
 
 def _suggester(task, has_truth: bool):
@@ -108,7 +138,8 @@ def _suggester(task, has_truth: bool):
 
 def _headless(args: argparse.Namespace, task, source, interval: float) -> int:
     from edge_app.capture.headless import run_headless
-    from edge_app.capture.session import CaptureSession, capture_finder
+    from edge_app.capture.session import (CaptureSession, camera_check_skipped, capture_finder,
+                                          check_camera)
     from edge_app.errors import UserError
     from edge_app.sources import FrameReader
 
@@ -123,6 +154,11 @@ def _headless(args: argparse.Namespace, task, source, interval: float) -> int:
     try:
         with FrameReader(source) as reader:
             log.info("source: %s", source.describe())
+            skipped = camera_check_skipped(source, args.camera_check)
+            if skipped:
+                log.info("camera check: %s", skipped)
+            else:
+                check_camera(reader, args.camera_check)
             stats = run_headless(reader, session, args.count, interval, args.label,
                                  progress=not args.no_progress)
     finally:

@@ -277,6 +277,11 @@ def read_native(root: Path, opts: ReadOptions) -> Dataset:
             ds = Dataset(root, NATIVE_FORMAT, "classification", (), notes=["no class folders yet"])
         ds.labels = tuple(listed + [c for c in ds.labels if c not in listed])
     ds.task = None if meta.get("task") is None else str(meta["task"])
+    if meta.get("rotate"):
+        # Honoured by edge_app.dataset.verify.read_image, which every reader goes through.
+        ds.notes.append("images are turned clockwise by {} degrees on reading (rotate: {} in {}); "
+                        "labels are in the upright picture's coordinates".format(
+                            meta["rotate"], meta["rotate"], META_FILE))
     _read_splits(root, ds.samples)
     return ds
 

@@ -1,10 +1,16 @@
-"""Decode each image of a dataset once: sizes for the summary, problems for the report."""
+"""Decode each image of a dataset once: sizes for the summary, problems for the report.
+
+:func:`read_image` is the one place dataset images are read (training, subject scans, parity,
+sizes): it honours the dataset's ``rotate:`` (``dataset.yaml``), so every reader sees the
+picture upright. Labels (keypoints in ``labels.csv``, subjects in ``subjects.jsonl``) are in the
+coordinates of that upright picture; the stored files are as the camera delivered them."""
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -23,8 +29,55 @@ def check_image_bytes(data: bytes) -> str:
     return ""
 
 
-def read_image(path: Union[str, Path]) -> Tuple[Optional[np.ndarray], str]:
-    """Load a BGR image, or return ``(None, reason)`` for an unreadable or corrupt file."""
+META_NAME = "dataset.yaml"   # edge_app.dataset.model.META_FILE (model imports this module)
+_rotations: Dict[Tuple[str, int, int, int], int] = {}   # (file, inode, mtime_ns, size) -> rotate
+_lock = threading.Lock()
+
+
+def dataset_yaml_of(path: Union[str, Path]) -> Optional[Path]:
+    """The ``dataset.yaml`` of the dataset holding the image ``path`` (the nearest one in its
+    folder or above), or None. Looked up on every call, not cached: a dataset created or
+    moved while a process runs (the studio, capture) is seen at once, for a few stat calls."""
+    folder = Path(path).absolute().parent
+    for candidate in (folder,) + tuple(folder.parents):
+        meta = candidate / META_NAME
+        if meta.is_file():
+            return meta
+    return None
+
+
+def declared_rotation(path: Union[str, Path]) -> int:
+    """The ``rotate:`` (0, 90, 180, 270) declared by the dataset holding the image ``path``;
+    0 when it declares none, or when the nearest ``dataset.yaml`` is not one edge-app can read
+    (another tool's file above a plain folder dataset; a broken dataset.yaml of the dataset
+    itself is reported by the dataset reader, with its line)."""
+    meta_path = dataset_yaml_of(path)
+    if meta_path is None:
+        return 0
+    try:
+        st = meta_path.stat()
+    except OSError:
+        return 0
+    key = (str(meta_path), st.st_ino, st.st_mtime_ns, st.st_size)   # atomic writes change the inode
+    with _lock:
+        if key in _rotations:
+            return _rotations[key]
+    from edge_app.dataset.meta import read_meta
+    from edge_app.errors import UserError
+
+    try:
+        rotation = int(read_meta(meta_path.parent).get("rotate", 0))
+    except UserError:
+        rotation = 0
+    with _lock:
+        _rotations[key] = rotation
+    return rotation
+
+
+def read_image(path: Union[str, Path], rotate: Optional[int] = None) -> Tuple[Optional[np.ndarray], str]:
+    """Load a BGR image, upright, or return ``(None, reason)`` for an unreadable or corrupt
+    file. ``rotate`` (clockwise degrees) defaults to the ``rotate:`` of the dataset holding
+    the file (see :func:`declared_rotation`); pass 0 for the stored pixels as they are."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -36,6 +89,11 @@ def read_image(path: Union[str, Path]) -> Tuple[Optional[np.ndarray], str]:
     image = cv.imdecode(np.frombuffer(data, np.uint8), cv.IMREAD_COLOR)
     if image is None:
         return None, "not an image OpenCV can decode"
+    rotation = declared_rotation(path) if rotate is None else rotate
+    if rotation:
+        from edge_app.rotation import rotate_image
+
+        image = rotate_image(image, rotation)
     return image, ""
 
 

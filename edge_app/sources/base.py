@@ -25,6 +25,7 @@ class Frame:
     timestamp: float
     truth: Optional[Dict[str, Any]] = None  # simulator ground truth, normalised coordinates
     path: Optional[str] = None              # image-folder sources: the file it came from
+    rotation: int = 0                       # clockwise turn applied to the device's picture
 
 
 @dataclass
@@ -44,11 +45,37 @@ class FrameSource(ABC):
 
     live: bool = False
     has_truth: bool = False   # frames carry ground truth (the simulator)
+    turns_in_hardware: bool = False   # ?rotate= is done by the device (CSI: nvvidconv)
 
     def __init__(self, uri: str) -> None:
         self.uri = uri
         self.info = SourceInfo()
         self._next_id = 0
+        self.rotate = 0       # clockwise degrees that make the picture upright (?rotate=)
+        self.correction = 0   # a further turn found by the camera check once open (correct())
+
+    def set_rotation(self, rotation: int) -> None:
+        """Turn every frame clockwise by ``rotation`` (0, 90, 180, 270) before handing it out,
+        ground truth with it. Call before :meth:`open`; sources that can turn the picture in
+        hardware override this."""
+        self.rotate = rotation % 360
+
+    def correct(self, rotation: int) -> None:
+        """Turn frames by a further ``rotation`` from the next one on, in software, on top of
+        ``?rotate=`` (the camera check's answer, kept for the rest of the session). Safe while
+        a reader thread reads: one int is swapped."""
+        self.correction = rotation % 360
+
+    @property
+    def total_rotation(self) -> int:
+        """The whole clockwise turn applied to the device's picture: ``?rotate=`` and
+        :meth:`correct` together (what ``?rotate=`` should say next time)."""
+        return (self.rotate + self.correction) % 360
+
+    def _software_rotation(self, correction: Optional[int] = None) -> int:
+        """The turn :meth:`read` applies (the device's own left out)."""
+        correction = self.correction if correction is None else correction
+        return ((0 if self.turns_in_hardware else self.rotate) + correction) % 360
 
     @abstractmethod
     def open(self) -> None:
@@ -72,20 +99,36 @@ class FrameSource(ABC):
         if got is None:
             return None
         image, extras = got
-        frame = Frame(image=image, id=self._next_id, timestamp=time.monotonic(), **extras)
+        correction = self.correction   # one value per frame, whatever correct() does meanwhile
+        turn = self._software_rotation(correction)
+        if turn:
+            from edge_app.rotation import rotate_image, rotate_truth
+
+            image = rotate_image(image, turn)
+            if extras.get("truth") is not None:
+                extras = dict(extras, truth=rotate_truth(extras["truth"], turn))
+        frame = Frame(image=image, id=self._next_id, timestamp=time.monotonic(),
+                      rotation=(self.rotate + correction) % 360, **extras)
         self._next_id += 1
         return frame
+
+    def frame_size(self) -> Tuple[int, int]:
+        """(width, height) of the frames :meth:`read` hands out: the device's mode, turned."""
+        w, h = self.info.width, self.info.height
+        return (h, w) if self._software_rotation() % 180 else (w, h)
 
     def describe(self) -> str:
         """One line: the URI and the mode the source actually delivers."""
         i = self.info
         parts = [self.uri]
         if i.width:
-            parts.append("{}x{}".format(i.width, i.height))
+            parts.append("{}x{}".format(*self.frame_size()))
         if i.fourcc:
             parts.append(i.fourcc)
         if i.fps:
             parts.append("{:.0f} fps".format(i.fps))
+        if self.total_rotation:
+            parts.append("turned {} degrees clockwise".format(self.total_rotation))
         return " ".join(parts)
 
     def __enter__(self) -> "FrameSource":

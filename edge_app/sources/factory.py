@@ -3,6 +3,8 @@
 Schemes, tried in order: ``sim://TASK``, ``usb:N`` / ``/dev/videoN`` / ``N``, ``csi://N``,
 ``rtsp://`` / ``rtmp://`` / ``http(s)://``, an image folder or image file, a video file.
 Options come as a query string (``usb:0?width=1280&height=720&fps=30``) or as arguments.
+Every source takes ``rotate=90|180|270``: the clockwise turn that makes its picture upright
+(a property of the camera; on CSI cameras nvvidconv does it).
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from edge_app.sources.base import FrameSource
 
 SOURCE_HELP = ("usb:N or /dev/videoN (USB webcam), csi://N (Jetson CSI camera), a video file, "
                "an image folder, rtsp://... (IP camera), sim://TASK (simulated camera), sim://crowd "
-               "(several hands and faces, for detectors)")
+               "(several hands and faces, for detectors); any of them ?rotate=90|180|270 (the "
+               "clockwise turn that makes the picture upright)")
 
 
 def source_help() -> str:
@@ -42,8 +45,36 @@ def _num(options: Dict[str, Any], key: str, default: Any, kind: Callable[[str], 
 
 def _check_consumed(options: Dict[str, Any], uri: str, allowed: str) -> None:
     if options:
-        raise SourceError("{}: unknown option '{}'; this source takes {}".format(
+        raise SourceError("{}: unknown option '{}'; this source takes {}, rotate".format(
             uri, sorted(options)[0], allowed))
+
+
+def _take_rotation(uri: str, opts: Dict[str, Any]) -> Tuple[str, int]:
+    """``uri`` without its ``rotate=`` option, and that rotation (0 when none; the keyword
+    option wins). Taken out before the scheme is matched: every source takes it, and a file
+    name or a stream address must not carry it."""
+    from edge_app.rotation import parse_rotation
+
+    base, sep, query = uri.partition("?")
+    value = opts.pop("rotate", None)
+    if sep and query:
+        kept = []
+        for part in query.split("&"):
+            key, _, raw = part.partition("=")
+            if key == "rotate":
+                value = raw if value is None else value
+            else:
+                kept.append(part)
+        uri = base + ("?" + "&".join(kept) if kept else "")
+    return uri, 0 if value is None else parse_rotation(value, uri, SourceError)
+
+
+def uri_with_rotation(uri: str, rotation: int) -> str:
+    """``uri`` with ``rotate=`` set to ``rotation`` (removed for 0), its other options kept."""
+    base, _ = _take_rotation(uri, {})
+    if not rotation % 360:
+        return base
+    return "{}{}rotate={}".format(base, "&" if "?" in base else "?", rotation % 360)
 
 
 def _sim(uri: str, opts: Dict[str, Any]) -> FrameSource:
@@ -142,11 +173,14 @@ def open_source(uri: str, width: Optional[int] = None, height: Optional[int] = N
     """Build the source for ``uri`` (not yet opened). Keyword options override the query."""
     opts: Dict[str, Any] = {k: v for k, v in dict(options, width=width, height=height, fps=fps).items()
                             if v is not None}
-    uri = str(uri).strip()
+    uri, rotation = _take_rotation(str(uri).strip(), opts)
     if re.match(r"^\d+$", uri):
         uri = "usb:" + uri
     for matches, build in SCHEMES:
         if matches(uri):
-            return build(uri, opts)
+            source = build(uri, opts)
+            if rotation:
+                source.set_rotation(rotation)
+            return source
     raise SourceError("source '{}' not found: it is not a file or folder here, nor one of: {}"
                       .format(uri, SOURCE_HELP))

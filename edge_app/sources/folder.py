@@ -26,7 +26,9 @@ def list_images(folder: Path, recursive: bool = True) -> List[Path]:
 
 
 class ImageFolder(FrameSource):
-    """Every image under a folder, sorted; unreadable files are skipped with a warning."""
+    """Every image under a folder, sorted; unreadable files are skipped with a warning. Images
+    of a dataset that declares ``rotate:`` (dataset.yaml) come upright, as training reads them;
+    ``?rotate=`` turns them further."""
 
     def __init__(self, uri: str, path: str, loop: bool = False) -> None:
         super().__init__(uri)
@@ -70,4 +72,13 @@ def _read(path: Path) -> Tuple[Optional[np.ndarray], str]:
     if not data:
         return None, "empty file"
     image = cv2().imdecode(np.frombuffer(data, np.uint8), cv2().IMREAD_COLOR)
-    return (image, "") if image is not None else (None, "not a readable image")
+    if image is None:
+        return None, "not a readable image"
+    from edge_app.dataset.verify import declared_rotation
+
+    turn = declared_rotation(path)   # the camera's turn, declared by the dataset holding it
+    if turn:
+        from edge_app.rotation import rotate_image
+
+        image = rotate_image(image, turn)
+    return image, ""

@@ -114,24 +114,69 @@ class V4L2Camera(CaptureSource):
         return "; ".join(diffs)
 
 
+# nvvidconv's flip-method values as 2x2 maps of centred image coordinates (x right, y down).
+FLIP_METHODS = {
+    0: ((1, 0), (0, 1)),     # none
+    1: ((0, 1), (-1, 0)),    # counterclockwise 90
+    2: ((-1, 0), (0, -1)),   # rotate 180
+    3: ((0, -1), (1, 0)),    # clockwise 90
+    4: ((-1, 0), (0, 1)),    # horizontal flip (mirror)
+    5: ((0, -1), (-1, 0)),   # upper-right diagonal
+    6: ((1, 0), (0, -1)),    # vertical flip
+    7: ((0, 1), (1, 0)),     # upper-left diagonal (transpose)
+}
+FLIP_HELP = ("0 none, 1 counterclockwise 90, 2 rotate 180, 3 clockwise 90, 4 horizontal flip, "
+             "5 upper-right diagonal, 6 vertical flip, 7 upper-left diagonal")
+ROTATE_TO_FLIP = {0: 0, 90: 3, 180: 2, 270: 1}   # clockwise turn -> flip-method
+
+
+def flip_method(uri: str, flip: int = 0, rotate: int = 0) -> int:
+    """nvvidconv's flip-method for ``?flip=`` (a mirror, or a turn given the old way) followed
+    by ``?rotate=`` (clockwise); both turning the picture is refused: say it once."""
+    if flip not in FLIP_METHODS:
+        raise SourceError("{}: flip {} is not an nvvidconv flip-method; use {}".format(
+            uri, flip, FLIP_HELP))
+    if not rotate:
+        return flip
+    if flip in (1, 2, 3):
+        raise SourceError("{}: flip={} already turns the picture and rotate={} turns it again; "
+                          "give the turn once, as rotate=90|180|270 (keep flip= for mirroring: "
+                          "4 horizontal, 6 vertical)".format(uri, flip, rotate))
+    turn = np.array(FLIP_METHODS[ROTATE_TO_FLIP[rotate]])
+    both = turn @ np.array(FLIP_METHODS[flip])   # the mirror first, then the turn
+    return next(m for m, mat in FLIP_METHODS.items() if (np.array(mat) == both).all())
+
+
 def csi_pipeline(sensor: int, width: int, height: int, fps: float, flip: int = 0) -> str:
-    """GStreamer pipeline for a Jetson CSI camera through nvarguscamerasrc."""
+    """GStreamer pipeline for a Jetson CSI camera through nvarguscamerasrc. The sensor mode is
+    ``width`` x ``height``; a flip-method that turns by 90 degrees delivers ``height`` x
+    ``width`` (asking nvvidconv for the unturned size would stretch the picture)."""
+    out_w, out_h = (height, width) if flip in (1, 3, 5, 7) else (width, height)
     return ("nvarguscamerasrc sensor-id={s} ! video/x-raw(memory:NVMM), width={w}, height={h}, "
             "framerate={f}/1, format=NV12 ! nvvidconv flip-method={flip} ! "
-            "video/x-raw, width={w}, height={h}, format=BGRx ! videoconvert ! "
+            "video/x-raw, width={ow}, height={oh}, format=BGRx ! videoconvert ! "
             "video/x-raw, format=BGR ! appsink drop=true max-buffers=1 sync=false"
-            .format(s=sensor, w=width, h=height, f=int(round(fps)), flip=flip))
+            .format(s=sensor, w=width, h=height, f=int(round(fps)), flip=flip, ow=out_w, oh=out_h))
 
 
 class CSICamera(CaptureSource):
-    """A Jetson CSI camera (Raspberry Pi v2, IMX219/IMX477) via GStreamer."""
+    """A Jetson CSI camera (Raspberry Pi v2, IMX219/IMX477) via GStreamer. ``?rotate=`` is done
+    by nvvidconv (``flip-method``), not on the CPU."""
 
     live = True
+    turns_in_hardware = True   # nvvidconv does ?rotate=; a later correct() is software
 
     def __init__(self, uri: str, sensor: int, width: int = 1280, height: int = 720,
                  fps: float = 30.0, flip: int = 0) -> None:
         super().__init__(uri)
-        self.pipeline = csi_pipeline(sensor, width, height, fps, flip)
+        self.mode = (sensor, width, height, fps)
+        self.flip = flip
+        self.pipeline = csi_pipeline(sensor, width, height, fps, flip_method(uri, flip))
+
+    def set_rotation(self, rotation: int) -> None:
+        super().set_rotation(rotation)
+        self.pipeline = csi_pipeline(*self.mode, flip=flip_method(self.uri, self.flip, self.rotate))
+
 
     def _open_capture(self) -> Any:
         if not has_gstreamer():
