@@ -1,5 +1,7 @@
 """Small composable overlay annotators (in the spirit of supervision's): each draws one thing
-on a BGR frame in place. Sizes scale with the frame so text reads at 640x480 and 1280x720."""
+on a BGR frame in place. Sizes scale with the frame they are drawn on, so the overlays take the
+same share of a 256 px preview as of a 720p stream (the stage table, which cannot shrink below
+readable text, is left out of small frames) and text never runs off its edge."""
 from __future__ import annotations
 
 import functools
@@ -15,14 +17,32 @@ WHITE, BLACK, GREEN, YELLOW = (255, 255, 255), (0, 0, 0), (80, 220, 80), (0, 220
 POINT_COLORS = [(0, 0, 255), (0, 200, 0), (255, 80, 0), (0, 200, 255), (255, 0, 200)]
 
 
+MIN_TEXT = 0.3            # Hershey scale below which text is no longer legible (~7 px high)
+SMALL_FRAME = 360         # frames less tall than this get the compact overlays
+
+
 def _scale(frame: np.ndarray) -> float:
-    return max(0.5, frame.shape[0] / 720.0 * 0.9)
+    """The overlay scale for this frame: 0.9 at 720p (and 0.6 at 640x480), proportional to the
+    smaller side, so a 256 px preview is not covered by text sized for 640 px."""
+    h, w = frame.shape[:2]
+    return max(MIN_TEXT, 0.9 * min(h / 720.0, w / 960.0))
+
+
+def _fit(text: str, scale: float, width: int) -> str:
+    """``text`` cut (with "...") to fit ``width`` pixels at ``scale``."""
+    cv = cv2()
+    if cv.getTextSize(text, cv.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] <= width:
+        return text
+    while len(text) > 1 and cv.getTextSize(text + "...", cv.FONT_HERSHEY_SIMPLEX, scale, 1)[0][0] > width:
+        text = text[:-1]
+    return text + "..."
 
 
 def _text(frame: np.ndarray, text: str, org: Any, scale: float, color: Any = WHITE) -> None:
     """Text with a drop shadow, readable on any background. (A thicker dark stroke would not
     line up: Hershey glyphs advance by their stroke width.)"""
     cv = cv2()
+    scale = max(MIN_TEXT, scale)
     thick = 1 if scale < 0.7 else 2
     shadow = (int(org[0]) + thick, int(org[1]) + thick)
     cv.putText(frame, text, shadow, cv.FONT_HERSHEY_SIMPLEX, scale, BLACK, thick, cv.LINE_AA)
@@ -61,12 +81,14 @@ class LabelAnnotator:
         line = int(34 * s)
         _text(frame, "{} {:.0%}".format(result.label, result.confidence), (12, line), s * 1.2, GREEN)
         width = int(frame.shape[1] * 0.25)
+        step = max(int(22 * s), 10)   # a row no lower than its (smallest legible) text
+        bar = max(3, min(int(16 * s), step - 3))
         for i, (name, score) in enumerate(zip(result.labels, result.scores)):
-            y = line + int(12 * s) + i * int(22 * s)
-            cv.rectangle(frame, (12, y), (12 + width, y + int(16 * s)), (60, 60, 60), -1)
-            cv.rectangle(frame, (12, y), (12 + int(width * float(score)), y + int(16 * s)),
+            y = line + int(12 * s) + i * step
+            cv.rectangle(frame, (12, y), (12 + width, y + bar), (60, 60, 60), -1)
+            cv.rectangle(frame, (12, y), (12 + int(width * float(score)), y + bar),
                          GREEN if i == result.index else (200, 200, 200), -1)
-            _text(frame, name, (20 + width, y + int(14 * s)), s * 0.75)
+            _text(frame, name, (20 + width, y + bar), s * 0.75)
 
 
 class PointsAnnotator:
@@ -166,6 +188,11 @@ class FpsAnnotator:
 
     def draw(self, frame: np.ndarray, result: Optional[Result], ctx: Context) -> None:
         s = _scale(frame)
+        if frame.shape[0] < SMALL_FRAME:   # a preview: the FPS only, the table would cover it
+            fps = "{:.0f} FPS".format(ctx.fps)
+            x = frame.shape[1] - int(cv2().getTextSize(fps, cv2().FONT_HERSHEY_SIMPLEX, s, 1)[0][0]) - 6
+            _text(frame, fps, (x, int(30 * s) + 4), s, YELLOW)
+            return
         x, step = frame.shape[1] - int(250 * s), int(22 * s)
         _panel(frame, x - 8, 0, frame.shape[1], int(40 * s) + step * len(ctx.stages_ms))
         _text(frame, "{:.1f} FPS".format(ctx.fps), (x, int(30 * s)), s * 1.0, YELLOW)
@@ -184,7 +211,8 @@ class StatusAnnotator:
             s = _scale(frame)
             h = frame.shape[0]
             _panel(frame, 0, h - int(30 * s), frame.shape[1], h)
-            _text(frame, ctx.status, (10, h - int(10 * s)), s * 0.7)
+            size = max(MIN_TEXT, s * 0.7)
+            _text(frame, _fit(ctx.status, size, frame.shape[1] - 20), (10, h - int(10 * s)), size)
 
 
 def default_annotators() -> List[Any]:

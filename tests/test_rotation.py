@@ -161,7 +161,7 @@ def test_capture_into_a_dataset_declaring_rotate_stores_alike(tmp_path, turn):
     """A dataset recorded from a turned camera (rotate: declared) gets new upright frames
     stored as its other images are, so reading turns them all alike; points stay upright."""
     from edge_app.capture.session import CaptureSession
-    from edge_app.dataset.meta import set_rotation
+    from edge_app.dataset.turn import set_rotation
     from edge_app.dataset.verify import read_image
     from edge_app.task_spec import load_task
 
@@ -369,7 +369,8 @@ def test_declaring_rotate_later_keeps_labels_on_their_spot(tmp_path, monkeypatch
     import json
 
     from edge_app.camera_check import down_direction, turn_for
-    from edge_app.dataset.meta import read_meta, set_rotation
+    from edge_app.dataset.meta import read_meta
+    from edge_app.dataset.turn import set_rotation
     from edge_app.subject.base import Subject
 
     turned_camera(monkeypatch, turn)
@@ -390,3 +391,50 @@ def test_declaring_rotate_later_keeps_labels_on_their_spot(tmp_path, monkeypatch
     assert {s.size for s in read_dataset(out).verify().samples} == {(480, 640) if turn % 180 else (640, 480)}
     with pytest.raises(DatasetError, match="not a quarter turn"):
         set_rotation(out, 45)
+
+
+def test_the_studio_finds_a_turned_camera_and_shows_it_upright(monkeypatch, tmp_path):
+    """The studio runs the camera check beside its preview; the turn it finds is applied to
+    the source, and its state says so."""
+    import time
+
+    from edge_app.studio.core import Studio
+    from edge_app.task_spec import load_task
+
+    turned_camera(monkeypatch, 90)
+    studio = Studio(load_task("fingers"), "sim://fingers?seed=3&fps=60", tmp_path / "data",
+                    tmp_path / "runs").start()
+    try:
+        deadline = time.monotonic() + 60
+        while studio.state()["camera_check"]["state"] == "checking" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        check = studio.state()["camera_check"]
+        assert check["state"] == "turned" and check["rotation"] == 270, check
+        assert studio.source.total_rotation == 270 and "rotate=270" in check["fix"], check
+    finally:
+        studio.close()
+
+
+def test_the_studio_skips_the_check_where_the_turn_is_declared(tmp_path):
+    from edge_app.studio.core import Studio
+    from edge_app.task_spec import load_task
+
+    studio = Studio(load_task("thumbs"), "sim://thumbs?rotate=180", tmp_path / "data",
+                    tmp_path / "runs").start()
+    try:
+        check = studio.state()["camera_check"]
+        assert check["state"] == "skipped" and "rotate=180 given" in check["line"]
+    finally:
+        studio.close()
+
+
+def test_a_turned_frame_keeps_the_raw_picture_for_collection():
+    """A software turn keeps the device's picture beside the turned one (run --collect saves
+    the raw frame; the review applies the same turn)."""
+    from edge_app.runtime.collect import raw_image
+
+    with FrameReader(open_source("sim://thumbs?seed=1&width=64&height=48&rotate=90")) as reader:
+        frame = reader.get(timeout=5)
+    raw, turn = raw_image(frame)
+    assert raw.shape[:2] == (48, 64) and frame.image.shape[:2] == (64, 48) and turn == 90
+    assert np.array_equal(rotate_image(raw, turn), frame.image)

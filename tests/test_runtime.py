@@ -155,6 +155,46 @@ def test_annotators_draw_where_they_should():
     assert not frame[300:, 250:400].any()
 
 
+def test_overlays_are_sized_to_the_frame():
+    """A 256 px preview is not covered by text sized for 640 px: the overlays take about the
+    same share of it, the stage table is left out, the status line is cut to fit."""
+    from edge_app.annotate import default_annotators
+
+    result = ClassResult(("thumbs_up", "thumbs_down"), np.array([0.7, 0.3], np.float32))
+    ctx = Context(fps=30.0, stages_ms={s: 1.0 for s in ("grab", "infer", "collect", "annotate")},
+                  status="onnx (CPU, 2 threads) | fp32 | input 64x64 | sim://thumbs 256x192 SIM " * 2)
+    share = {}
+    for w, h in ((256, 192), (640, 480)):
+        frame = np.zeros((h, w, 3), np.uint8)
+        annotate(frame, [result], ctx, default_annotators())
+        share[w] = frame.any(axis=2).mean()
+        assert not frame[h // 2 - 10:h // 2 + 10, w // 2 - 10:w // 2 + 10].any(), "the middle stays clear"
+        assert frame[-12:].any(), "the status line is there"
+    assert share[256] < 0.2 and share[256] < 1.6 * share[640], share
+
+
+@pytest.mark.slow
+def test_collect_keeps_hard_frames_and_a_link_is_watched(bundle, tmp_path, capsys):
+    import os
+
+    from edge_app.runtime.collect import COLLECTED, read_lines
+
+    link = tmp_path / "current"
+    os.symlink(str(bundle), str(link))
+    collected = tmp_path / "collected"
+    assert main(["run", "--model", str(link), "--source", "sim://thumbs?seed=4&width=256&height=192&fps=30",
+                 "--headless", "--frames", "60", "--collect", str(collected), "--collect-every", "0.1",
+                 "--collect-below", "0.99", "--json-out", str(tmp_path / "out.jsonl")]) == 0
+    out = capsys.readouterr().out
+    assert "collect current:" in out and "collect " in out.split("median ms per stage")[1]
+    rows = read_lines(collected / "current" / COLLECTED)
+    assert rows and all((collected / "current" / r["file"]).is_file() for r in rows)
+    assert {r["reason"] for r in rows} <= {"unsure", "flip", "lost", "drift"}
+    meta = json.loads((collected / "current/model.json").read_text())
+    assert meta["link"] == str(link) and meta["bundle"] == str(bundle.resolve())
+    assert read_jsonl(tmp_path / "out.jsonl")[0]["results"][0]["bundle"] == bundle.name
+
+
 @pytest.mark.slow
 def test_source_dying_mid_run_is_survived(bundle):
     from edge_app.backends import OnnxBackend

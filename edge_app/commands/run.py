@@ -26,6 +26,13 @@ with or without NMS inside; the layout is recognised from its outputs), or the b
 detectors hands and faces (MediaPipe; nothing to download). Repeat --model to run several
 models on one stream; their overlays stack.
 
+--collect DIR keeps the frames each model finds hard (unsure, flipping answers, jumping
+points, a lost subject, and a few at random to see drift), rate-limited and capped in size,
+in DIR/<model>/ as JPEGs plus collected.jsonl; review them in the studio (edge-app studio
+--collected DIR), retrain, and the studio points a `current` link at the better model.
+--model given as such a link (e.g. runs/current) is watched: a new bundle it points to is
+exported and loaded in the background and swapped in between two frames.
+
 --backend auto picks TensorRT where it is installed (the engine is built for this device and
 cached on first run), else ONNX Runtime (CUDA provider if present, else the CPU), else PyTorch,
 and prints which and why."""
@@ -36,7 +43,8 @@ EXAMPLES = """examples:
   edge-app run --model ssd-mobilenet.onnx --labels labels.txt --source csi://0 --classes person
   edge-app run --model yolov8n.onnx --source video.mp4 --headless --json-out boxes.jsonl
   edge-app run --model runs/thumbs --source sim://thumbs --headless --frames 300 --record out.mp4 --json-out out.jsonl
-  edge-app run --model runs/face --model runs/emotions --source video.mp4 --headless --record both.mp4"""
+  edge-app run --model runs/face --model runs/emotions --source video.mp4 --headless --record both.mp4
+  edge-app run --model runs/studio-thumbs/current --source usb:0 --headless --collect collected/"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -70,6 +78,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "so labels and counts don't flicker")
     p.add_argument("--smooth", type=int, default=1, metavar="N",
                    help="average the last N results so overlays don't flicker (default 1: off)")
+    g = p.add_argument_group("collecting hard examples")
+    g.add_argument("--collect", metavar="DIR", help="keep the frames each model is unsure about "
+                   "(or loses the subject on, or flips or jumps on, plus a few at random) in "
+                   "DIR/<model>/, for review in the studio")
+    g.add_argument("--collect-max-mb", type=float, default=500.0, metavar="MB",
+                   help="size cap of each model's folder; the oldest frames go first (default 500)")
+    g.add_argument("--collect-every", type=float, default=0.5, metavar="S",
+                   help="keep at most one frame per model every S seconds (default 0.5)")
+    g.add_argument("--collect-below", type=float, default=0.6, metavar="P",
+                   help="a top class score below P counts as unsure (default 0.6)")
     add_detection(p)
     p.set_defaults(func=run)
 
@@ -101,7 +119,6 @@ def detect_options(args: argparse.Namespace) -> "object":
 def run(args: argparse.Namespace) -> int:
     from edge_app.cv import has_gui
     from edge_app.errors import UserError
-    from edge_app.model_info import load_model_info
     from edge_app.runtime.loop import Runner, check_models, run_loop
     from edge_app.runtime.sinks import JsonLinesSink, VideoSink
     from edge_app.sources import FrameReader, open_source
@@ -112,19 +129,17 @@ def run(args: argparse.Namespace) -> int:
         check_record_path(args.record)
     runners = []
     for spec in args.model:
-        info = load_model_info(spec, detect_options(args))
-        backend, why = _backend(args, info)
-        backend.warmup(info)
-        log.info("model %s: %s on %s (%s)", info.name, _what(info), backend.describe(), why)
-        runners.append(Runner(info, backend, tracker=_tracker(args, info)))
+        runners.append(_load_runner(args, spec, Runner))
     sizes = check_models(runners)
     kinds = [r.info.subject for r in runners if r.info.subject]
     subjects = None
     if kinds:
-        from edge_app.subject.stage import SubjectStage
+        from edge_app.subject.stage import SubjectStage, stage_provider
 
-        subjects = SubjectStage(kinds, args.subject_provider, tracking=not args.no_tracking)
-        log.info("subject stage: %s (%s, %s)", ", ".join(sorted(set(kinds))), args.subject_provider,
+        provider = stage_provider(args.subject_provider,
+                                  [r.info.plan.feature_schema for r in runners])
+        subjects = SubjectStage(kinds, provider, tracking=not args.no_tracking)
+        log.info("subject stage: %s (%s, %s)", ", ".join(sorted(set(kinds))), provider,
                  "tracking" if not args.no_tracking else "every frame")
     if not args.headless and not has_gui():
         raise UserError("no window can be opened here (no display, or a headless OpenCV); add "
@@ -136,7 +151,11 @@ def run(args: argparse.Namespace) -> int:
 
     sinks: List[Any] = []
     window = None
+    collector = None
+    swaps: List[Any] = []
     try:
+        collector = _collector(args, runners)
+        swaps = _swaps(args, runners, Runner)
         with FrameReader(source) as reader:
             mode = source.describe().replace(args.source, args.source.split("?")[0])
             log.info("source: %s", mode)
@@ -159,8 +178,14 @@ def run(args: argparse.Namespace) -> int:
                 ", ".join(r.backend.describe() for r in runners),
                 ", ".join(sorted({r.backend.precision for r in runners})), ", ".join(sizes), mode)
             stats = run_loop(reader, runners, sinks, window, args.frames, args.smooth, status, stop,
-                             subjects)
+                             subjects, collector, swaps)
     finally:
+        for swap in swaps:
+            left = swap.close()
+            if left is not None:
+                left.backend.close()
+        if collector is not None:
+            collector.close()
         if subjects is not None:
             subjects.close()
         for sink in sinks:
@@ -172,10 +197,73 @@ def run(args: argparse.Namespace) -> int:
         for s, handler in previous.items():
             signal.signal(s, handler)
     _report(stats, sinks)
+    if collector is not None:
+        _report_collect(collector, args.collect)
     failure = _failure(stats, sinks, args.source)
     if failure:
         raise UserError(failure)
     return 0
+
+
+def _load_runner(args: argparse.Namespace, spec: str, runner_class):
+    """Load one ``--model``: its info and backend, warmed up, as a Runner."""
+    from edge_app.model_info import load_model_info
+
+    info = load_model_info(spec, detect_options(args))
+    backend, why = _backend(args, info)
+    backend.warmup(info)
+    log.info("model %s: %s on %s (%s)", info.name, _what(info), backend.describe(), why)
+    return runner_class(info, backend, tracker=_tracker(args, info))
+
+
+def _collector(args: argparse.Namespace, runners):
+    """The hard-example collector for ``--collect`` (None without it)."""
+    if not args.collect:
+        return None
+    from edge_app.errors import UserError
+    from edge_app.runtime.collect import CollectPolicy, Collector
+
+    if args.collect_max_mb <= 0 or args.collect_every < 0 or not 0 < args.collect_below <= 1:
+        raise UserError("--collect-max-mb must be > 0, --collect-every >= 0 and --collect-below "
+                        "in (0, 1]")
+    policy = CollectPolicy(min_confidence=args.collect_below, min_interval=args.collect_every,
+                           max_bytes=int(args.collect_max_mb * 1024 * 1024))
+    collector = Collector(args.collect, policy)
+    for r in runners:
+        folder = collector.add_model(r.info.name, r.info)
+        log.info("collecting hard frames of %s in %s", r.info.name, collector.root / folder)
+    return collector
+
+
+def _swaps(args: argparse.Namespace, runners, runner_class):
+    """A watcher for each ``--model`` that is a link to a bundle (e.g. runs/current)."""
+    from pathlib import Path
+
+    from edge_app.runtime.swap import BundleSwap, is_link, runner_maker, target
+
+    swaps = []
+    for i, spec in enumerate(args.model):
+        if not is_link(spec):
+            continue
+        name = runners[i].info.name
+        runners[i].version = target(Path(spec)).name
+        make = runner_maker(name, lambda bundle: _load_runner(args, str(bundle), runner_class))
+        swaps.append(BundleSwap(Path(spec).expanduser(), i, make).start())
+        log.info("watching %s (now %s): a new bundle there is swapped in while running", spec,
+                 runners[i].version)
+    return swaps
+
+
+def _report_collect(collector, root: str) -> None:
+    stats = collector.stats()
+    for folder, kept in stats.kept.items():
+        reasons = ", ".join("{} {}".format(k, v) for k, v in kept.items() if v) or "none"
+        print("collect {}: {} frame(s) kept ({}); {} more hard ones skipped by the rate limit".format(
+            folder, sum(kept.values()), reasons, stats.limited.get(folder, 0)))
+    extra = "" if not stats.dropped else ", {} dropped (disk slower than the loop)".format(stats.dropped)
+    print("collect: {} frame(s) written to {}{}".format(stats.written, root, extra))
+    if stats.error is not None:
+        print("collect: stopped writing: {}".format(stats.error))
 
 
 def _failure(stats, sinks, source: str) -> str:

@@ -14,12 +14,22 @@ delete, a Train button with progress and the validation curve, and live inferenc
 newest model. One port, no internet needed (the page is served from here), so a headless
 Jetson is used from a laptop's browser. Captures go through the capture tool's writer (atomic:
 a browser that disconnects mid-burst loses nothing written). Localhost only unless --host says
-otherwise; then an access token is required (made up and printed unless --token is given)."""
+otherwise; then an access token is required (made up and printed unless --token is given).
+
+Review: with --collected DIR (the folder edge-app run --collect DIR fills) the Review view lists
+the frames the model found hard, most uncertain first, with its guess: a key or a click confirms
+or corrects it (drag the points for a point task) and it joins the dataset with its subject;
+skipped ones can be deleted. Retrain (where torch is installed) trains on the dataset, scores
+the new and the current model on a held-back part of the reviewed frames, and points the
+`current` link (--current, default: the link the loop ran) at the new one only if it is better;
+a loop running --model that link swaps it in. --source none needs no camera (the service may
+hold it; or review a copied folder on a desktop)."""
 
 EXAMPLES = """examples:
   edge-app studio --task thumbs --source usb:0                    # http://127.0.0.1:8080/
   edge-app studio --task face --source csi://0 --host 0.0.0.0     # from a laptop: use the printed address
-  edge-app studio --task fingers --source sim://fingers --train-args "--mode fast --arch efficientnet_lite0\""""
+  edge-app studio --task fingers --source sim://fingers --train-args "--mode fast --arch efficientnet_lite0\"
+  edge-app studio --task thumbs --source none --collected collected/ --data data/thumbs --runs runs/studio-thumbs"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,6 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "DNS rebinding)")
     p.add_argument("--train-args", default="", metavar="ARGS",
                    help="extra options for edge-app train, e.g. \"--arch resnet18 --epochs 20\"")
+    p.add_argument("--collected", metavar="DIR", help="review the frames edge-app run --collect DIR "
+                   "kept (the Review view)")
+    p.add_argument("--current", metavar="LINK", help="the link to the model in use, switched to a "
+                   "better retrained one (default: the link the collecting loop ran, else RUNS/current)")
     p.add_argument("--subject-provider", default="auto", choices=provider_names(),
                    help="who finds the hand or face for crop models in live inference")
     p.set_defaults(func=run)
@@ -55,7 +69,29 @@ def run(args: argparse.Namespace) -> int:
     local = args.host in ("127.0.0.1", "localhost", "::1")
     token = args.token or (None if local else secrets.token_urlsafe(12))
     fps = args.fps or (15.0 if args.source.startswith("sim://") else None)   # a camera's pace
-    return serve(task, args.source, Path(args.data or "data/" + task.name),
-                 Path(args.runs or "runs/studio-" + task.name), shlex.split(args.train_args),
-                 args.host, args.port, token, args.subject_provider, args.width, args.height, fps,
-                 args.allow_host)
+    runs = Path(args.runs or "runs/studio-" + task.name)
+    collected = Path(args.collected) if args.collected else None
+    if collected is not None and not collected.is_dir():
+        from edge_app.errors import UserError
+
+        raise UserError("--collected {}: no such folder; give the folder edge-app run --collect "
+                        "wrote".format(collected))
+    current = Path(args.current) if args.current else None
+    if collected is not None and current is None and not _collected_link(collected):
+        current = runs / "current"
+    return serve(task, args.source, Path(args.data or "data/" + task.name), runs,
+                 shlex.split(args.train_args), args.host, args.port, token, args.subject_provider,
+                 args.width, args.height, fps, args.allow_host, collected, current)
+
+
+def _collected_link(collected) -> bool:
+    """Whether a loop that collected into ``collected`` ran a model link (noted in model.json)."""
+    import json
+
+    for meta in collected.glob("*/model.json"):
+        try:
+            if json.loads(meta.read_text(encoding="utf-8")).get("link"):
+                return True
+        except (OSError, ValueError, AttributeError):
+            continue
+    return False

@@ -22,7 +22,7 @@ from edge_app.dataset.model import (LABELS_FILE, META_FILE, NATIVE_FORMAT, SPLIT
                                     Problem, Sample, bad_name_problem)
 from edge_app.errors import DatasetError, did_you_mean
 from edge_app.names import printable, utf8_name
-from edge_app.sources.folder import IMAGE_EXTENSIONS, list_images
+from edge_app.image_files import IMAGE_EXTENSIONS, list_images
 from edge_app.task_kinds import mirror_name
 
 XY_NAME = re.compile(r"^(-?\d+)_(-?\d+)_.+")

@@ -59,7 +59,7 @@ def _orphans(ds: Dataset) -> List[str]:
     """Images of a native keypoint dataset that have no label row (a crash between the two)."""
     if ds.format != NATIVE_FORMAT or ds.kind != "keypoints" or not (ds.root / "images").is_dir():
         return []
-    from edge_app.sources.folder import list_images
+    from edge_app.image_files import list_images
 
     labelled = {s.path.resolve() for s in ds.samples}
     return ["{}: image without a row in {}".format(printable(p), LABELS_FILE)

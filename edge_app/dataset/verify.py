@@ -62,16 +62,27 @@ def declared_rotation(path: Union[str, Path]) -> int:
     with _lock:
         if key in _rotations:
             return _rotations[key]
-    from edge_app.dataset.meta import read_meta
-    from edge_app.errors import UserError
-
-    try:
-        rotation = int(read_meta(meta_path.parent).get("rotate", 0))
-    except UserError:
-        rotation = 0
+    rotation = _rotate_key(meta_path)
     with _lock:
         _rotations[key] = rotation
     return rotation
+
+
+def _rotate_key(meta_path: Path) -> int:
+    """``rotate:`` of one ``dataset.yaml``, 0 when unreadable or invalid (the dataset reader,
+    :func:`edge_app.dataset.meta.read_meta`, reports those with their line). Read here without
+    the full check so this module stays below the one that checks (meta imports model, model
+    imports this)."""
+    from edge_app.errors import UserError
+    from edge_app.rotation import parse_rotation
+    from edge_app.safe_yaml import load_yaml
+
+    try:
+        meta = load_yaml(meta_path, UserError)
+        value = meta.get("rotate", 0) if isinstance(meta, dict) else 0
+        return 0 if isinstance(value, bool) else parse_rotation(value, str(meta_path))
+    except UserError:
+        return 0
 
 
 def read_image(path: Union[str, Path], rotate: Optional[int] = None) -> Tuple[Optional[np.ndarray], str]:

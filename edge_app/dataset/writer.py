@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Mapping, Optional, Protocol, Sequence, Union
 
 import numpy as np
 
@@ -177,19 +177,30 @@ class DatasetWriter:
         return arr
 
 
+class Saver(Protocol):
+    """What :class:`AsyncWriter` runs: a :class:`DatasetWriter`, or another writer of frames
+    (the live loop's collected frames, :mod:`edge_app.runtime.collect`)."""
+
+    def save(self, image: np.ndarray, **labels: Any) -> Path:
+        ...
+
+
 class AsyncWriter:
-    """Runs a :class:`DatasetWriter` in a thread so saving never blocks the preview.
+    """Runs a :class:`DatasetWriter` (or any :class:`Saver`) in a thread so saving never blocks
+    the preview or the live loop.
     ``submit`` never waits: when the queue is full the shot is refused (and counted).
     Shutdown: :meth:`close` queues a sentinel, the thread drains what is queued and exits."""
 
     _STOP = object()
 
-    def __init__(self, writer: DatasetWriter, maxsize: int = 64,
+    def __init__(self, writer: Any, maxsize: int = 64,
                  find_subject: Optional[Callable[[np.ndarray], Optional[Dict[str, Any]]]] = None) -> None:
-        self.writer = writer
+        self.writer: Any = writer   # a DatasetWriter (its counts and lock are read) or a Saver
         # Runs in the writer thread (the detector takes tens of ms): the preview never waits.
         self.find_subject = find_subject
         self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=maxsize)
+        self._pending = 0   # queued or being written (the queue alone misses the one in hand)
+        self._count = threading.Lock()
         self.saved = 0
         self.refused = 0
         self.error: Optional[BaseException] = None
@@ -201,24 +212,31 @@ class AsyncWriter:
         """Queue one shot (the image is copied); False if refused (queue full or writer failed)."""
         if self.error is not None:
             return False
+        with self._count:
+            self._pending += 1
         try:
             self._queue.put_nowait((image.copy(), labels))
             return True
         except queue.Full:
+            with self._count:
+                self._pending -= 1
             self.refused += 1
             return False
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize()
+        """Shots not written yet: queued, or in the writer's hands."""
+        return self._pending
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
             if item is self._STOP:
                 return
-            if self.error is not None:
-                continue   # drain; nothing more is written after a failure
+            if self.error is not None:   # drain; nothing more is written after a failure
+                with self._count:
+                    self._pending -= 1
+                continue
             image, labels = item
             try:
                 if labels.get("subject") is None and self.find_subject is not None:
@@ -227,6 +245,9 @@ class AsyncWriter:
                 self.saved += 1
             except BaseException as exc:
                 self.error = exc
+            finally:
+                with self._count:
+                    self._pending -= 1
 
     def close(self, timeout: Optional[float] = 30.0) -> None:
         """Write everything queued, then stop the thread."""

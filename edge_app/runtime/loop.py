@@ -1,8 +1,11 @@
 """The live loop as explicit, timed stages:
 
 grab (reader thread, newest frame) -> subject (find the hand or face, for crop models) ->
-preprocess (crop or resize, colour order) -> infer -> decode -> smooth -> annotate -> output
-(sinks behind queues; an optional window)
+preprocess (crop or resize, colour order) -> infer -> decode -> smooth -> collect (keep hard
+frames, with --collect) -> annotate -> output (sinks behind queues; an optional window)
+
+Between two frames a model may be replaced by a new bundle prepared in the background
+(:mod:`edge_app.runtime.swap`): the swap is one assignment, so no frame waits for it.
 """
 from __future__ import annotations
 
@@ -20,9 +23,10 @@ from edge_app.errors import UserError
 from edge_app.model_info import ModelInfo
 from edge_app.results import DECODERS, DetectionsResult, NoSubject, Result, smooth
 from edge_app.sources.reader import FrameReader
-from edge_app.subject.stage import SubjectStage, place
+from edge_app.subject.stage import SubjectStage, place, stage_provider
 
-STAGES = ("grab", "subject", "preprocess", "infer", "decode", "smooth", "annotate", "output")
+STAGES = ("grab", "subject", "preprocess", "infer", "decode", "smooth", "collect", "annotate",
+          "output")
 
 
 class StageTimer:
@@ -49,6 +53,7 @@ class Runner:
     backend: Backend
     history: Deque[Result] = field(default_factory=lambda: collections.deque(maxlen=1))
     tracker: Optional[Any] = None   # detectors: gives boxes ids across frames (smooth stage)
+    version: str = ""               # the bundle a watched link points to (its folder name)
 
 
 @dataclass
@@ -66,14 +71,21 @@ class LoopStats:
 def run_loop(reader: FrameReader, runners: Sequence[Runner], sinks: Sequence[Any] = (),
              window: Optional[Any] = None, max_frames: Optional[int] = None, smooth_n: int = 1,
              status: str = "", stop: Optional[threading.Event] = None,
-             subjects: Optional[SubjectStage] = None) -> LoopStats:
+             subjects: Optional[SubjectStage] = None, collector: Optional[Any] = None,
+             swaps: Sequence[Any] = ()) -> LoopStats:
     """Run until the source ends, ``max_frames`` frames, the window closes or ``stop`` is set.
     ``subjects`` finds the hand or face for the models that look at its crop (by default the
-    ``auto`` provider, tracking, owned and closed by this call)."""
+    ``auto`` provider, tracking, owned and closed by this call). ``collector`` (an
+    :class:`edge_app.runtime.collect.Collector`) keeps the hard frames; each of ``swaps`` (an
+    :class:`edge_app.runtime.swap.BundleSwap`) may replace ``runners[swap.index]`` between two
+    frames: ``runners`` is then a list, updated in place, and the replaced runner is handed
+    back to the swap to close."""
     kinds = [r.info.subject for r in runners if r.info.subject]
     if subjects is None and kinds:
-        with SubjectStage(kinds) as own:
-            return run_loop(reader, runners, sinks, window, max_frames, smooth_n, status, stop, own)
+        provider = stage_provider("auto", [r.info.plan.feature_schema for r in runners])
+        with SubjectStage(kinds, provider) as own:
+            return run_loop(reader, runners, sinks, window, max_frames, smooth_n, status, stop, own,
+                            collector, swaps)
     stop = stop or threading.Event()
     for r in runners:
         r.history = collections.deque(maxlen=max(1, smooth_n))
@@ -90,6 +102,8 @@ def run_loop(reader: FrameReader, runners: Sequence[Runner], sinks: Sequence[Any
                 break
             continue
         timer.add("grab", t - last)
+        for swap in swaps:
+            _swap_in(runners, swap, smooth_n)
         found: Dict[str, Any] = {}
         if subjects is not None:
             found = subjects.find(frame.image, frame.truth)
@@ -106,6 +120,9 @@ def run_loop(reader: FrameReader, runners: Sequence[Runner], sinks: Sequence[Any
             r.history.append(result)
             results.append(smooth(list(r.history)) if smooth_n > 1 else result)
             t = _mark(timer, "smooth", t)
+        if collector is not None:
+            _collect(collector, frame, runners, found)
+            t = _mark(timer, "collect", t)
         ctx.fps = stats.frames / (t - start) if t > start else 0.0
         ctx.stages_ms = dict(timer.rolling)
         shown = frame.image
@@ -127,6 +144,33 @@ def run_loop(reader: FrameReader, runners: Sequence[Runner], sinks: Sequence[Any
     elif max_frames is not None and stats.frames >= max_frames:
         stats.stopped_by = "--frames reached"
     return stats
+
+
+def _swap_in(runners: Sequence[Runner], swap: Any, smooth_n: int) -> None:
+    """Put a new runner the swap has ready in its slot; the old one goes back to be closed."""
+    new = swap.take()
+    if new is None:
+        return
+    if not isinstance(runners, list):
+        raise TypeError("runners must be a list when models can be swapped")
+    new.history = collections.deque(maxlen=max(1, smooth_n))
+    old, runners[swap.index] = runners[swap.index], new
+    new.tracker = old.tracker
+    swap.retire(old)
+
+
+def _collect(collector: Any, frame: Any, runners: Sequence[Runner], found: Dict[str, Any]) -> None:
+    """Hand each model's own answer (not the smoothed one) and its subject to the collector."""
+    size = (frame.image.shape[1], frame.image.shape[0])
+    subjects = []
+    for r in runners:
+        sub = found.get(r.info.subject) if r.info.subject else None
+        if sub is not None:
+            subjects.append(sub.to_dict(size))
+        else:   # a frame model: the simulator's subject, if any, so a review can store it
+            subjects.append((frame.truth or {}).get("subject"))
+    collector.observe(frame, [r.info.name for r in runners], [r.history[-1] for r in runners],
+                      subjects, [r.version for r in runners])
 
 
 def _run_one(r: Runner, image: np.ndarray, found: Dict[str, Any], inputs: Dict[Any, Any],
@@ -167,7 +211,8 @@ def _detect(r: Runner, image: np.ndarray, truth: Optional[Dict[str, Any]], timer
 
 def _model_input(info: ModelInfo, image: np.ndarray, subject: Any) -> Tuple[Any, Any]:
     """The batch a model is fed, and what maps its output back to the frame."""
-    return info.input_kind.live_input(image, subject, info.input_size, info.pad)
+    return info.input_kind.live_input(image, subject, info.input_size, info.pad,
+                                      info.plan.feature_schema)
 
 
 def _mark(timer: StageTimer, name: str, since: float) -> float:
@@ -181,13 +226,20 @@ def _record(frame: Any, runners: Sequence[Runner], results: Sequence[Result],
             timer: StageTimer) -> Dict[str, Any]:
     record: Dict[str, Any] = {
         "frame": frame.id, "time": round(frame.timestamp, 4),
-        "results": [dict(r.to_dict(), model=run.info.name) for run, r in zip(runners, results)],
+        "results": [_result(run, r) for run, r in zip(runners, results)],
         "timings_ms": {s: round(v[-1], 3) for s, v in timer.samples.items() if v}}
     if frame.path:
         record["path"] = frame.path
     if frame.truth is not None:
         record["truth"] = frame.truth
     return record
+
+
+def _result(run: Runner, result: Result) -> Dict[str, Any]:
+    out = dict(result.to_dict(), model=run.info.name)
+    if run.version:
+        out["bundle"] = run.version
+    return out
 
 
 def check_models(runners: Sequence[Runner]) -> Tuple[str, ...]:

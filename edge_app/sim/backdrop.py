@@ -58,25 +58,42 @@ class NoiseBank:
         return img
 
 
-def lighting(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Global exposure, a colour cast and an offset, in place."""
+Light = Tuple[Tuple[float, float, float], float]   # per-channel gain (B, G, R), offset
+
+
+def draw_light(rng: np.random.Generator) -> Light:
+    """A room's lighting: global exposure with a colour cast, and an offset."""
+    gain = rng.uniform(0.65, 1.3) * rng.uniform(0.88, 1.12, 3)
+    return (float(gain[0]), float(gain[1]), float(gain[2])), float(rng.uniform(-20, 20))
+
+
+def apply_light(img: np.ndarray, light: Light) -> np.ndarray:
+    """Apply ``light`` to ``img`` in place."""
     import cv2
 
-    gain = rng.uniform(0.65, 1.3) * rng.uniform(0.88, 1.12, 3)
+    gain, offset = light
     # Scalars (4-tuples) make OpenCV saturate per channel with no temporary image.
-    cv2.multiply(img, (float(gain[0]), float(gain[1]), float(gain[2]), 0.0),  # type: ignore[call-overload]
-                 dst=img)
-    offset = float(rng.uniform(-20, 20))
+    cv2.multiply(img, gain + (0.0,), dst=img)  # type: ignore[call-overload]
     op = cv2.add if offset >= 0 else cv2.subtract
     op(img, (abs(offset),) * 3 + (0.0,), dst=img)  # type: ignore[call-overload]
     return img
 
 
-def finish(img: np.ndarray, rng: np.random.Generator, noise: Optional[NoiseBank]) -> np.ndarray:
-    """Lighting, optional blur and noise: what a cheap webcam adds."""
+def lighting(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Global exposure, a colour cast and an offset drawn afresh, in place."""
+    return apply_light(img, draw_light(rng))
+
+
+def finish(img: np.ndarray, rng: np.random.Generator, noise: Optional[NoiseBank],
+           light: Optional[Light] = None) -> np.ndarray:
+    """Lighting (``light`` when it is held fixed, else drawn per frame), optional blur and
+    noise: what a cheap webcam adds."""
     import cv2
 
-    lighting(img, rng)
+    if light is None:
+        lighting(img, rng)
+    else:
+        apply_light(img, light)
     if rng.random() < 0.25:
         k = 3 if rng.random() < 0.7 else 5
         img = cv2.GaussianBlur(img, (k, k), 0)

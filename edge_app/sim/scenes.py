@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, T
 import numpy as np
 
 from edge_app.sim import face, hand
-from edge_app.sim.backdrop import NoiseBank, background, finish, skin_tone
+from edge_app.sim.backdrop import Light, NoiseBank, background, finish, skin_tone
 
 Drawer = Callable[[np.ndarray, str, np.random.Generator, Iterable[str]], Dict[str, Any]]
 
@@ -78,12 +78,20 @@ SCENES: Dict[str, Scene] = {
 
 def render(scene: Scene, pose: str, rng: np.random.Generator, size: Tuple[int, int],
            clean: bool = False, hide: Iterable[str] = (),
-           noise: Optional[NoiseBank] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
+           noise: Optional[NoiseBank] = None, backdrop: Optional[np.ndarray] = None,
+           light: Optional[Light] = None) -> Tuple[np.ndarray, Dict[str, Any]]:
     """Render one frame of ``size`` (width, height); return the BGR image and the subject's
-    ground truth in pixels (box, landmarks). ``clean`` draws on black with no lighting or noise."""
+    ground truth in pixels (box, landmarks). ``clean`` draws on black with no lighting or noise;
+    ``backdrop`` (an HxWx3 image, copied) and ``light`` hold the room and its lighting fixed
+    instead of drawing new ones each frame."""
     w, h = size
-    img = np.zeros((h, w, 3), np.uint8) if clean else background(rng, h, w)
+    if clean:
+        img = np.zeros((h, w, 3), np.uint8)
+    elif backdrop is not None:
+        img = backdrop.copy()
+    else:
+        img = background(rng, h, w)
     subject = scene.draw(img, pose, rng, hide)
     if not clean:
-        img = finish(img, rng, noise)
+        img = finish(img, rng, noise, light)
     return img, subject

@@ -26,6 +26,8 @@ class Frame:
     truth: Optional[Dict[str, Any]] = None  # simulator ground truth, normalised coordinates
     path: Optional[str] = None              # image-folder sources: the file it came from
     rotation: int = 0                       # clockwise turn applied to the device's picture
+    raw: Optional[np.ndarray] = None        # the picture before a software turn (collect keeps it)
+    raw_turn: int = 0                       # the turn from ``raw`` to ``image``
 
 
 @dataclass
@@ -104,6 +106,7 @@ class FrameSource(ABC):
         if turn:
             from edge_app.rotation import rotate_image, rotate_truth
 
+            extras = dict(extras, raw=image, raw_turn=turn)
             image = rotate_image(image, turn)
             if extras.get("truth") is not None:
                 extras = dict(extras, truth=rotate_truth(extras["truth"], turn))

@@ -99,8 +99,10 @@ def _sim(uri: str, opts: Dict[str, Any]) -> FrameSource:
                     height=_num(opts, "height", 480, int, uri), fps=_num(opts, "fps", 0.0, float, uri),
                     seed=_num(opts, "seed", None, int, uri), label=opts.pop("label", None),
                     clean=bool(_num(opts, "clean", 0, int, uri)),
-                    count=_num(opts, "count", None, int, uri))
-    _check_consumed(opts, uri, "width, height, fps, seed, label, clean, count")
+                    count=_num(opts, "count", None, int, uri),
+                    background=_num(opts, "background", None, int, uri),
+                    lighting=_num(opts, "lighting", None, int, uri))
+    _check_consumed(opts, uri, "width, height, fps, seed, label, clean, count, background, lighting")
     return src
 
 

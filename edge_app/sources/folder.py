@@ -11,18 +11,12 @@ from edge_app.cv import cv2
 from edge_app.names import printable
 from edge_app.errors import SourceError
 
+from edge_app.image_files import IMAGE_EXTENSIONS, list_images
 from edge_app.sources.base import FrameSource
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".pgm", ".ppm")
+__all__ = ["IMAGE_EXTENSIONS", "ImageFolder", "list_images"]
+
 log = logging.getLogger(__name__)
-
-
-def list_images(folder: Path, recursive: bool = True) -> List[Path]:
-    """Image files under ``folder`` in a stable order, skipping hidden and temporary files."""
-    pattern = "**/*" if recursive else "*"
-    return sorted(p for p in folder.glob(pattern)
-                  if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
 class ImageFolder(FrameSource):

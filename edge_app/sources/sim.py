@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from edge_app.errors import SourceError, did_you_mean
-from edge_app.sim.backdrop import NoiseBank
+from edge_app.sim.backdrop import Light, NoiseBank, background, draw_light
 from edge_app.sim.scenes import SCENES, Scene, render
 from edge_app.sources.base import FrameSource
 from edge_app.task_spec import TaskSpec
@@ -39,6 +39,29 @@ def check_settings(uri: str, size: Tuple[int, int], fps: float, count: Optional[
     if count is not None and count < 0:
         raise SourceError("{}: count {} is negative: give the number of frames, e.g. count=100"
                           .format(uri, count))
+
+
+class Setting:
+    """The room a simulated camera is in: by default a new backdrop and lighting every frame
+    (the variety training wants); ``background=N`` / ``lighting=N`` hold one of each fixed,
+    drawn from seed N, so "trained in one room, deployed in another" can be staged."""
+
+    def __init__(self, backdrop: Optional[np.ndarray] = None, light: Optional[Light] = None) -> None:
+        self.backdrop, self.light = backdrop, light
+
+    @classmethod
+    def make(cls, uri: str, size: Tuple[int, int], background_seed: Optional[int],
+             lighting_seed: Optional[int]) -> "Setting":
+        """The setting for the ``background`` and ``lighting`` seeds (None: varied)."""
+        for name, seed in (("background", background_seed), ("lighting", lighting_seed)):
+            if seed is not None and not 0 <= seed < 2 ** 63:
+                raise SourceError("{}: {} {} is out of range: a seed from 0 to 2**63-1, e.g. "
+                                  "{}=1".format(uri, name, seed, name))
+        w, h = size
+        backdrop = None if background_seed is None else background(
+            np.random.default_rng(background_seed), h, w)
+        light = None if lighting_seed is None else draw_light(np.random.default_rng(lighting_seed))
+        return cls(backdrop, light)
 
 
 class _Rendered(FrameSource):
@@ -75,12 +98,14 @@ class SimSource(_Rendered):
 
     def __init__(self, uri: str, task: TaskSpec, width: int = 640, height: int = 480,
                  fps: float = 0.0, seed: Optional[int] = None, label: Optional[str] = None,
-                 clean: bool = False, count: Optional[int] = None) -> None:
+                 clean: bool = False, count: Optional[int] = None,
+                 background: Optional[int] = None, lighting: Optional[int] = None) -> None:
         super().__init__(uri)
         if task.sim is None:
             raise SourceError("{}: task '{}' has no 'sim:' section, so it cannot be simulated; "
                               "add one (see configs/thumbs.yaml) or use a camera".format(uri, task.name))
         self._setup((width, height), fps, seed, clean, count)
+        self.setting = Setting.make(uri, self.size, background, lighting)
         self.task = task
         self.scene: Scene = SCENES[task.sim.scene]
         self._label = label
@@ -121,7 +146,8 @@ class SimSource(_Rendered):
         else:
             pose = self.scene.poses[int(self._rng.integers(len(self.scene.poses)))]
         image, subject = render(self.scene, pose, self._rng, self.size, clean=self.clean,
-                                noise=self._noise)
+                                noise=self._noise, backdrop=self.setting.backdrop,
+                                light=self.setting.light)
         return image, {"truth": self._truth(label, pose, subject)}
 
     def _truth(self, label: Optional[str], pose: str, subject: Dict[str, Any]) -> Dict[str, Any]:

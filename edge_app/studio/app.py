@@ -145,6 +145,38 @@ def build_app(studio: Studio, token: Optional[str] = None, host: str = "127.0.0.
     async def mode(request: Request) -> Any:
         await asyncio.get_running_loop().run_in_executor(None, studio.set_mode, text(await body(request), "mode"))
 
+    async def review(request: Request) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, studio.review_state)
+
+    async def review_image(request: Request) -> Any:
+        path = studio.review_image(request.path_params["model"], request.path_params["name"])
+        return FileResponse(path, media_type="image/jpeg")
+
+    async def review_action(request: Request) -> Any:
+        action = request.path_params["action"]
+        data = await body(request)
+        run = asyncio.get_running_loop().run_in_executor
+        if action == "retrain":
+            mode = data.get("mode")
+            await run(None, studio.review_retrain, mode if isinstance(mode, str) else None)
+            return None
+        if action in ("switch", "rollback"):
+            return await run(None, studio.review_switch if action == "switch" else studio.review_rollback)
+        model, name = text(data, "model"), text(data, "file")
+        if action == "confirm":
+            label, points = data.get("label"), data.get("points")
+            where = await run(None, studio.review_confirm, model, name,
+                              label if isinstance(label, str) else None,
+                              points if isinstance(points, dict) else None)
+            return {"to": where}
+        if action == "skip":
+            studio.review_skip(model, name)
+            return None
+        if action == "delete":
+            await run(None, studio.review_delete, model, name)
+            return None
+        raise UserError("unknown review action: confirm, skip, delete, retrain, switch or rollback")
+
     routes = [
         Route("/", page), Route("/stream", stream), Route("/frame.jpg", frame),
         Route("/api/state", api(state)), Route("/api/select", api(select), methods=["POST"]),
@@ -152,6 +184,9 @@ def build_app(studio: Studio, token: Optional[str] = None, host: str = "127.0.0.
         Route("/api/point", api(point), methods=["POST"]), Route("/api/points", api(points), methods=["POST"]),
         Route("/api/samples/{folder}/{name}", api(sample), methods=["GET", "DELETE"]),
         Route("/api/train", api(train), methods=["POST"]), Route("/api/mode", api(mode), methods=["POST"]),
+        Route("/api/review", api(review)),
+        Route("/api/review/image/{model}/{name}", api(review_image)),
+        Route("/api/review/{action}", api(review_action), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(STATIC)), name="static"),
     ]
     guard = Guard(Starlette(routes=routes), HostAllowList(host, allow_hosts), token)

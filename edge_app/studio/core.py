@@ -20,14 +20,16 @@ from edge_app.dataset import edit
 from edge_app.errors import UserError, did_you_mean
 from edge_app.runtime.serve import shorten
 from edge_app.sources import FrameReader, open_source
-from edge_app.sources.base import Frame
+from edge_app.sources.base import Frame, FrameSource
 from edge_app.studio.jobs import TrainingJob, check_mode
+from edge_app.studio.review import Review
 from edge_app.task_spec import TaskSpec
 
 BURST_FPS = 8.0         # shots a second while the burst button is held
 BURST_HOLD = 1.5        # seconds a burst lasts without the page's keep-alive (a lost browser)
 STREAM_FPS = 20.0       # the preview is encoded at most this often
 MODES = ("capture", "infer")
+NO_CAMERA = "none"
 MESSAGE_SECONDS = 8.0
 
 
@@ -43,11 +45,20 @@ class Studio:
     def __init__(self, task: TaskSpec, source: str, data: Path, runs: Path,
                  train_args: Optional[List[str]] = None, provider: str = "auto",
                  width: Optional[int] = None, height: Optional[int] = None,
-                 fps: Optional[float] = None) -> None:
+                 fps: Optional[float] = None, collected: Optional[Path] = None,
+                 current: Optional[Path] = None) -> None:
         self.task, self.data, self.provider = task, Path(data), provider
-        self.source = open_source(source, width=width, height=height, fps=fps)
-        self.session = CaptureSession(task, self.data, finder=capture_finder(task, self.source.has_truth))
+        # --source none: no camera (it may be held by the service), only the Review view works.
+        self.camera = source != NO_CAMERA
+        self.source: FrameSource = open_source(source, width=width, height=height, fps=fps) \
+            if self.camera else _NoCamera(NO_CAMERA)
+        finder = capture_finder(task, self.source.has_truth) if self.camera else None
+        self.session = CaptureSession(task, self.data, finder=finder)
         self.job = TrainingJob(task, self.data, Path(runs), train_args or [])
+        self.review: Optional[Review] = None
+        if collected is not None:
+            self.review = Review(Path(collected), task, self.session.writer.writer, self.job,
+                                 link=current)
         self.reader = FrameReader(self.source)
         self.mode = "capture"
         self._message = ("", 0.0)
@@ -65,15 +76,31 @@ class Studio:
         self._stop, self._leave = threading.Event(), threading.Event()
         self._burst: Dict[str, Any] = {"label": None, "until": 0.0, "next": 0.0}
         self._live: Any = None   # (runner, subject stage) while inferring
+        self._collector: Any = None   # with --collected: live inference keeps its hard frames
         # The page polls twice a second: list the dataset only after a save or a delete.
         self._recent: Any = (None, [])
         self._worker = threading.Thread(target=self._run, name="studio", daemon=True)
+        self.watch: Any = None   # the camera check (edge_app.camera_check.CameraWatch)
+        self._watch_note = "no camera"
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> "Studio":
-        self.reader.start()
-        self._worker.start()
+        if self.camera:
+            self._start_watch()
+            self.reader.start()
+            self._worker.start()
         return self
+
+    def _start_watch(self, seconds: float = 30.0) -> None:
+        """The camera check beside the preview, as in capture: a turn it finds is applied to
+        the source, so the preview and every capture after it come upright."""
+        from edge_app.camera_check import CameraWatch
+        from edge_app.capture.session import camera_check_skipped, camera_checker
+
+        self._watch_note = camera_check_skipped(self.source, seconds)
+        if not self._watch_note:
+            self.watch = CameraWatch(self.source, rate=30.0 if self.source.has_truth else 3.0,
+                                     seconds=seconds, check=camera_checker(self.source))
 
     @property
     def closed(self) -> bool:
@@ -85,8 +112,13 @@ class Studio:
         if self._worker.is_alive():
             self._worker.join(10)
         self.job.cancel()
+        if self.review is not None:
+            self.review.close()
         self.session.close()
-        self.reader.stop()
+        if self.camera:
+            self.reader.stop()
+        if self.watch is not None:
+            self.watch.close()
         self._close_live()
 
     # -- the worker -------------------------------------------------------------------------
@@ -107,6 +139,8 @@ class Studio:
         if frame is None:
             return
         self._frame = frame
+        if self.watch is not None:   # never waits: the check runs in its own thread
+            self.watch.offer(frame.image, frame.truth)
         self._burst_tick(frame)
         self._publish(self._overlay(frame))
 
@@ -115,7 +149,8 @@ class Studio:
 
         runner, subjects = self._live
         self._leave.clear()
-        run_loop(self.reader, [runner], [_PageSink(self)], stop=self._leave, subjects=subjects)
+        run_loop(self.reader, [runner], [_PageSink(self)], stop=self._leave, subjects=subjects,
+                 collector=self._collector)
         if not self._leave.is_set():   # the source ended: stay on its last frame
             self._stop.wait(0.2)
 
@@ -188,21 +223,25 @@ class Studio:
         if on:
             if self.session.is_points:
                 raise UserError("bursts are for classes; place points by clicking")
-            self._burst.update(label=self._label(label), until=time.monotonic() + BURST_HOLD)
+            label = self._label(label)
+            with self._lock:
+                self._burst.update(label=label, until=time.monotonic() + BURST_HOLD)
         else:
-            self._burst["until"] = 0.0
+            with self._lock:   # once this returns, no shot of the burst is still on its way
+                self._burst["until"] = 0.0
 
     def _burst_tick(self, frame: Frame) -> None:
-        b, now = self._burst, time.monotonic()
-        if b["label"] is None or now > b["until"] or now < b["next"]:
-            return
-        b["next"] = now + 1.0 / BURST_FPS
-        try:
-            with self._lock:
+        b = self._burst
+        with self._lock:   # decided and queued under the lock that stopping the burst takes
+            now = time.monotonic()
+            if b["label"] is None or now > b["until"] or now < b["next"]:
+                return
+            b["next"] = now + 1.0 / BURST_FPS
+            try:
                 self.session.save_class(frame, b["label"])
-        except UserError as exc:   # a full disk: stop the burst, tell the page
-            b["until"] = 0.0
-            self.say(str(exc))
+            except UserError as exc:   # a full disk: stop the burst, tell the page
+                b["until"] = 0.0
+                self.say(str(exc))
 
     def place(self, name: str, x: float, y: float) -> bool:
         """Place point ``name`` at (x, y) in 0..1 on the (then frozen) frame; once every point
@@ -251,18 +290,34 @@ class Studio:
     def sample_file(self, folder: str, name: str) -> Path:
         return edit.sample_path(self.data, self.task, folder, name)
 
+    def _need_camera(self) -> None:
+        if not self.camera:
+            raise UserError("no camera here (--source none): only the Review view works; start "
+                            "the studio with --source usb:0 (or another camera) to capture")
+
+    def _need_review(self) -> "Review":
+        if self.review is None:
+            raise UserError("no collected frames to review: start the studio with --collected DIR "
+                            "(the folder edge-app run --collect DIR wrote)")
+        return self.review
+
     def _need_capture_mode(self) -> None:
+        self._need_camera()
         if self.mode != "capture":
             raise UserError("switch to capture first (live inference is on)")
 
     # -- training and inference -------------------------------------------------------------
-    def train(self, mode: Optional[str] = None) -> None:
-        """Train on what is saved now (waits for queued shots to reach the disk first)."""
-        check_mode(mode)
+    def _flush(self) -> None:
+        """Wait (up to 10 s) for queued shots to reach the disk."""
         deadline = time.monotonic() + 10
         while self.session.writer.pending and time.monotonic() < deadline:
             time.sleep(0.05)
         self.session.check()
+
+    def train(self, mode: Optional[str] = None) -> None:
+        """Train on what is saved now (waits for queued shots to reach the disk first)."""
+        check_mode(mode)
+        self._flush()
         if not any(self.session.counts.values()):
             raise UserError("the dataset is empty: capture some images first")
         with self._dataset_use:
@@ -275,6 +330,7 @@ class Studio:
             raise UserError("mode '{}': choose {}".format(shorten(mode), " or ".join(MODES)))
         if mode == self.mode:
             return
+        self._need_camera()
         if mode == "capture":
             self.mode = "capture"
             self._leave.set()
@@ -299,19 +355,79 @@ class Studio:
         backend.warmup(info)
         subjects = None
         if info.subject:
-            from edge_app.subject.stage import SubjectStage
+            from edge_app.subject.stage import SubjectStage, stage_provider
 
-            subjects = SubjectStage([info.subject], self.provider)
+            provider = stage_provider(self.provider, [info.plan.feature_schema])
+            subjects = SubjectStage([info.subject], provider)
         self._live, self.model = (Runner(info, backend), subjects), str(bundle)
         self.prediction = None
+        if self.review is not None:   # live inference collects its hard frames for review too
+            from edge_app.runtime.collect import Collector
+
+            self._collector = Collector(self.review.root)
+            self._collector.add_model(info.name, info)
 
     def _close_live(self) -> None:
+        if self._collector is not None:
+            self._collector.close()
+            self._collector = None
         if self._live is not None:
             runner, subjects = self._live
             runner.backend.close()
             if subjects is not None:
                 subjects.close()
         self._live = None
+
+    # -- review -----------------------------------------------------------------------------
+    def review_confirm(self, model: str, name: str, label: Optional[str],
+                       points: Optional[Dict[str, Any]]) -> str:
+        """Confirm or correct a collected frame (see :meth:`Review.confirm`)."""
+        review = self._need_review()
+        with self._dataset_use:   # a training run reads the dataset as it was at its start
+            if self.job.running:
+                raise Busy("training is reading the dataset right now: confirm this frame when "
+                           "it has finished")
+            where = review.confirm(model, name, label, points)
+        self._recent = (None, [])
+        self.say("confirmed {} ({})".format(name, where))
+        return where
+
+    def review_skip(self, model: str, name: str) -> None:
+        self._need_review().skip(model, name)
+
+    def review_delete(self, model: str, name: str) -> None:
+        self._need_review().delete(model, name)
+        self.say("deleted {} (kept in .deleted/)".format(name))
+
+    def review_image(self, model: str, name: str) -> Path:
+        return self._need_review().image(model, name)
+
+    def review_retrain(self, mode: Optional[str] = None) -> None:
+        """Retrain on the dataset with the confirmed frames; compare, then switch if better."""
+        review = self._need_review()
+        check_mode(mode)
+        review.need_torch()
+        if not any(self.session.counts.values()):
+            raise UserError("the dataset is empty: confirm some frames first")
+        with self._dataset_use:
+            review.retrain(mode, self._flush)
+        self.say("retraining started")
+
+    def review_switch(self) -> Dict[str, Any]:
+        """Make the last retrained model current although it did not score better."""
+        return self._need_review().switch()
+
+    def review_rollback(self) -> Dict[str, Any]:
+        """Point the current link back at the previous bundle."""
+        back = self._need_review().rollback()
+        self.say("rolled back to {}".format(Path(back).name))
+        return {"bundle": back}
+
+    def review_state(self) -> Dict[str, Any]:
+        if self.review is None:
+            return {"available": False, "can_train": False, "items": [], "counts": {},
+                    "compare": {"state": "idle"}}
+        return dict(self.review.state(), available=True)
 
     # -- what the page polls ----------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -340,7 +456,27 @@ class Studio:
                 "mode": self.mode, "selected": selected, "counts": s.counts, "placed": placed,
                 "pending": s.writer.pending, "recent": self._recent_samples(),
                 "train": self.job.status(), "model": self.model, "prediction": self.prediction,
-                "message": self.message, "source": self.source.describe()}
+                "message": self.message, "source": self.source.describe(), "camera": self.camera,
+                "review": self.review is not None, "camera_check": self._camera_check()}
+
+    def _camera_check(self) -> Dict[str, Any]:
+        """The camera check's state for the page ("skipped" with the reason when it does not run)."""
+        if self.watch is None:
+            return {"state": "skipped", "rotation": None, "line": self._watch_note, "fix": ""}
+        return dict(self.watch.status())
+
+
+class _NoCamera(FrameSource):
+    """``--source none``: a studio without a camera (the Review view only)."""
+
+    def open(self) -> None:
+        pass
+
+    def _grab(self) -> Any:
+        return None
+
+    def describe(self) -> str:
+        return "no camera (review only)"
 
 
 class _PageSink:

@@ -15,7 +15,8 @@ INSTALL = "the studio needs its web extra: pip install 'edge-app[studio]' (starl
 def serve(task: TaskSpec, source: str, data: Path, runs: Path, train_args: List[str], host: str,
           port: int, token: Optional[str], provider: str = "auto", width: Optional[int] = None,
           height: Optional[int] = None, fps: Optional[float] = None,
-          allow_hosts: Sequence[str] = ()) -> int:
+          allow_hosts: Sequence[str] = (), collected: Optional[Path] = None,
+          current: Optional[Path] = None) -> int:
     """Serve the studio on ``host:port`` until stopped; ``allow_hosts``: DNS names besides this
     machine's own that the page may be opened by."""
     try:
@@ -25,7 +26,8 @@ def serve(task: TaskSpec, source: str, data: Path, runs: Path, train_args: List[
     from edge_app.studio.app import build_app
     from edge_app.studio.core import Studio
 
-    studio = Studio(task, source, data, runs, train_args, provider, width, height, fps)
+    studio = Studio(task, source, data, runs, train_args, provider, width, height, fps, collected,
+                    current)
     try:
         studio.start()   # opens the camera: an unplugged one is one line, after a clean close
         app = build_app(studio, token, host, allow_hosts)
@@ -36,6 +38,8 @@ def serve(task: TaskSpec, source: str, data: Path, runs: Path, train_args: List[
         print("studio for task {} on {}: http://{}:{}/{}".format(
             task.name, studio.source.describe(), shown, port, "?token=" + token if token else ""))
         print("dataset: {}  models: {}  (Ctrl-C stops)".format(data, runs))
+        if collected is not None:
+            print("review: {} (the Review view)".format(collected))
         if host not in ("127.0.0.1", "localhost", "::1"):
             log.warning("listening on %s:%d: anyone on this network who has the token can see the "
                         "camera and change the dataset", host, port)

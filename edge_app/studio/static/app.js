@@ -132,7 +132,7 @@ function drawCurve(curve) {
 }
 
 function renderPrediction(s) {
-  $("prediction-panel").hidden = s.mode !== "infer";
+  $("prediction-panel").hidden = s.mode !== "infer" || view === "review";
   const p = s.prediction;
   if (!p) { $("prediction").textContent = s.mode === "infer" ? "waiting for frames" : ""; return; }
   let text = "";
@@ -153,11 +153,230 @@ function renderPrediction(s) {
   }
 }
 
+// -- the Review view: collected frames, most uncertain first --------------------------------
+let view = "camera";      // or "review" (a page-side view; the server's mode stays as it is)
+let review = null;        // the last /api/review answer
+let picked = null;        // "model/file" of the frame shown
+let dragged = {};         // point task: name -> [x, y] as placed on the frame shown
+let dragging = null;      // the point being dragged: the poll must not redraw it away
+
+// Dragging follows the pointer over the whole page (a fast move leaves the small dot behind).
+function dragMove(ev) {
+  if (!dragging) return;
+  const r = $("review-frame").getBoundingClientRect();
+  const x = Math.min(1, Math.max(0, (ev.clientX - r.left) / r.width));
+  const y = Math.min(1, Math.max(0, (ev.clientY - r.top) / r.height));
+  dragged[dragging] = [x, y];
+  const dot = document.querySelector("[data-testid='review-point-" + dragging + "']");
+  if (dot) { dot.style.left = (100 * x) + "%"; dot.style.top = (100 * y) + "%"; }
+}
+
+function showView(name) {
+  view = name;
+  $("review-view").hidden = name !== "review";
+  $("review-panel").hidden = name !== "review";
+  $("camera-view").hidden = name === "review";
+  $("mode-review").classList.toggle("on", name === "review");
+  if (name === "review") refreshReview();
+  if (state) render(state);
+}
+
+function itemKey(i) { return i.model + "/" + i.file; }
+
+function pickedItem() {
+  if (!review || !review.items.length) return null;
+  return review.items.find((i) => itemKey(i) === picked) || review.items[0];
+}
+
+async function refreshReview() {
+  try {
+    review = await call("/api/review");
+    renderReview();
+  } catch (e) { /* shown in the message line */ }
+}
+
+function guessText(p) {
+  if (!p) return "";
+  if (p.type === "class") return "model: " + p.label + " " + Math.round(100 * p.confidence) + "%";
+  if (p.type === "points") return "model: " + Object.keys(p.points).length + " points (drag to correct)";
+  if (p.type === "none") return "model: no " + ((p.subject && p.subject.kind) || "subject");
+  return "";
+}
+
+function renderReview() {
+  if (!review || !state) return;
+  const c = review.counts || {};
+  $("review-counts").textContent = (c.to_review || 0) + " to review, " + (c.skipped || 0) + " skipped, " +
+    (c.confirmed || 0) + " confirmed (" + (c.held_back || 0) + " held back to judge a retrain)";
+  $("review-retrain").disabled = !review.can_train;
+  $("review-train").textContent = review.can_train ? trainText(state.train)
+    : "training needs torch (not installed here): copy the dataset folder to a desktop or a Jetson installed with --train";
+  $("review-compare").textContent = compareText(review.compare || {});
+  $("review-compare").dataset.state = (review.compare || {}).state || "idle";
+  const item = pickedItem();
+  picked = item ? itemKey(item) : null;
+  if (changed("review-list", review.items.map((i) => [itemKey(i), i.skipped]).concat([picked]))) {
+    $("review-list").replaceChildren(...review.items.slice(0, 48).map((i) => {
+      const fig = document.createElement("figure");
+      fig.dataset.testid = "review-item";
+      fig.className = (itemKey(i) === picked ? "on " : "") + (i.skipped ? "skipped" : "");
+      const img = document.createElement("img");
+      img.src = withToken("/api/review/image/" + i.model + "/" + i.file);
+      img.alt = i.reason;
+      const cap = document.createElement("figcaption");
+      cap.textContent = i.reason + " " + (i.prediction && i.prediction.label ? i.prediction.label : "");
+      fig.append(img, cap);
+      fig.onclick = () => { picked = itemKey(i); dragged = {}; renderReview(); };
+      return fig;
+    }));
+  }
+  if (!item) {
+    $("review-image").removeAttribute("src");
+    $("review-guess").textContent = review.available === false
+      ? "no collected frames: start the studio with --collected DIR" : "nothing left to review";
+    $("review-answers").replaceChildren();
+    $("review-points").replaceChildren();
+    return;
+  }
+  const src = withToken("/api/review/image/" + item.model + "/" + item.file);
+  if ($("review-image").dataset.key !== picked) {
+    $("review-image").src = src;
+    $("review-image").dataset.key = picked;
+    dragged = {};
+  }
+  $("review-guess").textContent = guessText(item.prediction) + "  (" + item.reason +
+    (item.skipped ? ", skipped" : "") + ")";
+  renderAnswers(item);
+}
+
+function trainText(t) {
+  if (!t || t.state === "idle") return "";
+  if (t.state === "running") return "retraining (" + t.seconds + " s)";
+  if (t.state === "failed") return "retrain failed: " + (t.error || "");
+  return "retrained in " + t.seconds + " s";
+}
+
+function compareText(c) {
+  const pct = (s) => s ? (s.metric === "accuracy" ? Math.round(100 * s.value) + "%" : "error " + s.value) : "n/a";
+  if (c.state === "training") return "";
+  if (c.state === "comparing") return "comparing the new model with the current one on the held-back frames...";
+  if (c.state === "failed") return "comparison failed: " + (c.error || "");
+  if (c.state !== "done") return "";
+  const scores = c.new_score ? "new " + pct(c.new_score) + " vs current " + pct(c.current_score) + " on " + c.n + " held-back frames: " : "";
+  return scores + (c.switched ? "switched to the new model (" + c.why + ")" : "kept the current model: " + c.why) +
+    (c.rolled_back ? "; rolled back to " + c.rolled_back : "");
+}
+
+function renderAnswers(item) {
+  const labels = state.task.labels;
+  const guess = item.prediction || {};
+  if (!state.task.points) {
+    if (changed("review-answers", [picked, labels])) {
+      $("review-answers").replaceChildren(...labels.map((name, k) => {
+        const b = document.createElement("button");
+        b.dataset.testid = "review-label-" + name;
+        b.className = name === guess.label ? "on" : "";
+        const key = document.createElement("kbd");
+        key.textContent = k < 9 ? String(k + 1) : "";
+        b.append(key, name);
+        b.onclick = () => confirmItem(name);
+        return b;
+      }));
+      $("review-keys").textContent = "keys: 1-" + Math.min(9, labels.length) +
+        " confirm as that class, Enter confirm the model's guess, S skip, Delete delete, arrows move";
+    }
+    $("review-points").replaceChildren();
+    return;
+  }
+  $("review-answers").replaceChildren();
+  $("review-keys").textContent = "drag the points where they belong, Enter confirm, S skip, Delete delete, arrows move";
+  const pts = Object.assign({}, guess.points || {}, dragged);
+  if (dragging || !changed("review-points", [picked, pts])) return;
+  $("review-points").replaceChildren(...labels.map((name, k) => {
+    const p = pts[name] || [0.1 + 0.1 * k, 0.1];
+    const dot = document.createElement("div");
+    dot.className = "pt";
+    dot.dataset.testid = "review-point-" + name;
+    dot.style.left = (100 * p[0]) + "%";
+    dot.style.top = (100 * p[1]) + "%";
+    const tag = document.createElement("span");
+    tag.textContent = name;
+    dot.append(tag);
+    dot.onpointerdown = (ev) => { dragging = name; ev.preventDefault(); };
+    return dot;
+  }));
+}
+
+function reviewPoints(item) {
+  const out = {};
+  const guess = (item.prediction && item.prediction.points) || {};
+  state.task.labels.forEach((name) => {
+    const p = dragged[name] || guess[name];
+    if (p) out[name] = [Math.min(1, Math.max(0, p[0])), Math.min(1, Math.max(0, p[1]))];
+  });
+  return out;
+}
+
+function nextAfter(item) {
+  const i = review.items.indexOf(item);
+  const next = review.items[i + 1] || review.items[i - 1];
+  picked = next ? itemKey(next) : null;
+  dragged = {};
+}
+
+function act(action, extra) {
+  const item = pickedItem();
+  if (!item) return;
+  const body = Object.assign({model: item.model, file: item.file}, extra || {});
+  nextAfter(item);
+  call("/api/review/" + action, body).then((r) => {
+    $("review-message").textContent = action === "confirm" ? "confirmed: " + (r.to === "dataset" ? "added to the dataset" : "held back to judge the next model") : action === "skip" ? "skipped" : "deleted (kept in .deleted/)";
+  }).catch(() => {}).then(refreshReview);
+}
+
+function confirmItem(label) {
+  const item = pickedItem();
+  if (!item) return;
+  if (state.task.points) act("confirm", {points: reviewPoints(item)});
+  else if (label || (item.prediction && item.prediction.label)) act("confirm", {label: label || item.prediction.label});
+}
+
+function move(step) {
+  if (!review || !review.items.length) return;
+  const i = review.items.indexOf(pickedItem());
+  const next = review.items[Math.min(review.items.length - 1, Math.max(0, i + step))];
+  picked = itemKey(next);
+  dragged = {};
+  renderReview();
+}
+
+function onKey(ev) {
+  if (view !== "review" || ev.target.tagName === "SELECT" || ev.target.tagName === "INPUT") return;
+  const k = ev.key;
+  if (/^[1-9]$/.test(k) && state && !state.task.points && state.task.labels[+k - 1]) confirmItem(state.task.labels[+k - 1]);
+  else if (k === "Enter") confirmItem(null);
+  else if (k === "s" || k === "S") act("skip");
+  else if (k === "Delete" || k === "Backspace") act("delete");
+  else if (k === "ArrowRight" || k === "ArrowDown") move(1);
+  else if (k === "ArrowLeft" || k === "ArrowUp") move(-1);
+  else return;
+  ev.preventDefault();
+}
+
 function render(s) {
-  $("task").textContent = s.task.name + " (" + s.task.kind + ") on " + s.source;
-  $("mode-capture").classList.toggle("on", s.mode === "capture");
-  $("mode-infer").classList.toggle("on", s.mode === "infer");
-  $("capture-panel").hidden = s.mode !== "capture";
+  const check = s.camera_check || {};
+  const turned = check.state === "turned" || check.state === "checking" ? " | " + check.line : "";
+  $("task").textContent = s.task.name + " (" + s.task.kind + ") on " + s.source + turned;
+  $("mode-review").hidden = !s.review;
+  $("mode-capture").hidden = !s.camera;
+  $("mode-infer").hidden = !s.camera;
+  if (!s.camera && view !== "review") showView("review");
+  // The MJPEG stream never finishes loading: started once the page has (and only from a camera).
+  if (s.camera && !$("stream").getAttribute("src")) $("stream").src = withToken("/stream");
+  $("mode-capture").classList.toggle("on", s.mode === "capture" && view !== "review");
+  $("mode-infer").classList.toggle("on", s.mode === "infer" && view !== "review");
+  $("capture-panel").hidden = s.mode !== "capture" || view === "review" || !s.camera;
+  $("train-panel").hidden = view === "review";
   const recent = failure && Date.now() - failure.at < 6000;
   $("message").textContent = recent ? failure.text : (s.message || "");
   renderLabels(s);
@@ -197,14 +416,23 @@ function bind() {
   $("clear-points").onclick = () => call("/api/points", {action: "clear"}).then(refresh).catch(() => {});
   $("train").onclick = () => call("/api/train", {mode: $("train-mode").value || null}).then(refresh).catch(() => {});
   $("train-stop").onclick = () => call("/api/train", {action: "stop"}).then(refresh).catch(() => {});
-  $("mode-capture").onclick = () => call("/api/mode", {mode: "capture"}).then(refresh).catch(() => {});
-  $("mode-infer").onclick = () => call("/api/mode", {mode: "infer"}).then(refresh).catch(() => {});
+  $("mode-capture").onclick = () => { showView("camera"); call("/api/mode", {mode: "capture"}).then(refresh).catch(() => {}); };
+  $("mode-infer").onclick = () => { showView("camera"); call("/api/mode", {mode: "infer"}).then(refresh).catch(() => {}); };
+  $("mode-review").onclick = () => showView("review");
+  $("review-confirm").onclick = () => confirmItem(null);
+  $("review-skip").onclick = () => act("skip");
+  $("review-delete").onclick = () => act("delete");
+  $("review-retrain").onclick = () => call("/api/review/retrain", {mode: $("review-mode").value || null}).then(refreshReview).catch(() => {});
+  $("review-switch").onclick = () => call("/api/review/switch", {}).then(refreshReview).catch(() => {});
+  $("review-rollback").onclick = () => call("/api/review/rollback", {}).then(refreshReview).catch(() => {});
+  document.addEventListener("keydown", onKey);
+  document.addEventListener("pointermove", dragMove);
+  document.addEventListener("pointerup", () => { dragging = null; });
 }
 
 window.addEventListener("load", () => {
   bind();
-  // The MJPEG stream never finishes loading: start it once the page has.
-  $("stream").src = withToken("/stream");
   refresh();
   setInterval(refresh, 500);
+  setInterval(() => { if (view === "review") refreshReview(); }, 1000);
 });

@@ -1,0 +1,124 @@
+"""A new bundle while the loop runs: the `current` link is switched atomically with the
+previous bundle kept, a watcher prepares the new model in the background (slowly, like an
+engine build) and the loop swaps it in between two frames, with no gap in its output."""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from conftest import FakeSource, read_jsonl
+from edge_app.errors import UserError
+from edge_app.runtime.swap import PREVIOUS, BundleSwap, rollback, runner_maker, switch_link, target
+
+
+def _bundle(root, name):
+    path = root / name
+    path.mkdir()
+    (path / "bundle.json").write_text("{}")
+    return path
+
+
+def test_switch_keeps_the_previous_bundle_and_rolls_back(tmp_path):
+    a, b = _bundle(tmp_path, "a"), _bundle(tmp_path, "b")
+    link = tmp_path / "current"
+    assert switch_link(link, a) is None
+    assert target(link) == a.resolve() and not os.path.isabs(os.readlink(str(link))), "relative link"
+    assert switch_link(link, b) == a.resolve()
+    assert target(link) == b.resolve() and target(tmp_path / PREVIOUS) == a.resolve()
+    assert rollback(link) == a.resolve()
+    assert target(link) == a.resolve() and target(tmp_path / PREVIOUS) == b.resolve()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")], "no temp link left"
+    with pytest.raises(UserError, match="not a bundle"):
+        switch_link(link, tmp_path)
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(UserError, match="is not a link"):
+        switch_link(tmp_path / "plain", b)
+
+
+class _Backend:
+    precision = "fp32"
+
+    def __init__(self, scores):
+        self.scores, self.closed = np.asarray(scores, np.float32), False
+
+    def infer(self, batch):
+        return [self.scores]
+
+    def warmup(self, info):
+        pass
+
+    def describe(self):
+        return "fake"
+
+    def close(self):
+        self.closed = True
+
+
+def test_loop_swaps_the_new_bundle_in_without_a_gap(tmp_path):
+    from edge_app.model_info import ModelInfo
+    from edge_app.runtime.loop import Runner, run_loop
+    from edge_app.runtime.sinks import JsonLinesSink
+    from edge_app.sources import FrameReader
+    from edge_app.task_spec import load_task
+
+    a, b = _bundle(tmp_path, "a"), _bundle(tmp_path, "b")
+    link = tmp_path / "current"
+    switch_link(link, a)
+    info = ModelInfo("current", load_task("thumbs"), (16, 16), None, None, "scores", None)
+    old = Runner(info, _Backend([0.9, 0.1]), version="a")
+    built = []
+
+    def load(bundle):   # an engine build that takes a while, off the loop's thread
+        time.sleep(1.2)
+        r = Runner(ModelInfo(bundle.name, info.task, (16, 16), None, None, "scores", None),
+                   _Backend([0.1, 0.9]))
+        built.append(threading.current_thread().name)
+        return r
+
+    swap = BundleSwap(link, 0, runner_maker("current", load), poll=0.1, export=False).start()
+    out = tmp_path / "out.jsonl"
+    sink = JsonLinesSink(str(out))
+    stop = threading.Event()
+    runners = [old]
+    threading.Timer(0.3, lambda: switch_link(link, b)).start()
+    threading.Timer(2.6, stop.set).start()
+    with FrameReader(FakeSource(delay=0.01)) as reader:
+        run_loop(reader, runners, [sink], stop=stop, swaps=[swap])
+    sink.close()
+    assert swap.close() is None
+    rows = read_jsonl(out)
+    bundles = [r["results"][0]["bundle"] for r in rows]
+    labels = [r["results"][0]["label"] for r in rows]
+    assert bundles[0] == "a" and bundles[-1] == "b" and labels[-1] == "thumbs_down"
+    assert built == ["bundle-swap"], "prepared in the watcher's thread"
+    assert runners[0].version == "b" and runners[0].info.name == "current"
+    assert old.backend.closed, "the replaced model is closed"
+    first_b = bundles.index("b")
+    assert set(bundles[first_b:]) == {"b"}, "one swap, never back"
+    times = [r["time"] for r in rows]
+    assert max(np.diff(times)) < 1.0, "frames kept flowing during the 1.2 s preparation"
+    assert all(json.dumps(r) for r in rows)
+
+
+def test_a_bundle_that_fails_to_load_leaves_the_running_model(tmp_path):
+    a, b = _bundle(tmp_path, "a"), _bundle(tmp_path, "b")
+    link = tmp_path / "current"
+    switch_link(link, a)
+
+    def load(bundle):
+        raise UserError("no backend can run it")
+
+    swap = BundleSwap(link, 0, load, poll=0.05, export=False).start()
+    switch_link(link, b)
+    end = time.monotonic() + 5
+    while not swap.failed and time.monotonic() < end:
+        time.sleep(0.05)
+    assert swap.take() is None and "no backend can run it" in swap.failed[0]
+    time.sleep(0.3)
+    assert len(swap.failed) == 1, "said once, not every second"
+    swap.close()
