@@ -53,7 +53,7 @@ def detector_baseline(ds: Dataset, samples: List[Any], task: TaskSpec, plan: Inp
         target = original.normalized_points(ds.coords).astype(np.float64)
         pred = np.full_like(target, np.nan)
         points = None if subject is None else canonical_points(subject)
-        if points is not None:
+        if points is not None and subject is not None:
             found += 1
             sources.add(subject.source)
             for j, i in enumerate(index):
