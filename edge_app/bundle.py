@@ -49,6 +49,7 @@ class Bundle:
     train_count: int = 0
     data: str = ""
     timings: Dict[str, Any] = field(default_factory=dict)
+    robustness: Dict[str, Any] = field(default_factory=dict)   # train.robustness; {}: none
     val_files: List[str] = field(default_factory=list)
     val_sample: int = 0
     created: str = ""
@@ -76,8 +77,8 @@ class Bundle:
                 "weights": self.weights, "mode": self.mode, "input_size": list(self.input_size),
                 "input_plan": self.plan.to_dict(), "config": self.config, "metrics": self.metrics,
                 "best_epoch": self.best_epoch, "train_count": self.train_count, "data": self.data,
-                "timings": self.timings, "val_files": self.val_files, "val_sample": self.val_sample,
-                "created": self.created, "versions": self.versions}
+                "timings": self.timings, "robustness": self.robustness, "val_files": self.val_files,
+                "val_sample": self.val_sample, "created": self.created, "versions": self.versions}
 
 
 # key -> (types accepted, required)
@@ -86,7 +87,8 @@ _FIELDS: Dict[str, Tuple[Tuple[type, ...], bool]] = {
     "weights": ((str,), False), "mode": ((str,), False), "metrics": ((dict,), False),
     "config": ((dict,), False), "best_epoch": ((int, type(None)), False),
     "train_count": ((int,), False), "data": ((str,), False), "timings": ((dict,), False),
-    "val_files": ((list,), False), "val_sample": ((int,), False), "created": ((str,), False),
+    "robustness": ((dict,), False), "val_files": ((list,), False), "val_sample": ((int,), False),
+    "created": ((str,), False),
     "versions": ((dict,), False), "version": ((int,), False), "format": ((str,), False)}
 
 

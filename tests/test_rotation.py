@@ -438,3 +438,20 @@ def test_a_turned_frame_keeps_the_raw_picture_for_collection():
     raw, turn = raw_image(frame)
     assert raw.shape[:2] == (48, 64) and frame.image.shape[:2] == (64, 48) and turn == 90
     assert np.array_equal(rotate_image(raw, turn), frame.image)
+
+
+def test_a_turn_declared_after_a_scan_finds_the_subjects_again(tmp_path):
+    """The subject cache is keyed by the turn the dataset declares, not only by the file."""
+    from edge_app.dataset.subjects import _signature
+    from edge_app.dataset.meta import meta_for, write_meta
+    from edge_app.task_spec import load_task
+
+    image = tmp_path / "thumbs_up" / "a.jpg"
+    image.parent.mkdir()
+    import cv2
+
+    cv2.imwrite(str(image), np.zeros((8, 8, 3), np.uint8))
+    write_meta(tmp_path, meta_for(load_task("thumbs")))
+    before = _signature(image)
+    write_meta(tmp_path, dict(meta_for(load_task("thumbs")), rotate=90))
+    assert _signature(image) != before and _signature(image).endswith("|r90")

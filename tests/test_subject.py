@@ -14,7 +14,7 @@ from edge_app.sources import open_source
 from edge_app.subject import providers
 from edge_app.subject.base import Subject, SubjectFinder, find_with_retry
 from edge_app.subject.crop import crop_box, crop_image, from_crop, to_crop
-from edge_app.dataset.subjects import scan_subjects
+from edge_app.dataset.subjects import CACHE_VERSION, scan_subjects
 from edge_app.subject.providers import PROVIDERS, TruthFinder, find_subject, make_finder
 from edge_app.subject.stage import crop_for, place
 
@@ -363,7 +363,7 @@ def test_stored_rows_record_misses_so_no_detector_is_needed(tmp_path, monkeypatc
     ds = read_dataset(tmp_path / "data").verify()
     scan = scan_subjects(ds, "hand", "whole", cache_dir=tmp_path / "cache")
     rows = stored_rows(ds, scan)
-    rows[1] = {"image": rows[1]["image"], "found": False}
+    rows[1] = {"image": rows[1]["image"], "found": False, "search": CACHE_VERSION}
     (tmp_path / "data" / "subjects.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
     def no_detector(*a, **k):
@@ -373,3 +373,104 @@ def test_stored_rows_record_misses_so_no_detector_is_needed(tmp_path, monkeypatc
     again = scan_subjects(read_dataset(tmp_path / "data").verify(), "hand", "mediapipe",
                           cache_dir=tmp_path / "other")
     assert again.stored == 2 and again.subjects[0].box == (0, 0, 40, 40) and again.subjects[1] is None
+
+
+def test_stored_misses_of_an_older_search_are_searched_again_once(tmp_path, monkeypatch):
+    """A ``found: false`` row without the current search's name (live capture, an older
+    version) gets one more, better search; its answer is cached, so only once."""
+    from edge_app.dataset.subjects import stored_rows
+
+    image = _blob(100, 80, (30, 30, 60, 60))
+    import cv2
+
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "data" / "a" / "0.png"), image)
+    (tmp_path / "data" / "subjects.jsonl").write_text(json.dumps({"image": "a/0.png", "found": False}) + "\n")
+    made = []
+
+    def finder(kind, tracking=False):
+        made.append(HardBlobFinder(kind, tracking))
+        return made[-1]
+
+    monkeypatch.setitem(PROVIDERS, "hardblob", finder)
+    ds = read_dataset(tmp_path / "data").verify()
+    scan = scan_subjects(ds, "hand", "hardblob", cache_dir=tmp_path / "cache")
+    assert scan.subjects[0] is not None and scan.detected == 1 and scan.stored == 0
+    again = scan_subjects(read_dataset(tmp_path / "data").verify(), "hand", "hardblob",
+                          cache_dir=tmp_path / "cache")
+    assert again.cached == 1 and again.detected == 0 and len(made) == 1
+    # rows written now name their search: a copy with them needs no detector
+    assert stored_rows(ds, scan)[0]["box"]
+    missed = stored_rows(ds, type(scan)([None]))[0]
+    assert missed == {"found": False, "search": CACHE_VERSION, "image": "a/0.png"}
+
+
+def test_a_new_subject_cache_keeps_what_the_old_one_found(tmp_path, monkeypatch):
+    """Bumping the cache version re-searches only the misses: nobody's cache goes cold."""
+    from edge_app.dataset import subjects as mod
+
+    for i in range(2):
+        write_image(tmp_path / "data" / "a" / "{}.png".format(i), 40, 40, value=100, ext=".png")
+    ds = read_dataset(tmp_path / "data").verify()
+    old = mod.OLDER_VERSIONS[0]
+    sig = [mod._signature(s.path) for s in ds.samples]
+    found = {"kind": "hand", "box": [0.1, 0.1, 0.5, 0.5], "score": 1.0, "source": "old"}
+    path = mod._cache_file(ds.root, "hand", "whole", False, tmp_path / "cache", old)
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"a/0.png": {"sig": sig[0], "subject": found},
+                                "a/1.png": {"sig": sig[1], "subject": None}}))
+    scan = scan_subjects(ds, "hand", "whole", cache_dir=tmp_path / "cache")
+    assert scan.cached == 1 and scan.detected == 1, "the old find kept, the old miss searched"
+    assert scan.subjects[0].source == "old" and scan.subjects[1] is not None
+
+
+def test_hard_looks_correct_colour_and_exposure_and_map_back():
+    from edge_app.subject.base import Look, exposure_corrected, grey_world, hard_looks, windows
+
+    tinted = np.zeros((40, 60, 3), np.uint8)
+    tinted[:] = (150, 80, 150)            # purple
+    tinted[10:30, 20:40] = (190, 110, 190)
+    neutral = grey_world(tinted)
+    assert np.ptp(neutral.reshape(-1, 3).mean(axis=0)) < 2, "channel means equal"
+    dark = (np.random.default_rng(0).integers(0, 40, (40, 60, 3))).astype(np.uint8)
+    assert exposure_corrected(dark).mean() > dark.mean() + 40
+    names = [look.name for look in hard_looks(np.zeros((100, 100, 3), np.uint8))]
+    assert names[:4] == ["grey_world", "exposure", "grey_world+exposure", "upscaled"]
+    assert names.count("window") == 9
+    assert "upscaled" not in [look.name for look in hard_looks(np.zeros((300, 400, 3), np.uint8))]
+    # a subject found in an enlarged window lands where it is in the image
+    look = windows(np.zeros((100, 200, 3), np.uint8))[1]   # top-left window
+    assert (look.x0, look.y0) == (0.0, 0.0) and look.scale == pytest.approx(192 / 50)
+    sub = Subject("hand", (10 * look.scale, 20 * look.scale, 30 * look.scale, 40 * look.scale),
+                  np.array([[10.0, 20.0]]) * look.scale)
+    back = look.back(sub, 200, 100)
+    assert np.allclose(back.box, (10, 20, 30, 40)) and np.allclose(back.landmarks, [[10, 20]])
+    shifted = Look("window", np.zeros((1, 1, 3), np.uint8), 2.0, 50.0, 25.0)
+    assert np.allclose(shifted.back(Subject("hand", (0, 0, 20, 20)), 200, 100).box, (50, 25, 60, 35))
+
+
+def test_mediapipe_hard_search_tries_the_corrected_looks_in_order(monkeypatch):
+    """On a miss the hard search retries on colour- and exposure-corrected looks (and windows),
+    stopping at the first find; live search never does."""
+    _mediapipe()
+    from edge_app.subject.mediapipe_finder import MediaPipeFinder
+
+    finder = MediaPipeFinder("hand")
+    seen = []
+
+    def run(image, static, confidence=None):
+        seen.append(image.copy())
+        # "finds" a hand only in an image brought up to a normal exposure, and unbordered
+        if image.shape == (80, 100, 3) and image.mean() > 60:
+            return Subject("hand", (10.0, 10.0, 20.0, 20.0), np.zeros((21, 2)) + 10.0)
+        return None
+
+    monkeypatch.setattr(finder, "_run", run)
+    dark = np.full((80, 100, 3), 12, np.uint8)
+    dark[20:60, 30:70] = 30
+    assert finder.find(dark) is None
+    seen.clear()
+    found = finder.find_hard(dark)
+    assert found is not None and np.allclose(found.box, (10, 10, 20, 20))
+    # the image itself, bordered twice, then grey world (and its border), then exposure
+    assert len(seen) == 6 and seen[-1].mean() > 60

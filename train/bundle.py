@@ -33,10 +33,11 @@ SAMPLE_SIZE = 64
 STALE = (ONNX_FILE, "plots/val_grid.png", "plots/confusion.png")
 
 
-def write_candidate(out: Path, cand: Any, task: TaskSpec, cfg: Any, data: Path) -> Bundle:
+def write_candidate(out: Path, cand: Any, task: TaskSpec, cfg: Any, data: Path,
+                    robustness: Optional[Dict[str, Any]] = None) -> Bundle:
     """Write a trained ``train.inputs.Candidate`` as the bundle in ``out``: weights, metadata,
-    history, the validation sample (with its landmark features where the model takes them)
-    and plots."""
+    history, the validation sample (with its landmark features where the model takes them),
+    the robustness report (train.robustness) and plots."""
     out = Path(out)
     for name in STALE:
         if (out / name).is_file():
@@ -44,7 +45,8 @@ def write_candidate(out: Path, cand: Any, task: TaskSpec, cfg: Any, data: Path) 
     bundle = Bundle(path=out, task=task, arch=cand.arch, input_size=tuple(cand.input_size),  # type: ignore[arg-type]
                     plan=cand.plan, weights=cand.weights, mode=cfg.mode, metrics=cand.metrics,
                     config=cfg.to_dict(), best_epoch=cand.best_epoch, train_count=cand.train_count,
-                    data=str(Path(data).resolve()), timings=cand.timings)
+                    data=str(Path(data).resolve()), timings=cand.timings,
+                    robustness=dict(robustness or {}))
     write_bundle(out, cand.model, bundle, cand.history, cand.val.samples, cand.val.targets, cfg.seed)
     if cand.val.features is not None:
         save_sample_features(out, cand.val.samples, cand.val.features, cand.val.targets, cand.val.sizes)

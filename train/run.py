@@ -69,7 +69,10 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
 
     if "images" not in chosen.plan.kind.graph_inputs and (out / "last.pt").is_file():
         (out / "last.pt").unlink()   # a CNN checkpoint beside a model without a CNN resumes nothing
-    bundle = write_candidate(out, chosen, task, cfg, Path(data))
+    from train.robustness import training_report
+
+    robustness = training_report(chosen, job)   # the kept model under other cameras
+    bundle = write_candidate(out, chosen, task, cfg, Path(data), robustness)
     log.info("bundle: %s", out)
     return bundle.to_json()
 

@@ -17,7 +17,11 @@ from edge_app.dataset.verify import read_image
 from edge_app.subject.base import Subject
 from edge_app.subject.providers import find_subject, make_finder
 
-CACHE_VERSION = "subjects-v2"   # v2: labelled images get the hard search
+# v2: labelled images get the hard search; v3: the hard search also corrects colour and
+# exposure and looks closer at small images (issue 21). Found subjects of older versions stay
+# valid (a better search only finds more): only their misses are searched again.
+CACHE_VERSION = "subjects-v3"
+OLDER_VERSIONS = ("subjects-v2",)
 LOW_RATE = 0.6   # below this share of images with a subject, crops are not worth learning from
 
 
@@ -56,13 +60,40 @@ def _stored(root: Path) -> Dict[str, Dict[str, Any]]:
 
 
 def _signature(path: Path) -> str:
+    """What a cached subject depends on: the file, and the turn its dataset declares (a
+    ``rotate:`` added later changes the picture readers see, so the subject is found again)."""
+    from edge_app.dataset.verify import declared_rotation
+
     st = path.stat()
-    return "{}|{}".format(st.st_size, st.st_mtime_ns)
+    turn = declared_rotation(path)
+    return "{}|{}".format(st.st_size, st.st_mtime_ns) + ("|r{}".format(turn) if turn else "")
 
 
-def _cache_file(root: Path, kind: str, provider: str, is_crop: bool, cache_dir: Path) -> Path:
-    key = json.dumps([str(root.resolve()), kind, provider, is_crop, CACHE_VERSION])
+def _cache_file(root: Path, kind: str, provider: str, is_crop: bool, cache_dir: Path,
+                version: str = CACHE_VERSION) -> Path:
+    key = json.dumps([str(root.resolve()), kind, provider, is_crop, version])
     return cache_dir / (hashlib.sha1(key.encode()).hexdigest()[:20] + ".json")
+
+
+def _load_cache(root: Path, kind: str, provider: str, is_crop: bool, cache_dir: Path) -> Dict[str, Any]:
+    """This version's cache of ``root``; when there is none yet, the subjects an older version
+    found (its misses are left out, so they are searched again, once)."""
+    cache = _load(_cache_file(root, kind, provider, is_crop, cache_dir))
+    if cache:
+        return cache
+    for version in OLDER_VERSIONS:
+        old = _load(_cache_file(root, kind, provider, is_crop, cache_dir, version))
+        cache.update({k: v for k, v in old.items()
+                      if isinstance(v, dict) and v.get("subject") is not None and k not in cache})
+    return cache
+
+
+def _final(row: Dict[str, Any]) -> bool:
+    """Whether a ``subjects.jsonl`` row settles its image: a subject, or a miss of the
+    current search (older misses, e.g. live capture's, are searched again once and cached)."""
+    if row.get("box"):
+        return True
+    return row.get("found") is False and row.get("search") == CACHE_VERSION
 
 
 def _rel(sample: Sample, root: Path) -> str:
@@ -80,17 +111,18 @@ def scan_subjects(ds: Dataset, kind: str, provider: str = "auto", is_crop: bool 
     cache_dir = cache_dir or default_cache_dir()
     stored = _stored(ds.root)
     cache_path = _cache_file(ds.root, kind, provider, is_crop, cache_dir)
-    cache = _load(cache_path)
+    cache = _load_cache(ds.root, kind, provider, is_crop, cache_dir)
     scan = SubjectScan([])
     finder = None
-    todo = [i for i, s in enumerate(ds.samples) if _rel(s, ds.root) not in stored]
+    todo = [i for i, s in enumerate(ds.samples)
+            if _rel(s, ds.root) not in stored or not _final(stored[_rel(s, ds.root)])]
     bar = tqdm(total=len(todo), desc="finding {}s".format(kind), unit="img", leave=False,
                disable=not progress or not todo)
     try:
         for s in ds.samples:
             rel = _rel(s, ds.root)
             size = s.size or (1, 1)
-            if rel in stored and (stored[rel].get("box") or stored[rel].get("found") is False):
+            if rel in stored and _final(stored[rel]):
                 row = stored[rel]
                 scan.subjects.append(Subject.from_dict(row, size) if row.get("box") else None)
                 scan.stored += 1
@@ -144,10 +176,11 @@ def _save(path: Path, cache: Dict[str, Any]) -> None:
 
 def stored_rows(ds: Dataset, scan: SubjectScan) -> List[Dict[str, Any]]:
     """``subjects.jsonl`` rows for a scanned dataset: what lets a copy of it (another machine,
-    no detector installed) skip the search."""
+    no detector installed) skip the search. Misses name the search that missed them."""
     rows = []
     for s, subject in zip(ds.samples, scan.subjects):
-        row = {"found": False} if subject is None else subject.to_dict(s.size or (1, 1))
+        row = ({"found": False, "search": CACHE_VERSION} if subject is None
+               else subject.to_dict(s.size or (1, 1)))
         rows.append(dict(row, image=_rel(s, ds.root)))
     return rows
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -126,3 +126,88 @@ def find_with_retry(finder: SubjectFinder, image: np.ndarray, always: bool = Fal
     if found is None and hard:
         found = finder.find_hard(image)
     return found
+
+
+# -- the hard search's looks at a difficult still (labelled images only) ------------------
+@dataclass
+class Look:
+    """The image as the hard search sees it once more, and how its pixels map back:
+    ``original = look / scale + (x0, y0)``."""
+
+    name: str
+    image: np.ndarray
+    scale: float = 1.0
+    x0: float = 0.0
+    y0: float = 0.0
+
+    def back(self, found: Subject, w: int, h: int) -> Subject:
+        """A subject found in this look, in the original image's pixels (box clipped)."""
+        bx0, by0, bx1, by1 = found.box
+        s = self.scale
+        lm = None if found.landmarks is None else found.landmarks / s + np.array([self.x0, self.y0])
+        box = (bx0 / s + self.x0, by0 / s + self.y0, bx1 / s + self.x0, by1 / s + self.y0)
+        return replace(found, box=clip_box(box, w, h), landmarks=lm)
+
+
+def grey_world(image: np.ndarray) -> np.ndarray:
+    """Colour cast removed: each channel scaled so that its mean is the image's grey mean
+    (a purple or green camera back to neutral; a neutral image is left nearly as it is)."""
+    means = image.reshape(-1, 3).astype(np.float64).mean(axis=0)
+    gains = means.mean() / np.maximum(means, 1.0)
+    return np.clip(image.astype(np.float32) * gains.astype(np.float32) + 0.5, 0, 255).astype(np.uint8)
+
+
+def exposure_corrected(image: np.ndarray) -> np.ndarray:
+    """Too dark or too bright images brought toward mid-grey: a gamma that puts the median
+    lightness at the middle of the range, then local contrast (CLAHE) on lightness only."""
+    cv = cv2()
+    lab = cv.cvtColor(image, cv.COLOR_BGR2LAB)
+    light = lab[:, :, 0].astype(np.float32) / 255.0
+    median = float(np.clip(np.median(light), 0.03, 0.97))
+    gamma = float(np.clip(np.log(0.5) / np.log(median), 0.3, 3.0))
+    lifted = np.clip(np.power(light, gamma) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    lab[:, :, 0] = cv.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(lifted)
+    return cv.cvtColor(lab, cv.COLOR_LAB2BGR)
+
+
+def upscaled(image: np.ndarray, short_side: int) -> Look:
+    """``image`` enlarged (bicubic) so its short side is at least ``short_side``, with a
+    little sharpening against the softness of a low-resolution camera."""
+    cv = cv2()
+    h, w = image.shape[:2]
+    scale = max(1.0, short_side / float(min(h, w)))
+    big = cv.resize(image, (int(round(w * scale)), int(round(h * scale))), interpolation=cv.INTER_CUBIC)
+    soft = cv.GaussianBlur(big, (0, 0), 1.0 * scale)
+    sharp = cv.addWeighted(big, 1.5, soft, -0.5, 0)
+    return Look("upscaled", sharp, scale)
+
+
+def windows(image: np.ndarray, fraction: float = 0.5, short_side: int = 192) -> List[Look]:
+    """Overlapping windows of ``fraction`` of the image's side (a 3x3 grid, centre first),
+    each enlarged so a small, far subject fills more of what the detector sees."""
+    cv = cv2()
+    h, w = image.shape[:2]
+    ww, wh = max(1, int(round(w * fraction))), max(1, int(round(h * fraction)))
+    spots = [(0.5, 0.5)] + [(fx, fy) for fy in (0.0, 0.5, 1.0) for fx in (0.0, 0.5, 1.0)
+                            if (fx, fy) != (0.5, 0.5)]
+    out = []
+    for fx, fy in spots:
+        x0, y0 = int(round((w - ww) * fx)), int(round((h - wh) * fy))
+        crop = image[y0:y0 + wh, x0:x0 + ww]
+        scale = max(1.0, short_side / float(min(wh, ww)))
+        big = cv.resize(crop, (int(round(ww * scale)), int(round(wh * scale))), interpolation=cv.INTER_CUBIC)
+        out.append(Look("window", big, scale, float(x0), float(y0)))
+    return out
+
+
+def hard_looks(image: np.ndarray, small: int = 192) -> Iterator[Look]:
+    """What the hard search tries after the image itself, cheapest and likeliest first:
+    colour normalised, exposure corrected, both, the image enlarged when it is small, then
+    windows for a far subject. Generated lazily: the search stops at the first find."""
+    yield Look("grey_world", grey_world(image))
+    yield Look("exposure", exposure_corrected(image))
+    yield Look("grey_world+exposure", exposure_corrected(grey_world(image)))
+    if min(image.shape[:2]) < small:
+        yield upscaled(image, small)
+    for look in windows(image):
+        yield look

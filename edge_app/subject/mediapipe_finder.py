@@ -8,7 +8,7 @@ import numpy as np
 
 from edge_app.cv import cv2
 from edge_app.errors import UserError
-from edge_app.subject.base import Subject, SubjectFinder, find_bordered
+from edge_app.subject.base import Subject, SubjectFinder, find_bordered, hard_looks
 
 # For labelled stills only (find_hard): measured on the real photos in ../shared/data, 0.2
 # finds 26 of the 28 hands that 0.5 misses among 1146 (the rest stay missed), and still finds
@@ -76,9 +76,21 @@ class MediaPipeFinder(SubjectFinder):
         return self._run(image, static=True)
 
     def find_hard(self, image: np.ndarray) -> Optional[Subject]:
-        # A lower detection threshold, on the image and inside a wider border than the retry's.
+        # A lower detection threshold, on the image and inside a wider border than the retry's;
+        # then the same on the image with its colour and exposure corrected, enlarged, and in
+        # windows (base.hard_looks: what odd cameras need, issue 21), mapped back.
         weak = lambda im: self._run(im, static=True, confidence=min(self._min, HARD_CONFIDENCE))  # noqa: E731
-        return weak(image) or find_bordered(weak, image) or find_bordered(weak, image, 0.5)
+        found = weak(image) or find_bordered(weak, image) or find_bordered(weak, image, 0.5)
+        if found is not None:
+            return found
+        h, w = image.shape[:2]
+        for look in hard_looks(image):
+            # windows are parts of the image: a border there would show what is not there
+            found = weak(look.image) if look.name == "window" else (
+                weak(look.image) or find_bordered(weak, look.image))
+            if found is not None:
+                return look.back(found, w, h)
+        return None
 
     def _run(self, image: np.ndarray, static: bool, confidence: Optional[float] = None) -> Optional[Subject]:
         key = (static, self._min if confidence is None else confidence)
