@@ -10,6 +10,7 @@ height. Turning an image clockwise by 90 maps a normalised point (x, y) to (1 - 
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, Optional, Sequence, Type
 
 import numpy as np
@@ -24,7 +25,8 @@ def parse_rotation(value: Any, where: str, error: Type[UserError] = UserError) -
     """``value`` (text or number) as 0, 90, 180 or 270; anything else is one ``error`` line
     naming ``where`` and the accepted values."""
     text = str(value).strip()
-    if isinstance(value, bool) or not text.lstrip("-").isdigit() or int(text) % 360 not in ROTATIONS:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses
+    if isinstance(value, bool) or not re.fullmatch(r"-?[0-9]+", text) or int(text) % 360 not in ROTATIONS:
         raise error("{}: rotate {!r} is not a quarter turn; use {}".format(where, value, ACCEPTED))
     return int(text) % 360
 

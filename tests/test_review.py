@@ -324,3 +324,46 @@ def test_a_turned_camera_is_collected_raw_and_reviewed_upright(tmp_path):
     saved = list((tmp_path / "data/thumbs_up").glob("*.jpg")) + list((tmp_path / "held/thumbs_up").glob("*.jpg"))
     image = cv2.imread(str(saved[0]))
     assert image.shape[:2] == (80, 40) and image[:8].mean() > 200 > image[-8:].mean() + 100
+
+
+def test_a_turned_frame_joins_a_dataset_that_declares_the_turn_as_its_others(tmp_path):
+    """A dataset with rotate: 90 turns its images when read: the confirmed frame is stored
+    raw, like the others, so readers see it upright once, not turned twice; a second answer
+    for the same frame is refused."""
+    import cv2
+
+    from edge_app.dataset.meta import meta_for, write_meta
+    from edge_app.dataset.verify import read_image
+    from edge_app.dataset.writer import DatasetWriter
+    from edge_app.errors import UserError
+    from edge_app.results import ClassResult
+    from edge_app.runtime.collect import CollectPolicy, Collector
+    from edge_app.studio.review import Review
+    from edge_app.task_spec import load_task
+
+    class Turned:
+        raw = np.zeros((40, 80, 3), np.uint8)
+        image = np.zeros((80, 40, 3), np.uint8)
+        rotation, raw_turn, id, truth = 90, 90, 1, None
+
+    Turned.raw[:, :10] = 255   # the top edge once turned clockwise
+    task = load_task("thumbs")
+    (tmp_path / "data").mkdir()
+    write_meta(tmp_path / "data", dict(meta_for(task), rotate=90))
+    c = Collector(tmp_path / "col", CollectPolicy(min_interval=0.0, drift_rate=1.0))
+    c.add_model("m", _Info(task))
+    for i in range(2):
+        Turned.id = i
+        c.observe(Turned(), ["m"], [ClassResult(task.labels, np.array([0.5, 0.5], np.float32))], [None])
+    c.close()
+    rows = [json.loads(line) for line in (tmp_path / "col/m/collected.jsonl").read_text().splitlines()]
+    review = Review(tmp_path / "col", task, DatasetWriter(tmp_path / "data", task), job=None,
+                    holdout=tmp_path / "held")
+    where = [review.confirm("m", r["file"], "thumbs_up") for r in rows]
+    assert "dataset" in where, where
+    with pytest.raises(UserError, match="already reviewed"):
+        review.confirm("m", rows[0]["file"], "thumbs_down")
+    stored = list((tmp_path / "data/thumbs_up").glob("*.jpg"))
+    assert len(stored) == 1 and cv2.imread(str(stored[0])).shape[:2] == (40, 80), "stored raw"
+    upright, _ = read_image(stored[0])
+    assert upright.shape[:2] == (80, 40) and upright[:8].mean() > 200 > upright[-8:].mean() + 100

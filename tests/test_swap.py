@@ -122,3 +122,30 @@ def test_a_bundle_that_fails_to_load_leaves_the_running_model(tmp_path):
     time.sleep(0.3)
     assert len(swap.failed) == 1, "said once, not every second"
     swap.close()
+
+
+def test_a_model_that_reads_another_input_is_not_swapped_in(tmp_path):
+    """The loop's subject stage was built for the running model: a crop model replaced by a
+    whole-frame one (or a hand model by a face one) would answer nothing; it is refused."""
+    from types import SimpleNamespace
+
+    from edge_app.runtime.swap import _needs
+
+    a, b = _bundle(tmp_path, "a"), _bundle(tmp_path, "b")
+    link = tmp_path / "current"
+    switch_link(link, a)
+
+    def runner(subject, schema=None):
+        return SimpleNamespace(info=SimpleNamespace(subject=subject, plan=SimpleNamespace(feature_schema=schema)),
+                               backend=SimpleNamespace(close=lambda: None))
+
+    running = runner("hand", "hand")
+    swap = BundleSwap(link, 0, lambda bundle: runner(None), poll=0.05, export=False,
+                      running=running).start()
+    switch_link(link, b)
+    end = time.monotonic() + 5
+    while not swap.failed and time.monotonic() < end:
+        time.sleep(0.05)
+    swap.close()
+    assert swap.take() is None and "restart the loop" in swap.failed[0], swap.failed
+    assert _needs(running) == ("hand", "hand")

@@ -86,6 +86,10 @@ def training_report(cand: Candidate, job: TrainJob) -> Dict[str, Any]:
     except (UserError, OSError) as exc:
         log.warning("robustness report skipped: %s", exc)
         return {}
+    except Exception as exc:   # noqa: BLE001 - a finished model must never be lost to its report
+        log.warning("robustness report skipped: %s: %s", type(exc).__name__, exc)
+        log.debug("robustness report", exc_info=True)
+        return {}
     if few:
         report = {k: v for k, v in report.items() if k not in ("shifts", "images")}
     if report.get("images") or report.get("leave_one_group_out"):
@@ -306,20 +310,16 @@ def leave_one_group_out(cand: Candidate, job: TrainJob, max_folds: int = MAX_FOL
     subjects = job.scan.subjects if job.scan is not None else None
     fold_rows: List[Dict[str, Any]] = []
     right, total = 0.0, 0
-    for held in folds:
-        held_set = set(held)
-        keep = [i for i in range(len(job.ds.samples)) if i not in held_set]
-        sub = _subset(job, keep, subjects)
-        plan = dataclasses.replace(job.plan, input=cand.plan.input)
-        trained = plan.kind.training().train(dataclasses.replace(
-            job, ds=sub.ds, scan=sub.scan, plan=plan, progress=False, quiet=True, val_dir=None))
-        test = _subset(job, sorted(held), subjects)
-        metrics = _score(trained, dataclasses.replace(job, plan=trained.plan), test.ds,
-                         test.scan or SubjectScan([None] * len(test.ds.samples)))
-        fold_rows.append({"images": len(held), "metrics": metrics})
-        if "accuracy" in metrics:
-            right += metrics["accuracy"] * len(held)
-            total += len(held)
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="edge-app-fold-") as scratch:
+        # each fold checkpoints into its own scratch folder, never over the kept model's
+        for n, held in enumerate(folds):
+            _fold(job, cand, held, subjects, Path(scratch) / str(n), fold_rows)
+    for row in fold_rows:
+        if "accuracy" in row["metrics"]:
+            right += row["metrics"]["accuracy"] * row["images"]
+            total += row["images"]
     out: Dict[str, Any] = {"folds": fold_rows, "groups": len(units)}
     if total:
         out["metrics"] = {"accuracy": right / total, "n": total}
@@ -329,6 +329,23 @@ def leave_one_group_out(cand: Candidate, job: TrainJob, max_folds: int = MAX_FOL
         out["metrics"] = {k: float(np.mean([f["metrics"][k] for f in fold_rows])) for k in keys}
     log.debug("leave one group out: %s", kind.describe(out["metrics"]) if "accuracy" in out["metrics"] else out)
     return out
+
+
+def _fold(job: TrainJob, cand: Candidate, held: List[int], subjects: Optional[List[Optional[Subject]]],
+          scratch: Path, rows: List[Dict[str, Any]]) -> None:
+    """Train the kept input kind without the ``held`` images (checkpoints in ``scratch``, no
+    resume) and score it on them; appends ``{"images", "metrics"}`` to ``rows``."""
+    held_set = set(held)
+    keep = [i for i in range(len(job.ds.samples)) if i not in held_set]
+    sub = _subset(job, keep, subjects)
+    plan = dataclasses.replace(job.plan, input=cand.plan.input)
+    trained = plan.kind.training().train(dataclasses.replace(
+        job, ds=sub.ds, scan=sub.scan, plan=plan, progress=False, quiet=True, val_dir=None,
+        out=scratch, resume=False))
+    test = _subset(job, sorted(held), subjects)
+    metrics = _score(trained, dataclasses.replace(job, plan=trained.plan), test.ds,
+                     test.scan or SubjectScan([None] * len(test.ds.samples)))
+    rows.append({"images": len(held), "metrics": metrics})
 
 
 @dataclasses.dataclass

@@ -248,7 +248,7 @@ def _swaps(args: argparse.Namespace, runners, runner_class):
         name = runners[i].info.name
         runners[i].version = target(Path(spec)).name
         make = runner_maker(name, lambda bundle: _load_runner(args, str(bundle), runner_class))
-        swaps.append(BundleSwap(Path(spec).expanduser(), i, make).start())
+        swaps.append(BundleSwap(Path(spec).expanduser(), i, make, running=runners[i]).start())
         log.info("watching %s (now %s): a new bundle there is swapped in while running", spec,
                  runners[i].version)
     return swaps

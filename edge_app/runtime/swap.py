@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 PREVIOUS = "previous"
 POLL_SECONDS = 1.0
 EXPORT_TIMEOUT = 600.0
+CLOSE_WAIT = 10.0   # seconds close() waits for a preparation in progress
 
 
 def is_link(spec: str) -> bool:
@@ -126,8 +127,10 @@ class BundleSwap:
 
     def __init__(self, link: Path, index: int, make_runner: Callable[[Path], Any],
                  current: Optional[Path] = None, poll: float = POLL_SECONDS,
-                 export: bool = True) -> None:
+                 export: bool = True, running: Optional[Any] = None) -> None:
         self.link, self.index, self.make_runner = Path(link), index, make_runner
+        # what the loop's subject stage was built for: a new model must need the same
+        self.needs = None if running is None else _needs(running)
         self.current = current or target(self.link)
         self.poll, self.export = poll, export
         self.swaps = 0
@@ -187,6 +190,12 @@ class BundleSwap:
         if self._stop.is_set():
             runner.backend.close()
             return
+        if self.needs is not None and _needs(runner) != self.needs:
+            runner.backend.close()
+            self._fail("{} reads {} where the running model reads {}; the loop's subject stage "
+                       "was built for the running one: restart the loop to run it".format(
+                           now.name, _shown(_needs(runner)), _shown(self.needs)))
+            return
         with self._lock:
             self._ready = runner
         self.current = now
@@ -213,10 +222,25 @@ class BundleSwap:
         self._stop.set()
         self._wake.set()
         if self._thread.is_alive():
-            self._thread.join(EXPORT_TIMEOUT)
+            # an export child is killed on stop; an engine build cannot be interrupted, so
+            # the (daemon) thread is left to it rather than holding the exit for minutes
+            self._thread.join(CLOSE_WAIT)
+            if self._thread.is_alive():
+                log.info("%s: the model being prepared is abandoned", self.link)
         with self._lock:
             left, self._ready = self._ready, None
         return left
+
+
+def _needs(runner: Any) -> Any:
+    """The subject kind and landmark schema a runner's model reads (None, None: the frame)."""
+    info = runner.info
+    return (getattr(info, "subject", None), getattr(getattr(info, "plan", None), "feature_schema", None))
+
+
+def _shown(needs: Any) -> str:
+    subject, schema = needs
+    return "the whole frame" if not subject else "{} ({})".format(subject, schema or "crop")
 
 
 def runner_maker(name: str, load: Callable[[Path], Any]) -> Callable[[Path], Any]:

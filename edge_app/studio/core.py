@@ -211,6 +211,8 @@ class Studio:
             raise UserError("this task labels points: click on the image to place them")
         if self._frame is None:
             raise UserError("no frame from the camera yet")
+        if self._stale(self._frame):
+            raise UserError("the camera check just turned the picture upright: shoot again")
         with self._lock:
             queued = self.session.save_class(self._frame, self._label(label))
         if not queued:
@@ -234,7 +236,7 @@ class Studio:
         b = self._burst
         with self._lock:   # decided and queued under the lock that stopping the burst takes
             now = time.monotonic()
-            if b["label"] is None or now > b["until"] or now < b["next"]:
+            if b["label"] is None or now > b["until"] or now < b["next"] or self._stale(frame):
                 return
             b["next"] = now + 1.0 / BURST_FPS
             try:
@@ -242,6 +244,11 @@ class Studio:
             except UserError as exc:   # a full disk: stop the burst, tell the page
                 b["until"] = 0.0
                 self.say(str(exc))
+
+    def _stale(self, frame: Frame) -> bool:
+        """A frame read before the camera check's correction (still turned): never saved
+        beside the upright ones."""
+        return int(getattr(frame, "rotation", 0)) != int(getattr(self.source, "total_rotation", 0))
 
     def place(self, name: str, x: float, y: float) -> bool:
         """Place point ``name`` at (x, y) in 0..1 on the (then frozen) frame; once every point

@@ -137,21 +137,30 @@ class Review:
         returns which ("dataset" or "held back")."""
         folder, row = self._row(model, name)
         label, pts = self._check_answer(label, points)
-        data = _upright((folder / name).read_bytes(), row.get("rotate"))
         subject = row.get("subject")
-        with self._lock:
-            to_holdout = held_back(*self._class_counts(label))
-            if to_holdout:
-                path = self._holdout_writer().save(np.zeros(0), label, pts, subject, encoded=data)
-                append_line(self.holdout_root / HOLDOUT_INDEX, json.dumps({
-                    "image": path.relative_to(self.holdout_root).as_posix(), "label": label,
-                    "points": None if pts is None else {k: list(v) for k, v in pts.items()},
-                    "subject": subject}))
-            else:
-                self.dataset.save(np.zeros(0), label, pts, subject, encoded=data)
-            self._mark(folder, name, "confirmed", label=label, points=points,
-                       to="holdout" if to_holdout else "dataset",
-                       corrected=_corrected(row.get("prediction"), label))
+        try:
+            raw = (folder / name).read_bytes()
+            with self._lock:   # one answer per frame: a double click does not save it twice
+                if self._reviewed(folder).get(name, {}).get("action") in ("confirmed", "deleted"):
+                    raise UserError("{} was already reviewed".format(shorten(name)))
+                to_holdout = held_back(*self._class_counts(label))
+                if to_holdout:
+                    path = self._holdout_writer().save(np.zeros(0), label, pts, subject,
+                                                       encoded=_upright(raw, row.get("rotate")))
+                    append_line(self.holdout_root / HOLDOUT_INDEX, json.dumps({
+                        "image": path.relative_to(self.holdout_root).as_posix(), "label": label,
+                        "points": None if pts is None else {k: list(v) for k, v in pts.items()},
+                        "subject": subject}))
+                else:
+                    # a dataset that declares rotate: turns its images when read: store the
+                    # frame the way its others are stored (as capture does)
+                    turn = (int(row.get("rotate") or 0) - _declared(self.dataset.root)) % 360
+                    self.dataset.save(np.zeros(0), label, pts, subject, encoded=_upright(raw, turn))
+                self._mark(folder, name, "confirmed", label=label, points=points,
+                           to="holdout" if to_holdout else "dataset",
+                           corrected=_corrected(row.get("prediction"), label))
+        except OSError as exc:   # pruned meanwhile, a full disk: one line, nothing half-done
+            raise UserError("{}: {}".format(shorten(name), exc.strerror or exc))
         return "held back" if to_holdout else "dataset"
 
     def _class_counts(self, label: Optional[str]) -> Tuple[int, int]:
@@ -196,9 +205,13 @@ class Review:
         folder, _ = self._row(model, name)
         with self._lock:
             target = folder / TRASH / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            (folder / name).replace(target)
-            self._mark(folder, name, "deleted")
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                (folder / name).replace(target)
+                self._mark(folder, name, "deleted")
+            except OSError as exc:
+                raise UserError("{}: cannot move to {} ({})".format(
+                    shorten(name), TRASH, exc.strerror or exc))
         return target
 
     def _mark(self, folder: Path, name: str, action: str, **extra: Any) -> None:
@@ -358,6 +371,13 @@ class Review:
     def close(self) -> None:
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(60)
+
+
+def _declared(root: Path) -> int:
+    """The ``rotate:`` a dataset declares (0 for none, or no dataset.yaml yet)."""
+    from edge_app.dataset.verify import META_NAME, declared_rotation
+
+    return declared_rotation(root / META_NAME) if (root / META_NAME).is_file() else 0
 
 
 def _upright(data: bytes, turn: Any) -> bytes:

@@ -365,7 +365,8 @@ function onKey(ev) {
 
 function render(s) {
   const check = s.camera_check || {};
-  const turned = check.state === "turned" || check.state === "checking" ? " | " + check.line : "";
+  // only the settled answer: a line that comes and goes while checking would move the page
+  const turned = check.state === "turned" ? " | " + check.line : "";
   $("task").textContent = s.task.name + " (" + s.task.kind + ") on " + s.source + turned;
   $("mode-review").hidden = !s.review;
   $("mode-capture").hidden = !s.camera;
