@@ -54,6 +54,7 @@ def _job(root, monkeypatch, count=40, group=None, inp="landmarks"):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    pytest.importorskip("torch", reason="training needs torch (the train extra)")
     from train.inputs import LANDMARKS
 
     mp = pytest.MonkeyPatch()
@@ -119,6 +120,7 @@ def test_points_move_with_a_far_camera():
 
 @pytest.mark.slow
 def test_leave_one_group_out_when_groups_are_named(tmp_path, monkeypatch):
+    pytest.importorskip("torch", reason="training needs torch (the train extra)")
     from train.inputs import LANDMARKS
     from train.robustness import robustness_report
 
@@ -136,6 +138,7 @@ def test_leave_one_group_out_when_groups_are_named(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_the_report_works_for_a_cnn_on_crops(tmp_path, monkeypatch):
+    pytest.importorskip("torch", reason="training needs torch (the train extra)")
     """Every input kind through its training side: here the crop CNN, which reads the shifted
     image files themselves."""
     from train.inputs import CROP
@@ -150,6 +153,7 @@ def test_the_report_works_for_a_cnn_on_crops(tmp_path, monkeypatch):
 
 
 def test_training_prints_the_report_and_keeps_it_in_the_bundle(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch", reason="training needs torch (the train extra)")
     """``edge-app train`` reports the kept model under the shifts, and the bundle carries the
     report (read back by the typed bundle)."""
     from conftest import fast_train, train_bundle

@@ -170,7 +170,9 @@ def test_overlays_are_sized_to_the_frame():
         share[w] = frame.any(axis=2).mean()
         assert not frame[h // 2 - 10:h // 2 + 10, w // 2 - 10:w // 2 + 10].any(), "the middle stays clear"
         assert frame[-12:].any(), "the status line is there"
-    assert share[256] < 0.2 and share[256] < 1.6 * share[640], share
+    # text sized for 640 px covered ~4x the share of a 256 px frame; glyphs differ a little
+    # between OpenCV releases (4.5.4 on JetPack 5 draws them ~1.7x)
+    assert share[256] < 0.2 and share[256] < 2.0 * share[640], share
 
 
 @pytest.mark.slow
