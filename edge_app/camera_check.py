@@ -459,6 +459,11 @@ class CameraWatch:
             self._check.frames = 0
             self._found, self._state = None, "checking"
             self._given = int(getattr(self.source, "total_rotation", 0))
+            if not self._thread.is_alive() and not self._closed:   # a detector error ended it
+                import threading
+
+                self._thread = threading.Thread(target=self._run, name="camera-watch", daemon=True)
+                self._thread.start()
 
     def _run(self) -> None:
         import time
@@ -510,4 +515,5 @@ class CameraWatch:
             self._closed = True
             self._cond.notify_all()
         self._thread.join(5.0)
-        self._check.close()
+        if not self._thread.is_alive():   # else the worker is inside a detector: never pull it away
+            self._check.close()

@@ -179,3 +179,19 @@ def test_render_dataset_wants_class_folders(tmp_path):
 
 def test_rotation_probe_answers():
     assert shifts.rotation_honoured() in (True, False)
+
+
+def test_a_rerender_drops_images_the_source_no_longer_has(tmp_path):
+    import cv2
+
+    from train.shifts import render_dataset
+
+    src = tmp_path / "src"
+    for name in ("a", "b"):
+        (src / "up").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(src / "up" / (name + ".png")), np.full((32, 32, 3), 100, np.uint8))
+    dst = render_dataset(src, tmp_path / "dst", "dark")
+    assert sorted(p.name for p in (dst / "up").iterdir()) == ["a.png", "b.png"]
+    (src / "up" / "b.png").unlink()
+    render_dataset(src, dst, "dark")
+    assert sorted(p.name for p in (dst / "up").iterdir()) == ["a.png"]

@@ -204,6 +204,7 @@ class _Renders:
                 ) -> Tuple[Dataset, SubjectScan]:
         """The samples as shift ``name`` shows them (points moved with the picture), and
         their subjects."""
+        from edge_app.dataset.verify import declared_rotation
         from train.shifts import get_shift
 
         shift = get_shift(name)
@@ -213,7 +214,10 @@ class _Renders:
         for s, subject in zip(samples, subjects):
             w, h = s.size or (1, 1)
             box = None if subject is None else tuple(round(float(v), 2) for v in subject.box)
-            key = hashlib.sha1(json.dumps([self._hash(s), name, self.version, box]).encode()).hexdigest()[:24]
+            # the declared turn changes the picture read from the same bytes (rotate: added later)
+            turn = declared_rotation(s.path)
+            key = hashlib.sha1(json.dumps([self._hash(s), name, self.version, box, turn]
+                                          ).encode()).hexdigest()[:24]
             path = self.images / (key + ".png")
             entry = self.cache.get(key)
             # an entry without "subject" was rendered for a whole-frame model: never searched

@@ -335,6 +335,7 @@ def render_dataset(src: Path, dst: Path, shift: str,
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, data.tobytes())
         written.append(target.relative_to(dst).as_posix())
+    _remove_stale(dst, set(written))
     if meta:
         import yaml
 
@@ -345,6 +346,15 @@ def render_dataset(src: Path, dst: Path, shift: str,
                                             "version": SHIFTS_VERSION, "images": len(written),
                                             "rotate": meta.get("rotate", 0)}))
     return dst
+
+
+def _remove_stale(dst: Path, written: set) -> None:
+    """Images of an earlier render whose source is gone: the copy holds what the source holds."""
+    from edge_app.image_files import list_images
+
+    for path in list_images(dst):
+        if path.relative_to(dst).as_posix() not in written:
+            path.unlink()
 
 
 def rotation_honoured() -> bool:
