@@ -455,3 +455,27 @@ def test_a_turn_declared_after_a_scan_finds_the_subjects_again(tmp_path):
     before = _signature(image)
     write_meta(tmp_path, dict(meta_for(load_task("thumbs")), rotate=90))
     assert _signature(image) != before and _signature(image).endswith("|r90")
+
+
+@pytest.mark.parametrize("turn", [0, 90])
+def test_training_and_eval_warn_when_the_pictures_look_turned(tmp_path, turn):
+    """A dataset from a turned camera that declares nothing: the hands found vote, and the
+    warning names the rotate: to declare; nothing is turned on its own."""
+    from conftest import write_class_tree
+    from edge_app.dataset.subjects import SubjectScan
+    from edge_app.subject.base import Subject
+    from train.subjects import rotation_hint
+
+    ds = read_dataset(write_class_tree(tmp_path / "data", {"1": 15, "5": 15}))
+    with FrameReader(open_source("sim://fingers?seed=5&rotate={}".format(turn))) as reader:
+        frames = [reader.get(timeout=5) for _ in range(len(ds.samples))]
+    scan = SubjectScan([Subject.from_dict(f.truth["subject"], (f.image.shape[1], f.image.shape[0]))
+                        for f in frames])
+    hint = rotation_hint(ds, scan)
+    if turn == 0:
+        assert hint == ""
+    else:
+        assert "look turned" in hint and "rotate: {}".format(inverse(turn)) in hint, hint
+        (tmp_path / "data/dataset.yaml").write_text("format: edge-app\nkind: classification\n"
+                                                    "classes: ['1', '5']\nrotate: 90\n")
+        assert rotation_hint(read_dataset(tmp_path / "data"), scan) == "", "declared: no warning"

@@ -184,6 +184,19 @@ def _face_eye_distances(ds: Any, view: Any, task: TaskSpec, plan: InputPlan, pro
     return np.array([by_path.get(str(s.path)) or np.nan for s in view.samples], np.float64)
 
 
+def _rotation_hint(ds: Any, plan: InputPlan, progress: bool) -> None:
+    """Warn when the evaluated pictures look turned (the scan the view made, from its cache)."""
+    from edge_app.dataset.subjects import scan_subjects
+    from train.subjects import rotation_hint
+
+    try:
+        hint = rotation_hint(ds, scan_subjects(ds, str(plan.subject), plan.provider, plan.crops, progress))
+    except UserError:
+        return
+    if hint:
+        log.warning(hint)
+
+
 def _with_baseline(metrics: Dict[str, Any], ds: Any, view: Any, task: TaskSpec, plan: InputPlan,
                    norm: Any, progress: bool) -> Dict[str, Any]:
     """The detector's own points beside the model's error, where the task's points are its."""
@@ -217,6 +230,8 @@ def evaluate(bundle_path: Path, data: Path, fmt: str = "auto", json_path: Option
     trainer = plan.kind.training()
     start = time.monotonic()
     view = trainer.view(ds, plan, None, task, progress)
+    if plan.kind.subject:
+        _rotation_hint(ds, plan, progress)
     if view.samples:
         outputs = trainer.predict(model, view, bundle.input_size, device, progress)
     else:

@@ -54,11 +54,37 @@ def plan_input(ds: Dataset, task: TaskSpec, cfg: Any, progress: bool) -> Tuple[I
 
 
 def report(ds: Dataset, scan: SubjectScan, kind: str) -> None:
-    """Detection rate per class, printed."""
+    """Detection rate per class, printed; a warning when the pictures look turned."""
     per = rates_by_label(ds, scan)
     text = ", ".join("{} {}/{}".format(k, f, t) for k, (f, t) in per.items())
     log.info("subject: %s found in %.0f%% of %d images (%s; %d stored, %d cached, %d detected)",
              kind, 100 * scan.rate, len(scan.subjects), text, scan.stored, scan.cached, scan.detected)
+    hint = rotation_hint(ds, scan)
+    if hint:
+        log.warning(hint)
+
+
+ROTATION_VOTES = 20   # upright evidence a whole dataset must give before it is called turned
+
+
+def rotation_hint(ds: Dataset, scan: SubjectScan) -> str:
+    """One line when the subjects found say the pictures are turned and the dataset declares
+    no ``rotate:``, else "". The turn is only reported, never applied: rotation belongs to
+    the camera, and the person who knows it declares it (a turned thumbs-up is a thumbs-down)."""
+    from edge_app.camera_check import RotationVote
+    from edge_app.dataset.verify import declared_rotation
+
+    if not ds.samples or declared_rotation(ds.samples[0].path):
+        return ""
+    vote = RotationVote(min_frames=ROTATION_VOTES)
+    for subject in scan.subjects:
+        vote.add(subject)
+    est = vote.result()
+    if not est.known or not est.rotation:
+        return ""
+    return ("the pictures look turned ({}): if the camera was, declare `rotate: {}` in {} "
+            "(edge-app doctor --source checks a camera)".format(
+                est.evidence(), est.rotation, Path(ds.root) / "dataset.yaml"))
 
 
 def crop_dataset(ds: Dataset, plan: InputPlan, scan: SubjectScan) -> Tuple[Dataset, List[Sample]]:
