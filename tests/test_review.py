@@ -320,6 +320,8 @@ def test_a_turned_camera_is_collected_raw_and_reviewed_upright(tmp_path):
     assert row["rotate"] == 90 and cv2.imread(str(tmp_path / "col/m" / row["file"])).shape[:2] == (40, 80)
     review = Review(tmp_path / "col", task, DatasetWriter(tmp_path / "data", task), job=None,
                     holdout=tmp_path / "held")
+    shown = cv2.imdecode(np.frombuffer(review.image("m", row["file"]), np.uint8), cv2.IMREAD_COLOR)
+    assert shown.shape[:2] == (80, 40), "the page shows the frame as the model saw it"
     review.confirm("m", row["file"], "thumbs_up")
     saved = list((tmp_path / "data/thumbs_up").glob("*.jpg")) + list((tmp_path / "held/thumbs_up").glob("*.jpg"))
     image = cv2.imread(str(saved[0]))

@@ -149,8 +149,9 @@ def build_app(studio: Studio, token: Optional[str] = None, host: str = "127.0.0.
         return await asyncio.get_running_loop().run_in_executor(None, studio.review_state)
 
     async def review_image(request: Request) -> Any:
-        path = studio.review_image(request.path_params["model"], request.path_params["name"])
-        return FileResponse(path, media_type="image/jpeg")
+        data = await asyncio.get_running_loop().run_in_executor(
+            None, studio.review_image, request.path_params["model"], request.path_params["name"])
+        return Response(data, media_type="image/jpeg")
 
     async def review_action(request: Request) -> Any:
         action = request.path_params["action"]

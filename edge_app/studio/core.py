@@ -406,7 +406,7 @@ class Studio:
         self._need_review().delete(model, name)
         self.say("deleted {} (kept in .deleted/)".format(name))
 
-    def review_image(self, model: str, name: str) -> Path:
+    def review_image(self, model: str, name: str) -> bytes:
         return self._need_review().image(model, name)
 
     def review_retrain(self, mode: Optional[str] = None) -> None:

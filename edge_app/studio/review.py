@@ -124,10 +124,15 @@ class Review:
                 return folder, row
         raise NotFound("no collected frame {}/{}".format(shorten(model), shorten(name)))
 
-    def image(self, model: str, name: str) -> Path:
-        """The JPEG of a collected frame."""
-        folder, _ = self._row(model, name)
-        return folder / name
+    def image(self, model: str, name: str) -> bytes:
+        """The JPEG of a collected frame as the model saw it: a frame the loop turned
+        (``?rotate=``) is stored raw and shown turned, so the guess and the points drawn on it
+        line up, and points dragged on it are in the frame the dataset stores."""
+        folder, row = self._row(model, name)
+        try:
+            return _upright((folder / name).read_bytes(), row.get("rotate"))
+        except OSError as exc:
+            raise NotFound("{}: {}".format(shorten(name), exc.strerror or exc))
 
     # -- review actions ---------------------------------------------------------------------
     def confirm(self, model: str, name: str, label: Optional[str] = None,
