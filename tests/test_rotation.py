@@ -393,6 +393,42 @@ def test_declaring_rotate_later_keeps_labels_on_their_spot(tmp_path, monkeypatch
         set_rotation(out, 45)
 
 
+def test_a_declared_turn_cut_off_midway_is_finished_not_repeated(tmp_path, monkeypatch):
+    """set_rotation killed after turning the labels and before the subjects: the rerun turns
+    only what is left, and a different turn waits until it is finished."""
+    import json
+
+    from edge_app.dataset import turn as turn_module
+    from edge_app.dataset.meta import read_meta
+
+    out = tmp_path / "face"
+    assert main(["capture", "--task", "face", "--source", "sim://face?seed=2", "--headless",
+                 "--camera-check", "0", "--count", "3", "--out", str(out), "--no-progress"]) == 0
+    labels, subjects = (out / "labels.csv").read_text(), (out / "subjects.jsonl").read_text()
+
+    def killed(root, delta):
+        raise KeyboardInterrupt
+
+    real = turn_module._turn_subjects
+    monkeypatch.setattr(turn_module, "_turn_subjects", killed)
+    with pytest.raises(KeyboardInterrupt):
+        turn_module.set_rotation(out, 90)
+    assert (out / "labels.csv").read_text() != labels and "rotate" not in read_meta(out)
+    assert json.loads((out / turn_module.PENDING).read_text())["done"] == ["labels"]
+    with pytest.raises(DatasetError, match="cut off"):
+        turn_module.set_rotation(out, 180)
+    monkeypatch.setattr(turn_module, "_turn_subjects", real)
+    assert turn_module.set_rotation(out, 90) == 3, "only the subjects were left"
+    assert read_meta(out)["rotate"] == 90 and not (out / turn_module.PENDING).exists()
+    assert turn_module.set_rotation(out, 0) == 6
+    assert (out / "labels.csv").read_text().splitlines()[1:] != [] and \
+        (out / "subjects.jsonl").read_text() != ""
+    back = [[round(float(v), 3) for v in line.split(",")[1:]] for line in (out / "labels.csv").read_text().splitlines()[1:]]
+    first = [[round(float(v), 3) for v in line.split(",")[1:]] for line in labels.splitlines()[1:]]
+    assert back == first, "turned once there and once back: where they started"
+    assert subjects  # the subjects file existed to be turned
+
+
 def test_the_studio_finds_a_turned_camera_and_shows_it_upright(monkeypatch, tmp_path):
     """The studio runs the camera check beside its preview; the turn it finds is applied to
     the source, and its state says so."""

@@ -20,20 +20,42 @@ def set_rotation(root: Path, rotation: int) -> int:
     written first, ``dataset.yaml`` last. Returns how many rows were turned."""
     from edge_app.rotation import parse_rotation
 
+    import json
+
     root = Path(root)
     rotation = parse_rotation(rotation, str(root / META_FILE), DatasetError)
     meta = read_meta(root)
-    delta = (rotation - int(meta.get("rotate", 0))) % 360
+    journal = root / PENDING
+    old = int(meta.get("rotate", 0))
+    # A change cut off between its steps left a journal: finish it (the steps it did are not
+    # done again, so no label is turned twice); another turn waits until it is finished.
+    state: Dict[str, Any] = (json.loads(journal.read_text()) if journal.is_file()
+                             else {"to": rotation, "done": []})
+    if int(state["to"]) != rotation:
+        raise DatasetError("{}: a change to rotate: {} was cut off; finish it first (set the "
+                           "rotation to {} again), then change it".format(root, state["to"], state["to"]))
+    delta = (rotation - old) % 360
     turned = 0
-    if delta:
-        turned += _turn_points(root, meta, delta)
-        turned += _turn_subjects(root, delta)
+    steps = (("labels", lambda: _turn_points(root, meta, delta)),
+             ("subjects", lambda: _turn_subjects(root, delta)))
+    for name, step in steps if delta else ():
+        if name in state["done"]:
+            continue
+        atomic_write_text(journal, json.dumps(state))
+        turned += step()
+        state["done"].append(name)
+        atomic_write_text(journal, json.dumps(state))
     if rotation:
         meta["rotate"] = rotation
     else:
         meta.pop("rotate", None)
     write_meta(root, meta)
+    if journal.is_file():
+        journal.unlink()
     return turned
+
+
+PENDING = ".rotate-pending.json"   # the journal of a set_rotation in progress
 
 
 def _turn_points(root: Path, meta: Dict[str, Any], delta: int) -> int:
