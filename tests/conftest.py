@@ -201,3 +201,16 @@ def chromium_path():
         if path:
             return path
     return None
+
+
+@pytest.fixture
+def browser():
+    """Debian's Chromium driven by Playwright (skips where either is missing)."""
+    sync = pytest.importorskip("playwright.sync_api")
+    exe = chromium_path()
+    if exe is None:
+        pytest.skip("no chromium here (apt install chromium; CI installs it)")
+    with sync.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
+        yield b
+        b.close()

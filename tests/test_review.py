@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import chromium_path
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
@@ -223,18 +222,6 @@ def served(tmp_path):
         server.should_exit = True
         thread.join(5)
         studio.close()
-
-
-@pytest.fixture
-def browser():
-    sync = pytest.importorskip("playwright.sync_api")
-    exe = chromium_path()
-    if exe is None:
-        pytest.skip("no chromium here (apt install chromium; CI installs it)")
-    with sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
 
 
 def _dataset_files(root):

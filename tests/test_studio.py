@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FAST_TRAIN, chromium_path
+from conftest import FAST_TRAIN
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
@@ -168,9 +168,6 @@ def test_keypoints_are_placed_by_clicks_and_deleted_with_their_row(tmp_path):
 
 # -- the real browser -----------------------------------------------------------------------
 
-_chromium = chromium_path
-
-
 @pytest.fixture
 def served(tmp_path):
     """The studio served by uvicorn on a free port, as `edge-app studio` does."""
@@ -200,18 +197,6 @@ def served(tmp_path):
             item[1].join(5)
         else:
             item.close()
-
-
-@pytest.fixture
-def browser():
-    sync = pytest.importorskip("playwright.sync_api")
-    exe = _chromium()
-    if exe is None:
-        pytest.skip("no chromium here (apt install chromium; CI installs it)")
-    with sync.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
-        yield b
-        b.close()
 
 
 @pytest.mark.slow

@@ -21,7 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_app.dataset.model import Dataset, Sample
-from edge_app.dataset.subjects import CACHE_VERSION, SubjectScan
+from edge_app.dataset.subjects import CACHE_VERSION, SubjectScan, load_cache, save_cache
 from edge_app.subject.base import Subject
 from train.candidate import Candidate, TrainJob, View
 
@@ -186,7 +186,7 @@ class _Renders:
         self.needs_subject = subjects and bool(plan.subject) and job.task.subject != "none"
         key = json.dumps([self.kind, self.provider, self.crops, CACHE_VERSION, SHIFTS_VERSION])
         self.path = self.dir / "subjects-{}.json".format(hashlib.sha1(key.encode()).hexdigest()[:16])
-        self.cache = _load(self.path)
+        self.cache = load_cache(self.path)
         self.version = SHIFTS_VERSION
         self.finder: Any = None
         self.dirty = False
@@ -274,25 +274,7 @@ class _Renders:
         if self.finder is not None:
             self.finder.close()
         if self.dirty:
-            _save(self.path, self.cache)
-
-
-def _load(path: Path) -> Dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
-def _save(path: Path, cache: Dict[str, Any]) -> None:
-    from edge_app.dataset.atomic import atomic_write_text
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(cache))
-    except OSError:
-        pass   # a cache that cannot be written only costs time next run
+            save_cache(self.path, self.cache)
 
 
 # -- leave one group out -------------------------------------------------------------------

@@ -78,11 +78,11 @@ def _cache_file(root: Path, kind: str, provider: str, is_crop: bool, cache_dir: 
 def _load_cache(root: Path, kind: str, provider: str, is_crop: bool, cache_dir: Path) -> Dict[str, Any]:
     """This version's cache of ``root``; when there is none yet, the subjects an older version
     found (its misses are left out, so they are searched again, once)."""
-    cache = _load(_cache_file(root, kind, provider, is_crop, cache_dir))
+    cache = load_cache(_cache_file(root, kind, provider, is_crop, cache_dir))
     if cache:
         return cache
     for version in OLDER_VERSIONS:
-        old = _load(_cache_file(root, kind, provider, is_crop, cache_dir, version))
+        old = load_cache(_cache_file(root, kind, provider, is_crop, cache_dir, version))
         cache.update({k: v for k, v in old.items()
                       if isinstance(v, dict) and v.get("subject") is not None and k not in cache})
     return cache
@@ -140,13 +140,13 @@ def scan_subjects(ds: Dataset, kind: str, provider: str = "auto", is_crop: bool 
                 cache[rel] = {"sig": sig, "subject": None if found is None else found.to_dict(size)}
                 scan.detected += 1
                 if scan.detected % 200 == 0:   # an interrupted scan keeps its work
-                    _save(cache_path, cache)
+                    save_cache(cache_path, cache)
             bar.update(1)
     finally:
         bar.close()
         if finder is not None:
             finder.close()
-            _save(cache_path, cache)
+            save_cache(cache_path, cache)
     return scan
 
 
@@ -158,7 +158,8 @@ def _detect(finder: Any, sample: Sample, is_crop: bool) -> Optional[Subject]:
     return find_subject(finder, image, None, is_crop, hard=True)
 
 
-def _load(path: Path) -> Dict[str, Any]:
+def load_cache(path: Path) -> Dict[str, Any]:
+    """A JSON cache file as a dict ({} when missing or unreadable)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         return data if isinstance(data, dict) else {}
@@ -166,7 +167,8 @@ def _load(path: Path) -> Dict[str, Any]:
         return {}
 
 
-def _save(path: Path, cache: Dict[str, Any]) -> None:
+def save_cache(path: Path, cache: Dict[str, Any]) -> None:
+    """Write a JSON cache atomically; a cache that cannot be written is skipped."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(cache))
