@@ -1,5 +1,6 @@
 """The registry of input kinds: what a model is fed (the whole frame, the subject's crop, its
-landmarks, or crop and landmarks together), and the input plan a bundle records.
+landmarks, its landmarks with the texture of its aligned crop, or crop and landmarks
+together), and the input plan a bundle records.
 
 Everything that differs between input kinds on the device lives here: the graph's inputs,
 whether the subject stage runs, the live input cut from a frame and its subject, a dummy batch,
@@ -23,7 +24,8 @@ from edge_app.subject.crop import PAD
 
 # The layout of landmark features (edge_app.subject.landmarks): bump it whenever the features
 # change meaning, so that models trained on another layout are refused instead of misread.
-# 2: per-finger measures for hands, Face Mesh points for faces (the plan records the schema).
+# 2: per-finger measures for hands, Face Mesh points for faces (the plan records the schema);
+# the texture block of edge_app.subject.texture (its window, side and cells) is part of it.
 LANDMARK_LAYOUT = 2
 
 Size = Tuple[int, int]   # (height, width)
@@ -41,6 +43,7 @@ class InputKind:
     # on the hand splits). Frame models are a candidate only when no subject can be found.
     rank = 9
     trainer = ""           # "module:attribute" of its training side (needs torch)
+    auto_subjects: Tuple[str, ...] = ("hand", "face")   # subject kinds ``--input auto`` tries it on
 
     def training(self) -> Any:
         """The kind's training side (``train.inputs``), imported on first use."""
@@ -50,6 +53,12 @@ class InputKind:
     def auto_candidate(self, has_subject: bool, mode: str, resume: bool) -> bool:
         """Is this kind tried by ``--input auto`` for data with (or without) a subject?"""
         return has_subject == self.subject and not resume
+
+    def feature_width(self, schema: str) -> int:
+        """Landmark features per sample for ``schema`` (kinds that take them)."""
+        from edge_app.subject.landmarks import feature_size
+
+        return feature_size(schema)
 
     def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float,
                    schema: Optional[str] = None) -> Tuple[Any, Any]:
@@ -92,7 +101,7 @@ class CropInput(InputKind):
 
     name = "crop"
     subject = True
-    rank = 2
+    rank = 3
     trainer = "train.inputs:CROP"
 
     def auto_candidate(self, has_subject: bool, mode: str, resume: bool) -> bool:
@@ -127,6 +136,34 @@ class LandmarksInput(InputKind):
         return "{} landmarks".format(plan.features)
 
 
+class TextureInput(LandmarksInput):
+    """The landmarks and a HOG of the subject's crop turned upright in its own frame
+    (edge_app.subject.texture), side by side in one feature vector: what points alone cannot
+    show (brows drawn together, a wrinkled nose) for a millisecond and no CNN. Auto tries it
+    on faces only: on hands it would learn the training person's skin and background."""
+
+    name = "texture"
+    rank = 1
+    trainer = "train.inputs:TEXTURE"
+    auto_subjects = ("face",)
+
+    def feature_width(self, schema: str) -> int:
+        from edge_app.subject.landmarks import feature_size
+        from edge_app.subject.texture import texture_size
+
+        return feature_size(schema) + texture_size()
+
+    def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float,
+                   schema: Optional[str] = None) -> Tuple[Any, Any]:
+        from edge_app.subject.texture import with_texture
+
+        found = with_texture(image, subject, schema)
+        return (None, None) if found is None else (found[0][None], found[1])
+
+    def describe_input(self, size: Size, plan: "InputPlan") -> str:
+        return "{} landmark and texture features".format(plan.features)
+
+
 class BothInput(InputKind):
     """The crop and the landmarks side by side, one graph with two inputs."""
 
@@ -134,7 +171,7 @@ class BothInput(InputKind):
     graph_inputs = ("images", "landmarks")
     subject = True
     landmarks = True
-    rank = 1
+    rank = 2
     trainer = "train.inputs:BOTH"
 
     def auto_candidate(self, has_subject: bool, mode: str, resume: bool) -> bool:
@@ -166,6 +203,7 @@ def register_input(kind: InputKind) -> InputKind:
 FRAME = register_input(FrameInput())
 CROP = register_input(CropInput())
 LANDMARKS = register_input(LandmarksInput())
+TEXTURE = register_input(TextureInput())
 BOTH = register_input(BothInput())
 
 
@@ -183,9 +221,12 @@ def input_names() -> Tuple[str, ...]:
     return tuple(INPUT_KINDS)
 
 
-def auto_candidates(has_subject: bool, mode: str, resume: bool) -> List[InputKind]:
-    """The kinds ``--input auto`` trains, most general first (see :attr:`InputKind.rank`)."""
-    found = [k for k in INPUT_KINDS.values() if k.auto_candidate(has_subject, mode, resume)]
+def auto_candidates(has_subject: bool, mode: str, resume: bool, subject: Optional[str] = None
+                    ) -> List[InputKind]:
+    """The kinds ``--input auto`` trains for ``subject`` ("hand", "face"), most general first
+    (see :attr:`InputKind.rank`)."""
+    found = [k for k in INPUT_KINDS.values() if k.auto_candidate(has_subject, mode, resume)
+             and (subject is None or not k.subject or subject in k.auto_subjects)]
     return sorted(found, key=lambda k: k.rank)
 
 
@@ -247,12 +288,12 @@ class InputPlan:
 
     def check_layout(self, source: str) -> None:
         """A model trained on another landmark feature layout would read garbage: refused."""
-        from edge_app.subject.landmarks import SCHEMA_KIND, feature_size
+        from edge_app.subject.landmarks import SCHEMA_KIND
 
         schema = self.feature_schema
         if schema is None or self.subject not in SCHEMA_KIND.values():
             return
-        want = feature_size(schema) if schema in SCHEMA_KIND else -1
+        want = self.kind.feature_width(schema) if schema in SCHEMA_KIND else -1
         if self.layout != LANDMARK_LAYOUT or self.features != want:
             raise UserError("{}: a landmark model for {} features of layout {}, but this version "
                             "computes {} of layout {}; retrain it (edge-app train ... --input {}) "

@@ -29,7 +29,7 @@ def _frame_and_subject(task: str = "fingers"):
 
 
 def _plan(kind) -> InputPlan:
-    width = feature_size("hand") if kind.landmarks else 0
+    width = kind.feature_width("hand") if kind.landmarks else 0
     return InputPlan(kind.name, "hand" if kind.subject else None, features=width,
                      layout=LANDMARK_LAYOUT if kind.landmarks else 0)
 
@@ -73,9 +73,11 @@ def test_a_subject_without_landmarks_gives_no_landmark_input():
 
 def test_auto_candidates_follow_the_data_and_the_mode():
     names = lambda *a: [k.name for k in auto_candidates(*a)]  # noqa: E731
-    assert names(True, "fast", False) == ["landmarks", "both", "crop"]
-    assert names(True, "full", False) == ["landmarks", "crop"], "no second fine-tuned CNN"
-    assert names(True, "fast", True) == ["crop"], "--resume continues the crop CNN"
+    assert names(True, "fast", False, "hand") == ["landmarks", "both", "crop"], \
+        "no texture on hands: it would learn the training person's skin"
+    assert names(True, "fast", False, "face") == ["landmarks", "texture", "both", "crop"]
+    assert names(True, "full", False, "face") == ["landmarks", "texture", "crop"], "no second fine-tuned CNN"
+    assert names(True, "fast", True, "face") == ["crop"], "--resume continues the crop CNN"
     assert names(False, "fast", False) == ["frame"]
 
 
@@ -107,6 +109,11 @@ def test_landmark_layout_is_recorded_and_enforced():
     with pytest.raises(UserError, match="layout {}".format(LANDMARK_LAYOUT + 1)):
         InputPlan("both", "hand", features=width, layout=LANDMARK_LAYOUT + 1).check_layout("m")
     InputPlan("crop", "hand").check_layout("m")   # no landmarks: nothing to check
+    texture = INPUT_KINDS["texture"].feature_width("face_mesh")
+    InputPlan("texture", "face", features=texture, layout=LANDMARK_LAYOUT, schema="face_mesh").check_layout("m")
+    with pytest.raises(UserError, match="retrain it"):   # landmark features only: not a texture model
+        InputPlan("texture", "face", features=feature_size("face_mesh"), layout=LANDMARK_LAYOUT,
+                  schema="face_mesh").check_layout("m")
 
 
 def test_choose_input_prefers_what_carries_to_other_people():

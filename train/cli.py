@@ -64,8 +64,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="auto (default), cpu, cuda, cuda:1")
     p.add_argument("--input", choices=INPUTS, help="what the model learns from: crop (the hand "
                    "or face the subject stage finds), landmarks (its normalised landmarks: a small "
-                   "model that trains in seconds), both (the crop CNN's features and the landmarks "
-                   "into one head), frame (the whole image), auto (default: when the subject is "
+                   "model that trains in seconds), texture (the landmarks and a HOG of the crop "
+                   "turned upright: expressions; auto tries it on faces), both (the crop CNN's "
+                   "features and the landmarks into one head), frame (the whole image), auto (default: when the subject is "
                    "found in most images, landmarks first; the CNN candidates only where "
                    "landmarks fall short (subject found in under 90%%, or below the task kind's "
                    "bar on validation) and the best on validation, misses counted, is kept; "

@@ -111,7 +111,7 @@ class LandmarksTraining(TrainingInput):
 
         schema = str(bundle.plan.feature_schema)
         return LandmarkModel(bundle.plan.features, out_features(bundle.task),
-                             prior=point_prior(bundle.task, schema))
+                             prior=point_prior(bundle.task, schema, bundle.plan.features))
 
     def predict(self, model: Any, view: View, size: Tuple[int, int], device: Any,
                 progress: bool = False) -> np.ndarray:
@@ -119,6 +119,21 @@ class LandmarksTraining(TrainingInput):
 
         assert view.features is not None
         return predict(model.cpu(), view.features)
+
+
+class TextureTraining(LandmarksTraining):
+    """The landmark MLP on landmark features followed by the aligned crop's HOG."""
+
+    def view(self, ds: Dataset, plan: InputPlan, scan: Optional[SubjectScan], task: TaskSpec,
+             progress: bool = False) -> View:
+        from train.landmarks import texture_data
+
+        view = super().view(ds, plan, scan, task, progress)
+        scan = scan or self.scan(ds, plan, progress)
+        assert scan is not None and view.features is not None
+        return View(view.samples, view.targets, view.sizes,
+                    texture_data(view.samples, view.features, scan, ds, progress),
+                    view.missed, view.schema)
 
 
 class BothTraining(TrainingInput):
@@ -166,4 +181,5 @@ def _schema(plan: InputPlan, scan: SubjectScan) -> str:
 FRAME = FrameTraining()
 CROP = CropTraining()
 LANDMARKS = LandmarksTraining()
+TEXTURE = TextureTraining()
 BOTH = BothTraining()

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from edge_app.errors import DatasetError
-from edge_app.inputs import LANDMARK_LAYOUT, LANDMARKS
+from edge_app.inputs import LANDMARK_LAYOUT
 from train.candidate import Candidate, TrainJob, split
 from train.landmarks import fit, predict
 
@@ -17,7 +17,8 @@ log = logging.getLogger(__name__)
 
 
 def train_landmarks(job: TrainJob, trainer: Any) -> Candidate:
-    """Fit the landmark MLP on the samples whose subject has landmarks."""
+    """Fit the landmark MLP on the samples whose subject has landmarks (``trainer``'s view:
+    landmark features, or those and the texture block)."""
     task = job.task
     kind = task.task_kind.training()
     view = trainer.view(job.ds, job.plan, job.scan, task, job.progress)
@@ -34,7 +35,7 @@ def train_landmarks(job: TrainJob, trainer: Any) -> Candidate:
     log.log(logging.DEBUG if job.quiet else logging.INFO, "trained a landmark model in %.1f s; validation: %s",
             seconds, kind.describe(metrics) if metrics else "n/a")
     width = int(view.features.shape[1]) if view.features is not None else 0
-    plan = dataclasses.replace(job.plan, input=LANDMARKS.name, features=width, layout=LANDMARK_LAYOUT,
+    plan = dataclasses.replace(job.plan, features=width, layout=LANDMARK_LAYOUT,
                                schema=schema)
     timings = {"train_seconds": round(seconds, 2), "feature_seconds": 0.0,
                "images_per_second": None, "feature_cache_hit": False}

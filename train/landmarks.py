@@ -46,10 +46,10 @@ def out_features(task: TaskSpec) -> int:
     return task.task_kind.output_size(task.labels)
 
 
-def point_prior(task: TaskSpec, schema: str) -> Optional[np.ndarray]:
-    """For point tasks, the matrix (2P x features) that reads each task point the detector
-    also gives from the features' local block (a mean over its mesh points); None when the
-    task has no such point."""
+def point_prior(task: TaskSpec, schema: str, width: Optional[int] = None) -> Optional[np.ndarray]:
+    """For point tasks, the matrix (2P x ``width`` features, by default the schema's) that
+    reads each task point the detector also gives from the features' local block (a mean over
+    its mesh points); None when the task has no such point."""
     from edge_app.subject.landmarks import FACE_MESH, MESH_POINTS, feature_size
 
     if not task.points:
@@ -60,7 +60,7 @@ def point_prior(task: TaskSpec, schema: str) -> Optional[np.ndarray]:
         from train.baseline import point_names
 
         where = {name: [i] for i, name in enumerate(point_names(schema.split("_")[0]))}
-    prior = np.zeros((2 * len(task.points), feature_size(schema)), np.float32)
+    prior = np.zeros((2 * len(task.points), width or feature_size(schema)), np.float32)
     for j, name in enumerate(task.points):
         for i in where.get(name, []):
             for axis in (0, 1):
@@ -104,6 +104,31 @@ def landmark_data(ds: Dataset, subjects: Sequence[Optional[Subject]], targets: n
     return LandmarkData(keep, np.array(xs, np.float32).reshape(len(xs), width), y, frames), missed
 
 
+def texture_data(samples: Sequence[Sample], x: np.ndarray, scan: Any, ds: Dataset,
+                 progress: bool = False) -> np.ndarray:
+    """Landmark features ``x`` of ``samples`` (a landmark view of ``ds``) followed by the HOG
+    of each subject's aligned crop (edge_app.subject.texture)."""
+    from tqdm import tqdm
+
+    from edge_app.dataset.verify import read_image
+    from edge_app.errors import DatasetError
+    from edge_app.subject.landmarks import landmark_features
+    from edge_app.subject.texture import texture_features
+
+    subject_of = {id(s): sub for s, sub in zip(ds.samples, scan.subjects)}
+    rows = []
+    for s in tqdm(samples, desc="texture", unit="img", leave=False, disable=not progress):
+        subject = subject_of[id(s)]
+        image, problem = read_image(s.path)
+        if image is None:   # verified before training; changed on disk since
+            raise DatasetError("{}: {}".format(s.path, problem))
+        found = landmark_features(subject, None)
+        assert found is not None and subject is not None
+        rows.append(texture_features(image, found[1], subject.kind))
+    tex = np.array(rows, np.float32).reshape(len(rows), -1)
+    return np.concatenate([x, tex], axis=1) if len(rows) else x
+
+
 def _rotations(rng: np.random.Generator, n: int, limit: float) -> np.ndarray:
     angle = rng.uniform(-limit, limit, n)
     c, s = np.cos(angle), np.sin(angle)
@@ -117,6 +142,8 @@ def augment_views(x: np.ndarray, y: np.ndarray, views: int, seed: int, schema: s
     point lost (set to the centre), and the orientation turned as a tilted camera would; the
     upright points and the measures follow from both."""
     rng = np.random.default_rng(seed)
+    # a texture block after the landmark features (the texture kind) is kept as it is
+    x, extra = x[:, :feature_size(schema)], x[:, feature_size(schema):]
     xs, ys = [x], [y]
     pts, orient = split_features(x, schema)
     for _ in range(views):
@@ -131,7 +158,7 @@ def augment_views(x: np.ndarray, y: np.ndarray, views: int, seed: int, schema: s
         turned = np.einsum("nij,nj->ni", _rotations(rng, len(x), 0.25), orient)
         xs.append(join_features(out, turned, schema))
         ys.append(y if y.ndim == 1 else move(y).astype(np.float32))
-    return np.concatenate(xs), np.concatenate(ys)
+    return np.concatenate([np.concatenate(xs), np.tile(extra, (len(xs), 1))], axis=1), np.concatenate(ys)
 
 
 def fit(train: Any, val: Any, task: TaskSpec, cfg: Any, device: Any, schema: str
@@ -143,7 +170,8 @@ def fit(train: Any, val: Any, task: TaskSpec, cfg: Any, device: Any, schema: str
     from train.heads import fit_head_sgd
 
     kind = task.task_kind.training()
-    model = LandmarkModel(train.features.shape[1], out_features(task), prior=point_prior(task, schema))
+    width = train.features.shape[1]
+    model = LandmarkModel(width, out_features(task), prior=point_prior(task, schema, width))
     x, y = augment_views(train.features, train.targets, max(cfg.views, 1) * 2, cfg.seed, schema)
     tuned = dataclasses.replace(cfg, batch_size=max(cfg.batch_size, 64), lr=cfg.lr or 3e-3,
                                 epochs=max(cfg.epochs or 0, 150))

@@ -54,8 +54,8 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
                    None if val_dir is None else Path(val_dir), resume, progress,
                    None if cache_dir is None else Path(cache_dir).expanduser())
     auto = cfg.input in AUTO_INPUTS
-    kinds = auto_candidates(plan.subject is not None and plan.kind.subject, cfg.mode, resume) \
-        if auto else [plan.kind]
+    kinds = auto_candidates(plan.subject is not None and plan.kind.subject, cfg.mode, resume,
+                            plan.subject) if auto else [plan.kind]
     candidates = _train_auto(job, kinds) if auto else _train_all(job, kinds, False)
     kind = task.task_kind.training()
     best = choose_input(candidates, kind) if len(candidates) > 1 else next(iter(candidates))
@@ -135,7 +135,7 @@ def _train_all(job: TrainJob, kinds: List[InputKind], auto: bool, have_one: bool
     return found
 
 
-AUTO_REASON = "auto: best on validation (near ties go to landmarks, then both, then crop)"
+AUTO_REASON = "auto: best on validation (near ties go to landmarks, then texture, both, crop)"
 ENOUGH_REASON = "auto: landmarks alone reached the bar on validation; CNN candidates skipped"
 
 

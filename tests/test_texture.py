@@ -1,0 +1,97 @@
+"""Texture features (edge_app.subject.texture): HOG as the reference defines it, taken from the
+subject's own upright frame, the same in training and in the live loop."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_app.cv import cv2
+from edge_app.inputs import INPUT_KINDS
+from edge_app.sources import open_source
+from edge_app.subject.base import Subject
+from edge_app.subject.landmarks import feature_size, landmark_features
+from edge_app.subject.texture import SIDE, aligned_crop, hog, texture_features, texture_size, with_texture
+
+
+def _face(seed: int = 4):
+    """A simulated face, smoothed: the simulator's skin is per-pixel noise, which no two
+    renderings share and which would drown the face's own shapes."""
+    src = open_source("sim://face?seed={}&width=320&height=240".format(seed))
+    src.open()
+    frame = src.read()
+    src.close()
+    image = cv2().GaussianBlur(frame.image, (0, 0), 3)
+    return image, Subject.from_dict(frame.truth["subject"], (320, 240))
+
+
+def _drawn(smile: bool, angle: float = 0.0, scale: float = 1.0):
+    """A drawn face (eyes, brows, nose, mouth) turned by ``angle`` degrees and scaled about
+    the image centre, with its five points."""
+    cv = cv2()
+    image = np.full((240, 320, 3), 170, np.uint8)
+    cv.ellipse(image, (160, 125), (60, 80), 0, 0, 360, (120, 140, 200), -1)
+    for x in (135, 185):
+        cv.circle(image, (x, 105), 8, (30, 30, 30), -1)
+        cv.line(image, (x - 14, 88), (x + 14, 88 if smile else 94), (40, 40, 40), 4)
+    cv.line(image, (160, 110), (160, 140), (60, 60, 90), 3)
+    if smile:
+        cv.ellipse(image, (160, 158), (26, 14), 0, 0, 180, (20, 20, 80), 4)
+    else:
+        cv.ellipse(image, (160, 172), (26, 14), 0, 180, 360, (20, 20, 80), 4)
+    points = np.array([[185, 105], [135, 105], [160, 140], [184, 160], [136, 160]], np.float64)
+    m = cv.getRotationMatrix2D((160, 120), angle, scale)
+    image = cv.warpAffine(image, m, (320, 240), borderMode=cv.BORDER_REPLICATE)
+    points = np.c_[points, np.ones(len(points))] @ m.T
+    return image, Subject("face", (80.0, 40.0, 240.0, 210.0), points)
+
+
+def test_hog_matches_scikit_image():
+    skimage = pytest.importorskip("skimage.feature")
+    grey = (np.random.default_rng(0).random((SIDE, SIDE)) * 255).astype(np.uint8)
+    want = skimage.hog(grey, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(2, 2),
+                       block_norm="L2-Hys")
+    got = hog(grey)
+    assert got.shape == want.shape == (texture_size(),)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_the_crop_follows_the_subject_not_the_image():
+    """Turning and scaling the camera moves the face; its aligned crop (and so its texture)
+    stays nearly the same, while another expression's differs."""
+    def crop(image, subject):
+        return aligned_crop(image, landmark_features(subject)[1], "face").astype(np.float64)
+
+    def tex(image, subject):
+        return texture_features(image, landmark_features(subject)[1], "face")
+
+    base, turned, frown = crop(*_drawn(True)), crop(*_drawn(True, 25.0, 1.3)), crop(*_drawn(False))
+    assert base.shape == (SIDE, SIDE)
+    assert np.abs(turned - base).mean() < 0.5 * np.abs(frown - base).mean()
+    base, turned, frown = tex(*_drawn(True)), tex(*_drawn(True, 25.0, 1.3)), tex(*_drawn(False))
+    assert np.linalg.norm(turned - base) < 0.8 * np.linalg.norm(frown - base)
+
+
+def test_live_input_is_what_training_sees(tmp_path):
+    pytest.importorskip("torch")
+    from edge_app.dataset.model import Dataset, Sample
+    from edge_app.dataset.subjects import SubjectScan
+    from train.landmarks import texture_data
+
+    image, subject = _face()
+    kind = INPUT_KINDS["texture"]
+    batch, where = kind.live_input(image, subject, (64, 64), 0.25)
+    assert batch.shape == (1, kind.feature_width("face")) and where is not None
+    x = landmark_features(subject)[0][None]
+    path = tmp_path / "f.png"
+    cv2().imwrite(str(path), image)   # lossless: the same pixels
+    sample = Sample(path=path, label="happy", size=(320, 240))
+    ds = Dataset(tmp_path, "folders", "classification", ("happy",), [sample])
+    trained = texture_data([sample], x, SubjectScan([subject]), ds)
+    np.testing.assert_allclose(trained, batch, atol=1e-5)
+    assert trained.shape[1] == feature_size("face") + texture_size()
+
+
+def test_no_landmarks_no_texture():
+    image, subject = _face()
+    assert with_texture(image, Subject("face", subject.box)) is None
+    assert with_texture(image, None) is None
