@@ -325,7 +325,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="course, ours, rule (the suggestion rules, no training)")
     parser.add_argument("--inputs", default="frame,crop,landmarks",
                         help="what our recipe learns from: frame (whole image), crop (the subject), "
-                        "landmarks (the subject's normalised landmarks), both, or auto (what "
+                        "landmarks (the subject's normalised landmarks), texture (landmarks and HOG of the "
+                        "upright crop), both, or auto (what "
                         "`edge-app train` keeps by default; the line says which)")
     parser.add_argument("--arch", default="efficientnet_lite0",
                         help="backbone (default: the one whose ImageNet weights install offline)")

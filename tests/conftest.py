@@ -75,6 +75,28 @@ def write_class_tree(root: Path, counts: dict, w: int = 64, h: int = 48, ext: st
     return Path(root)
 
 
+class FakeBackend:
+    """A backend that answers every batch with the same ``scores`` (loop, swap and collect
+    tests: the model's answer is fixed, what is tested is around it)."""
+
+    precision = "fp32"
+
+    def __init__(self, scores=(0.5, 0.5)):
+        self.scores, self.closed = np.asarray(scores, np.float32), False
+
+    def infer(self, batch):
+        return [self.scores]
+
+    def warmup(self, info):
+        pass
+
+    def describe(self):
+        return "fake"
+
+    def close(self):
+        self.closed = True
+
+
 class FakeSource(FrameSource):
     """Counts opens and closes; can fail at a frame, lose the device, or refuse to reopen."""
 

@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import FakeSource
+from conftest import FakeBackend, FakeSource
 from edge_app.results import ClassResult, NoSubject, PointsResult
 from edge_app.runtime.collect import (COLLECTED, MODEL_FILE, CollectPolicy, Collector, ModelCollector,
                                       folder_name, read_lines, uncertainty)
@@ -135,7 +135,7 @@ def test_loop_collects_in_its_own_stage_and_never_waits_for_the_disk(tmp_path, m
     c.add_model("m", info)
     start = time.monotonic()
     with FrameReader(FakeSource(n=300)) as reader:
-        stats = run_loop(reader, [Runner(info, _Unsure())], collector=c)
+        stats = run_loop(reader, [Runner(info, FakeBackend((0.5, 0.5)))], collector=c)
     took = time.monotonic() - start
     release.set()
     c.close()
@@ -143,22 +143,6 @@ def test_loop_collects_in_its_own_stage_and_never_waits_for_the_disk(tmp_path, m
     assert "collect" in stats.stages_ms and stats.stages_ms["collect"] < 5
     s = c.stats()
     assert s.written == 5 and s.dropped == 295, "one in the writer, four queued, the rest dropped"
-
-
-class _Unsure:
-    precision = "fp32"
-
-    def infer(self, batch):
-        return [np.array([0.5, 0.5], np.float32)]
-
-    def warmup(self, info):
-        pass
-
-    def describe(self):
-        return "fake"
-
-    def close(self):
-        self.closed = True
 
 
 def test_simulator_holds_background_and_lighting_fixed():

@@ -41,6 +41,8 @@ def client(tmp_path):
     with TestClient(build_app(studio, token="secret"), base_url=BASE, headers={"X-Token": "secret"}) as c:
         c.studio = studio
         _wait(lambda: c.get("/frame.jpg").content, "a first frame")
+        _wait(lambda: c.get("/api/state").json()["camera_check"]["state"] != "checking",
+              "the camera check's answer")
         yield c
     studio.close()
 
@@ -290,3 +292,28 @@ def test_an_unplugged_camera_is_one_line_and_nothing_is_left_running(tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "no-such-video.mp4" in err[0]
     _wait(lambda: threading.active_count() <= before, "the writer thread to stop", timeout=5)
+
+
+def test_no_shot_before_the_camera_check_answers(client, tmp_path):
+    """A shot taken before the check turns the picture upright would be stored turned while
+    every later one is upright: capture and bursts wait for its answer, saying why."""
+    class _Checking:
+        def status(self):
+            return {"state": "checking", "rotation": None}
+
+        def offer(self, image, truth=None):
+            pass
+
+        def close(self):
+            pass
+
+    real, client.studio.watch = client.studio.watch, _Checking()
+    try:
+        for path, body in (("/api/capture", {"label": "thumbs_up"}),
+                           ("/api/burst", {"label": "thumbs_up", "on": True})):
+            error = client.post(path, json=body).json().get("error", "")
+            assert "camera check is still looking" in error, path
+        assert not _files(tmp_path / "data", "thumbs_up"), "nothing saved"
+    finally:
+        client.studio.watch = real
+    assert client.post("/api/capture", json={"label": "thumbs_up"}).json() == {"ok": True}

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import FakeSource, read_jsonl
+from conftest import FakeBackend, FakeSource, read_jsonl
 from edge_app.errors import UserError
 from edge_app.runtime.swap import PREVIOUS, BundleSwap, rollback, runner_maker, switch_link, target
 
@@ -40,25 +40,6 @@ def test_switch_keeps_the_previous_bundle_and_rolls_back(tmp_path):
         switch_link(tmp_path / "plain", b)
 
 
-class _Backend:
-    precision = "fp32"
-
-    def __init__(self, scores):
-        self.scores, self.closed = np.asarray(scores, np.float32), False
-
-    def infer(self, batch):
-        return [self.scores]
-
-    def warmup(self, info):
-        pass
-
-    def describe(self):
-        return "fake"
-
-    def close(self):
-        self.closed = True
-
-
 def test_loop_swaps_the_new_bundle_in_without_a_gap(tmp_path):
     from edge_app.model_info import ModelInfo
     from edge_app.runtime.loop import Runner, run_loop
@@ -70,13 +51,13 @@ def test_loop_swaps_the_new_bundle_in_without_a_gap(tmp_path):
     link = tmp_path / "current"
     switch_link(link, a)
     info = ModelInfo("current", load_task("thumbs"), (16, 16), None, None, "scores", None)
-    old = Runner(info, _Backend([0.9, 0.1]), version="a")
+    old = Runner(info, FakeBackend([0.9, 0.1]), version="a")
     built = []
 
     def load(bundle):   # an engine build that takes a while, off the loop's thread
         time.sleep(1.2)
         r = Runner(ModelInfo(bundle.name, info.task, (16, 16), None, None, "scores", None),
-                   _Backend([0.1, 0.9]))
+                   FakeBackend([0.1, 0.9]))
         built.append(threading.current_thread().name)
         return r
 
@@ -149,3 +130,32 @@ def test_a_model_that_reads_another_input_is_not_swapped_in(tmp_path):
     swap.close()
     assert swap.take() is None and "restart the loop" in swap.failed[0], swap.failed
     assert _needs(running) == ("hand", "hand")
+
+
+def test_export_runs_at_low_priority_without_preexec(tmp_path, monkeypatch):
+    """The export child is started as ``nice -n 10 python -m edge_app export`` where ``nice``
+    exists; no preexec_fn, which Python documents as unsafe in a parent with threads (the
+    loop's reader and writer)."""
+    import subprocess
+
+    from edge_app.runtime import swap
+
+    seen = {}
+
+    class _Done:
+        returncode = 1
+
+        def __init__(self, cmd, **kw):
+            seen["cmd"], seen["kw"] = cmd, kw
+
+        def poll(self):
+            return 1
+
+    monkeypatch.setattr(subprocess, "Popen", _Done)
+    monkeypatch.setattr(swap.shutil, "which", lambda name: "/usr/bin/nice" if name == "nice" else None)
+    assert swap.export_bundle(tmp_path) is False
+    assert seen["cmd"][:3] == ["/usr/bin/nice", "-n", "10"] and seen["cmd"][4:7] == ["-m", "edge_app", "export"]
+    assert "preexec_fn" not in seen["kw"]
+    monkeypatch.setattr(swap.shutil, "which", lambda name: None)
+    swap.export_bundle(tmp_path)
+    assert seen["cmd"][1:4] == ["-m", "edge_app", "export"], "no nice: runs as it is"

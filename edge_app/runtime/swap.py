@@ -19,6 +19,7 @@ import dataclasses
 import importlib.util
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -99,10 +100,9 @@ def export_bundle(bundle: Path, stop: Optional[threading.Event] = None,
                   timeout: float = EXPORT_TIMEOUT) -> bool:
     """``edge-app export --model bundle`` in a child process at low priority (the loop keeps
     the CPU); True when ``model.onnx`` is there afterwards."""
-    cmd = [sys.executable, "-m", "edge_app", "export", "--model", str(bundle)]
+    cmd = _low_priority() + [sys.executable, "-m", "edge_app", "export", "--model", str(bundle)]
     with open(str(Path(bundle) / "export.log"), "w", encoding="utf-8") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                preexec_fn=_lower_priority if os.name == "posix" else None)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
     waited = 0.0
     while proc.poll() is None:
         if (stop is not None and stop.is_set()) or waited > timeout:
@@ -116,8 +116,12 @@ def export_bundle(bundle: Path, stop: Optional[threading.Event] = None,
     return proc.returncode == 0 and not needs_export(bundle)
 
 
-def _lower_priority() -> None:   # runs in the child before exec
-    os.nice(10)
+def _low_priority() -> List[str]:
+    """``nice -n 10`` where the system has it. Not ``preexec_fn=os.nice``: the loop runs
+    threads, and Python documents preexec_fn as unsafe in a threaded parent (it can
+    deadlock the child before exec)."""
+    nice = shutil.which("nice") if os.name == "posix" else None
+    return [nice, "-n", "10"] if nice else []
 
 
 class BundleSwap:

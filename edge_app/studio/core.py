@@ -213,11 +213,19 @@ class Studio:
             raise UserError("no frame from the camera yet")
         if self._stale(self._frame):
             raise UserError("the camera check just turned the picture upright: shoot again")
+        self._need_checked_camera()
         with self._lock:
             queued = self.session.save_class(self._frame, self._label(label))
         if not queued:
             raise UserError("the writer is busy (disk slow?): shot skipped")
         self.say("saved one {}".format(label))
+
+    def _need_checked_camera(self) -> None:
+        """Shots wait for the camera check: a shot taken before it turns the picture upright
+        would be stored turned while every later one is upright."""
+        if self.watch is not None and self.watch.status().get("state") == "checking":
+            raise UserError("the camera check is still looking at the picture (up to 30 s; show "
+                            "a face or an open hand): shoot once it says upright or turned")
 
     def burst(self, label: str, on: bool) -> None:
         """Start (or keep alive) or stop saving frames of ``label`` continuously."""
@@ -225,6 +233,7 @@ class Studio:
         if on:
             if self.session.is_points:
                 raise UserError("bursts are for classes; place points by clicking")
+            self._need_checked_camera()
             label = self._label(label)
             with self._lock:
                 self._burst.update(label=label, until=time.monotonic() + BURST_HOLD)

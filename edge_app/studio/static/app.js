@@ -377,6 +377,14 @@ function render(s) {
   $("mode-capture").classList.toggle("on", s.mode === "capture" && view !== "review");
   $("mode-infer").classList.toggle("on", s.mode === "infer" && view !== "review");
   $("capture-panel").hidden = s.mode !== "capture" || view === "review" || !s.camera;
+  // shots wait for the camera check (a shot before its correction would be stored turned)
+  const checking = check.state === "checking";
+  for (const id of ["capture", "burst"]) {
+    const b = $(id);
+    if (b.dataset.title === undefined) b.dataset.title = b.title;
+    b.disabled = checking;
+    b.title = checking ? "checking which way up the camera is: show a face or an open hand" : b.dataset.title;
+  }
   $("train-panel").hidden = view === "review";
   const recent = failure && Date.now() - failure.at < 6000;
   $("message").textContent = recent ? failure.text : (s.message || "");
