@@ -170,20 +170,6 @@ def exposure_corrected(image: np.ndarray) -> np.ndarray:
     return cv.cvtColor(lab, cv.COLOR_LAB2BGR)
 
 
-def badly_exposed(image: np.ndarray, low: float = 0.2, high: float = 0.8) -> bool:
-    """Is the median lightness of ``image`` (sampled on a sparse grid) outside low..high?"""
-    sample = image[::8, ::8]
-    grey = sample.mean(axis=-1) if sample.ndim == 3 else sample
-    median = float(np.median(grey)) / 255.0
-    return median < low or median > high
-
-
-def for_detector(image: np.ndarray) -> np.ndarray:
-    """What the detector sees: the image, or, when it is badly exposed, the image with its
-    exposure corrected (same geometry: landmarks found there are the image's own)."""
-    return exposure_corrected(image) if badly_exposed(image) else image
-
-
 def upscaled(image: np.ndarray, short_side: int) -> Look:
     """``image`` enlarged (bicubic) so its short side is at least ``short_side``, with a
     little sharpening against the softness of a low-resolution camera."""

@@ -113,10 +113,6 @@ def find_subject(finder: SubjectFinder, image: np.ndarray, truth: Optional[Dict[
     a crop, the whole image when nothing is found (it is known to be the subject)."""
     if truth and truth.get("subject"):   # ground truth is exact: nothing to retry
         return finder.find(image, truth)
-    import os
-    if os.environ.get("EDGE_EXPOSE") == "1":
-        from edge_app.subject.base import for_detector
-        image = for_detector(image)
     if not retry and not is_crop:
         return finder.find(image, truth)
     found = find_with_retry(finder, image, always=is_crop, hard=hard)
