@@ -53,8 +53,10 @@ def test_fast_mode_learns_each_course_task(task, sim_data, tmp_path):
     assert meta["mode"] == "fast" and meta["config"]["arch"] == "efficientnet_lite0"
     assert metrics["detection_rate"] == 1.0
     print("{}: {} model, {} {}".format(task, meta["input_plan"]["input"], key, metrics[key]))
-    if meta["input_plan"]["input"] == "landmarks":   # auto kept the landmark model
+    if meta["input_plan"]["input"] in ("landmarks", "texture"):   # auto kept a landmark model
         assert meta["arch"] == "landmark_mlp"
+        assert meta["input_plan"]["input"] == "landmarks" or meta["input_plan"]["subject"] == "face", \
+            "auto tries texture on faces only"
         return
     if meta["input_plan"]["input"] == "both":        # auto kept the fused model
         assert meta["input_plan"]["embed"] > 0 and meta["input_plan"]["features"] > 0
