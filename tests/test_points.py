@@ -9,6 +9,7 @@ import random
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import capture_sim, fast_train
 
@@ -97,3 +98,28 @@ def test_point_task_through_every_stage(layouts, tmp_path, layout, kind, capsys)
     results = [json.loads(line)["results"][0] for line in records.read_text().splitlines()]
     assert len(results) == 6 and all(r["type"] in ("points", "none") for r in results)
     assert any(r["type"] == "points" for r in results), "the simulated face is found"
+
+
+def test_a_constant_offset_is_told_apart_from_noise():
+    """Labels that follow another convention (every nose 3 px lower) show as a bias that
+    explains the error, and eval's hint names it; scattered errors of the same size do not."""
+    pytest.importorskip("torch")
+    from edge_app.task_spec import load_task
+    from train.kinds import KEYPOINTS, bias_hint
+
+    task = load_task("face")
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0.2, 0.8, (60, len(task.points), 2)).astype(np.float32)
+    sizes = np.full((60, 2), 100.0)
+    shifted = truth + np.array([0.0, 0.03], np.float32)
+    m = KEYPOINTS.metrics(shifted, truth, task, sizes)
+    assert m["bias_share"] > 0.95 and all(abs(y - 3.0) < 1e-3 for _, y in m["bias_px"].values())
+    assert "constant offset" in bias_hint(m) and "+0.0,+3.0" in bias_hint(m)
+    noisy = truth + rng.normal(0, 0.03, truth.shape).astype(np.float32)
+    m = KEYPOINTS.metrics(noisy, truth, task, sizes)
+    assert m["bias_share"] < 0.3 and bias_hint(m) == ""
+    assert bias_hint(dict(KEYPOINTS.metrics(shifted[:5], truth[:5], task, sizes[:5]))) == "", \
+        "too few images to tell"
+    truth[:, 0] = np.nan   # a point labelled nowhere (course layout) has no bias to report
+    m = KEYPOINTS.metrics(shifted, truth, task, sizes)
+    assert task.points[0] not in m["bias_px"] and len(m["bias_px"]) == len(task.points) - 1

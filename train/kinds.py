@@ -3,6 +3,7 @@ Looked up through the task-kind registry (``TaskKind.training()``), never by nam
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -268,6 +269,7 @@ class KeypointsKind:
         out: Dict[str, Any] = {
             "rmse_px": _rms(err_px), "rmse": _rms(err_n), "n": int(len(targets)),
             "per_point_px": {p: _rms(err_px[:, i]) for i, p in enumerate(task.points)}}
+        out.update(_bias((pred - targets) * scale, task, out["rmse_px"]))
         eye, by = _eye_distance(targets, scale, task, norm)
         if eye is not None:
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -364,6 +366,32 @@ def _eye_distance(targets: np.ndarray, scale: np.ndarray, task: TaskSpec,
     by = "labelled eyes" if not found.any() else "eyes of the face found" if not labelled.any() \
         else "labelled eyes, else the face found"
     return eye, by
+
+
+def _bias(diff_px: np.ndarray, task: TaskSpec, rmse_px: float) -> Dict[str, Any]:
+    """The systematic part of point errors: each point's mean offset in pixels (x right, y
+    down) and the share of the RMSE it explains. A large share means the labels put points
+    elsewhere than the model learned to (another dataset's convention), not noise."""
+    if not len(diff_px) or not np.isfinite(diff_px).any():
+        return {}
+    with warnings.catch_warnings():   # a point labelled nowhere: its mean is NaN, said by omission
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(diff_px, axis=0)                                   # (P, 2)
+    norms = np.linalg.norm(mean, axis=1)
+    share = float(np.sqrt(np.nanmean(norms ** 2)) / rmse_px) if rmse_px > 0 else 0.0
+    return {"bias_px": {p: [round(float(x), 3), round(float(y), 3)] for p, (x, y) in zip(task.points, mean)
+                        if np.isfinite(x)},
+            "bias_share": round(share, 3)}
+
+
+def bias_hint(metrics: Dict[str, Any], min_images: int = 20, share: float = 0.5) -> str:
+    """One line when most of the point error is a constant offset, else ""."""
+    if metrics.get("n", 0) < min_images or metrics.get("bias_share", 0.0) < share:
+        return ""
+    offsets = ", ".join("{} {:+.1f},{:+.1f}".format(p, x, y) for p, (x, y) in metrics["bias_px"].items())
+    return ("{:.0%} of the point error is a constant offset (px, x right, y down: {}): these labels "
+            "put the points elsewhere than the training data did (another convention); train "
+            "with some images labelled like these".format(metrics["bias_share"], offsets))
 
 
 def _rms(err: np.ndarray) -> float:

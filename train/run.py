@@ -245,6 +245,10 @@ def evaluate(bundle_path: Path, data: Path, fmt: str = "auto", json_path: Option
     log.info("evaluated %s on %d image(s) of %s in %.1f s: %s", bundle_path, metrics["n"], data,
              time.monotonic() - start, kind.describe(metrics))
     if kind.normalised_by_face:
+        from train.kinds import bias_hint
+
+        if bias_hint(metrics):
+            log.warning(bias_hint(metrics))
         metrics = _with_baseline(metrics, ds, view, task, plan, norm, progress)
     for name, acc in metrics.get("per_class", {}).items():
         log.info("  %-12s %s", name, "n/a" if acc is None else "{:.1%}".format(acc))
