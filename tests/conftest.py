@@ -75,6 +75,16 @@ def write_class_tree(root: Path, counts: dict, w: int = 64, h: int = 48, ext: st
     return Path(root)
 
 
+def checked(studio, timeout: float = 30.0):
+    """``studio`` once its camera check has answered (shots wait for it), for chaining."""
+    end = time.monotonic() + timeout
+    while studio.state()["camera_check"]["state"] == "checking":
+        if time.monotonic() > end:
+            raise AssertionError("the camera check gave no answer in {:.0f} s".format(timeout))
+        time.sleep(0.05)
+    return studio
+
+
 class FakeBackend:
     """A backend that answers every batch with the same ``scores`` (loop, swap and collect
     tests: the model's answer is fixed, what is tested is around it)."""

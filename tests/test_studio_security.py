@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import FAST_TRAIN, chromium_path
+from conftest import FAST_TRAIN, checked, chromium_path
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
@@ -31,8 +31,8 @@ def _studio(tmp_path, task="thumbs"):
     from edge_app.studio.core import Studio
     from edge_app.task_spec import load_task
 
-    return Studio(load_task(task), "sim://{}?width=128&height=96&fps=30".format(task), tmp_path / "data",
-                  tmp_path / "runs", TRAIN_ARGS).start()
+    source = "sim://{}?width=128&height=96&fps=30".format(task)
+    return checked(Studio(load_task(task), source, tmp_path / "data", tmp_path / "runs", TRAIN_ARGS).start())
 
 
 def _wait(check, what, timeout=20.0):
