@@ -95,3 +95,29 @@ def test_no_landmarks_no_texture():
     image, subject = _face()
     assert with_texture(image, Subject("face", subject.box)) is None
     assert with_texture(image, None) is None
+
+
+def test_a_candidate_does_not_depend_on_the_ones_before_it(tmp_path):
+    """``--input auto`` trains landmarks before texture: the texture model it gets is the one
+    ``--input texture`` trains (each candidate starts from the seed), so the benchmark of a
+    forced kind tells what auto keeps."""
+    torch = pytest.importorskip("torch")
+    from conftest import capture_sim
+    from edge_app.inputs import LANDMARKS, TEXTURE
+    from edge_app.task_spec import load_task
+    from train.candidate import TrainJob
+    from train.config import build_config
+    from train.labelled import load_labelled
+    from train.run import _train_all, resolve_device
+    from train.subjects import plan_input
+
+    data = capture_sim("emotions", tmp_path / "data", 24, 5)
+    task = load_task("emotions")
+    cfg = build_config(dict(task.train), {"input": "auto", "mode": "fast", "views": 1, "workers": 0})
+    ds = load_labelled(data, task, "auto", "train", False)
+    plan, scan = plan_input(ds, task, cfg, False)
+    job = TrainJob(ds, scan, plan, task, cfg, resolve_device("cpu"), tmp_path / "out", data,
+                   progress=False, quiet=True)
+    after = _train_all(job, [LANDMARKS, TEXTURE], True)["texture"].model.state_dict()
+    alone = _train_all(job, [TEXTURE], True)["texture"].model.state_dict()
+    assert all(torch.equal(after[k], alone[k]) for k in alone)

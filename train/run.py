@@ -111,12 +111,16 @@ def _train_auto(job: TrainJob, kinds: List[InputKind]) -> Dict[str, Candidate]:
 def _train_all(job: TrainJob, kinds: List[InputKind], auto: bool, have_one: bool = False
                ) -> Dict[str, Candidate]:
     """Each kind's candidate; in auto mode a kind the data cannot feed is left out with a note."""
+    import torch
+
     found: Dict[str, Candidate] = {}
     for kind in kinds:
         plan = dataclasses.replace(job.plan, input=kind.name)
         # a second CNN on the same crops would repeat the first one's report
         quiet = "images" in kind.graph_inputs and any(
             "images" in c.plan.kind.graph_inputs for c in found.values())
+        # each candidate from the same seed: its result does not depend on which trained before
+        torch.manual_seed(job.cfg.seed)
         try:
             cand = kind.training().train(dataclasses.replace(job, plan=plan, quiet=quiet))
         except DatasetError as exc:   # e.g. subjects without landmarks (declared crops)
