@@ -164,3 +164,34 @@ def test_keypoint_splits_stratify_by_labelled_points_not_coordinates():
     samples = [type("S", (), {"split": None, "path": None})() for _ in range(6)]
     tr, va = split_indices(samples, strata, 0.5, 0)
     assert len(va) == 3 and {strata[i] for i in va} == {1, 2, 7}
+
+
+@pytest.mark.parametrize("scores, trained, kept", [
+    ({"landmarks": 0.99}, ["landmarks"], "landmarks"),
+    ({"landmarks": 0.80, "texture": 0.99}, ["landmarks", "texture"], "texture"),
+    ({"landmarks": 0.80, "texture": 0.90}, ["landmarks", "texture", "both", "crop"], None),
+])
+def test_auto_stops_at_the_first_kind_good_enough(scores, trained, kept, monkeypatch):
+    """Faces: landmarks, then texture, each only where the one before falls short; the CNN
+    candidates (seconds to minutes of features) only where both do."""
+    pytest.importorskip("torch")
+    from train import run
+    from train.candidate import Candidate, View
+
+    calls = []
+
+    def fake_train_all(job, kinds, auto, have_one=False):
+        calls.extend(k.name for k in kinds)
+        view = View([], np.zeros(0), np.zeros((0, 2)))
+        return {k.name: Candidate(InputPlan(k.name, "face"), None, "", "", (1, 1),
+                                  {"accuracy": scores.get(k.name, 0.5), "n": 100}, [], 0, 0, view, 1.0, {})
+                for k in kinds}
+
+    monkeypatch.setattr(run, "_train_all", fake_train_all)
+    task = load_task("emotions")
+    job = type("Job", (), {"task": task, "plan": InputPlan("landmarks", "face"),
+                           "cfg": type("Cfg", (), {"input": "auto"})(), "data": "d"})()
+    found = run._train_auto(job, auto_candidates(True, "fast", False, "face"))
+    assert calls == trained and list(found) == trained
+    if kept:
+        assert found[kept].plan.reason == run.ENOUGH_REASON.format(kept)

@@ -33,9 +33,10 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
           val_dir: Optional[Path] = None, resume: bool = False, progress: bool = True,
           cache_dir: Optional[Path] = None) -> Dict[str, Any]:
     """Train a model for ``task_name`` on ``data`` and write the bundle to ``out``; returns
-    what ``bundle.json`` holds. ``--input auto`` trains the landmark model first and the other
-    candidates only where it falls short (``all``: every candidate), and keeps the best on
-    validation (near ties go to the kind that carries best to other people)."""
+    what ``bundle.json`` holds. ``--input auto`` trains the landmark model first (then texture
+    for faces) and the other candidates only where it falls short (``all``: every candidate),
+    and keeps the best on validation (near ties go to the kind that carries best to other
+    people)."""
     import torch
 
     task = load_task(task_name)
@@ -78,26 +79,35 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
 
 
 def _train_auto(job: TrainJob, kinds: List[InputKind]) -> Dict[str, Candidate]:
-    """``--input auto``: the most general kind first; the others only where it falls short on
-    its own terms (``--input all``: always). A CNN whose backbone weights cannot be had is
-    left out with its reason while another candidate stands."""
-    first, rest = kinds[:1], kinds[1:]
-    # with other kinds still to try, landmarks the data cannot feed (declared crops) are a note
-    found = _train_all(job, first, True, bool(rest)) if first and first[0].landmarks else {}
+    """``--input auto``: the kinds without a CNN first, most general first (landmarks, then
+    texture for faces), each only where the one before falls short on its own terms; the CNN
+    kinds only where all of them fall short (``--input all``: always). A CNN whose backbone
+    weights cannot be had is left out with its reason while another candidate stands."""
+    cheap = [k for k in kinds if k.landmarks and "images" not in k.graph_inputs]
     kind = job.task.task_kind.training()
-    if found and rest and job.cfg.input == "auto":
-        cand = next(iter(found.values()))
+    found: Dict[str, Candidate] = {}
+    for i, first in enumerate(cheap):
+        rest = cheap[i + 1:] + [k for k in kinds if k not in cheap]
+        # with other kinds still to try, landmarks the data cannot feed (declared crops) are a note
+        found.update(_train_all(job, [first], True, bool(found) or bool(rest)))
+        if first.name not in found or not rest or job.cfg.input != "auto":
+            continue
+        cand = found[first.name]
         if kind.good_enough(cand.metrics, cand.found_rate):
-            log.info("skipped %s: %s found in %.0f%% of the images and %s on validation are "
-                     "enough (--input all trains them too)", ", ".join(k.name for k in rest),
-                     job.plan.subject, 100 * cand.found_rate, kind.describe(cand.metrics))
-            cand.plan = dataclasses.replace(cand.plan, reason=ENOUGH_REASON)
+            log.info("skipped %s: %s found in %.0f%% of the images and %s on validation with %s "
+                     "are enough (--input all trains them too)", ", ".join(k.name for k in rest),
+                     job.plan.subject, 100 * cand.found_rate, kind.describe(cand.metrics), first.name)
+            cand.plan = dataclasses.replace(cand.plan, reason=ENOUGH_REASON.format(first.name))
             return found
         log.info("%s falls short (%s found in %.0f%%, validation %s): training %s too",
-                 first[0].name, job.plan.subject, 100 * cand.found_rate,
+                 first.name, job.plan.subject, 100 * cand.found_rate,
                  kind.describe(cand.metrics) if cand.metrics else "n/a",
                  ", ".join(k.name for k in rest))
-    todo = kinds if not found else rest
+    todo = [k for k in kinds if k not in cheap]
+    if not todo:
+        if not found:
+            raise DatasetError("{}: no input kind could be trained".format(job.data))
+        return found
     try:
         found.update(_train_all(job, todo, True, bool(found)))
     except UserError as exc:
@@ -140,7 +150,7 @@ def _train_all(job: TrainJob, kinds: List[InputKind], auto: bool, have_one: bool
 
 
 AUTO_REASON = "auto: best on validation (near ties go to landmarks, then texture, both, crop)"
-ENOUGH_REASON = "auto: landmarks alone reached the bar on validation; CNN candidates skipped"
+ENOUGH_REASON = "auto: {} reached the bar on validation; the other candidates skipped"
 
 
 def choose_input(candidates: Mapping[str, Candidate], kind: Any) -> str:
