@@ -390,7 +390,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-SHIFT_TASKS = ("fingers", "thumbs")   # classification with a hand: what the shifts are for
+SHIFT_TASKS = ("fingers", "thumbs", "emotions")   # classification of a hand or face: what the shifts are for
 
 
 def _rows(run: Dict[str, Any], task: str, split: str, recipe: str, seed: int) -> List[Dict[str, Any]]:

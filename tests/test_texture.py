@@ -86,7 +86,9 @@ def test_live_input_is_what_training_sees(tmp_path):
     cv2().imwrite(str(path), image)   # lossless: the same pixels
     sample = Sample(path=path, label="happy", size=(320, 240))
     ds = Dataset(tmp_path, "folders", "classification", ("happy",), [sample])
-    trained = texture_data([sample], x, SubjectScan([subject]), ds)
+    trained, looks = texture_data([sample], x, SubjectScan([subject]), ds, looks=True)
+    assert looks is not None and looks.shape == (1, 4, texture_size())
+    assert texture_data([sample], x, SubjectScan([subject]), ds)[1] is None
     np.testing.assert_allclose(trained, batch, atol=1e-5)
     assert trained.shape[1] == feature_size("face") + texture_size()
 

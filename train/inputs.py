@@ -128,12 +128,13 @@ class TextureTraining(LandmarksTraining):
              progress: bool = False) -> View:
         from train.landmarks import texture_data
 
-        view = super().view(ds, plan, scan, task, progress)
         scan = scan or self.scan(ds, plan, progress)
+        view = super().view(ds, plan, scan, task, progress)
         assert scan is not None and view.features is not None
-        return View(view.samples, view.targets, view.sizes,
-                    texture_data(view.samples, view.features, scan, ds, progress),
-                    view.missed, view.schema)
+        # a model being trained (no features recorded yet) also gets the texture's other looks
+        features, looks = texture_data(view.samples, view.features, scan, ds, progress,
+                                       looks=not plan.features)
+        return View(view.samples, view.targets, view.sizes, features, view.missed, view.schema, looks)
 
 
 class BothTraining(TrainingInput):

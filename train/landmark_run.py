@@ -32,8 +32,8 @@ def train_landmarks(job: TrainJob, trainer: Any) -> Candidate:
     seconds = time.monotonic() - start
     metrics = kind.metrics(predict(model, va.features), va.targets, task, va.sizes) \
         if va.features is not None and len(va.samples) else {}
-    log.log(logging.DEBUG if job.quiet else logging.INFO, "trained a landmark model in %.1f s; validation: %s",
-            seconds, kind.describe(metrics) if metrics else "n/a")
+    log.log(logging.DEBUG if job.quiet else logging.INFO, "trained a %s model in %.1f s; validation: %s",
+            job.plan.input, seconds, kind.describe(metrics) if metrics else "n/a")
     width = int(view.features.shape[1]) if view.features is not None else 0
     plan = dataclasses.replace(job.plan, features=width, layout=LANDMARK_LAYOUT,
                                schema=schema)

@@ -105,18 +105,20 @@ def landmark_data(ds: Dataset, subjects: Sequence[Optional[Subject]], targets: n
 
 
 def texture_data(samples: Sequence[Sample], x: np.ndarray, scan: Any, ds: Dataset,
-                 progress: bool = False) -> np.ndarray:
+                 progress: bool = False, looks: bool = False
+                 ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     """Landmark features ``x`` of ``samples`` (a landmark view of ``ds``) followed by the HOG
-    of each subject's aligned crop (edge_app.subject.texture)."""
+    of each subject's aligned crop (edge_app.subject.texture); with ``looks``, also the
+    texture's other looks (N, K, T) for training views."""
     from tqdm import tqdm
 
     from edge_app.dataset.verify import read_image
     from edge_app.errors import DatasetError
     from edge_app.subject.landmarks import landmark_features
-    from edge_app.subject.texture import texture_features
+    from edge_app.subject.texture import texture_features, texture_looks
 
     subject_of = {id(s): sub for s, sub in zip(ds.samples, scan.subjects)}
-    rows = []
+    rows, other = [], []
     for s in tqdm(samples, desc="texture", unit="img", leave=False, disable=not progress):
         subject = subject_of[id(s)]
         image, problem = read_image(s.path)
@@ -125,8 +127,11 @@ def texture_data(samples: Sequence[Sample], x: np.ndarray, scan: Any, ds: Datase
         found = landmark_features(subject, None)
         assert found is not None and subject is not None
         rows.append(texture_features(image, found[1], subject.kind))
+        if looks:
+            other.append(texture_looks(image, found[1], subject.kind))
     tex = np.array(rows, np.float32).reshape(len(rows), -1)
-    return np.concatenate([x, tex], axis=1) if len(rows) else x
+    joined = np.concatenate([x, tex], axis=1) if len(rows) else x
+    return joined, (np.array(other, np.float32) if looks and other else None)
 
 
 def _rotations(rng: np.random.Generator, n: int, limit: float) -> np.ndarray:
@@ -135,12 +140,14 @@ def _rotations(rng: np.random.Generator, n: int, limit: float) -> np.ndarray:
     return np.stack([np.stack([c, -s], -1), np.stack([s, c], -1)], -2)   # (N, 2, 2)
 
 
-def augment_views(x: np.ndarray, y: np.ndarray, views: int, seed: int, schema: str
-                  ) -> Tuple[np.ndarray, np.ndarray]:
+def augment_views(x: np.ndarray, y: np.ndarray, views: int, seed: int, schema: str,
+                  looks: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray]:
     """The originals plus ``views`` copies jittered in landmark space: a small rotation,
     scale and shift of the local points (normalisation noise), per-point noise, sometimes one
     point lost (set to the centre), and the orientation turned as a tilted camera would; the
-    upright points and the measures follow from both."""
+    upright points and the measures follow from both. A texture block after the landmark
+    features is kept, or in each copy, where ``looks`` (N, K, T) are given, replaced for half
+    the rows by one of its other looks (a blurred or badly exposed camera)."""
     rng = np.random.default_rng(seed)
     # a texture block after the landmark features (the texture kind) is kept as it is
     x, extra = x[:, :feature_size(schema)], x[:, feature_size(schema):]
@@ -158,7 +165,18 @@ def augment_views(x: np.ndarray, y: np.ndarray, views: int, seed: int, schema: s
         turned = np.einsum("nij,nj->ni", _rotations(rng, len(x), 0.25), orient)
         xs.append(join_features(out, turned, schema))
         ys.append(y if y.ndim == 1 else move(y).astype(np.float32))
-    return np.concatenate([np.concatenate(xs), np.tile(extra, (len(xs), 1))], axis=1), np.concatenate(ys)
+    extras = [extra] + [_other_looks(extra, looks, rng) for _ in range(views)]
+    return np.concatenate([np.concatenate(xs), np.concatenate(extras)], axis=1), np.concatenate(ys)
+
+
+def _other_looks(extra: np.ndarray, looks: Optional[np.ndarray], rng: np.random.Generator) -> np.ndarray:
+    """``extra`` with half its rows swapped for a random one of their ``looks``."""
+    if looks is None or not extra.shape[1]:
+        return extra
+    out = extra.copy()
+    rows = np.flatnonzero(rng.random(len(extra)) < 0.5)
+    out[rows] = looks[rows, rng.integers(0, looks.shape[1], len(rows))]
+    return out
 
 
 def fit(train: Any, val: Any, task: TaskSpec, cfg: Any, device: Any, schema: str
@@ -172,7 +190,8 @@ def fit(train: Any, val: Any, task: TaskSpec, cfg: Any, device: Any, schema: str
     kind = task.task_kind.training()
     width = train.features.shape[1]
     model = LandmarkModel(width, out_features(task), prior=point_prior(task, schema, width))
-    x, y = augment_views(train.features, train.targets, max(cfg.views, 1) * 2, cfg.seed, schema)
+    x, y = augment_views(train.features, train.targets, max(cfg.views, 1) * 2, cfg.seed, schema,
+                         getattr(train, "extra_views", None))
     tuned = dataclasses.replace(cfg, batch_size=max(cfg.batch_size, 64), lr=cfg.lr or 3e-3,
                                 epochs=max(cfg.epochs or 0, 150))
     history, best, best_epoch = fit_head_sgd(kind, model, x, kind.flat(y),

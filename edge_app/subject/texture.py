@@ -83,6 +83,22 @@ def texture_features(image: np.ndarray, frame: LocalFrame, kind: str) -> np.ndar
     return hog(aligned_crop(image, frame, kind)) * np.sqrt(4.0 * BINS)
 
 
+def texture_looks(image: np.ndarray, frame: LocalFrame, kind: str) -> np.ndarray:
+    """(4, ``texture_size()``): the texture as other cameras would show it, for training
+    views: motion-blurred (5 px, diagonal), softened (a low-resolution camera), under- and
+    over-exposed (x0.5, and x1.6 clipped). Milder than the camera-shift suite's, which stay a
+    test the model has not seen."""
+    cv = cv2()
+    crop = aligned_crop(image, frame, kind)   # equalised: exposure is applied before the crop
+    grey = image if image.ndim == 2 else cv.cvtColor(image, cv.COLOR_BGR2GRAY)
+    kernel = np.eye(5, dtype=np.float32) / 5.0
+    looks = [cv.filter2D(crop, -1, kernel), cv.GaussianBlur(crop, (0, 0), 1.2)]
+    for gain in (0.5, 1.6):
+        lit = np.clip(grey.astype(np.float32) * gain, 0, 255).astype(np.uint8)
+        looks.append(aligned_crop(lit, frame, kind))
+    return np.stack([hog(c) for c in looks]) * np.sqrt(4.0 * BINS)
+
+
 def with_texture(image: np.ndarray, subject: Optional[Subject], schema: Optional[str] = None
                  ) -> Optional[Tuple[np.ndarray, LocalFrame]]:
     """The texture kind's model input: the landmark features of ``schema`` then the HOG of the
