@@ -123,3 +123,27 @@ def test_a_candidate_does_not_depend_on_the_ones_before_it(tmp_path):
     after = _train_all(job, [LANDMARKS, TEXTURE], True)["texture"].model.state_dict()
     alone = _train_all(job, [TEXTURE], True)["texture"].model.state_dict()
     assert all(torch.equal(after[k], alone[k]) for k in alone)
+
+
+def test_training_views_see_the_texture_as_worse_cameras_would():
+    """The originals keep their texture; in each augmented copy about half the rows carry one
+    of the other looks instead (never a texture of another sample)."""
+    pytest.importorskip("torch")
+    from train.landmarks import augment_views
+
+    image, subject = _face()
+    x = np.repeat(landmark_features(subject)[0][None], 40, axis=0)
+    width = x.shape[1]
+    clean = np.zeros((40, 3), np.float32)
+    looks = np.stack([np.full((40, 3), k + 1.0, np.float32) for k in range(4)], axis=1)  # (40, 4, 3)
+    looks += np.arange(40, dtype=np.float32)[:, None, None] * 10
+    out, _ = augment_views(np.concatenate([x, clean], axis=1), np.zeros(40, np.int64), 2, 0, "face", looks)
+    tex = out[:, width:].reshape(3, 40, 3)
+    assert (tex[0] == 0).all(), "the originals keep their own texture"
+    for copy in tex[1:]:
+        swapped = (copy != 0).any(axis=1)
+        assert 8 <= swapped.sum() <= 32
+        row = np.flatnonzero(swapped)
+        assert ((copy[row, 0] - np.arange(40)[row] * 10) >= 1).all(), "each row's own looks"
+    plain, _ = augment_views(np.concatenate([x, clean], axis=1), np.zeros(40, np.int64), 2, 0, "face")
+    assert (plain[:, width:] == 0).all(), "without looks the texture is repeated"

@@ -32,13 +32,13 @@ class View:
     schema: str = ""              # the landmark schema of ``features`` (landmarks.SCHEMA_POINTS)
     # (N, K, T): K other looks of the features' last T columns (the texture of the crop as
     # other cameras would show it), for training views; None where the kind has none
-    extra_views: Optional[np.ndarray] = None
+    looks: Optional[np.ndarray] = None
 
     def pick(self, idx: Sequence[int]) -> "View":
         rows = list(idx)
         return View([self.samples[i] for i in rows], self.targets[rows], self.sizes[rows],
                     None if self.features is None else self.features[rows], [], self.schema,
-                    None if self.extra_views is None else self.extra_views[rows])
+                    None if self.looks is None else self.looks[rows])
 
 
 @dataclass

@@ -66,10 +66,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "or face the subject stage finds), landmarks (its normalised landmarks: a small "
                    "model that trains in seconds), texture (the landmarks and a HOG of the crop "
                    "turned upright: expressions; auto tries it on faces), both (the crop CNN's "
-                   "features and the landmarks into one head), frame (the whole image), auto (default: when the subject is "
-                   "found in most images, landmarks first; the CNN candidates only where "
-                   "landmarks fall short (subject found in under 90%%, or below the task kind's "
-                   "bar on validation) and the best on validation, misses counted, is kept; "
+                   "features and the landmarks into one head), frame (the whole image), auto "
+                   "(default: when the subject is found in most images, landmarks first, then "
+                   "texture for faces; the CNN candidates only where those fall short (subject "
+                   "found in under 90%%, or below the task kind's bar on validation) and the best on validation, misses counted, is kept; "
                    "else frame), or all (every candidate, as auto without the shortcut)")
     p.add_argument("--subject-provider", choices=provider_names(),
                    help="who finds the subject: auto (default: stored/simulator truth, else "

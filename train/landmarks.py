@@ -191,7 +191,7 @@ def fit(train: Any, val: Any, task: TaskSpec, cfg: Any, device: Any, schema: str
     width = train.features.shape[1]
     model = LandmarkModel(width, out_features(task), prior=point_prior(task, schema, width))
     x, y = augment_views(train.features, train.targets, max(cfg.views, 1) * 2, cfg.seed, schema,
-                         getattr(train, "extra_views", None))
+                         train.looks)
     tuned = dataclasses.replace(cfg, batch_size=max(cfg.batch_size, 64), lr=cfg.lr or 3e-3,
                                 epochs=max(cfg.epochs or 0, 150))
     history, best, best_epoch = fit_head_sgd(kind, model, x, kind.flat(y),

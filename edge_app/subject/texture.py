@@ -5,8 +5,7 @@ cannot (a furrowed brow, a wrinkled nose, teeth).
 Why HOG and not a CNN's features: on CK+ (seven expressions, split by person, 48x48 grey
 faces) the landmark MLP with this block reached 91% (3 seeds) where frozen ImageNet features
 with the face points reached 77% and the 152 Face Mesh points alone 70%; it costs under a
-millisecond a frame on a CPU,
-needs numpy only (OpenCV 5 dropped ``cv2.HOGDescriptor``), and runs the same on a Jetson.
+millisecond a frame on a CPU, needs numpy only (OpenCV 5 dropped ``cv2.HOGDescriptor``), and runs the same on a Jetson.
 
 The crop: the face's local frame (edge_app.subject.landmarks: eyes' midpoint at the origin,
 eye line horizontal with length 1) sampled over ``WINDOW`` into ``SIDE`` x ``SIDE`` grey
@@ -27,6 +26,10 @@ from edge_app.subject.landmarks import LocalFrame, landmark_features
 SIDE = 96            # pixels of the aligned crop
 CELL = 8             # pixels per HOG cell
 BINS = 9             # unsigned orientations over 0..180 degrees
+# Each L2-normalised block of 4 x BINS values has length 1: scaled so its values are of order
+# 1 like the landmark coordinates beside them (at scale 1 the MLP all but ignored them; the
+# landmark points dominated its first layer).
+SCALE = float(np.sqrt(4.0 * BINS))
 # (x0, y0, x1, y1) in the subject's local units: the square the crop covers.
 WINDOW: Dict[str, Tuple[float, float, float, float]] = {
     "face": (-1.25, -1.0, 1.25, 1.5),     # brows to chin, ear to ear
@@ -47,10 +50,13 @@ def aligned_crop(image: np.ndarray, frame: LocalFrame, kind: str) -> np.ndarray:
     corners = np.array([[x0, y0], [x1, y0], [x0, y1]])
     src = frame.to_pixels(corners).astype(np.float32)
     dst = np.array([[0, 0], [SIDE, 0], [0, SIDE]], np.float32)
-    grey = image if image.ndim == 2 else cv.cvtColor(image, cv.COLOR_BGR2GRAY)
-    out = cv.warpAffine(grey, cv.getAffineTransform(src, dst), (SIDE, SIDE), flags=cv.INTER_LINEAR,
+    out = cv.warpAffine(_grey(image), cv.getAffineTransform(src, dst), (SIDE, SIDE), flags=cv.INTER_LINEAR,
                         borderMode=cv.BORDER_REPLICATE)
     return cv.equalizeHist(out)
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2().cvtColor(image, cv2().COLOR_BGR2GRAY)
 
 
 def hog(grey: np.ndarray) -> np.ndarray:
@@ -76,11 +82,8 @@ def hog(grey: np.ndarray) -> np.ndarray:
 
 
 def texture_features(image: np.ndarray, frame: LocalFrame, kind: str) -> np.ndarray:
-    """HOG of the subject's aligned crop (``texture_size()`` floats)."""
-    # Each L2-normalised block of 4 x BINS values has length 1: scaled so its values are of
-    # order 1 like the landmark coordinates beside them (at scale 1 the MLP all but ignored
-    # them; the landmark points dominated its first layer).
-    return hog(aligned_crop(image, frame, kind)) * np.sqrt(4.0 * BINS)
+    """HOG of the subject's aligned crop (``texture_size()`` floats, scaled by ``SCALE``)."""
+    return hog(aligned_crop(image, frame, kind)) * SCALE
 
 
 def texture_looks(image: np.ndarray, frame: LocalFrame, kind: str) -> np.ndarray:
@@ -90,13 +93,13 @@ def texture_looks(image: np.ndarray, frame: LocalFrame, kind: str) -> np.ndarray
     test the model has not seen."""
     cv = cv2()
     crop = aligned_crop(image, frame, kind)   # equalised: exposure is applied before the crop
-    grey = image if image.ndim == 2 else cv.cvtColor(image, cv.COLOR_BGR2GRAY)
+    grey = _grey(image)
     kernel = np.eye(5, dtype=np.float32) / 5.0
     looks = [cv.filter2D(crop, -1, kernel), cv.GaussianBlur(crop, (0, 0), 1.2)]
     for gain in (0.5, 1.6):
         lit = np.clip(grey.astype(np.float32) * gain, 0, 255).astype(np.uint8)
         looks.append(aligned_crop(lit, frame, kind))
-    return np.stack([hog(c) for c in looks]) * np.sqrt(4.0 * BINS)
+    return np.stack([hog(c) for c in looks]) * SCALE
 
 
 def with_texture(image: np.ndarray, subject: Optional[Subject], schema: Optional[str] = None
