@@ -7,6 +7,8 @@
 
 Splits (../shared/data, see its README):
   fingers   train fingers_set1 (one person, one session) -> test fingers_signdigits 1-5 (~200 people)
+  fingers-rev  the other way round: signdigits 1-5 -> set1 (one person who raises other
+            fingers for some counts); not in the default --tasks: nothing was tuned on it
   thumbs    train ONE person's photos -> test the two other people; mean over the three choices
   emotions  CK+ as a custom task from YAML, train/test split by subject (S<id>_ prefix)
   face      MTFL: train lfw_5590 faces -> test AFLW faces; nose error in px and over eye distance
@@ -126,6 +128,11 @@ def splits(task: str, work: Path, per_class: int) -> List[Dict[str, Any]]:
                         work / "fingers_train", "hand")
         te = _link_tree(_class_samples(DATA / "fingers_signdigits", classes_1_5), work / "fingers_test", "hand")
         return [{"task": "fingers", "train": tr, "test": te, "label": "set1 -> signdigits 1-5"}]
+    if task == "fingers-rev":   # the other way round: a split nothing here was tuned on
+        tr = _link_tree(_cap(_class_samples(DATA / "fingers_signdigits", classes_1_5), per_class, 0),
+                        work / "fingers_rev_train", "hand")
+        te = _link_tree(_class_samples(DATA / "fingers_set1", classes_1_5), work / "fingers_rev_test", "hand")
+        return [{"task": "fingers", "train": tr, "test": te, "label": "signdigits 1-5 -> set1"}]
     if task == "thumbs":
         people = sorted(p.name for p in (DATA / "thumbs").iterdir() if p.is_dir())
         out = []
@@ -390,7 +397,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
-SHIFT_TASKS = ("fingers", "thumbs", "emotions")   # classification of a hand or face: what the shifts are for
+SHIFT_TASKS = ("fingers", "fingers-rev", "thumbs", "emotions")   # classification of a hand or face: what the shifts are for
 
 
 def _rows(run: Dict[str, Any], task: str, split: str, recipe: str, seed: int) -> List[Dict[str, Any]]:

@@ -10,7 +10,9 @@ from edge_app.task_kinds import TASK_KINDS, TaskKind
 
 SUBJECTS = ("hand", "face", "none")
 TOP_KEYS = ("name", "kind", "description", "classes", "points", "subject", "input_size", "flip",
-            "sim", "train")
+            "count", "sim", "train")
+# What a class name can count (``count:``): each class is that many of them, whichever ones.
+COUNTS = {"fingers": 5}
 SIM_KEYS = ("scene", "labels")
 
 
@@ -38,6 +40,7 @@ class TaskSpec:
     subject: str = "none"
     input_size: Tuple[int, int] = (224, 224)   # (height, width)
     flip: bool = True          # a mirrored image is a valid example (left/right points swap)
+    count: str = ""            # each class name is a number of these raised (COUNTS), or ""
     sim: Optional[SimSpec] = None
     train: Tuple[Tuple[str, Any], ...] = ()    # training defaults; command-line options win
     path: Optional[str] = field(default=None, compare=False)
@@ -57,6 +60,8 @@ class TaskSpec:
         out[self.task_kind.labels_key] = list(self.labels)
         out.update(description=self.description, subject=self.subject,
                    input_size=list(self.input_size), flip=self.flip)
+        if self.count:
+            out["count"] = self.count
         if self.sim is not None:
             out["sim"] = {"scene": self.sim.scene, "labels": dict(self.sim.labels)}
         if self.train:
@@ -142,6 +147,7 @@ def parse_task(raw: Any, source: str = "<spec>") -> TaskSpec:
         description=_text(raw.get("description") or "", "description", fail, "a line of text",
                           empty=True),
         input_size=_input_size(raw.get("input_size", 224), fail), flip=flip,
+        count=_count(raw.get("count"), labels, kind_name, subject, fail),
         sim=_sim(raw.get("sim"), labels, kind, fail), train=_train(raw.get("train"), fail),
         path=source, **{kind.labels_key: labels})
 
@@ -213,6 +219,24 @@ def _train_type(key: str, value: Any) -> str:
         except SpecError as exc:
             return str(exc)
     return ""
+
+
+def _count(value: Any, labels: Tuple[str, ...], kind: str, subject: str, fail: Any) -> str:
+    """``count: fingers``: a classification task of hands whose class names are numbers."""
+    if value is None:
+        return ""
+    what = _text(value, "count", fail, "one of " + ", ".join(COUNTS))
+    if what not in COUNTS:
+        raise fail("count", "'{}' is not something edge-app counts{}; use one of {}".format(
+            what, did_you_mean(what, COUNTS), ", ".join(COUNTS)))
+    if kind != "classification" or subject != "hand":
+        raise fail("count", "counting {} needs kind: classification and subject: hand".format(what))
+    wrong = [c for c in labels if not (c.isdigit() and int(c) <= COUNTS[what])]
+    if wrong:
+        raise fail("count", "class '{}' is not a number of {} from 0 to {}: with count: {}, "
+                   "name each class by its count, e.g. classes: ['1', '2', '3']".format(
+                       wrong[0], what, COUNTS[what], what))
+    return what
 
 
 def _reject_unknown(raw: Mapping, allowed: Tuple[str, ...], prefix: str, fail: Any) -> None:

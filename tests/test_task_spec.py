@@ -26,6 +26,7 @@ def test_course_tasks_load(name):
     assert spec.input_size == (224, 224)
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.name = "other"  # type: ignore[misc]
+    assert spec.count == ("fingers" if name == "fingers" else ""), "fingers counts raised fingers"
 
 
 def test_builtin_configs_are_the_repo_configs():
@@ -70,6 +71,14 @@ BAD = [
     ("name: t\nkind: classification\nclasses: [a, b]\nsim: {scene: hnad}\n", "key 'sim.scene'",
      "did you mean 'hand'"),
     ("kind: classification\nclasses: [a, b]\n", "key 'name'", "missing"),
+    ("name: t\nkind: classification\nclasses: ['1', '2']\nsubject: hand\ncount: finger\n", "key 'count'",
+     "did you mean 'fingers'"),
+    ("name: t\nkind: classification\nclasses: [one, two]\nsubject: hand\ncount: fingers\n", "key 'count'",
+     "class 'one' is not a number of fingers from 0 to 5"),
+    ("name: t\nkind: classification\nclasses: ['1', '6']\nsubject: hand\ncount: fingers\n", "key 'count'",
+     "class '6'"),
+    ("name: t\nkind: classification\nclasses: ['1', '2']\nsubject: face\ncount: fingers\n", "key 'count'",
+     "subject: hand"),
 ]
 
 

@@ -107,11 +107,11 @@ class LandmarksTraining(TrainingInput):
         return train_landmarks(job, self)
 
     def build(self, bundle: Bundle) -> Any:
-        from train.landmarks import LandmarkModel, out_features, point_prior
+        from train.count_head import ARCH as COUNT_ARCH
+        from train.landmarks import make_model
 
-        schema = str(bundle.plan.feature_schema)
-        return LandmarkModel(bundle.plan.features, out_features(bundle.task),
-                             prior=point_prior(bundle.task, schema, bundle.plan.features))
+        return make_model(bundle.task, str(bundle.plan.feature_schema), bundle.plan.features,
+                          count=bundle.arch == COUNT_ARCH)
 
     def predict(self, model: Any, view: View, size: Tuple[int, int], device: Any,
                 progress: bool = False) -> np.ndarray:

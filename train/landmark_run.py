@@ -9,9 +9,10 @@ from typing import Any
 from edge_app.errors import DatasetError
 from edge_app.inputs import LANDMARK_LAYOUT
 from train.candidate import Candidate, TrainJob, split
+from train.count_head import ARCH as COUNT_ARCH, FingerCountModel, uses_count_model
 from train.landmarks import fit, predict
 
-ARCH = "landmark_mlp"
+ARCH = "landmark_mlp"   # train.count_head.ARCH where the model counts fingers
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,9 @@ def train_landmarks(job: TrainJob, trainer: Any) -> Candidate:
     tr, va = split(view, job, trainer)
     start = time.monotonic()
     schema = view.schema or str(task.subject)
+    if uses_count_model(task, schema):
+        log.log(logging.DEBUG if job.quiet else logging.INFO, "landmarks: the classes count "
+                "raised fingers (count: fingers): one 'is it raised?' model for every finger")
     model, (history, best, best_epoch) = fit(tr, va, task, job.cfg, job.device, schema)
     seconds = time.monotonic() - start
     metrics = kind.metrics(predict(model, va.features), va.targets, task, va.sizes) \
@@ -39,5 +43,6 @@ def train_landmarks(job: TrainJob, trainer: Any) -> Candidate:
                                schema=schema)
     timings = {"train_seconds": round(seconds, 2), "feature_seconds": 0.0,
                "images_per_second": None, "feature_cache_hit": False}
-    return Candidate(plan, model, ARCH, "none", (1, width), metrics, history, best_epoch,
+    arch = COUNT_ARCH if isinstance(model, FingerCountModel) else ARCH
+    return Candidate(plan, model, arch, "none", (1, width), metrics, history, best_epoch,
                      len(tr.samples), va, len(view.samples) / max(1, len(job.ds.samples)), timings)

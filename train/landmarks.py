@@ -42,6 +42,17 @@ class LandmarkModel(nn.Module):
         return out if self.prior is None else out + x @ self.prior.t()
 
 
+def make_model(task: TaskSpec, schema: str, width: int, count: Optional[bool] = None) -> nn.Module:
+    """The landmark model for ``task``: the finger counter where the classes are counts
+    (train.count_head; ``count`` overrides, as a bundle's arch says), else the MLP (with the
+    detector's points as a prior for points)."""
+    from train.count_head import FingerCountModel, counts_of, uses_count_model
+
+    if uses_count_model(task, schema) if count is None else count:
+        return FingerCountModel(counts_of(task))
+    return LandmarkModel(width, out_features(task), prior=point_prior(task, schema, width))
+
+
 def out_features(task: TaskSpec) -> int:
     return task.task_kind.output_size(task.labels)
 
@@ -180,7 +191,7 @@ def _other_looks(extra: np.ndarray, looks: Optional[np.ndarray], rng: np.random.
 
 
 def fit(train: Any, val: Any, task: TaskSpec, cfg: Any, device: Any, schema: str
-        ) -> Tuple[LandmarkModel, Any]:
+        ) -> Tuple[nn.Module, Any]:
     """Train the MLP on augmented views with the fast mode's head trainer. ``train`` and
     ``val`` hold ``features``, ``targets`` and (validation) ``sizes`` (a ``train.inputs.View``)."""
     import dataclasses
@@ -189,7 +200,7 @@ def fit(train: Any, val: Any, task: TaskSpec, cfg: Any, device: Any, schema: str
 
     kind = task.task_kind.training()
     width = train.features.shape[1]
-    model = LandmarkModel(width, out_features(task), prior=point_prior(task, schema, width))
+    model = make_model(task, schema, width)
     x, y = augment_views(train.features, train.targets, max(cfg.views, 1) * 2, cfg.seed, schema,
                          train.looks)
     tuned = dataclasses.replace(cfg, batch_size=max(cfg.batch_size, 64), lr=cfg.lr or 3e-3,

@@ -65,7 +65,10 @@ MESH_POINTS: Tuple[int, ...] = tuple(sorted({
 WRIST, THUMB_MCP, MIDDLE_MCP = 0, 2, 9
 FINGER_TIPS = (4, 8, 12, 16, 20)
 FINGERS = tuple(tuple([WRIST] + list(range(1 + 4 * f, 5 + 4 * f))) for f in range(5))  # wrist..tip
-HAND_DERIVED = 36
+# The hand measures' blocks, in order (:func:`hand_measures`), and their widths.
+HAND_MEASURES = (("bends", 15), ("reach", 5), ("palm", 5), ("thumb_bases", 3), ("thumb_dir", 2),
+                 ("thumb_upright", 2), ("tips_apart", 4))
+HAND_DERIVED = sum(width for _, width in HAND_MEASURES)
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,17 @@ def hand_measures(local: np.ndarray, upright: np.ndarray) -> np.ndarray:
     out.append(_unit(upright[:, 4] - upright[:, 2]))
     out.append(_dist(local[:, list(FINGER_TIPS[:-1])], local[:, list(FINGER_TIPS[1:])]))
     return np.concatenate(out, axis=1)
+
+
+def measure_columns(block: str) -> List[int]:
+    """The columns of hand features (``feature_size("hand")`` wide) that hold ``block`` of
+    :data:`HAND_MEASURES`."""
+    start = 4 * SCHEMA_POINTS["hand"] + 2
+    for name, width in HAND_MEASURES:
+        if name == block:
+            return list(range(start, start + width))
+        start += width
+    raise KeyError(block)
 
 
 def feature_size(schema: str) -> int:

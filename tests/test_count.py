@@ -1,0 +1,88 @@
+"""The finger-counting landmark model (train.count_head): it reads each finger's own measures,
+treats the four fingers alike, and its class scores are the probabilities of a count."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edge_app.subject.base import Subject  # noqa: E402
+from edge_app.subject.landmarks import (HAND_DERIVED, SCHEMA_POINTS, hand_measures,  # noqa: E402
+                                        landmark_features, measure_columns, split_features,
+                                        upright_points)
+from edge_app.task_spec import load_task, parse_task  # noqa: E402
+from tests.test_landmarks import _sim_subject  # noqa: E402
+from train.count_head import FingerCountModel, counts_of, uses_count_model  # noqa: E402
+
+
+def _features(label: str, seed: int = 5) -> np.ndarray:
+    x = landmark_features(_sim_subject("fingers", seed=seed, label=label)[1])
+    assert x is not None
+    return x[0]
+
+
+def test_measure_columns_are_where_hand_measures_puts_them():
+    x = _features("3")
+    local, turn = split_features(x[None], "hand")
+    measures = hand_measures(local, upright_points(local, turn))[0]
+    start = 4 * SCHEMA_POINTS["hand"] + 2
+    assert np.allclose(x[start:], measures, atol=1e-5) and len(measures) == HAND_DERIVED
+    assert np.allclose(x[measure_columns("reach")], measures[15:20], atol=1e-5)
+    assert np.allclose(x[measure_columns("thumb_dir")], measures[28:30], atol=1e-5)
+    with pytest.raises(KeyError):
+        measure_columns("wrist")
+
+
+def test_which_fingers_are_raised_does_not_matter():
+    torch.manual_seed(0)
+    model = FingerCountModel(list(range(6))).eval()
+    x = torch.from_numpy(np.stack([_features(str(n)) for n in range(1, 6)]))
+    swapped = x.clone()
+    index, ring = model.finger_columns[0], model.finger_columns[2]
+    swapped[:, index], swapped[:, ring] = x[:, ring], x[:, index]
+    with torch.no_grad():
+        out, out_swapped = model(x), model(swapped)
+    assert torch.allclose(out, out_swapped, atol=1e-6), "index and ring share one model"
+    assert torch.allclose(out.exp().sum(1), torch.ones(5), atol=1e-4), "a distribution over 0-5"
+
+
+def test_scores_are_the_count_of_raised_fingers():
+    model = FingerCountModel([1, 3, 5]).eval()
+    with torch.no_grad():   # every finger certainly raised, then certainly not (but the thumb)
+        for net, bias in ((model.finger, 20.0), (model.thumb, 20.0)):
+            net[-1].weight.zero_()
+            net[-1].bias.fill_(bias)
+        x = torch.from_numpy(_features("5")[None])
+        assert model(x).argmax(1).item() == 2, "five raised: class '5'"
+        model.finger[-1].bias.fill_(-20.0)
+        assert model(x).argmax(1).item() == 0, "the thumb alone: class '1'"
+
+
+def test_only_counting_hand_tasks_count():
+    fingers = load_task("fingers")
+    assert uses_count_model(fingers, "hand") and counts_of(fingers) == [1, 2, 3, 4, 5]
+    assert not uses_count_model(load_task("thumbs"), "hand")
+    with_zero = parse_task({"name": "f", "kind": "classification", "classes": ["0", "2", "5"],
+                            "subject": "hand", "count": "fingers"})
+    assert counts_of(with_zero) == [0, 2, 5]
+
+
+def test_an_older_fingers_bundle_loads_as_the_mlp_it_was():
+    from edge_app.bundle import Bundle
+    from edge_app.inputs import InputPlan
+    from train.inputs import LandmarksTraining
+    from train.landmarks import LandmarkModel
+
+    plan = InputPlan("landmarks", "hand", provider="mediapipe", features=122, layout=2, schema="hand")
+    old = Bundle(path=None, task=load_task("fingers"), arch="landmark_mlp", input_size=(1, 122),  # type: ignore[arg-type]
+                 plan=plan)
+    assert isinstance(LandmarksTraining().build(old), LandmarkModel)
+    new = Bundle(path=None, task=load_task("fingers"), arch="finger_count", input_size=(1, 122),  # type: ignore[arg-type]
+                 plan=plan)
+    assert isinstance(LandmarksTraining().build(new), FingerCountModel)
+
+
+def test_a_subject_without_a_hand_is_not_counted():
+    face = Subject("face", (0, 0, 10, 10), np.zeros((5, 2)))
+    assert landmark_features(face, "hand") is None
