@@ -10,9 +10,12 @@ from edge_app.task_kinds import TASK_KINDS, TaskKind
 
 SUBJECTS = ("hand", "face", "none")
 TOP_KEYS = ("name", "kind", "description", "classes", "points", "subject", "input_size", "flip",
-            "count", "sim", "train")
+            "count", "thumb", "sim", "train")
 # What a class name can count (``count:``): each class is that many of them, whichever ones.
 COUNTS = {"fingers": 5}
+# Where a class's thumb points in the picture (``thumb:``). Only up and down: a hand's left and
+# right are mirrored away in its landmark features (a left hand is read as a right one).
+THUMB_DIRECTIONS = ("up", "down")
 SIM_KEYS = ("scene", "labels")
 
 
@@ -41,6 +44,7 @@ class TaskSpec:
     input_size: Tuple[int, int] = (224, 224)   # (height, width)
     flip: bool = True          # a mirrored image is a valid example (left/right points swap)
     count: str = ""            # each class name is a number of these raised (COUNTS), or ""
+    thumb: Tuple[Tuple[str, str], ...] = ()   # class -> where its thumb points (THUMB_DIRECTIONS)
     sim: Optional[SimSpec] = None
     train: Tuple[Tuple[str, Any], ...] = ()    # training defaults; command-line options win
     path: Optional[str] = field(default=None, compare=False)
@@ -62,6 +66,8 @@ class TaskSpec:
                    input_size=list(self.input_size), flip=self.flip)
         if self.count:
             out["count"] = self.count
+        if self.thumb:
+            out["thumb"] = dict(self.thumb)
         if self.sim is not None:
             out["sim"] = {"scene": self.sim.scene, "labels": dict(self.sim.labels)}
         if self.train:
@@ -139,6 +145,8 @@ def parse_task(raw: Any, source: str = "<spec>") -> TaskSpec:
     if subject not in SUBJECTS:
         raise fail("subject", "'{}' is not one of {}{}".format(
             subject, ", ".join(SUBJECTS), did_you_mean(subject, SUBJECTS)))
+    if raw.get("count") is not None and raw.get("thumb") is not None:
+        raise fail("thumb", "a task either counts fingers (count:) or reads the thumb (thumb:), not both")
     flip = raw.get("flip", True)
     if not isinstance(flip, bool):
         raise fail("flip", "expected true or false, got {}".format(_shown(flip)))
@@ -148,6 +156,7 @@ def parse_task(raw: Any, source: str = "<spec>") -> TaskSpec:
                           empty=True),
         input_size=_input_size(raw.get("input_size", 224), fail), flip=flip,
         count=_count(raw.get("count"), labels, kind_name, subject, fail),
+        thumb=_thumb(raw.get("thumb"), labels, kind_name, subject, fail),
         sim=_sim(raw.get("sim"), labels, kind, fail), train=_train(raw.get("train"), fail),
         path=source, **{kind.labels_key: labels})
 
@@ -237,6 +246,32 @@ def _count(value: Any, labels: Tuple[str, ...], kind: str, subject: str, fail: A
                    "name each class by its count, e.g. classes: ['1', '2', '3']".format(
                        wrong[0], what, COUNTS[what], what))
     return what
+
+
+def _thumb(value: Any, labels: Tuple[str, ...], kind: str, subject: str, fail: Any
+           ) -> Tuple[Tuple[str, str], ...]:
+    """``thumb: {thumbs_up: up, thumbs_down: down}``: every class of a hand task is a direction
+    the thumb points in the picture."""
+    if value is None:
+        return ()
+    example = "e.g. thumb: {thumbs_up: up, thumbs_down: down}"
+    if not isinstance(value, Mapping):
+        raise fail("thumb", "expected a mapping of each class to up or down, " + example)
+    if kind != "classification" or subject != "hand":
+        raise fail("thumb", "a thumb's direction needs kind: classification and subject: hand")
+    mapping = {str(k): _text(v, "thumb." + str(k), fail, " or ".join(THUMB_DIRECTIONS))
+               for k, v in value.items()}
+    for name, where in mapping.items():
+        if name not in labels:
+            raise fail("thumb." + name, "not a class{}; classes are {}".format(
+                did_you_mean(name, labels), ", ".join(labels)))
+        if where not in THUMB_DIRECTIONS:
+            raise fail("thumb." + name, "'{}' is not a direction; use {}".format(
+                where, " or ".join(THUMB_DIRECTIONS)))
+    missing = [c for c in labels if c not in mapping]
+    if missing:
+        raise fail("thumb", "class '{}' has no direction; map every class, {}".format(missing[0], example))
+    return tuple((c, mapping[c]) for c in labels)
 
 
 def _reject_unknown(raw: Mapping, allowed: Tuple[str, ...], prefix: str, fail: Any) -> None:

@@ -27,6 +27,7 @@ def test_course_tasks_load(name):
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.name = "other"  # type: ignore[misc]
     assert spec.count == ("fingers" if name == "fingers" else ""), "fingers counts raised fingers"
+    assert bool(spec.thumb) == (name == "thumbs"), "thumbs reads the thumb's direction"
 
 
 def test_builtin_configs_are_the_repo_configs():
@@ -79,6 +80,16 @@ BAD = [
      "class '6'"),
     ("name: t\nkind: classification\nclasses: ['1', '2']\nsubject: face\ncount: fingers\n", "key 'count'",
      "subject: hand"),
+    ("name: t\nkind: classification\nclasses: [a, b]\nsubject: hand\nthumb: {a: up}\n", "key 'thumb'",
+     "class 'b' has no direction"),
+    ("name: t\nkind: classification\nclasses: [a, b]\nsubject: hand\nthumb: {a: up, b: left}\n",
+     "key 'thumb.b'", "use up or down"),
+    ("name: t\nkind: classification\nclasses: [a, b]\nsubject: hand\nthumb: {a: up, c: down}\n",
+     "key 'thumb.c'", "not a class"),
+    ("name: t\nkind: classification\nclasses: [a, b]\nsubject: hand\nthumb: up\n", "key 'thumb'",
+     "expected a mapping"),
+    ("name: t\nkind: classification\nclasses: ['1', '2']\nsubject: hand\ncount: fingers\nthumb: {'1': up, '2': down}\n",
+     "key 'thumb'", "not both"),
 ]
 
 

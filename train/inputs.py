@@ -107,11 +107,10 @@ class LandmarksTraining(TrainingInput):
         return train_landmarks(job, self)
 
     def build(self, bundle: Bundle) -> Any:
-        from train.count_head import ARCH as COUNT_ARCH
         from train.landmarks import make_model
 
         return make_model(bundle.task, str(bundle.plan.feature_schema), bundle.plan.features,
-                          count=bundle.arch == COUNT_ARCH)
+                          arch=bundle.arch)
 
     def predict(self, model: Any, view: View, size: Tuple[int, int], device: Any,
                 progress: bool = False) -> np.ndarray:

@@ -9,10 +9,10 @@ from typing import Any
 from edge_app.errors import DatasetError
 from edge_app.inputs import LANDMARK_LAYOUT
 from train.candidate import Candidate, TrainJob, split
-from train.count_head import ARCH as COUNT_ARCH, FingerCountModel, uses_count_model
+from train.hand_heads import head_for
 from train.landmarks import fit, predict
 
-ARCH = "landmark_mlp"   # train.count_head.ARCH where the model counts fingers
+ARCH = "landmark_mlp"   # or a declared hand head's (train.hand_heads)
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,9 @@ def train_landmarks(job: TrainJob, trainer: Any) -> Candidate:
     tr, va = split(view, job, trainer)
     start = time.monotonic()
     schema = view.schema or str(task.subject)
-    if uses_count_model(task, schema):
-        log.log(logging.DEBUG if job.quiet else logging.INFO, "landmarks: the classes count "
-                "raised fingers (count: fingers): one 'is it raised?' model for every finger")
+    head = head_for(task, schema)
+    if head is not None:
+        log.log(logging.DEBUG if job.quiet else logging.INFO, "landmarks: %s", head.says)
     model, (history, best, best_epoch) = fit(tr, va, task, job.cfg, job.device, schema)
     seconds = time.monotonic() - start
     metrics = kind.metrics(predict(model, va.features), va.targets, task, va.sizes) \
@@ -43,6 +43,5 @@ def train_landmarks(job: TrainJob, trainer: Any) -> Candidate:
                                schema=schema)
     timings = {"train_seconds": round(seconds, 2), "feature_seconds": 0.0,
                "images_per_second": None, "feature_cache_hit": False}
-    arch = COUNT_ARCH if isinstance(model, FingerCountModel) else ARCH
-    return Candidate(plan, model, arch, "none", (1, width), metrics, history, best_epoch,
+    return Candidate(plan, model, head.arch if head else ARCH, "none", (1, width), metrics, history, best_epoch,
                      len(tr.samples), va, len(view.samples) / max(1, len(job.ds.samples)), timings)

@@ -42,14 +42,15 @@ class LandmarkModel(nn.Module):
         return out if self.prior is None else out + x @ self.prior.t()
 
 
-def make_model(task: TaskSpec, schema: str, width: int, count: Optional[bool] = None) -> nn.Module:
-    """The landmark model for ``task``: the finger counter where the classes are counts
-    (train.count_head; ``count`` overrides, as a bundle's arch says), else the MLP (with the
-    detector's points as a prior for points)."""
-    from train.count_head import FingerCountModel, counts_of, uses_count_model
+def make_model(task: TaskSpec, schema: str, width: int, arch: Optional[str] = None) -> nn.Module:
+    """The landmark model for ``task``: a declared hand head (train.hand_heads: counting
+    fingers, the thumb's direction) where the spec declares one, or the bundle's ``arch``
+    names one; else the MLP (with the detector's points as a prior for points)."""
+    from train.hand_heads import head_by_arch, head_for
 
-    if uses_count_model(task, schema) if count is None else count:
-        return FingerCountModel(counts_of(task))
+    head = head_for(task, schema) if arch is None else head_by_arch(arch)
+    if head is not None:
+        return head.build(task)
     return LandmarkModel(width, out_features(task), prior=point_prior(task, schema, width))
 
 

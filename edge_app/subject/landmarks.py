@@ -250,6 +250,12 @@ def measure_columns(block: str) -> List[int]:
     raise KeyError(block)
 
 
+def upright_columns(point: int, schema: str = "hand") -> List[int]:
+    """The two columns (x, y) of ``point`` in the features' upright block."""
+    start = 2 * SCHEMA_POINTS[schema] + 2 + 2 * point
+    return [start, start + 1]
+
+
 def feature_size(schema: str) -> int:
     return 4 * SCHEMA_POINTS[schema] + 2 + (HAND_DERIVED if schema == "hand" else 0)
 
@@ -295,11 +301,14 @@ def extended_fingers(subject: Subject) -> Optional[int]:
 
 
 def thumb_direction(subject: Subject) -> Optional[str]:
-    """'up' or 'down' when the thumb points clearly up or down in the image, else None."""
+    """'up' or 'down' when the thumb points clearly up or down in the image, else None. The
+    thumb runs from its base (CMC, point 1) to its tip: from the MCP (point 2), a thumb bent
+    at its base read as sideways (real thumbs photos: 72% right, 27% undecided; from the CMC
+    80%, 20%)."""
     pts = canonical_points(subject) if subject.kind == "hand" else None
     if pts is None:
         return None
-    v = pts[4] - pts[2]
+    v = pts[4] - pts[1]
     size = np.linalg.norm(pts[MIDDLE_MCP] - pts[WRIST]) or 1.0
     if abs(v[1]) < 0.5 * size or abs(v[1]) < abs(v[0]):
         return None

@@ -1,5 +1,6 @@
-"""The finger-counting landmark model (train.count_head): it reads each finger's own measures,
-treats the four fingers alike, and its class scores are the probabilities of a count."""
+"""Declared hand heads (train.hand_heads): the finger counter reads each finger's own
+measures, treats the four fingers alike and scores counts; the thumb model reads the thumb's
+direction only; bundles name theirs, and older bundles load as the MLP they were."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,8 @@ from edge_app.subject.landmarks import (HAND_DERIVED, SCHEMA_POINTS, hand_measur
                                         upright_points)
 from edge_app.task_spec import load_task, parse_task  # noqa: E402
 from tests.test_landmarks import _sim_subject  # noqa: E402
-from train.count_head import FingerCountModel, counts_of, uses_count_model  # noqa: E402
+from train.hand_heads import (FingerCountModel, ThumbDirectionModel, head_by_arch,  # noqa: E402
+                              head_for)
 
 
 def _features(label: str, seed: int = 5) -> np.ndarray:
@@ -59,13 +61,37 @@ def test_scores_are_the_count_of_raised_fingers():
         assert model(x).argmax(1).item() == 0, "the thumb alone: class '1'"
 
 
-def test_only_counting_hand_tasks_count():
-    fingers = load_task("fingers")
-    assert uses_count_model(fingers, "hand") and counts_of(fingers) == [1, 2, 3, 4, 5]
-    assert not uses_count_model(load_task("thumbs"), "hand")
+def test_the_spec_declares_the_head():
+    fingers, thumbs = load_task("fingers"), load_task("thumbs")
+    assert head_for(fingers, "hand").arch == "finger_count"
+    assert head_for(thumbs, "hand").arch == "thumb_direction"
+    assert head_for(load_task("emotions"), "face_mesh") is None
+    assert head_for(fingers, "face") is None and head_by_arch("landmark_mlp") is None
     with_zero = parse_task({"name": "f", "kind": "classification", "classes": ["0", "2", "5"],
                             "subject": "hand", "count": "fingers"})
-    assert counts_of(with_zero) == [0, 2, 5]
+    assert head_for(with_zero, "hand").build(with_zero).counts.tolist() == [0, 2, 5]
+
+
+def test_the_thumb_model_reads_the_thumb_only():
+    torch.manual_seed(0)
+    task = parse_task({"name": "t", "kind": "classification", "classes": ["down", "up"],
+                       "subject": "hand", "thumb": {"down": "down", "up": "up"}})
+    model = head_for(task, "hand").build(task).eval()
+    assert isinstance(model, ThumbDirectionModel)
+    rows = []
+    for label in ("thumbs_up", "thumbs_down"):
+        for seed in range(3):
+            x = landmark_features(_sim_subject("thumbs", seed=seed, label=label)[1])[0]
+            rows.append((x, label))
+    x = torch.from_numpy(np.stack([r[0] for r in rows]))
+    with torch.no_grad():
+        pred = model(x).argmax(1).tolist()
+    assert pred == [1 if label == "thumbs_up" else 0 for _, label in rows], "classes in the spec's order"
+    other = x.clone()
+    keep = torch.tensor(sorted(set(model.tip_columns.tolist()) | set(model.base_columns.tolist())))
+    other[:, [c for c in range(x.shape[1]) if c not in keep.tolist()]] = 0.5
+    with torch.no_grad():
+        assert torch.allclose(model(x), model(other)), "nothing but the thumb's base and tip is read"
 
 
 def test_an_older_fingers_bundle_loads_as_the_mlp_it_was():
@@ -81,6 +107,9 @@ def test_an_older_fingers_bundle_loads_as_the_mlp_it_was():
     new = Bundle(path=None, task=load_task("fingers"), arch="finger_count", input_size=(1, 122),  # type: ignore[arg-type]
                  plan=plan)
     assert isinstance(LandmarksTraining().build(new), FingerCountModel)
+    thumbs = Bundle(path=None, task=load_task("thumbs"), arch="thumb_direction", input_size=(1, 122),  # type: ignore[arg-type]
+                    plan=plan)
+    assert isinstance(LandmarksTraining().build(thumbs), ThumbDirectionModel)
 
 
 def test_a_subject_without_a_hand_is_not_counted():
