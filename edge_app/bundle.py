@@ -114,7 +114,7 @@ def read_bundle(path: Path) -> Bundle:
     plan = InputPlan.from_dict(raw.get("input_plan"), str(meta_path))
     known = {k: raw[k] for k in _FIELDS if k in raw and k not in ("task", "input_size", "format")}
     known["version"] = version
-    return Bundle(path=path, task=parse_task(raw["task"], source=str(meta_path)),
+    return Bundle(path=path, task=parse_task(raw["task"], source=str(meta_path), saved=True),
                   input_size=(int(size[0]), int(size[1])), plan=plan, **known)
 
 

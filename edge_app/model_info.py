@@ -111,7 +111,7 @@ def _load_model_info(spec: str) -> ModelInfo:
     if path.suffix.lower() == ".onnx" and path.is_file():
         props = read_graph(path).metadata
         try:
-            task = parse_task(json.loads(props["edge_app.task"]), source=str(path))
+            task = parse_task(json.loads(props["edge_app.task"]), source=str(path), saved=True)
             size = tuple(int(v) for v in json.loads(props["edge_app.input_size"]))
             plan = InputPlan.from_dict(json.loads(props.get("edge_app.input_plan", "null")), str(path))
         except (KeyError, ValueError, TypeError) as exc:

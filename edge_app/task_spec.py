@@ -111,8 +111,10 @@ def load_task(name_or_path: Union[str, Path]) -> TaskSpec:
     return parse_task(load_yaml(path, SpecError), source=str(path))
 
 
-def parse_task(raw: Any, source: str = "<spec>") -> TaskSpec:
-    """Validate a spec mapping (from YAML) into a :class:`TaskSpec`."""
+def parse_task(raw: Any, source: str = "<spec>", saved: bool = False) -> TaskSpec:
+    """Validate a spec mapping (from YAML) into a :class:`TaskSpec`. A ``saved`` spec (from a
+    bundle or an ONNX file) may carry keys a later release added: they are dropped, since the
+    model itself carries what they changed, so a newer model runs on an older device install."""
 
     def fail(key: str, problem: str) -> SpecError:
         return SpecError("{}: key '{}': {}".format(source, key, problem))
@@ -120,6 +122,8 @@ def parse_task(raw: Any, source: str = "<spec>") -> TaskSpec:
     if not isinstance(raw, Mapping):
         raise SpecError("{}: a task spec must be a mapping of keys (name, kind, classes or points, ...)"
                         .format(source))
+    if saved:
+        raw = {k: v for k, v in raw.items() if k in TOP_KEYS}
     _reject_unknown(raw, TOP_KEYS, "", fail)
     for key in ("name", "kind"):
         if key not in raw:
@@ -245,6 +249,12 @@ def _count(value: Any, labels: Tuple[str, ...], kind: str, subject: str, fail: A
         raise fail("count", "class '{}' is not a number of {} from 0 to {}: with count: {}, "
                    "name each class by its count, e.g. classes: ['1', '2', '3']".format(
                        wrong[0], what, COUNTS[what], what))
+    seen: Dict[int, str] = {}
+    for c in labels:
+        if int(c) in seen:
+            raise fail("count", "classes '{}' and '{}' are the same count; give each count one class"
+                       .format(seen[int(c)], c))
+        seen[int(c)] = c
     return what
 
 
@@ -268,6 +278,10 @@ def _thumb(value: Any, labels: Tuple[str, ...], kind: str, subject: str, fail: A
         if where not in THUMB_DIRECTIONS:
             raise fail("thumb." + name, "'{}' is not a direction; use {}".format(
                 where, " or ".join(THUMB_DIRECTIONS)))
+        same = [c for c in mapping if c != name and mapping[c] == where]
+        if same:   # two classes with one direction always score alike
+            raise fail("thumb." + name, "'{}' is already class '{}''s direction; each class needs "
+                       "its own ({})".format(where, same[0], " or ".join(THUMB_DIRECTIONS)))
     missing = [c for c in labels if c not in mapping]
     if missing:
         raise fail("thumb", "class '{}' has no direction; map every class, {}".format(missing[0], example))

@@ -9,9 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edge_app.subject.base import Subject  # noqa: E402
-from edge_app.subject.landmarks import (HAND_DERIVED, SCHEMA_POINTS, hand_measures,  # noqa: E402
-                                        landmark_features, measure_columns, split_features,
-                                        upright_points)
+from edge_app.subject.landmarks import (FINGERS, HAND_DERIVED, SCHEMA_POINTS,  # noqa: E402
+                                        hand_measures, join_features, landmark_features,
+                                        measure_columns, split_features, thumb_direction,
+                                        upright_columns, upright_points)
 from edge_app.task_spec import load_task, parse_task  # noqa: E402
 from tests.test_landmarks import _sim_subject  # noqa: E402
 from train.hand_heads import (FingerCountModel, ThumbDirectionModel, head_by_arch,  # noqa: E402
@@ -34,6 +35,29 @@ def test_measure_columns_are_where_hand_measures_puts_them():
     assert np.allclose(x[measure_columns("thumb_dir")], measures[28:30], atol=1e-5)
     with pytest.raises(KeyError):
         measure_columns("wrist")
+    # the blocks the heads read, rebuilt from the points themselves
+    pts = local[0]
+    palm = pts[[0, 5, 9, 13, 17]].mean(axis=0)
+    assert np.allclose(x[measure_columns("palm")], np.linalg.norm(pts[[4, 8, 12, 16, 20]] - palm, axis=1),
+                       atol=1e-5)
+    seg = np.diff(pts[list(FINGERS[1])], axis=0)
+    seg /= np.linalg.norm(seg, axis=1, keepdims=True)
+    assert np.allclose(x[measure_columns("bends")[3:6]], (seg[:-1] * seg[1:]).sum(1), atol=1e-5), "index bends"
+    assert np.allclose(x[upright_columns(4)], upright_points(local, turn)[0, 4], atol=1e-5)
+
+
+def test_each_finger_is_read_from_its_own_columns():
+    torch.manual_seed(0)
+    model = FingerCountModel([1, 2, 3, 4, 5]).eval()
+    x = _features("5")[None]
+    local, turn = split_features(x, "hand")
+    with torch.no_grad():
+        base = model.raised(torch.from_numpy(x))[0]
+        for k, tip in enumerate((4, 8, 12, 16, 20)):   # fold one finger's tip onto its base
+            moved = local.copy()
+            moved[0, tip] = moved[0, FINGERS[k][1]]
+            changed = (model.raised(torch.from_numpy(join_features(moved, turn, "hand")))[0] - base).abs() > 1e-6
+            assert changed.tolist() == [i == k for i in range(5)], "finger {} moved".format(k)
 
 
 def test_which_fingers_are_raised_does_not_matter():
@@ -115,3 +139,32 @@ def test_an_older_fingers_bundle_loads_as_the_mlp_it_was():
 def test_a_subject_without_a_hand_is_not_counted():
     face = Subject("face", (0, 0, 10, 10), np.zeros((5, 2)))
     assert landmark_features(face, "hand") is None
+
+
+def test_an_arch_of_a_later_release_is_one_line():
+    from edge_app.errors import UserError
+    from train.landmarks import make_model
+
+    with pytest.raises(UserError, match="'palm_reader' is from a later edge-app; upgrade"):
+        make_model(load_task("fingers"), "hand", 122, "palm_reader")
+
+
+def test_the_thumb_rule_reads_from_the_thumbs_base():
+    pts = np.zeros((21, 2))
+    pts[0], pts[9] = (60, 220), (60, 120)                    # wrist, middle base: size 100
+    pts[1], pts[2], pts[3], pts[4] = (100, 200), (100, 160), (120, 150), (140, 140)
+    hand = Subject("hand", (0, 0, 200, 240), pts)
+    assert thumb_direction(hand) == "up", "bent at its base, the thumb still points up"
+    pts[[3, 4]] = (100, 230), (100, 260)
+    assert thumb_direction(Subject("hand", (0, 0, 200, 270), pts)) == "down"
+
+
+def test_suggestions_follow_the_declared_directions():
+    from edge_app.subject.suggest import _thumb_rule
+
+    task = parse_task({"name": "t", "kind": "classification", "classes": ["yes", "no"],
+                       "subject": "hand", "thumb": {"yes": "up", "no": "down"}})
+    rule = _thumb_rule(task)
+    assert rule is not None, "the spec says which class is up, whatever its name"
+    assert rule(_sim_subject("thumbs", seed=1, label="thumbs_up")[1]) == "yes"
+    assert rule(_sim_subject("thumbs", seed=1, label="thumbs_down")[1]) == "no"

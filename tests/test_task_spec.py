@@ -90,6 +90,10 @@ BAD = [
      "expected a mapping"),
     ("name: t\nkind: classification\nclasses: ['1', '2']\nsubject: hand\ncount: fingers\nthumb: {'1': up, '2': down}\n",
      "key 'thumb'", "not both"),
+    ("name: t\nkind: classification\nclasses: ['1', '01']\nsubject: hand\ncount: fingers\n", "key 'count'",
+     "'1' and '01' are the same count"),
+    ("name: t\nkind: classification\nclasses: [a, b, c]\nsubject: hand\nthumb: {a: up, b: up, c: down}\n",
+     "key 'thumb.", "already class"),
 ]
 
 
@@ -125,3 +129,13 @@ def test_builtin_tasks_found_in_a_source_checkout(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "edge_app.builtin_configs", None)   # not installed
     assert builtin_dir().name == "configs" and load_task("fingers").name == "fingers"
+
+
+def test_a_saved_spec_keeps_what_this_release_knows():
+    from edge_app.task_spec import parse_task
+
+    saved = dict(load_task("thumbs").to_dict(), palm="open")    # a key of a later release
+    spec = parse_task(saved, source="bundle.json", saved=True)
+    assert spec.thumb == (("thumbs_up", "up"), ("thumbs_down", "down"))
+    with pytest.raises(SpecError, match="key 'palm': unknown key"):
+        parse_task(saved, source="my.yaml")

@@ -23,6 +23,7 @@ from typing import Callable, Dict, List, Optional
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from edge_app.subject.landmarks import measure_columns, upright_columns
 from edge_app.task_spec import TaskSpec
@@ -61,18 +62,25 @@ class FingerCountModel(nn.Module):
 
     def raised(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 5) probability that each finger, thumb first, is raised."""
+        return torch.sigmoid(self.logits(x)[:, 1])
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 2, 5): each finger's log-odds of being down (row 0) and raised (row 1)."""
         fingers = self.finger(x[:, self.finger_columns]).squeeze(-1)
-        return torch.sigmoid(torch.cat([self.thumb(x[:, self.thumb_columns]), fingers], 1))
+        z = torch.cat([self.thumb(x[:, self.thumb_columns]), fingers], 1)
+        return torch.stack([-z, z], 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        p = self.raised(x)
-        dist = torch.ones_like(p[:, :1])
-        none = torch.zeros_like(dist)
-        for k in range(p.shape[1]):   # add one finger at a time: P(count) after k + 1 fingers
-            q = p[:, k:k + 1]
-            dist = torch.cat([dist, none], 1) * (1 - q) + torch.cat([none, dist], 1) * q
+        # log P(count) in log space, one finger at a time, so that counts far from the answer
+        # keep their order (and gradient); -1e4 stands for log 0 and stays finite in FP16
+        down, up = F.logsigmoid(self.logits(x)).unbind(1)
+        log_p = torch.zeros_like(down[:, :1])
+        never = torch.full_like(log_p, -1e4)
+        for k in range(down.shape[1]):
+            log_p = torch.logsumexp(torch.stack([torch.cat([log_p, never], 1) + down[:, k:k + 1],
+                                                 torch.cat([never, log_p], 1) + up[:, k:k + 1]]), 0)
         # log-probabilities are logits: softmax over the task's classes renormalises them
-        return torch.log(dist.clamp_min(1e-6))[:, self.counts]
+        return log_p[:, self.counts]
 
 
 class ThumbDirectionModel(nn.Module):

@@ -88,7 +88,8 @@ class CropTraining(FrameTraining):
 
 
 class LandmarksTraining(TrainingInput):
-    """A small MLP on the subject's landmark features."""
+    """A small model on the subject's landmark features (the MLP, or a hand head the task
+    declares: train.hand_heads)."""
 
     def view(self, ds: Dataset, plan: InputPlan, scan: Optional[SubjectScan], task: TaskSpec,
              progress: bool = False) -> View:
@@ -109,8 +110,7 @@ class LandmarksTraining(TrainingInput):
     def build(self, bundle: Bundle) -> Any:
         from train.landmarks import make_model
 
-        return make_model(bundle.task, str(bundle.plan.feature_schema), bundle.plan.features,
-                          arch=bundle.arch)
+        return make_model(bundle.task, str(bundle.plan.feature_schema), bundle.plan.features, bundle.arch)
 
     def predict(self, model: Any, view: View, size: Tuple[int, int], device: Any,
                 progress: bool = False) -> np.ndarray:

@@ -10,15 +10,13 @@ from edge_app.errors import DatasetError
 from edge_app.inputs import LANDMARK_LAYOUT
 from train.candidate import Candidate, TrainJob, split
 from train.hand_heads import head_for
-from train.landmarks import fit, predict
-
-ARCH = "landmark_mlp"   # or a declared hand head's (train.hand_heads)
+from train.landmarks import MLP_ARCH, fit, predict
 
 log = logging.getLogger(__name__)
 
 
 def train_landmarks(job: TrainJob, trainer: Any) -> Candidate:
-    """Fit the landmark MLP on the samples whose subject has landmarks (``trainer``'s view:
+    """Fit the landmark model on the samples whose subject has landmarks (``trainer``'s view:
     landmark features, or those and the texture block)."""
     task = job.task
     kind = task.task_kind.training()
@@ -29,10 +27,12 @@ def train_landmarks(job: TrainJob, trainer: Any) -> Candidate:
     tr, va = split(view, job, trainer)
     start = time.monotonic()
     schema = view.schema or str(task.subject)
-    head = head_for(task, schema)
+    # a declared hand head reads landmark measures only: with --input texture, the MLP
+    head = head_for(task, schema) if job.plan.input == "landmarks" else None
     if head is not None:
         log.log(logging.DEBUG if job.quiet else logging.INFO, "landmarks: %s", head.says)
-    model, (history, best, best_epoch) = fit(tr, va, task, job.cfg, job.device, schema)
+    arch = head.arch if head is not None else MLP_ARCH
+    model, (history, best, best_epoch) = fit(tr, va, task, job.cfg, job.device, schema, arch)
     seconds = time.monotonic() - start
     metrics = kind.metrics(predict(model, va.features), va.targets, task, va.sizes) \
         if va.features is not None and len(va.samples) else {}
@@ -43,5 +43,5 @@ def train_landmarks(job: TrainJob, trainer: Any) -> Candidate:
                                schema=schema)
     timings = {"train_seconds": round(seconds, 2), "feature_seconds": 0.0,
                "images_per_second": None, "feature_cache_hit": False}
-    return Candidate(plan, model, head.arch if head else ARCH, "none", (1, width), metrics, history, best_epoch,
+    return Candidate(plan, model, arch, "none", (1, width), metrics, history, best_epoch,
                      len(tr.samples), va, len(view.samples) / max(1, len(job.ds.samples)), timings)

@@ -42,15 +42,22 @@ class LandmarkModel(nn.Module):
         return out if self.prior is None else out + x @ self.prior.t()
 
 
-def make_model(task: TaskSpec, schema: str, width: int, arch: Optional[str] = None) -> nn.Module:
-    """The landmark model for ``task``: a declared hand head (train.hand_heads: counting
-    fingers, the thumb's direction) where the spec declares one, or the bundle's ``arch``
-    names one; else the MLP (with the detector's points as a prior for points)."""
-    from train.hand_heads import head_by_arch, head_for
+MLP_ARCH = "landmark_mlp"   # the bundle arch of LandmarkModel; hand heads have their own
 
-    head = head_for(task, schema) if arch is None else head_by_arch(arch)
+
+def make_model(task: TaskSpec, schema: str, width: int, arch: str = MLP_ARCH) -> nn.Module:
+    """The landmark model a bundle's ``arch`` names: the MLP (with the detector's points as a
+    prior for points) or a declared hand head (train.hand_heads: counting fingers, the
+    thumb's direction); one line for an arch of a later release."""
+    from edge_app.errors import UserError
+    from train.hand_heads import head_by_arch
+
+    head = head_by_arch(arch)
     if head is not None:
         return head.build(task)
+    if arch != MLP_ARCH:
+        raise UserError("landmark model '{}' is from a later edge-app; upgrade edge-app to load "
+                        "it".format(arch))
     return LandmarkModel(width, out_features(task), prior=point_prior(task, schema, width))
 
 
@@ -191,17 +198,18 @@ def _other_looks(extra: np.ndarray, looks: Optional[np.ndarray], rng: np.random.
     return out
 
 
-def fit(train: Any, val: Any, task: TaskSpec, cfg: Any, device: Any, schema: str
-        ) -> Tuple[nn.Module, Any]:
-    """Train the MLP on augmented views with the fast mode's head trainer. ``train`` and
-    ``val`` hold ``features``, ``targets`` and (validation) ``sizes`` (a ``train.inputs.View``)."""
+def fit(train: Any, val: Any, task: TaskSpec, cfg: Any, device: Any, schema: str,
+        arch: str = MLP_ARCH) -> Tuple[nn.Module, Any]:
+    """Train the landmark model ``arch`` (:func:`make_model`) on augmented views with the fast
+    mode's head trainer. ``train`` and ``val`` hold ``features``, ``targets`` and (validation)
+    ``sizes`` (a ``train.inputs.View``)."""
     import dataclasses
 
     from train.heads import fit_head_sgd
 
     kind = task.task_kind.training()
     width = train.features.shape[1]
-    model = make_model(task, schema, width)
+    model = make_model(task, schema, width, arch)
     x, y = augment_views(train.features, train.targets, max(cfg.views, 1) * 2, cfg.seed, schema,
                          train.looks)
     tuned = dataclasses.replace(cfg, batch_size=max(cfg.batch_size, 64), lr=cfg.lr or 3e-3,

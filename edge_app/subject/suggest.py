@@ -38,18 +38,23 @@ class Suggestion:
 def _count_rule(task: TaskSpec) -> Optional[Callable[[Subject], Optional[str]]]:
     if task.subject != "hand" or not task.classes or not all(c.isdigit() for c in task.classes):
         return None
+    by_count = {int(c): c for c in task.classes}
 
     def rule(subject: Subject) -> Optional[str]:
         n = extended_fingers(subject)
-        return str(n) if n is not None and str(n) in task.classes else None
+        return by_count.get(n) if n is not None else None
     return rule
 
 
 def _thumb_rule(task: TaskSpec) -> Optional[Callable[[Subject], Optional[str]]]:
     if task.subject != "hand" or not task.classes:
         return None
-    up = [c for c in task.classes if "up" in c.lower()]
-    down = [c for c in task.classes if "down" in c.lower()]
+    if task.thumb:   # declared in the spec (thumb: {class: up | down})
+        up = [c for c, where in task.thumb if where == "up"]
+        down = [c for c, where in task.thumb if where == "down"]
+    else:            # guessed from the class names
+        up = [c for c in task.classes if "up" in c.lower()]
+        down = [c for c in task.classes if "down" in c.lower()]
     if len(up) != 1 or len(down) != 1:
         return None
 
