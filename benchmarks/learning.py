@@ -31,7 +31,7 @@ camera shift of train/shifts.py (fixed parameters; cached under ~/.cache/edge-ap
 rerun renders and searches nothing), and our models and the rule evaluated on each: accuracy
 with misses counted, and the detection rate. Declared rotations (rot90, rot180) are written
 upright where this edge-app's reader does not honour `rotate:` in dataset.yaml yet (the line
-says so). Shifts apply to the classification tasks with a subject (fingers, thumbs).
+says so). Shifts apply to the classification tasks with a subject (fingers, fingers-rev, thumbs, emotions).
 
 Seeds (--seeds 0,1,2): the summary gives the mean over seeds and the worst seed's score (the
 issue's thresholds: the mean, and no seed more than 3 points below it).

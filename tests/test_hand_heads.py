@@ -168,3 +168,17 @@ def test_suggestions_follow_the_declared_directions():
     assert rule is not None, "the spec says which class is up, whatever its name"
     assert rule(_sim_subject("thumbs", seed=1, label="thumbs_up")[1]) == "yes"
     assert rule(_sim_subject("thumbs", seed=1, label="thumbs_down")[1]) == "no"
+
+
+@pytest.mark.slow
+def test_texture_on_a_counting_task_keeps_the_mlp(tmp_path):
+    """A hand head reads landmark measures only: --input texture trains the MLP, which reads
+    the texture block it pays for."""
+    import json
+
+    from conftest import FAST_TRAIN, capture_sim, train_bundle
+
+    data = capture_sim("fingers", tmp_path / "d", 40, 2)
+    bundle = train_bundle("fingers", data, tmp_path / "b", *FAST_TRAIN, "--input", "texture")
+    meta = json.loads((bundle / "bundle.json").read_text())
+    assert meta["input_plan"]["input"] == "texture" and meta["arch"] == "landmark_mlp"
