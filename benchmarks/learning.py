@@ -12,6 +12,10 @@ Splits (../shared/data, see its README):
   thumbs    train ONE person's photos -> test the two other people; mean over the three choices
   emotions  CK+ as a custom task from YAML, train/test split by subject (S<id>_ prefix)
   face      MTFL: train lfw_5590 faces -> test AFLW faces; nose error in px and over eye distance
+            (two labellers: AFLW puts its points elsewhere than lfw does)
+  face-own  MTFL with one labeller on both sides, other people in the test: lfw -> other lfw
+            faces; 30 AFLW faces -> face's AFLW test faces; all 2395 other AFLW faces -> the
+            same (the ceiling); not in the default --tasks
 
 Recipes:
   course    the course notebooks: backbone + new head, ColorJitter + resize only, Adam (lr 1e-3)
@@ -159,26 +163,52 @@ def splits(task: str, work: Path, per_class: int) -> List[Dict[str, Any]]:
                  "test": _link_tree(test, work / "ck_test", "face", True), "args": {"group": r"^\d+_(S\d+)_"},
                  "crops": True,
                  "label": "CK+ by subject ({} test subjects)".format(len(test_subjects))}]
-    if task == "face":
-        rows = list(csv.reader(open(DATA / "faces_mtfl" / "keypoints.csv", newline="")))
-        header, body = rows[0], rows[1:]
-        rng = np.random.default_rng(0)
-        lfw = [r for r in body if "/lfw_5590/" in r[0]]
-        aflw = [r for r in body if "/AFLW/" in r[0]]
-        folders: List[Path] = []
-        for name, chosen in (("face_train", [lfw[i] for i in rng.permutation(len(lfw))[: per_class * 5]]),
-                             ("face_test", [aflw[i] for i in rng.permutation(len(aflw))[: per_class * 5]])):
-            folder = work / name
-            folder.mkdir()
-            with open(folder / "keypoints.csv", "w", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(header)
-                for r in chosen:
-                    w.writerow([str(DATA / "faces_mtfl" / r[0])] + r[1:])
-            folders.append(folder)
-        return [{"task": "face", "train": folders[0], "test": folders[1], "label": "MTFL lfw -> AFLW",
-                 "crops": True}]
+    if task in ("face", "face-own"):
+        return _face_splits(task, work, per_class)
     raise SystemExit("unknown task " + task)
+
+
+OWN_FACES = 30   # face-own: how many faces labelled the test set's way train the second split
+
+
+def _face_splits(task: str, work: Path, per_class: int) -> List[Dict[str, Any]]:
+    """MTFL splits. ``face``: lfw -> AFLW, two labellers' conventions. ``face-own``: one
+    labeller on both sides, other people in the test: lfw -> other lfw faces; OWN_FACES AFLW
+    faces -> the ``face`` split's AFLW test faces (what a few images labelled your way do);
+    and every other AFLW face -> the same test faces (the ceiling of the target's own labels)."""
+    rows = list(csv.reader(open(DATA / "faces_mtfl" / "keypoints.csv", newline="")))
+    header, body = rows[0], rows[1:]
+    rng = np.random.default_rng(0)
+    lfw = [r for r in body if "/lfw_5590/" in r[0]]
+    aflw = [r for r in body if "/AFLW/" in r[0]]
+    n = per_class * 5
+    lfw_order = [lfw[i] for i in rng.permutation(len(lfw))]
+    aflw_order = [aflw[i] for i in rng.permutation(len(aflw))]
+    aflw_test = aflw_order[:n]
+
+    def folder(name: str, chosen: List[List[str]]) -> Path:
+        out = work / name
+        out.mkdir()
+        with open(out / "keypoints.csv", "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(header)
+            for r in chosen:
+                w.writerow([str(DATA / "faces_mtfl" / r[0])] + r[1:])
+        return out
+
+    if task == "face":
+        return [{"task": "face", "train": folder("face_train", lfw_order[:n]),
+                 "test": folder("face_test", aflw_test), "label": "MTFL lfw -> AFLW", "crops": True}]
+    return [{"task": "face", "train": folder("face_own_lfw", lfw_order[:n]),
+             "test": folder("face_own_lfw_test", lfw_order[n:2 * n]),
+             "label": "MTFL lfw -> other lfw faces", "crops": True},
+            {"task": "face", "train": folder("face_own_aflw", aflw_order[n:n + OWN_FACES]),
+             "test": folder("face_own_aflw_test", aflw_test),
+             "label": "MTFL {} AFLW -> AFLW".format(OWN_FACES), "crops": True},
+            # the ceiling: every AFLW face not in the test, labelled the test's way
+            {"task": "face", "train": folder("face_own_aflw_all", aflw_order[n:]),
+             "test": folder("face_own_aflw_all_test", aflw_test),
+             "label": "MTFL AFLW ({}) -> AFLW".format(len(aflw_order) - n), "crops": True}]
 
 
 # -- recipes ------------------------------------------------------------------------------

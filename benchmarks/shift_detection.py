@@ -2,6 +2,7 @@
 
     python benchmarks/shift_detection.py [--sets fingers,thumbs] [--shifts all]
                                          [--cache-dir DIR] [--json out.json]
+                                         [--without-denoise]
 
 Sets (../shared/data, see its README):
   fingers   fingers_signdigits classes 1-5 (~200 people, 100x100 close-ups)
@@ -13,6 +14,10 @@ hard search for labelled stills). Printed per shift: hands found, and the accura
 no-training rule of edge_app/subject/suggest.py (finger count, thumb direction) with misses
 and undecided images counted as errors. Subjects are cached under <cache-dir>/subjects, so a
 second run is quick; a fresh --cache-dir measures from scratch. Not a test.
+
+--shifts takes composites too: `dark+noise,purple+dark+noise+rot90` is one camera with several
+faults, applied left to right. --without-denoise searches without the hard search's denoised
+looks (edge-app before they were added), with its own subject cache, for a before/after.
 """
 from __future__ import annotations
 
@@ -76,13 +81,14 @@ def source_sets(names: List[str], cache: Path, data: Path) -> Dict[str, Tuple[Pa
     return out
 
 
-def scan(root: Path, kind: str, cache: Path, crops: bool = False) -> Tuple[Any, Any]:
+def scan(root: Path, kind: str, cache: Path, crops: bool = False,
+         subjects: str = "subjects") -> Tuple[Any, Any]:
     """(dataset, subject scan) of a class-folder tree, through the training subject stage."""
     from edge_app.dataset.formats import read_dataset
     from edge_app.dataset.subjects import scan_subjects
 
     ds = read_dataset(root).verify()
-    return ds, scan_subjects(ds, kind, "auto", crops, cache_dir=cache / "subjects")
+    return ds, scan_subjects(ds, kind, "auto", crops, cache_dir=cache / subjects)
 
 
 def boxes_of(ds: Any, subjects: List[Any]) -> Dict[str, Tuple[float, float, float, float]]:
@@ -139,27 +145,35 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="renders and subjects (default ~/.cache/edge-app)")
     parser.add_argument("--data-root", type=Path, default=DATA)
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--without-denoise", action="store_true",
+                        help="the hard search without its denoised looks (for a before/after)")
     args = parser.parse_args(argv)
+    subjects = "subjects"
+    if args.without_denoise:
+        import edge_app.subject.base as base
+
+        base.DENOISE_STRENGTHS = ()
+        subjects = "subjects-without-denoise"
     if not args.data_root.is_dir():
         raise SystemExit("needs the real photos: ../shared/data beside the project, or --data-root")
     cache = (args.cache_dir or default_cache()).expanduser().resolve()
     names = shift_names(args.shifts)
     results: List[Dict[str, Any]] = []
-    print("{:<8} {:<10} {:>13} {:>9} {:>8}  {:>6}".format("set", "shift", "found", "rate",
+    print("{:<8} {:<26} {:>13} {:>9} {:>8}  {:>6}".format("set", "shift", "found", "rate",
                                                          "rule", "secs"))
     for set_name, (src, task_name) in source_sets(args.sets.split(","), cache, args.data_root).items():
         task = load_task(task_name)
         for shift in ["none"] + names:
             start = time.monotonic()
             if shift == "none":
-                ds, sc = scan(src, "hand", cache)
+                ds, sc = scan(src, "hand", cache, subjects=subjects)
                 shifted = render_shifts(src, names, boxes_of(ds, sc.subjects), src.parent)
             else:
-                ds, sc = scan(shifted[shift], "hand", cache)
+                ds, sc = scan(shifted[shift], "hand", cache, subjects=subjects)
             r = dict(rule_scores(ds, sc.subjects, task), set=set_name, shift=shift,
                      seconds=round(time.monotonic() - start, 1), detected=sc.detected)
             results.append(r)
-            print("{:<8} {:<10} {:>6}/{:<6} {:>8.1%} {:>8}  {:>6.1f}".format(
+            print("{:<8} {:<26} {:>6}/{:<6} {:>8.1%} {:>8}  {:>6.1f}".format(
                 set_name, shift, r["found"], r["n"], r["detection_rate"],
                 "n/a" if r["rule_accuracy"] is None else "{:.1%}".format(r["rule_accuracy"]),
                 r["seconds"]), flush=True)

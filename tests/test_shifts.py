@@ -35,6 +35,39 @@ def test_tints_and_exposure_are_the_fixed_gains(name, bgr):
     assert tuple(apply_shift(image, name)[5, 5]) == bgr
 
 
+def test_sensor_noise_is_sigma_14_and_fixed_by_the_picture():
+    flat = np.full((100, 100, 3), 128, np.uint8)
+    diff = apply_shift(flat, "noise").astype(float) - 128
+    assert abs(diff.mean()) < 0.5 and abs(diff.std() - 14.0) < 0.5
+    other = flat.copy()
+    other[0, 0] = 129
+    assert not np.array_equal(apply_shift(other, "noise")[1:], apply_shift(flat, "noise")[1:]), \
+        "another picture draws other noise"
+    # the draw is from raw PCG64 bits: a numpy release cannot change it
+    assert apply_shift(flat, "noise")[0, 0].tolist() == FIRST_NOISY_PIXEL
+
+
+FIRST_NOISY_PIXEL = [112, 153, 119]   # BGR of pixel (0, 0), recorded when the shift was added
+
+
+def test_a_composite_is_its_parts_in_turn_with_points_and_turns_carried():
+    image = _photo()
+    both = shifts.get_shift("dark+noise")
+    assert np.array_equal(both.apply(image, None), apply_shift(apply_shift(image, "dark"), "noise"))
+    assert both.rotate == 0 and both.points is None and "then" in both.description
+    moved = shifts.get_shift("far+rot90")
+    out = moved.apply(image, None)
+    assert moved.rotate == 90 and out.shape[:2] == image.shape[1::-1]
+    assert np.array_equal(out, apply_shift(apply_shift(image, "far"), "rot90"))
+    pts = np.array([[0.1, 0.2], [0.9, 0.6]])
+    one_by_one = SHIFTS["rot90"].map_points(SHIFTS["far"].map_points(pts, (120, 90)), (90, 120))
+    assert np.allclose(moved.map_points(pts, (out.shape[1], out.shape[0])), one_by_one)
+    assert shifts.get_shift("rot90+rot180").rotate == 270
+    assert shift_names("dark+noise,purple,noise") == ["purple", "noise", "dark+noise"]
+    with pytest.raises(UserError, match="'nosie' is not one of"):
+        shift_names("dark+nosie")
+
+
 def test_over_exposure_clips():
     assert apply_shift(np.full((4, 4, 3), 200, np.uint8), "bright").max() == 255
 

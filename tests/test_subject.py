@@ -435,7 +435,8 @@ def test_hard_looks_correct_colour_and_exposure_and_map_back():
     dark = (np.random.default_rng(0).integers(0, 40, (40, 60, 3))).astype(np.uint8)
     assert exposure_corrected(dark).mean() > dark.mean() + 40
     names = [look.name for look in hard_looks(np.zeros((100, 100, 3), np.uint8))]
-    assert names[:4] == ["grey_world", "exposure", "grey_world+exposure", "upscaled"]
+    assert names[:8] == ["grey_world", "exposure", "grey_world+exposure"] + [
+        "denoised", "denoised+grey_world+exposure"] * 2 + ["upscaled"]
     assert names.count("window") == 9
     assert "upscaled" not in [look.name for look in hard_looks(np.zeros((300, 400, 3), np.uint8))]
     # a subject found in an enlarged window lands where it is in the image
@@ -447,6 +448,101 @@ def test_hard_looks_correct_colour_and_exposure_and_map_back():
     assert np.allclose(back.box, (10, 20, 30, 40)) and np.allclose(back.landmarks, [[10, 20]])
     shifted = Look("window", np.zeros((1, 1, 3), np.uint8), 2.0, 50.0, 25.0)
     assert np.allclose(shifted.back(Subject("hand", (0, 0, 20, 20)), 200, 100).box, (50, 25, 60, 35))
+
+
+def test_the_denoised_look_removes_sensor_noise_and_maps_back():
+    from edge_app.subject.base import DENOISE_STRENGTHS, denoised
+    from train.shifts import apply_shift
+
+    flat = np.full((120, 160, 3), 120, np.uint8)
+    noisy = apply_shift(flat, "noise")
+    assert noisy.astype(float).std() > 10
+    for strength in DENOISE_STRENGTHS:
+        look = denoised(noisy, strength)
+        assert look.scale == 1.0 and look.image.shape == noisy.shape
+        assert look.image.astype(float).std() < noisy.astype(float).std() / 3, strength
+    big = denoised(np.zeros((960, 1280, 3), np.uint8), DENOISE_STRENGTHS[0])
+    assert big.image.shape == (480, 640, 3) and big.scale == pytest.approx(0.5)
+    back = big.back(Subject("hand", (100, 50, 200, 150), np.array([[100.0, 50.0]])), 1280, 960)
+    assert np.allclose(back.box, (200, 100, 400, 300)) and np.allclose(back.landmarks, [[200, 100]])
+
+
+def test_noise_level_reads_sensor_noise_not_edges():
+    from edge_app.subject.base import NOISY_SIGMA, noise_level
+    from train.shifts import apply_shift
+
+    scene = np.zeros((120, 160, 3), np.uint8)
+    scene[:, :80] = 40
+    scene[:, 80:] = 220                                   # one strong edge
+    scene[30:90, 20:60] = (200, 90, 60)                   # a coloured block
+    scene += np.linspace(0, 20, 160).astype(np.uint8)[None, :, None]   # smooth shading
+    assert noise_level(scene) < 1.0
+    noisy = apply_shift(scene, "noise")
+    assert NOISY_SIGMA < noise_level(noisy) < 16.0
+    assert noise_level(np.zeros((2, 2, 3), np.uint8)) == 0.0
+
+
+def test_a_noisy_still_is_searched_denoised_first_and_mapped_back():
+    """A labelled still with sensor noise is searched in its cleaned picture first (its points
+    scatter less there); a clean still, or live search, sees the picture itself."""
+    import edge_app.subject.base as base
+    from train.shifts import apply_shift
+
+    class Recorder(SubjectFinder):
+        def __init__(self):
+            super().__init__("hand")
+            self.seen = []
+
+        def find(self, image, truth=None):
+            self.seen.append(base.noise_level(image))
+            return Subject("hand", (10.0, 10.0, 50.0, 50.0), np.full((21, 2), 30.0))
+
+    scene = np.full((90, 120, 3), 120, np.uint8)
+    scene[20:70, 30:90] = 180
+    noisy = apply_shift(scene, "noise")
+    rec = Recorder()
+    found = find_subject(rec, noisy, hard=True)
+    assert len(rec.seen) == 1 and rec.seen[0] < base.NOISY_SIGMA / 2, "searched the cleaned picture"
+    assert found is not None and np.allclose(found.box, (10, 10, 50, 50))
+    for image, hard in ((noisy, False), (scene, True)):
+        rec = Recorder()
+        find_subject(rec, image, hard=hard)
+        assert rec.seen == [base.noise_level(image)], "the picture itself"
+    # 720x960, measured and cleaned at 640 px (shrinking averages noise: three draws, sigma ~24)
+    big = np.kron(scene, np.ones((8, 8, 1), np.uint8))
+    for _ in range(3):
+        big = apply_shift(big, "noise")
+    assert base.noise_level(big) > base.NOISY_SIGMA
+    found = find_subject(Recorder(), big, hard=True)
+    assert np.allclose(found.box, (15, 15, 75, 75))
+
+
+@pytest.mark.slow
+def test_the_hard_search_finds_hands_in_a_noisy_dim_camera(shared_data, monkeypatch):
+    """Other people's hands through a noisy, low-contrast camera: the denoised looks find
+    hands that the search without them misses (measured: 22% -> 89% of 150 signdigits photos)."""
+    _mediapipe()
+    import edge_app.subject.base as base
+    from edge_app.dataset.verify import read_image
+    from train.shifts import apply_shift
+
+    images = []
+    for f in sorted((shared_data / "fingers_signdigits" / "3").glob("*.jpg"))[:10]:
+        image, _ = read_image(f)
+        low = np.clip((image.astype(np.float32) - 128) * 0.5 + 138, 0, 255).astype(np.uint8)
+        images.append(apply_shift(low, "noise"))
+
+    def found() -> int:
+        finder = make_finder("hand", "mediapipe")
+        try:
+            return sum(find_subject(finder, im, hard=True) is not None for im in images)
+        finally:
+            finder.close()
+
+    with_denoise = found()
+    monkeypatch.setattr(base, "DENOISE_STRENGTHS", ())
+    without = found()
+    assert with_denoise >= without + 3 and with_denoise >= 6, (without, with_denoise)
 
 
 def test_mediapipe_hard_search_tries_the_corrected_looks_in_order(monkeypatch):

@@ -272,7 +272,9 @@ class KeypointsKind:
         out.update(_bias((pred - targets) * scale, task, out["rmse_px"]))
         eye, by = _eye_distance(targets, scale, task, norm)
         if eye is not None:
-            with np.errstate(invalid="ignore", divide="ignore"):
+            # an image with no point labelled (or none predicted) has no error: NaN, skipped below
+            with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
                 nme = np.nanmean(err_px, axis=1) / eye
             out["nme"] = float(np.nanmean(nme)) if np.isfinite(nme).any() else None
             out["nme_by"] = by
@@ -391,7 +393,8 @@ def bias_hint(metrics: Dict[str, Any], min_images: int = 20, share: float = 0.5)
     offsets = ", ".join("{} {:+.1f},{:+.1f}".format(p, x, y) for p, (x, y) in metrics["bias_px"].items())
     return ("{:.0%} of the point error is a constant offset (px, x right, y down: {}): these labels "
             "put the points elsewhere than the training data did (another convention); train "
-            "with some images labelled like these".format(metrics["bias_share"], offsets))
+            "on a few dozen images labelled like these, on their own (mixed into many of the old "
+            "ones they barely move it)".format(metrics["bias_share"], offsets))
 
 
 def _rms(err: np.ndarray) -> float:

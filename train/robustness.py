@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 # Rotations are left out by default: a declared rotation is undone exactly by the reader, so
 # they would score what the unshifted images score.
-REPORT_SHIFTS = ("purple", "green", "dark", "bright", "backlight", "lowres", "blur", "far")
+REPORT_SHIFTS = ("purple", "green", "dark", "bright", "backlight", "lowres", "blur", "far", "noise")
 MAX_IMAGES = 100     # validation images rendered through each shift
 MIN_IMAGES = 20      # fewer validation images than this: scores too coarse to report
 MAX_FOLDS = 5        # leave-one-group-out: at most this many held-out folds of groups

@@ -27,6 +27,10 @@ blur        a horizontal 9 px line kernel (each pixel the mean of 9 in a row), e
 far         the photo shrunk to 1/3 of its width and height (area averaging), centred on a
             canvas of its own size filled with its edge colour (the per-channel median of the
             outermost row and column of pixels)
+noise       sensor noise of a small camera in dim light (a CSI camera's gain turned up):
+            Gaussian, sigma 14 per channel, clipped; the draw is seeded from the image's own
+            bytes (PCG64 raw bits through Box-Muller, stable across numpy versions), so the
+            same photo always gets the same noise
 rot90       turned 90 degrees counter-clockwise, declared ``rotate: 90``
 rot180      turned 180 degrees, declared ``rotate: 180``
 ==========  ===============================================================================
@@ -57,6 +61,7 @@ BACKLIGHT_BOX_MARGIN = 0.10   # the subject's box grown by this much of its side
 LOWRES_SIDE = 64
 BLUR_LENGTH = 9
 FAR_SCALE = 1.0 / 3.0
+NOISE_SIGMA = 14.0
 
 
 @dataclass(frozen=True)
@@ -157,6 +162,19 @@ def far_points(points: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
     return (pts * np.array([sw, sh]) + np.array([x, y])) / np.array([w, h])
 
 
+def sensor_noise(image: np.ndarray, box: Optional[Box] = None) -> np.ndarray:
+    """Gaussian noise of NOISE_SIGMA per channel, the same for the same image."""
+    seed = int.from_bytes(hashlib.sha1(image.tobytes()).digest()[:8], "little")
+    # raw PCG64 bits, not Generator.normal: the suite must render the same on every numpy
+    raw = np.random.PCG64(seed).random_raw(2 * ((image.size + 1) // 2))
+    u = (raw >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)   # [0, 1), 53 bits
+    u1, u2 = 1.0 - u[0::2], u[1::2]
+    r = np.sqrt(-2.0 * np.log(u1))
+    normal = np.concatenate([r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)])[:image.size]
+    noisy = image.astype(np.float64) + NOISE_SIGMA * normal.reshape(image.shape)
+    return np.clip(noisy + 0.5, 0, 255).astype(np.uint8)
+
+
 def turned(image: np.ndarray, degrees: int) -> np.ndarray:
     """``image`` turned counter-clockwise by ``degrees`` (a multiple of 90): what a camera
     turned clockwise by that much shows. Turning the result clockwise by the same amount
@@ -191,6 +209,7 @@ SHIFTS: Dict[str, Shift] = {s.name: s for s in (
     Shift("lowres", "short side 64 px and back", low_resolution),
     Shift("blur", "9 px horizontal motion blur", motion_blur),
     Shift("far", "shrunk to 1/3 of its side in a border of its edge colour", far, points=far_points),
+    Shift("noise", "sensor noise, Gaussian sigma 14 (a small camera in dim light)", sensor_noise),
     Shift("rot90", "turned 90 degrees, declared (rotate: 90)", _turn(90), rotate=90,
           points=_turn_points(90)),
     Shift("rot180", "turned 180 degrees, declared (rotate: 180)", _turn(180), rotate=180,
@@ -199,23 +218,51 @@ SHIFTS: Dict[str, Shift] = {s.name: s for s in (
 
 
 def shift_names(spec: str = "all") -> List[str]:
-    """The shifts a comma list names (``all``: every one, ``none``: none), in suite order;
-    an unknown name is one line with a did-you-mean."""
+    """The shifts a comma list names (``all``: every one, ``none``: none), in suite order,
+    then any composites (``dark+noise``) in the order given; an unknown name is one line
+    with a did-you-mean."""
     spec = (spec or "none").strip()
     if spec == "none":
         return []
     if spec == "all":
         return list(SHIFTS)
     names = [get_shift(n.strip()).name for n in spec.split(",") if n.strip()]
-    return [n for n in SHIFTS if n in names]
+    return [n for n in SHIFTS if n in names] + list(dict.fromkeys(n for n in names if n not in SHIFTS))
 
 
 def get_shift(name: str) -> Shift:
-    """The registered shift called ``name``."""
+    """The registered shift called ``name``, or a composite of registered shifts applied left
+    to right (``purple+dark+noise+rot90``: one camera with several faults)."""
+    if "+" in name:
+        return composite([get_shift(part.strip()) for part in name.split("+")])
     if name not in SHIFTS:
         raise UserError("camera shift '{}' is not one of {}{}".format(
             name, ", ".join(SHIFTS), did_you_mean(name, SHIFTS)))
     return SHIFTS[name]
+
+
+def composite(parts: Sequence[Shift]) -> Shift:
+    """The shifts ``parts`` one after the other. A subject's box reaches the parts before the
+    first one that moves the picture (far, a turn); after it the box no longer fits."""
+    moves = [i for i, p in enumerate(parts) if p.points is not None]
+    first_move = moves[0] if moves else len(parts)
+
+    def apply(image: np.ndarray, box: Optional[Box] = None) -> np.ndarray:
+        for i, part in enumerate(parts):
+            image = part.apply(image, box if i < first_move else None)
+        return image
+
+    def move(points: np.ndarray, size: Tuple[int, int]) -> np.ndarray:
+        turns = sum(p.rotate for p in parts) % 180 != 0
+        w, h = (size[1], size[0]) if turns else size   # the original picture's size
+        for part in parts:
+            if part.rotate % 180:
+                w, h = h, w
+            points = part.map_points(points, (w, h))
+        return points
+
+    return Shift("+".join(p.name for p in parts), "; then ".join(p.description for p in parts),
+                 apply, rotate=sum(p.rotate for p in parts) % 360, points=move if moves else None)
 
 
 def apply_shift(image: np.ndarray, shift: str, box: Optional[Box] = None) -> np.ndarray:

@@ -18,10 +18,12 @@ from edge_app.subject.base import Subject
 from edge_app.subject.providers import find_subject, make_finder
 
 # v2: labelled images get the hard search; v3: the hard search also corrects colour and
-# exposure and looks closer at small images (issue 21). Found subjects of older versions stay
-# valid (a better search only finds more): only their misses are searched again.
-CACHE_VERSION = "subjects-v3"
-OLDER_VERSIONS = ("subjects-v2",)
+# exposure and looks closer at small images (issue 21); v4: it also removes sensor noise, and
+# a noisy still is searched in its cleaned picture first. Found subjects of older versions stay
+# (a better search mostly finds more; a noisy still found before v4 keeps the points found in
+# the noise until $EDGE_APP_CACHE/subjects is deleted): only their misses are searched again.
+CACHE_VERSION = "subjects-v4"
+OLDER_VERSIONS = ("subjects-v3", "subjects-v2")
 LOW_RATE = 0.6   # below this share of images with a subject, crops are not worth learning from
 
 

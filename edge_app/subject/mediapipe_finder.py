@@ -77,8 +77,8 @@ class MediaPipeFinder(SubjectFinder):
 
     def find_hard(self, image: np.ndarray) -> Optional[Subject]:
         # A lower detection threshold, on the image and inside a wider border than the retry's;
-        # then the same on the image with its colour and exposure corrected, enlarged, and in
-        # windows (base.hard_looks: what odd cameras need, issue 21), mapped back.
+        # then the same on the image with its colour and exposure corrected, denoised, enlarged,
+        # and in windows (base.hard_looks: what odd cameras need), mapped back.
         weak = lambda im: self._run(im, static=True, confidence=min(self._min, HARD_CONFIDENCE))  # noqa: E731
         found = weak(image) or find_bordered(weak, image) or find_bordered(weak, image, 0.5)
         if found is not None:
