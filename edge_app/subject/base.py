@@ -180,18 +180,23 @@ DENOISE_SIDE = 640   # larger pictures are shrunk first: the search costs time o
 NOISY_SIGMA = 6.0   # estimated noise (grey levels) above which a still is searched denoised first
 
 
+def shrunk(image: np.ndarray, long_side: int = DENOISE_SIDE) -> Tuple[np.ndarray, float]:
+    """``image`` at most ``long_side`` pixels on its long side (area averaging), and the scale."""
+    h, w = image.shape[:2]
+    scale = min(1.0, long_side / float(max(h, w, 1)))
+    if scale == 1.0:
+        return image, 1.0
+    size = (max(1, int(round(w * scale))), max(1, int(round(h * scale))))
+    return cv2().resize(image, size, interpolation=cv2().INTER_AREA), scale
+
+
 def noise_level(image: np.ndarray, long_side: int = DENOISE_SIDE) -> float:
     """The picture's noise as a Gaussian sigma in grey levels, measured at most ``long_side``
     pixels wide (as the denoised look sees it): the median of a Laplacian-like residual that
     cancels smooth shading (Immerkaer's kernel), so edges and texture, being sparse, barely
     count. Clean photos here read 0.2-3.5, sigma-14 sensor noise about 9."""
     cv = cv2()
-    grey = cv.cvtColor(image, cv.COLOR_BGR2GRAY) if image.ndim == 3 else image
-    h, w = grey.shape[:2]
-    if max(h, w) > long_side:
-        scale = long_side / float(max(h, w))
-        grey = cv.resize(grey, (max(1, int(round(w * scale))), max(1, int(round(h * scale)))),
-                         interpolation=cv.INTER_AREA)
+    grey, _ = shrunk(cv.cvtColor(image, cv.COLOR_BGR2GRAY) if image.ndim == 3 else image, long_side)
     kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
     residual = cv.filter2D(grey.astype(np.float32), -1, kernel)[1:-1, 1:-1]
     if residual.size == 0:
@@ -203,12 +208,8 @@ def noise_level(image: np.ndarray, long_side: int = DENOISE_SIDE) -> float:
 def denoised(image: np.ndarray, strength: float, long_side: int = DENOISE_SIDE) -> Look:
     """``image`` with sensor noise removed (non-local means on colour), shrunk first to at most
     ``long_side`` pixels on its long side (area averaging removes noise too)."""
-    cv = cv2()
-    h, w = image.shape[:2]
-    scale = min(1.0, long_side / float(max(h, w)))
-    small = image if scale == 1.0 else cv.resize(
-        image, (max(1, int(round(w * scale))), max(1, int(round(h * scale)))), interpolation=cv.INTER_AREA)
-    return Look("denoised", cv.fastNlMeansDenoisingColored(small, None, strength, strength, 7, 21), scale)
+    small, scale = shrunk(image, long_side)
+    return Look("denoised", cv2().fastNlMeansDenoisingColored(small, None, strength, strength, 7, 21), scale)
 
 
 def upscaled(image: np.ndarray, short_side: int) -> Look:

@@ -116,12 +116,12 @@ def find_subject(finder: SubjectFinder, image: np.ndarray, truth: Optional[Dict[
         return finder.find(image, truth)
     if not retry and not is_crop:
         return finder.find(image, truth)
-    if hard and noise_level(image) >= NOISY_SIGMA:
+    if hard and base.DENOISE_STRENGTHS and noise_level(image) >= NOISY_SIGMA:
         # Found in the noise, a hand's points scatter: on a noisy still they come from the
         # cleaned picture (signdigits with sensor noise: the count rule 70.5% -> 80.6%).
-        look = denoised(image, base.DENOISE_STRENGTHS[-1]) if base.DENOISE_STRENGTHS else None
-        found = None if look is None else find_with_retry(finder, look.image, always=is_crop, hard=True)
-        if found is not None and look is not None:
+        look = denoised(image, base.DENOISE_STRENGTHS[-1])
+        found = find_with_retry(finder, look.image, always=is_crop, hard=True)
+        if found is not None:
             return look.back(found, image.shape[1], image.shape[0])
     found = find_with_retry(finder, image, always=is_crop, hard=hard)
     if found is None and is_crop:
