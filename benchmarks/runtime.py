@@ -2,11 +2,15 @@
 
     python benchmarks/runtime.py --model BUNDLE [--frames 300] [--threads 2] [--size 640x480]
                                  [--photos DIR] [--subject-provider mediapipe] [--no-tracking]
+                                 [--shift noise] [--denoise auto|on|off]
 
 Same thread count for both; a video-file source (rendered from the simulator, or made of real
 photos with --photos, each held for 10 frames as a hand held still would be), headless, no
 recording; the median of three runs. Models trained on crops run the subject stage (timed as
-its own stage; --no-tracking searches every frame afresh). Not a test: it prints figures.
+its own stage; --no-tracking searches every frame afresh) and say on how many frames it found
+its subject. --shift renders every frame through a camera problem of train/shifts.py (noise:
+a dim sensor's noise at the video's own resolution) into lossless PNG frames, --denoise is
+edge-app run's. Not a test: it prints figures.
 """
 from __future__ import annotations
 
@@ -38,19 +42,30 @@ def make_video(path: Path, task: str, frames: int, width: int, height: int) -> P
     return path
 
 
-def photo_video(path: Path, folder: Path, frames: int, width: int, height: int, hold: int = 10) -> Path:
+def photo_video(path: Path, folder: Path, frames: int, width: int, height: int, hold: int = 10,
+                shift: str = "") -> Path:
     import cv2
+
+    from train.shifts import apply_shift
 
     from edge_app.sources.folder import list_images
 
     photos = list_images(folder, recursive=True)
     if not photos:
         raise SystemExit("{}: no images".format(folder))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (width, height))
+    if shift:   # lossless frames, as a CSI camera delivers them (MJPG would smooth the noise away)
+        path = path.with_suffix("")
+        path.mkdir()
+    writer = None if shift else cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (width, height))
     for i in range(frames):
         image = cv2.imread(str(photos[(i // hold * 7919) % len(photos)]))
-        writer.write(cv2.resize(image, (width, height)))
-    writer.release()
+        frame = cv2.resize(image, (width, height))
+        if writer is None:
+            cv2.imwrite(str(path / "{:05d}.png".format(i)), apply_shift(frame, shift))
+        else:
+            writer.write(frame)
+    if writer is not None:
+        writer.release()
     return path
 
 
@@ -71,6 +86,8 @@ def main() -> None:
     parser.add_argument("--photos", type=Path, help="make the video from these real photos")
     parser.add_argument("--subject-provider", default="auto")
     parser.add_argument("--no-tracking", action="store_true")
+    parser.add_argument("--shift", default="", help="with --photos: a camera shift for every frame")
+    parser.add_argument("--denoise", default="auto", choices=("auto", "on", "off"))
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.split("x"))
     info = load_model_info(args.model)
@@ -79,30 +96,32 @@ def main() -> None:
     backend.warmup(info)
     with tempfile.TemporaryDirectory() as tmp:
         if args.photos:
-            video = photo_video(Path(tmp) / "clip.avi", args.photos, args.frames, width, height)
+            video = photo_video(Path(tmp) / "clip.avi", args.photos, args.frames, width, height,
+                                shift=args.shift)
         else:
             video = make_video(Path(tmp) / "clip.avi", info.task.name, args.frames, width, height)
         src = open_source(str(video))
         src.open()
         image = to_model_input(src.read().image, info.input_size)[None]
-        batch = {"landmarks": info.dummy_input(1), "both": (image, info.dummy_input(1)[1])}.get(
-            info.input_kind, image)
+        # pictures from the video; a landmark input is a zero row of the model's own width
+        names = info.input_names
+        batch = (image if names == ("images",) else info.dummy_input(1) if "images" not in names
+                 else (image, info.dummy_input(1)[1]))
         src.close()
-        loops, infers, stages = [], [], []
+        loops, infers, stages, found = [], [], [], []
         for _ in range(3):
             infers.append(inference_fps(backend, batch, args.frames))
-            stage = SubjectStage([info.subject], args.subject_provider,
-                                 not args.no_tracking) if info.subject else None
+            stage = CountingStage([info.subject], args.subject_provider, not args.no_tracking,
+                                  args.denoise) if info.subject else None
             with FrameReader(open_source(str(video))) as reader:
                 stats = run_loop(reader, [Runner(info, backend)], subjects=stage)
             if stage is not None:
                 stage.close()
+                found.append(stage.found / max(1, stage.frames))
             loops.append(stats.fps)
             stages.append(stats.stages_ms)
     loop, infer = statistics.median(loops), statistics.median(infers)
-    pixels = "{}x{} input".format(info.input_size[1], info.input_size[0])
-    features = "{} landmark features".format((info.plan or {}).get("features"))
-    shape = {"landmarks": features, "both": pixels + " and " + features}.get(info.input_kind, pixels)
+    shape = info.describe_input()
     print("model {} ({}, {}), ONNX Runtime CPU, {} threads, {} frames of {}x{} video".format(
         info.name, shape,
         "subject {} via {}, tracking {}".format(info.subject, args.subject_provider,
@@ -113,6 +132,23 @@ def main() -> None:
         ", ".join("{:.1f}".format(v) for v in infers)))
     median_stages = {k: statistics.median(s[k] for s in stages) for k in stages[0]}
     print("median ms per stage: " + ", ".join("{} {:.2f}".format(k, v) for k, v in median_stages.items()))
+    if found:
+        print("subject found on {:.1f}% of frames ({}, denoise {})".format(
+            100 * statistics.median(found), args.shift or "as captured", args.denoise))
+
+
+class CountingStage(SubjectStage):
+    """The live subject stage, counting the frames it found its subject on."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.frames = self.found = 0
+
+    def find(self, image, truth=None):
+        out = super().find(image, truth)
+        self.frames += 1
+        self.found += all(v is not None for v in out.values())
+        return out
 
 
 if __name__ == "__main__":

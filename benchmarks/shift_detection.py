@@ -17,7 +17,8 @@ second run is quick; a fresh --cache-dir measures from scratch. Not a test.
 
 --shifts takes composites too: `dark+noise,purple+dark+noise+rot90` is one camera with several
 faults, applied left to right. --without-denoise searches without the hard search's denoised
-looks (edge-app before they were added), with its own subject cache, for a before/after.
+and smoothed looks (edge-app before they were added), with its own subject cache, for a
+before/after.
 """
 from __future__ import annotations
 
@@ -146,13 +147,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--data-root", type=Path, default=DATA)
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--without-denoise", action="store_true",
-                        help="the hard search without its denoised looks (for a before/after)")
+                        help="the hard search without its denoised and smoothed looks (for a before/after)")
     args = parser.parse_args(argv)
     subjects = "subjects"
     if args.without_denoise:
         import edge_app.subject.base as base
 
         base.DENOISE_STRENGTHS = ()
+        base.SMOOTH_SIGMA = 0.0
         subjects = "subjects-without-denoise"
     if not args.data_root.is_dir():
         raise SystemExit("needs the real photos: ../shared/data beside the project, or --data-root")

@@ -97,6 +97,25 @@ def test_crop_model_says_no_subject_instead_of_guessing(bundle, tmp_path, capsys
 
 
 @pytest.mark.slow
+def test_a_noisy_camera_is_smoothed_for_the_search(bundle, tmp_path, capsys):
+    """--denoise auto notices a noisy camera and says so; off leaves the frames alone."""
+    import cv2
+
+    from train.shifts import apply_shift
+
+    folder = tmp_path / "dim_room"
+    folder.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(folder / "{}.png".format(i)), apply_shift(np.full((120, 160, 3), 90 + i, np.uint8), "noise"))
+    for mode, said in (("auto", True), ("off", False)):
+        assert main(["run", "--model", str(bundle), "--source", str(folder), "--headless",
+                     "--subject-provider", "whole", "--denoise", mode]) == 0
+        out = capsys.readouterr().out
+        assert "denoise " + mode in out
+        assert ("the subject search smooths frames" in out) == said, out
+
+
+@pytest.mark.slow
 def test_crop_model_boxes_follow_the_simulated_hand(bundle, tmp_path):
     log = tmp_path / "sim.jsonl"
     assert main(["run", "--model", str(bundle), "--source", "sim://thumbs?seed=4&width=320&height=240",

@@ -422,6 +422,33 @@ def test_a_new_subject_cache_keeps_what_the_old_one_found(tmp_path, monkeypatch)
     scan = scan_subjects(ds, "hand", "whole", cache_dir=tmp_path / "cache")
     assert scan.cached == 1 and scan.detected == 1, "the old find kept, the old miss searched"
     assert scan.subjects[0].source == "old" and scan.subjects[1] is not None
+    again = scan_subjects(ds, "hand", "whole", cache_dir=tmp_path / "cache")
+    assert again.cached == 2 and again.subjects[0].source == "old"
+    saved = json.loads(mod._cache_file(ds.root, "hand", "whole", False, tmp_path / "cache").read_text())
+    assert "older" not in saved["a/0.png"], "checked once: the check is not repeated"
+
+
+def test_an_old_find_on_a_noisy_still_is_searched_again(tmp_path):
+    """Before v5 a noisy still's points came from a picture cleaned in patches, where they
+    scatter: the new search (smoothed first) finds them again; clean stills keep theirs."""
+    import cv2
+
+    from edge_app.dataset import subjects as mod
+    from train.shifts import apply_shift
+
+    clean = np.full((80, 100, 3), 120, np.uint8)
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "data" / "a" / "clean.png"), clean)
+    cv2.imwrite(str(tmp_path / "data" / "a" / "noisy.png"), apply_shift(clean, "noise"))
+    ds = read_dataset(tmp_path / "data").verify()
+    found = {"kind": "hand", "box": [0.1, 0.1, 0.5, 0.5], "score": 1.0, "source": "old"}
+    path = mod._cache_file(ds.root, "hand", "whole", False, tmp_path / "cache", mod.OLDER_VERSIONS[0])
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({mod._rel(s, ds.root): {"sig": mod._signature(s.path), "subject": found}
+                                for s in ds.samples}))
+    scan = scan_subjects(ds, "hand", "whole", cache_dir=tmp_path / "cache")
+    sources = {s.path.name: sub.source for s, sub in zip(ds.samples, scan.subjects)}
+    assert sources == {"clean.png": "old", "noisy.png": "whole"} and scan.detected == 1
 
 
 def test_hard_looks_correct_colour_and_exposure_and_map_back():
@@ -482,39 +509,116 @@ def test_noise_level_reads_sensor_noise_not_edges():
     assert noise_level(np.zeros((2, 2, 3), np.uint8)) == 0.0
 
 
-def test_a_noisy_still_is_searched_denoised_first_and_mapped_back():
-    """A labelled still with sensor noise is searched in its cleaned picture first (its points
-    scatter less there); a clean still, or live search, sees the picture itself."""
-    import edge_app.subject.base as base
+def test_the_smoothed_look_removes_sensor_noise_in_proportion_to_the_picture():
+    from edge_app.subject.base import SMOOTH_SIDE, noise_level, smoothed
     from train.shifts import apply_shift
 
-    class Recorder(SubjectFinder):
-        def __init__(self):
-            super().__init__("hand")
-            self.seen = []
+    noisy = apply_shift(np.full((120, 160, 3), 120, np.uint8), "noise")
+    look = smoothed(noisy)
+    assert look.scale == 1.0 and look.image.shape == noisy.shape
+    assert noise_level(look.image) < noise_level(noisy) / 3
+    # a picture twice the detector's size gets twice the blur: its noise falls as far
+    big = apply_shift(np.full((4 * SMOOTH_SIDE, 4 * SMOOTH_SIDE, 3), 120, np.uint8), "noise")
+    assert smoothed(big).image.astype(float).std() < look.image.astype(float).std() / 2
 
-        def find(self, image, truth=None):
-            self.seen.append(base.noise_level(image))
-            return Subject("hand", (10.0, 10.0, 50.0, 50.0), np.full((21, 2), 30.0))
 
-    scene = np.full((90, 120, 3), 120, np.uint8)
-    scene[20:70, 30:90] = 180
-    noisy = apply_shift(scene, "noise")
-    rec = Recorder()
+class NoiseRecorder(SubjectFinder):
+    """Finds a fixed hand and records the noise of each picture it was shown."""
+
+    def __init__(self, kind="hand", tracking=False):
+        super().__init__(kind, tracking)
+        self.seen = []
+
+    def find(self, image, truth=None):
+        from edge_app.subject.base import noise_level
+
+        self.seen.append(noise_level(image))
+        return Subject("hand", (10.0, 10.0, 50.0, 50.0), np.full((21, 2), 30.0))
+
+
+def _noisy_scene(scale: int = 1, draws: int = 1) -> np.ndarray:
+    from train.shifts import apply_shift
+
+    scene = np.kron(np.full((90, 120, 3), 120, np.uint8), np.ones((scale, scale, 1), np.uint8))
+    scene[20 * scale:70 * scale, 30 * scale:90 * scale] = 180
+    for _ in range(draws):
+        scene = apply_shift(scene, "noise")
+    return scene
+
+
+def test_a_noisy_still_is_searched_smoothed_first():
+    """A labelled still with sensor noise is searched in its smoothed picture first (its points
+    scatter less there); a clean still, or live search without the stage, sees the picture itself."""
+    import edge_app.subject.base as base
+
+    noisy = _noisy_scene()
+    rec = NoiseRecorder()
     found = find_subject(rec, noisy, hard=True)
-    assert len(rec.seen) == 1 and rec.seen[0] < base.NOISY_SIGMA / 2, "searched the cleaned picture"
-    assert found is not None and np.allclose(found.box, (10, 10, 50, 50))
-    for image, hard in ((noisy, False), (scene, True)):
-        rec = Recorder()
+    assert len(rec.seen) == 3 and max(rec.seen) < base.NOISY_SIGMA / 2, "searched three cleaned pictures"
+    assert found is not None and np.allclose(found.box, (10, 10, 50, 50)), "mapped back to the still"
+    clean = np.full((90, 120, 3), 120, np.uint8)
+    for image, hard in ((noisy, False), (clean, True)):
+        rec = NoiseRecorder()
         find_subject(rec, image, hard=hard)
         assert rec.seen == [base.noise_level(image)], "the picture itself"
-    # 720x960, measured and cleaned at 640 px (shrinking averages noise: three draws, sigma ~24)
-    big = np.kron(scene, np.ones((8, 8, 1), np.uint8))
-    for _ in range(3):
-        big = apply_shift(big, "noise")
+    # 720x960, measured at 640 px (shrinking averages noise: three draws, sigma ~24) and
+    # blurred in proportion to its size
+    big = _noisy_scene(8, draws=3)
     assert base.noise_level(big) > base.NOISY_SIGMA
-    found = find_subject(Recorder(), big, hard=True)
-    assert np.allclose(found.box, (15, 15, 75, 75))
+    rec = NoiseRecorder()
+    assert np.allclose(find_subject(rec, big, hard=True).box, (10, 10, 50, 50))
+    assert max(rec.seen) < base.NOISY_SIGMA / 2
+
+
+def test_the_finds_of_a_noisy_still_agree_on_the_median_of_their_points():
+    from edge_app.subject.providers import median_subject
+
+    hand = np.tile(np.array([[40.0, 40.0]]), (21, 1))
+    finds = [Subject("hand", (20.0, 20.0, 60.0, 60.0), hand + d, handedness="left")
+             for d in (0.0, 2.0, -3.0)]
+    finds.insert(1, Subject("hand", (200.0, 20.0, 240.0, 60.0), hand + 180.0))   # another hand
+    one = median_subject(finds)
+    assert np.allclose(one.landmarks, hand) and one.box == (20.0, 20.0, 60.0, 60.0)
+    assert one.handedness == "left"
+    assert median_subject(finds[1:2]).box == (200.0, 20.0, 240.0, 60.0)
+    assert median_subject([]) is None
+    whole = Subject("hand", (0.0, 0.0, 80.0, 80.0))   # a finder without points
+    assert median_subject([whole, whole]) is whole
+
+
+def test_the_live_stage_smooths_a_noisy_camera_and_stops_when_it_is_clean(monkeypatch):
+    """--denoise auto: noise is read every few frames; from NOISY_SIGMA the search sees the
+    frame smoothed, until the noise falls clearly below it; on and off decide for the user.
+    The simulator's truth needs no search, so it is never smoothed."""
+    import edge_app.subject.base as base
+    from edge_app.subject.stage import NOISE_EVERY, NoiseGate, SubjectStage
+
+    monkeypatch.setitem(PROVIDERS, "recorder", NoiseRecorder)
+    noisy, clean = _noisy_scene(), np.full((90, 120, 3), 120, np.uint8)
+    assert base.noise_level(noisy) > base.NOISY_SIGMA
+    stage = SubjectStage(["hand"], "recorder", denoise="auto")
+    rec = stage.finders["hand"]
+    found = stage.find(noisy)["hand"]
+    assert found is not None and np.allclose(found.box, (10, 10, 50, 50))
+    assert rec.seen[-1] < base.NOISY_SIGMA / 2 and stage.noise.active
+    for _ in range(NOISE_EVERY - 1):
+        stage.find(clean)
+    assert stage.noise.active, "read again only every NOISE_EVERY frames"
+    stage.find(clean)
+    assert not stage.noise.active and rec.seen[-1] == base.noise_level(clean)
+    gate = NoiseGate("auto")
+    gate._update(base.NOISY_SIGMA)
+    gate._update(base.NOISY_SIGMA * 0.9)
+    assert gate.active, "hysteresis: a reading just under the threshold keeps it on"
+    for mode, smoothed in (("on", True), ("off", False)):
+        stage = SubjectStage(["hand"], "recorder", denoise=mode)
+        stage.find(noisy)
+        assert (stage.finders["hand"].seen[-1] < base.NOISY_SIGMA / 2) == smoothed, mode
+    stage = SubjectStage(["hand"], "truth", denoise="on")
+    truth = {"subject": {"kind": "hand", "box": [0.1, 0.1, 0.5, 0.5]}}
+    assert stage.find(noisy, truth)["hand"].source == "truth"
+    with pytest.raises(ValueError, match="denoise"):
+        NoiseGate("sometimes")
 
 
 @pytest.mark.slow
@@ -541,6 +645,7 @@ def test_the_hard_search_finds_hands_in_a_noisy_dim_camera(shared_data, monkeypa
 
     with_denoise = found()
     monkeypatch.setattr(base, "DENOISE_STRENGTHS", ())
+    monkeypatch.setattr(base, "SMOOTH_SIGMA", 0.0)
     without = found()
     assert with_denoise >= without + 3 and with_denoise >= 6, (without, with_denoise)
 

@@ -73,6 +73,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "simulator's truth on sim:// sources, else MediaPipe), or one of them")
     p.add_argument("--no-tracking", action="store_true",
                    help="search every frame afresh instead of tracking the subject")
+    p.add_argument("--denoise", default="auto", choices=("auto", "on", "off"),
+                   help="whether the hand or face search sees frames lightly smoothed: auto "
+                   "(default: when the camera reads noisy, as dim or cheap sensors do; checked "
+                   "every 15 frames), on, or off. Models still see the frame as it is")
     p.add_argument("--track", action="store_true",
                    help="detection models: give boxes ids that persist across frames (norfair), "
                    "so labels and counts don't flicker")
@@ -138,9 +142,9 @@ def run(args: argparse.Namespace) -> int:
 
         provider = stage_provider(args.subject_provider,
                                   [r.info.plan.feature_schema for r in runners])
-        subjects = SubjectStage(kinds, provider, tracking=not args.no_tracking)
-        log.info("subject stage: %s (%s, %s)", ", ".join(sorted(set(kinds))), provider,
-                 "tracking" if not args.no_tracking else "every frame")
+        subjects = SubjectStage(kinds, provider, tracking=not args.no_tracking, denoise=args.denoise)
+        log.info("subject stage: %s (%s, %s, denoise %s)", ", ".join(sorted(set(kinds))), provider,
+                 "tracking" if not args.no_tracking else "every frame", args.denoise)
     if not args.headless and not has_gui():
         raise UserError("no window can be opened here (no display, or a headless OpenCV); add "
                         "--headless (with --record or --json-out)")

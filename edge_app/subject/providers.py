@@ -7,13 +7,15 @@
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
 from edge_app.errors import UserError, did_you_mean
 from edge_app.subject import base
-from edge_app.subject.base import NOISY_SIGMA, Subject, SubjectFinder, denoised, find_with_retry, noise_level
+from edge_app.subject.base import (NOISY_SIGMA, Subject, SubjectFinder, box_iou, find_with_retry,
+                                   noise_level, noisy_looks)
 
 
 class TruthFinder(SubjectFinder):
@@ -107,6 +109,34 @@ def make_finder(kind: str, provider: str = "auto", tracking: bool = False) -> Su
     return PROVIDERS[provider](kind, tracking)
 
 
+def _cleaned_find(finder: SubjectFinder, image: np.ndarray, is_crop: bool) -> Optional[Subject]:
+    """Found in the noise, points scatter: the subject searched in each of
+    :func:`base.noisy_looks`, each point the median of the finds that agree on where it is."""
+    h, w = image.shape[:2]
+    finds = []
+    for look in noisy_looks(image):
+        found = find_with_retry(finder, look.image, always=is_crop, hard=True)
+        if found is not None:
+            finds.append(look.back(found, w, h))
+    return median_subject(finds)
+
+
+def median_subject(finds: List[Subject]) -> Optional[Subject]:
+    """One subject from several finds of it: those whose box overlaps the box most others
+    overlap (another hand, found in one look, is left out), with the median of their points
+    and boxes."""
+    if not finds:
+        return None
+    agree = max(([f for f in finds if box_iou(f.box, g.box) >= 0.3] for g in finds), key=len)
+    shape = None if agree[0].landmarks is None else agree[0].landmarks.shape
+    same = [f for f in agree if f.landmarks is not None and f.landmarks.shape == shape]
+    if len(same) < 2:
+        return agree[0]
+    x0, y0, x1, y1 = (float(v) for v in np.median([f.box for f in same], axis=0))
+    points = np.median(np.stack([f.landmarks for f in same if f.landmarks is not None]), axis=0)
+    return replace(same[0], box=(x0, y0, x1, y1), landmarks=points)
+
+
 def find_subject(finder: SubjectFinder, image: np.ndarray, truth: Optional[Dict[str, Any]] = None,
                  is_crop: bool = False, retry: bool = True, hard: bool = False) -> Optional[Subject]:
     """The subject with the border retry (unless ``retry`` is False); ``hard`` for labelled
@@ -116,13 +146,10 @@ def find_subject(finder: SubjectFinder, image: np.ndarray, truth: Optional[Dict[
         return finder.find(image, truth)
     if not retry and not is_crop:
         return finder.find(image, truth)
-    if hard and base.DENOISE_STRENGTHS and noise_level(image) >= NOISY_SIGMA:
-        # Found in the noise, a hand's points scatter: on a noisy still they come from the
-        # cleaned picture (signdigits with sensor noise: the count rule 70.5% -> 80.6%).
-        look = denoised(image, base.DENOISE_STRENGTHS[-1])
-        found = find_with_retry(finder, look.image, always=is_crop, hard=True)
+    if hard and base.SMOOTH_SIGMA and noise_level(image) >= NOISY_SIGMA:
+        found = _cleaned_find(finder, image, is_crop)
         if found is not None:
-            return look.back(found, image.shape[1], image.shape[0])
+            return found
     found = find_with_retry(finder, image, always=is_crop, hard=hard)
     if found is None and is_crop:
         found = WholeImageFinder(finder.kind).find(image)

@@ -2,24 +2,63 @@
 between frames), cut each model's input from it, and put results back into the frame."""
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 
 from edge_app.results import DetectionsResult, NoSubject, PointsResult, Result
-from edge_app.subject.base import Subject, SubjectFinder
+from edge_app.subject.base import NOISY_SIGMA, Subject, SubjectFinder, noise_level, smoothed
 from edge_app.subject.crop import CropBox, crop_box, crop_input, from_crop
 from edge_app.subject.landmarks import LocalFrame, canonical_points
 from edge_app.subject.providers import find_subject, make_finder
 
+log = logging.getLogger(__name__)
+
 RETRY_EVERY = 5   # while nothing is in view, the border retry runs on every 5th frame only
+DENOISE_MODES = ("auto", "on", "off")
+NOISE_EVERY = 15   # frames between two noise readings (3 ms at 640x480 on a desktop CPU)
+QUIET = 0.8        # hysteresis: smoothing stops below QUIET * NOISY_SIGMA, so it does not flicker
+
+
+class NoiseGate:
+    """Whether the search sees live frames smoothed: ``on``, ``off``, or ``auto`` (the
+    camera's noise read every ``NOISE_EVERY`` frames; smoothing from ``NOISY_SIGMA``). A dim
+    or cheap sensor's noise hides the hand from the detector (signdigits photos as noisy
+    640x480 frames: found on 6.7% -> 100% of them, benchmarks/runtime.py)."""
+
+    def __init__(self, mode: str = "auto", every: int = NOISE_EVERY) -> None:
+        if mode not in DENOISE_MODES:
+            raise ValueError("denoise mode must be one of {}, not {!r}".format(DENOISE_MODES, mode))
+        self.mode, self.every = mode, max(1, every)
+        self.active = mode == "on"
+        self.level: Optional[float] = None
+        self._frames = 0
+
+    def look(self, image: np.ndarray) -> np.ndarray:
+        """What the search should see of this frame."""
+        if self.mode == "auto":
+            if self._frames % self.every == 0:
+                self._update(noise_level(image))
+            self._frames += 1
+        return smoothed(image).image if self.active else image
+
+    def _update(self, level: float) -> None:
+        self.level = level
+        was = self.active
+        self.active = level >= (QUIET * NOISY_SIGMA if was else NOISY_SIGMA)
+        if self.active != was:
+            log.info("camera noise %.1f: the subject search %s (edge-app run --denoise on|off "
+                     "to decide yourself)", level, "smooths frames" if self.active else "sees frames as they are")
 
 
 class SubjectStage:
     """One finder per subject kind the models need ('hand', 'face')."""
 
-    def __init__(self, kinds: Iterable[str], provider: str = "auto", tracking: bool = True) -> None:
+    def __init__(self, kinds: Iterable[str], provider: str = "auto", tracking: bool = True,
+                 denoise: str = "auto") -> None:
+        self.noise = NoiseGate(denoise)
         self.finders: Dict[str, SubjectFinder] = {
             k: make_finder(k, provider, tracking) for k in sorted(set(kinds))}
         self.misses: Dict[str, int] = {k: 0 for k in self.finders}
@@ -28,8 +67,10 @@ class SubjectStage:
         """Each kind's subject. An empty scene would otherwise pay for two searches a frame
         (the plain one and the border retry), so after a miss the retry is spaced out."""
         out: Dict[str, Optional[Subject]] = {}
+        seen = image if truth and truth.get("subject") else self.noise.look(image)
         for k, f in self.finders.items():
-            out[k] = find_subject(f, image, truth, retry=self.misses[k] % RETRY_EVERY == 0)
+            # the smoothed picture has the frame's size: what is found there is where it is
+            out[k] = find_subject(f, seen, truth, retry=self.misses[k] % RETRY_EVERY == 0)
             self.misses[k] = 0 if out[k] is not None else self.misses[k] + 1
         return out
 
