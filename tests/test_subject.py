@@ -451,6 +451,45 @@ def test_an_old_find_on_a_noisy_still_is_searched_again(tmp_path):
     assert sources == {"clean.png": "old", "noisy.png": "whole"} and scan.detected == 1
 
 
+def _old_cache(mod, ds, cache_dir):
+    found = {"kind": "hand", "box": [0.1, 0.1, 0.5, 0.5], "score": 1.0, "source": "old"}
+    path = mod._cache_file(ds.root, "hand", "whole", False, cache_dir, mod.OLDER_VERSIONS[0])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({mod._rel(s, ds.root): {"sig": mod._signature(s.path), "subject": found}
+                                for s in ds.samples}))
+
+
+def test_older_finds_are_checked_once_and_an_interrupted_scan_checks_again(tmp_path, monkeypatch):
+    import cv2
+
+    from edge_app.dataset import subjects as mod
+    from train.shifts import apply_shift
+
+    (tmp_path / "data" / "a").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "data" / "a" / "clean.png"), np.full((80, 100, 3), 120, np.uint8))
+    ds = read_dataset(tmp_path / "data").verify()
+    _old_cache(mod, ds, tmp_path / "cache")
+    scan = scan_subjects(ds, "hand", "whole", cache_dir=tmp_path / "cache")
+    assert scan.cached == 1 and scan.detected == 0
+    saved = json.loads(mod._cache_file(ds.root, "hand", "whole", False, tmp_path / "cache").read_text())
+    assert saved["a/clean.png"]["subject"]["source"] == "old" and "older" not in saved["a/clean.png"], \
+        "nothing was searched, yet the check is saved"
+    # a noisy still whose search is interrupted keeps its flag: the next scan searches it
+    cv2.imwrite(str(tmp_path / "data" / "a" / "noisy.png"), apply_shift(np.full((80, 100, 3), 120, np.uint8), "noise"))
+    ds = read_dataset(tmp_path / "data").verify()
+    _old_cache(mod, ds, tmp_path / "other")
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mod, "_detect", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        scan_subjects(ds, "hand", "whole", cache_dir=tmp_path / "other")
+    monkeypatch.undo()
+    again = scan_subjects(ds, "hand", "whole", cache_dir=tmp_path / "other")
+    assert again.detected == 1 and [sub.source for sub in again.subjects] == ["old", "whole"]
+
+
 def test_hard_looks_correct_colour_and_exposure_and_map_back():
     from edge_app.subject.base import Look, exposure_corrected, grey_world, hard_looks, windows
 
@@ -517,7 +556,7 @@ def test_the_smoothed_look_removes_sensor_noise_in_proportion_to_the_picture():
     look = smoothed(noisy)
     assert look.scale == 1.0 and look.image.shape == noisy.shape
     assert noise_level(look.image) < noise_level(noisy) / 3
-    # a picture twice the detector's size gets twice the blur: its noise falls as far
+    # a picture four times the detector's size gets four times the blur: its noise falls further
     big = apply_shift(np.full((4 * SMOOTH_SIDE, 4 * SMOOTH_SIDE, 3), 120, np.uint8), "noise")
     assert smoothed(big).image.astype(float).std() < look.image.astype(float).std() / 2
 
@@ -584,6 +623,10 @@ def test_the_finds_of_a_noisy_still_agree_on_the_median_of_their_points():
     assert median_subject([]) is None
     whole = Subject("hand", (0.0, 0.0, 80.0, 80.0))   # a finder without points
     assert median_subject([whole, whole]) is whole
+    pointless = Subject("hand", (20.0, 20.0, 60.0, 60.0))
+    assert np.allclose(median_subject([pointless] + finds[2:]).landmarks, hand - 0.5), "points win"
+    flat = Subject("hand", (5.0, 5.0, 5.0, 9.0))      # clipped to no area: still one find
+    assert median_subject([flat, flat]) is flat
 
 
 def test_the_live_stage_smooths_a_noisy_camera_and_stops_when_it_is_clean(monkeypatch):

@@ -21,7 +21,8 @@ from edge_app.subject.providers import find_subject, make_finder
 # exposure and looks closer at small images (issue 21); v4: it also removes sensor noise; v5: a
 # noisy still is searched cleaned three ways, each point the median (they scatter less). Found
 # subjects of older versions stay (a better search mostly finds more), except on noisy stills,
-# whose points v5 finds better: those and the older misses are searched again, once.
+# whose points v5 finds better: those and the older misses are searched again, once. (Boxes a
+# dataset stores in its own subjects.jsonl are the dataset's and stay.)
 CACHE_VERSION = "subjects-v5"
 OLDER_VERSIONS = ("subjects-v4", "subjects-v3", "subjects-v2")
 LOW_RATE = 0.6   # below this share of images with a subject, crops are not worth learning from
@@ -92,10 +93,10 @@ def _load_cache(root: Path, kind: str, provider: str, is_crop: bool, cache_dir: 
 
 def _kept(hit: Optional[Dict[str, Any]], sig: str, path: Path) -> bool:
     """Whether a cached row settles its image: this file's, and (for an older version's find)
-    not a noisy still, which the current search finds better. Checked once: the flag goes."""
+    not a noisy still, which the current search finds better."""
     if hit is None or hit.get("sig") != sig:
         return False
-    if hit.pop("older", False):
+    if hit.get("older"):
         image, _ = read_image(path)
         return image is None or noise_level(image) < NOISY_SIGMA
     return True
@@ -143,10 +144,10 @@ def scan_subjects(ds: Dataset, kind: str, provider: str = "auto", is_crop: bool 
                 continue
             sig = _signature(s.path)
             hit = cache.get(rel)
-            older = bool(hit and hit.get("older"))
             if _kept(hit, sig, s.path):
                 assert hit is not None
-                dirty = dirty or older
+                # checked once: the flag goes only now, so an interrupted scan checks again
+                dirty = hit.pop("older", False) or dirty
                 d = hit.get("subject")
                 scan.subjects.append(None if d is None else Subject.from_dict(d, size))
                 scan.cached += 1

@@ -202,6 +202,8 @@ def noise_level(image: np.ndarray, long_side: int = DENOISE_SIDE) -> float:
     pixels wide (as the denoised look sees it): the median of a Laplacian-like residual that
     cancels smooth shading (Immerkaer's kernel), so edges and texture, being sparse, barely
     count. Clean photos here read 0.2-3.5, sigma-14 sensor noise about 9."""
+    if image.size == 0:
+        return 0.0
     cv = cv2()
     grey, _ = shrunk(cv.cvtColor(image, cv.COLOR_BGR2GRAY) if image.ndim == 3 else image, long_side)
     kernel = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
@@ -233,11 +235,12 @@ SMOOTH_STRONG = 2.0   # the strong smoothing of a noisy still, in SMOOTH_SIGMAs
 def noisy_looks(image: np.ndarray) -> Iterator[Look]:
     """How a noisy still is cleaned for the search, whose finds the caller takes the median of:
     lightly and strongly smoothed, and non-local means. Each alone wins on some cameras and
-    loses on others (300 signdigits photos with sensor noise, and darkened as well, count rule:
-    light 81% / 61%, non-local means 74% / 70%, the median of the three finds' points 83% / 74%)."""
+    loses on others (300 of the signdigits photos with sensor noise, and darkened as well, count
+    rule: light 81% / 61%, non-local means 74% / 70%, the median of the three finds' points
+    83% / 74%; fingers_set1 and thumbs agreed on noise, not on dark+noise)."""
     yield smoothed(image)
     yield smoothed(image, SMOOTH_STRONG)
-    if DENOISE_STRENGTHS:
+    if DENOISE_STRENGTHS and image.ndim == 3:   # OpenCV's colour non-local means
         yield denoised(image, DENOISE_STRENGTHS[-1])
 
 

@@ -127,9 +127,9 @@ def median_subject(finds: List[Subject]) -> Optional[Subject]:
     and boxes."""
     if not finds:
         return None
-    agree = max(([f for f in finds if box_iou(f.box, g.box) >= 0.3] for g in finds), key=len)
-    shape = None if agree[0].landmarks is None else agree[0].landmarks.shape
-    same = [f for f in agree if f.landmarks is not None and f.landmarks.shape == shape]
+    agree = max(([f for f in finds if f is g or box_iou(f.box, g.box) >= 0.3] for g in finds), key=len)
+    shapes = [f.landmarks.shape for f in agree if f.landmarks is not None]
+    same = [f for f in agree if f.landmarks is not None and f.landmarks.shape == shapes[0]]
     if len(same) < 2:
         return agree[0]
     x0, y0, x1, y1 = (float(v) for v in np.median([f.box for f in same], axis=0))
