@@ -36,16 +36,16 @@ $(BIN)/python:
 
 venv: $(BIN)/python
 
-$(VENV)/.run-installed: setup.py | $(BIN)/python
+$(VENV)/.run-installed: setup.py pyproject.toml | $(BIN)/python
 	$(PIP) install -q -e ".[headless]"
 	touch $@
 
-$(VENV)/.dev-installed: setup.py edge_app/subject/install.py | $(BIN)/python
+$(VENV)/.dev-installed: setup.py pyproject.toml edge_app/subject/install.py | $(BIN)/python
 	$(PIP) install -q -e ".[dev]"
 	$(BIN)/python -m edge_app.subject.install   # MediaPipe without its pip OpenCV
 	touch $@ $(VENV)/.run-installed $(VENV)/.demo-installed
 
-$(VENV)/.demo-installed: setup.py | $(BIN)/python
+$(VENV)/.demo-installed: setup.py pyproject.toml | $(BIN)/python
 	$(PIP) install -q -e ".[headless,train,export,bench]"
 	touch $@ $(VENV)/.run-installed
 
@@ -60,6 +60,8 @@ demo: install-demo
 # mypy path (its package has no py.typed marker) with two generated-stub syntax slips fixed, then
 # uninstalled: its bare "tensorrt" folder would otherwise import as an empty package.
 TRT_STUBS = $(VENV)/trt-stubs
+# The plug-in points are typed to mypy's --strict: the registries and what they hand out.
+STRICT = edge_app/registry.py edge_app/backends edge_app/model/bundle.py edge_app/model/inputs.py
 $(TRT_STUBS)/tensorrt/__init__.pyi: | $(BIN)/python
 	$(PIP) install -q --no-deps "tensorrt-stubs>=10,<11"
 	site=$$($(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"); \
@@ -70,10 +72,13 @@ $(TRT_STUBS)/tensorrt/__init__.pyi: | $(BIN)/python
 	$(PIP) uninstall -q -y tensorrt-stubs
 
 lint: install-dev $(TRT_STUBS)/tensorrt/__init__.pyi
-	$(BIN)/vermin -q --no-tips -t=3.8- --violations edge_app export train
+	$(BIN)/ruff check edge_app train export tests benchmarks deploy
+	$(BIN)/vermin -q --no-tips -t=3.8- --violations edge_app train export
 	$(BIN)/lint-imports --no-cache   # the import contracts in pyproject.toml
 	$(BIN)/mypy
-	MYPYPATH=$(TRT_STUBS) $(BIN)/mypy export/tensorrt_build.py export/engine_cache.py edge_app/backend_trt.py
+	$(BIN)/mypy --strict --follow-imports=silent $(STRICT)
+	MYPYPATH=$(TRT_STUBS) $(BIN)/mypy edge_app/export/tensorrt_build.py edge_app/export/engine_cache.py edge_app/backends/trt.py
+	$(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 
 # Debian's chromium for the studio's browser test (Playwright drives it; nothing is downloaded
 # by Playwright itself). Needs root or sudo; without them the browser test skips with a note.

@@ -33,8 +33,8 @@ from edge_app.detect.detector import Detector  # noqa: E402
 from edge_app.detect.geometry import InputMap  # noqa: E402
 from edge_app.detect.layouts import LAYOUTS  # noqa: E402
 from edge_app.detect.metrics import Counts  # noqa: E402
-from edge_app.detect.model import DetectOptions  # noqa: E402
-from edge_app.model_info import load_model_info  # noqa: E402
+from edge_app.detect.loading import DetectOptions  # noqa: E402
+from edge_app.model.info import load_model_info  # noqa: E402
 from edge_app.sources import FrameReader, open_source  # noqa: E402
 
 
@@ -104,7 +104,7 @@ def decode_cost(frames: int) -> Dict[str, Any]:
 
 
 def loop_stages(model: str, frames: int, labels: str = "", provider: str = "mediapipe") -> Dict[str, Any]:
-    from edge_app.backends import OnnxBackend
+    from edge_app.backends.ort import OnnxBackend
     from edge_app.runtime.loop import Runner, run_loop
 
     info = load_model_info(model, DetectOptions(labels=labels or None))
@@ -122,7 +122,9 @@ def loop_stages(model: str, frames: int, labels: str = "", provider: str = "medi
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared/data")
+    p.add_argument("--data-root", "--data", dest="data", type=Path,
+                   default=Path(__file__).resolve().parents[2] / "shared/data",
+                   help="the real photos (default: ../shared/data beside the project)")
     p.add_argument("--crowd-frames", type=int, default=200)
     p.add_argument("--frames", type=int, default=300)
     p.add_argument("--json", type=Path)

@@ -15,7 +15,7 @@ from pathlib import Path
 from edge_app.capture.headless import run_headless
 from edge_app.capture.session import CaptureSession
 from edge_app.sources import FrameReader, open_source
-from edge_app.task_spec import builtin_tasks, load_task
+from edge_app.tasks.spec import builtin_tasks, load_task
 
 
 def render_rate(task: str, frames: int, width: int, height: int) -> float:

@@ -216,7 +216,7 @@ def run_ours(split: Dict[str, Any], mode: str, inp: str, args: argparse.Namespac
              out: Path, seed: int = 0) -> Dict[str, Any]:
     """Train with our defaults, evaluate on the test split and on each of its shifted copies
     (``split["shifted"]``: shift name -> folder)."""
-    from train.run import evaluate, train
+    from edge_app.train.pipeline import evaluate, train
 
     crops = bool(split.get("crops"))
     overrides = dict(arch=args.arch, mode=mode, input_size=args.size, workers=args.workers,
@@ -241,7 +241,7 @@ def run_rule(split: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     """The suggestion rule as a classifier on the test split and its shifted copies (None
     where no rule fits the task): accuracy with misses and undecided images as errors."""
     from benchmarks.shift_detection import label_rule
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     task = load_task(split["task"])
     if task.task_kind.labels_key == "points" or label_rule(task) is None:
@@ -257,7 +257,7 @@ def run_rule(split: Dict[str, Any]) -> Optional[Dict[str, Any]]:
 def _rule_metrics(folder: Path, task: Any, crops: bool) -> Dict[str, Any]:
     from benchmarks.shift_detection import rule_scores
     from edge_app.dataset.subjects import scan_subjects
-    from train.labelled import load_labelled
+    from edge_app.train.labelled import load_labelled
 
     ds = load_labelled(Path(folder), task, "auto", "eval", False)
     scan = scan_subjects(ds, task.subject, "auto", crops)
@@ -293,18 +293,18 @@ def run_course(split: Dict[str, Any], args: argparse.Namespace, out: Path) -> Di
 
     from edge_app.dataset.formats import read_dataset
     from edge_app.dataset.match import match_task
-    from edge_app.task_spec import load_task
-    from train.augment import _chw
-    from train.data import ImageDataset, loader, sizes_of
-    from train.engine import predict
-    from train.model import build_model
+    from edge_app.tasks.spec import load_task
+    from edge_app.train.augment import _chw
+    from edge_app.train.torch_data import ImageDataset, loader, sizes_of
+    from edge_app.train.fitting import predict
+    from edge_app.train.network import build_model
 
     task = load_task(split["task"])
     kind = task.task_kind.training()
     size = (args.size, args.size)
     ds = match_task(read_dataset(split["train"]).verify(), task, "train")
     test = match_task(read_dataset(split["test"]).verify(), task, "eval")
-    from train.run import resolve_device
+    from edge_app.train.pipeline import resolve_device
 
     device = resolve_device(args.device)
     torch.manual_seed(0)
@@ -385,7 +385,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     _use_data(args.data_root)
     if not DATA.is_dir():
         raise SystemExit("needs the real photos: ../shared/data beside the project, or --data-root")
-    from train.shifts import rotation_honoured, shift_names
+    from edge_app.train.shifts import rotation_honoured, shift_names
 
     shifts = shift_names(args.shifts)
     if any(n.startswith("rot") for n in shifts) and not rotation_honoured():
@@ -465,7 +465,7 @@ def _summary(results: List[Dict[str, Any]]) -> None:
     row as the mean over the seeds, with the worst seed's score when there are several."""
     print("\nsummary (thumbs: mean over the three training persons; all: mean over seeds, "
           "worst seed beside it)")
-    from train.shifts import SHIFTS
+    from edge_app.train.shifts import SHIFTS
 
     order = {n: i for i, n in enumerate(["none"] + list(SHIFTS))}   # unshifted first, suite order
     keys = sorted({(r["task"], r.get("shift", "none"), r["recipe"]) for r in results},

@@ -45,7 +45,7 @@ def quiet(fn: Any, *args: Any, **kwargs: Any) -> Any:
 def train_pair(work: Path, size: int) -> Dict[str, Any]:
     """A fast-mode and a one-epoch full-mode run on the same simulated dataset."""
     from edge_app.cli import main
-    from train.run import train
+    from edge_app.train.pipeline import train
 
     data = work / "data"
     quiet(main, ["capture", "--task", "thumbs", "--source", "sim://thumbs?seed=1", "--headless",
@@ -62,7 +62,7 @@ def train_pair(work: Path, size: int) -> Dict[str, Any]:
 
 
 def preprocess_ms(size: int) -> Dict[str, float]:
-    from edge_app.preprocess import to_model_input
+    from edge_app.model.preprocess import to_model_input
     from edge_app.subject.crop import crop_box, crop_input
 
     out = {}
@@ -80,10 +80,10 @@ def preprocess_ms(size: int) -> Dict[str, float]:
 
 
 def loop_and_backends(bundle: Path, threads: int, frames: int) -> Dict[str, float]:
-    from edge_app.backends import OnnxBackend
-    from train.torch_backend import TorchBackend
-    from edge_app.model_info import load_model_info
-    from edge_app.preprocess import to_model_input
+    from edge_app.backends.ort import OnnxBackend
+    from edge_app.train.torch_backend import TorchBackend
+    from edge_app.model.info import load_model_info
+    from edge_app.model.preprocess import to_model_input
     from edge_app.runtime.loop import Runner, run_loop
     from edge_app.sources import FrameReader, open_source
     from edge_app.subject.stage import SubjectStage

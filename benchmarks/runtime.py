@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_app.backends import OnnxBackend
-from edge_app.model_info import load_model_info
-from edge_app.preprocess import to_model_input
+from edge_app.backends.ort import OnnxBackend
+from edge_app.model.info import load_model_info
+from edge_app.model.preprocess import to_model_input
 from edge_app.runtime.loop import Runner, run_loop
 from edge_app.sources import FrameReader, open_source
 from edge_app.subject.stage import SubjectStage
@@ -46,7 +46,7 @@ def photo_video(path: Path, folder: Path, frames: int, width: int, height: int, 
                 shift: str = "") -> Path:
     import cv2
 
-    from train.shifts import apply_shift
+    from edge_app.train.shifts import apply_shift
 
     from edge_app.sources.folder import list_images
 

@@ -107,7 +107,7 @@ def boxes_of(ds: Any, subjects: List[Any]) -> Dict[str, Tuple[float, float, floa
 def render_shifts(src: Path, names: List[str], boxes: Optional[Dict[str, Any]], out: Path) -> Dict[str, Path]:
     """``src`` rendered through each shift into ``out/<shift>`` (cached; see train.shifts);
     declared rotations are written upright where the reader does not honour ``rotate:`` yet."""
-    from train.shifts import render_dataset, rotation_honoured
+    from edge_app.train.shifts import render_dataset, rotation_honoured
 
     honour = rotation_honoured()
     return {n: render_dataset(src, out / n, n, boxes, honour_rotate=honour) for n in names}
@@ -134,8 +134,8 @@ def rule_scores(ds: Any, subjects: List[Any], task: Any) -> Dict[str, Any]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from edge_app.task_spec import load_task
-    from train.shifts import shift_names
+    from edge_app.tasks.spec import load_task
+    from edge_app.train.shifts import shift_names
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -9,7 +9,7 @@
 #   --no-service  do not install the systemd unit
 #   --dry-run     say which JetPack, constraints file, torch wheel and packages, then stop
 #
-# The L4T release picks the JetPack row of edge_app/jetpack.py: its pip constraints file
+# The L4T release picks the JetPack row of edge_app/device/jetpack.py: its pip constraints file
 # (deploy/constraints-jetpack-*.txt: numpy 1.x, which JetPack's OpenCV and NVIDIA's torch are
 # built against) and its torch wheel. Unsupported releases (R35.1, JetPack 4) stop here.
 # The virtual environment uses --system-site-packages so that JetPack's cv2 (NVIDIA's OpenCV,
@@ -41,8 +41,8 @@ if [ ! -f "$RELEASE_FILE" ]; then
 fi
 
 # One row of the release table; an unsupported release prints its own one line.
-jetpack() { python3 "$SRC/edge_app/jetpack.py" --release-file "$RELEASE_FILE" "$@"; }
-packages() { python3 "$SRC/edge_app/jetpack.py" packages "$1" --src "$SRC"; }
+jetpack() { python3 "$SRC/edge_app/device/jetpack.py" --release-file "$RELEASE_FILE" "$@"; }
+packages() { python3 "$SRC/edge_app/device/jetpack.py" packages "$1" --src "$SRC"; }
 JETPACK="$(jetpack jetpack)" || exit 1
 PYTHON_VERSION="$(jetpack python)"
 CONSTRAINTS="$SRC/deploy/$(jetpack constraints)"

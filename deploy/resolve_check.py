@@ -29,7 +29,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edge_app import jetpack  # noqa: E402  (the table the installer reads)
+from edge_app.device import jetpack  # noqa: E402  (the table the installer reads)
 from edge_app.subject import install as subject_install  # noqa: E402
 
 # glibc of each release's Ubuntu (20.04: 2.31, 22.04: 2.35): the newest manylinux tag it runs.
@@ -66,7 +66,7 @@ def build_wheel(work: Path) -> Path:
     the sources so that nothing is written into the work tree."""
     src = work / "src"
     src.mkdir()
-    for name in ("setup.py", "README.md"):
+    for name in ("setup.py", "pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, src / name)
     for name in ("edge_app", "configs", "train", "export"):
         shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))

@@ -10,8 +10,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from edge_app.cv import cv2
-from edge_app.results import ClassResult, DetectionsResult, NoSubject, PointsResult, Result
+from edge_app.opencv import cv2
+from edge_app.model.results import ClassResult, DetectionsResult, NoSubject, PointsResult, Result
 
 WHITE, BLACK, GREEN, YELLOW = (255, 255, 255), (0, 0, 0), (80, 220, 80), (0, 220, 255)
 POINT_COLORS = [(0, 0, 255), (0, 200, 0), (255, 80, 0), (0, 200, 255), (255, 0, 200)]

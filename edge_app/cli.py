@@ -20,9 +20,9 @@ from edge_app.errors import UserError, one_line
 COMMANDS: Tuple[Tuple[str, str, str], ...] = (
     ("capture", "edge_app.commands.capture", "collect labelled images from a camera"),
     ("data", "edge_app.commands.data", "summarise or import datasets"),
-    ("train", "train.cli", "train a model bundle from a dataset"),
-    ("eval", "train.cli", "metrics of a bundle on any dataset"),
-    ("export", "export.cli", "export a bundle to ONNX and build a TensorRT engine"),
+    ("train", "edge_app.train.cli", "train a model bundle from a dataset"),
+    ("eval", "edge_app.train.cli", "metrics of a bundle on any dataset"),
+    ("export", "edge_app.export.cli", "export a bundle to ONNX and build a TensorRT engine"),
     ("run", "edge_app.commands.run", "run models live with overlays"),
     ("bench", "edge_app.commands.bench", "benchmark a model: latency, FPS, stages, power"),
     ("demo", "edge_app.commands.demo", "the whole pipeline on the simulated camera, end to end"),
@@ -92,5 +92,5 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def run_module(command: str) -> int:
-    """``python -m train`` / ``python -m export``: the same as ``edge-app <command>``."""
+    """``python -m edge_app.train`` / ``python -m edge_app.export``: ``edge-app <command>``."""
     return main([command] + sys.argv[1:])

@@ -2,7 +2,7 @@
 
 Library modules log (``log = logging.getLogger(__name__)``; ``log.info`` for status lines,
 ``log.warning`` for warnings) and never print status. The command line installs one handler on
-the ``edge_app``, ``train`` and ``export`` loggers (not on the root logger, so other libraries
+the ``edge_app`` logger (not on the root logger, so other libraries
 stay quiet) that writes what the user saw before logging existed:
 
 - INFO: the message as is, on stdout;
@@ -16,8 +16,9 @@ import logging
 import sys
 from typing import Optional, TextIO
 
-# Packages whose messages the command line shows.
-PACKAGES = ("edge_app", "train", "export")
+# Packages whose messages the command line shows (training and export are edge_app.train and
+# edge_app.export).
+PACKAGES = ("edge_app",)
 
 PREFIXES = {logging.DEBUG: "debug: ", logging.INFO: "", logging.WARNING: "warning: "}
 

@@ -1,4 +1,4 @@
-"""``python -m export`` is ``edge-app export``."""
+"""``python -m edge_app.export`` is ``edge-app export``."""
 import sys
 
 from edge_app.cli import run_module

@@ -5,7 +5,7 @@ import argparse
 import json
 import logging
 
-from export.engine_cache import PRECISIONS
+from edge_app.export.engine_cache import PRECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     from edge_app.errors import UserError
 
-    from edge_app.bundle import read_bundle
+    from edge_app.model.bundle import read_bundle
 
     bundle = Path(args.model)
     read_bundle(bundle)   # a corrupt or missing bundle.json is named before a missing extra
@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
 def _export(bundle, args) -> dict:
     from pathlib import Path
 
-    from export.onnx_export import export_onnx
-    from export.parity import (check_parity, describe_fp16, describe_parity, fp16_estimate,
+    from edge_app.export.onnx_export import export_onnx
+    from edge_app.export.parity import (check_parity, describe_fp16, describe_parity, fp16_estimate,
                                parity_inputs)
 
     result = export_onnx(bundle, opset=args.opset, simplify=not args.no_simplify)
@@ -97,8 +97,8 @@ def _engine(bundle, args) -> dict:
     from pathlib import Path
 
     from edge_app.errors import UserError
-    from export.engine_cache import ensure_engine
-    from export.tensorrt_build import build_engine, calibration_batches, device_info
+    from edge_app.export.engine_cache import ensure_engine
+    from edge_app.export.tensorrt_build import build_engine, calibration_batches, device_info
 
     onnx_path = Path(bundle) / "model.onnx"
     if not onnx_path.is_file():
@@ -121,8 +121,8 @@ def _engine(bundle, args) -> dict:
 def _calibration_images(bundle, args):
     from pathlib import Path
 
-    from train.bundle import read_bundle
-    from export.parity import parity_inputs
+    from edge_app.train.bundle import read_bundle
+    from edge_app.export.parity import parity_inputs
 
     meta = read_bundle(bundle)
     images, _, _, _ = parity_inputs(bundle, meta, Path(args.calib_data) if args.calib_data else None)

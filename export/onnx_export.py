@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from edge_app.bundle import Bundle
+from edge_app.model.bundle import Bundle
 from edge_app.errors import UserError
 
 DEFAULT_OPSET = 17
@@ -71,7 +71,7 @@ def export_onnx(bundle: Path, opset: int = DEFAULT_OPSET, out: Optional[Path] = 
     import onnx
     import torch
 
-    from train.bundle import load_model
+    from edge_app.train.bundle import load_model
 
     start = time.monotonic()
     meta, model = load_model(bundle, "cpu")

@@ -13,10 +13,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge_app.bundle import SAMPLE_DIR, Bundle
+from edge_app.model.bundle import SAMPLE_DIR, Bundle
 from edge_app.dataset.verify import read_image
 from edge_app.errors import UserError
-from edge_app.preprocess import to_model_input
+from edge_app.model.preprocess import to_model_input
 
 MAX_ABS = 1e-3           # probabilities / normalised coordinates
 MAX_IMAGES = 256
@@ -48,7 +48,7 @@ def parity_inputs(bundle_path: Path, bundle: Bundle, data: Optional[Path] = None
 def _from_dataset(data: Path, bundle: Bundle) -> Tuple[Inputs, np.ndarray, np.ndarray, str]:
     """At most MAX_IMAGES images of a dataset folder through the model's own view (crops,
     landmark features); images whose subject is not found are left out."""
-    from train.labelled import load_labelled
+    from edge_app.train.labelled import load_labelled
 
     ds = load_labelled(data, bundle.task, "auto", "eval", False)   # points outside: masked
     ds.samples = ds.samples[:MAX_IMAGES]
@@ -117,7 +117,7 @@ def check_parity(wrapper: Any, onnx_path: Path, images: Inputs, task: Any,
     """Compare ONNX Runtime with PyTorch; raise when they disagree."""
     import torch
 
-    from export.onnx_export import run_onnx
+    from edge_app.export.onnx_export import run_onnx
 
     with torch.no_grad():
         ref = _batched(lambda b: wrapper(*(torch.from_numpy(a) for a in b)).numpy(), images)
@@ -138,7 +138,7 @@ def fp16_estimate(onnx_path: Path, images: Inputs, targets: np.ndarray, task: An
     """Metric of the FP32 graph and of its FP16 conversion on the same images."""
     import onnx
 
-    from export.onnx_export import run_onnx
+    from edge_app.export.onnx_export import run_onnx
 
     try:
         from onnxconverter_common import float16

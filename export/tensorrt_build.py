@@ -1,7 +1,7 @@
 """Build a TensorRT engine from an ONNX graph, on the device that will run it.
 
 One small module against TensorRT's Python API, 8.5 (JetPack 5.1) to 11, with what differs
-between releases in :mod:`export.trt_compat`:
+between releases in :mod:`edge_app.export.trt_compat`:
 - name-based I/O and ``build_serialized_network`` (8.5+); ``EXPLICIT_BATCH`` only before 10;
 - FP16/INT8 through builder flags up to 10.x; TensorRT 11 networks are strongly typed (no
   precision flags), so FP16 there means parsing an FP16 ONNX graph (made here when asked);
@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, List, Optional, Tuple
 import numpy as np
 
 from edge_app.errors import UserError
-from export import trt_compat
-from export.engine_cache import DeviceInfo, timing_cache_path
+from edge_app.export import trt_compat
+from edge_app.export.engine_cache import DeviceInfo, timing_cache_path
 
 if TYPE_CHECKING:   # types from tensorrt-stubs; the module itself is imported only when used
     import tensorrt as trt

@@ -17,7 +17,7 @@ from edge_app.dataset.formats import read_dataset
 from edge_app.dataset.info import summarize
 from edge_app.dataset.writer import DatasetWriter
 from edge_app.errors import DatasetError
-from edge_app.task_spec import load_task
+from edge_app.tasks.spec import load_task
 
 KILL_SCRIPT = textwrap.dedent("""
     import os, sys, time

@@ -73,10 +73,10 @@ def test_bench_inference_only_with_batches(bundle, tmp_path, capsys):
 def test_a_backend_whose_extra_is_missing_is_one_line(monkeypatch):
     import sys
 
-    from edge_app.bench.run import make_backend
+    from edge_app.bench.measure import make_backend
     from edge_app.errors import UserError
 
-    monkeypatch.setitem(sys.modules, "train.torch_backend", None)   # as without the train extra
+    monkeypatch.setitem(sys.modules, "edge_app.train.torch_backend", None)   # as without the train extra
     with pytest.raises(UserError, match=r"^the torch backend needs torch \(.+\): pip install 'edge-app\[train\]'$"):
         make_backend("torch", "fp32", None)
     with pytest.raises(UserError, match="onnx runs fp32 only"):

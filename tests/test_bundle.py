@@ -1,4 +1,4 @@
-"""The typed bundle (edge_app.bundle): read and validated in one place, without torch; every
+"""The typed bundle (edge_app.model.bundle): read and validated in one place, without torch; every
 malformed or corrupt file is one line naming it, through the CLI too."""
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from edge_app.bundle import VERSION, Bundle, read_bundle
+from edge_app.model.bundle import VERSION, Bundle, read_bundle
 from edge_app.errors import UserError
-from edge_app.inputs import LANDMARK_LAYOUT, InputPlan
+from edge_app.model.inputs import LANDMARK_LAYOUT, InputPlan
 from edge_app.subject.landmarks import feature_size
-from edge_app.task_spec import load_task
+from edge_app.tasks.spec import load_task
 
 WIDTH = feature_size("hand")
 
@@ -95,7 +95,7 @@ def test_commands_report_a_corrupt_bundle_in_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("weights", [b"", b"PK\x03\x04truncated", b"not a checkpoint at all"])
 def test_corrupt_weights_are_one_line(tmp_path, weights):
     pytest.importorskip("torch")
-    from train.bundle import load_model
+    from edge_app.train.bundle import load_model
 
     path = _bundle(tmp_path / "b")
     (path / "model.pt").write_bytes(weights)
@@ -105,7 +105,7 @@ def test_corrupt_weights_are_one_line(tmp_path, weights):
 
 def test_a_pickle_that_runs_code_is_refused_without_torchs_advice(tmp_path):
     torch = pytest.importorskip("torch")
-    from train.bundle import load_model
+    from edge_app.train.bundle import load_model
 
     class Payload:
         def __reduce__(self):
@@ -120,8 +120,8 @@ def test_a_pickle_that_runs_code_is_refused_without_torchs_advice(tmp_path):
 
 def test_weights_of_another_model_and_missing_weights(tmp_path):
     torch = pytest.importorskip("torch")
-    from train.bundle import load_model
-    from train.landmarks import LandmarkModel
+    from edge_app.train.bundle import load_model
+    from edge_app.train.landmark_mlp import LandmarkModel
 
     path = _bundle(tmp_path / "b")
     with pytest.raises(UserError, match="missing model.pt"):

@@ -12,7 +12,7 @@ from edge_app.dataset.formats import read_dataset
 from edge_app.dataset.info import summarize
 from edge_app.sources import FrameReader, open_source
 from edge_app.sources.base import Frame
-from edge_app.task_spec import load_task
+from edge_app.tasks.spec import load_task
 
 
 def test_headless_fingers_capture_is_a_valid_dataset(tmp_path, capsys):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import FakeBackend, FakeSource
-from edge_app.results import ClassResult, NoSubject, PointsResult
+from edge_app.model.results import ClassResult, NoSubject, PointsResult
 from edge_app.runtime.collect import (COLLECTED, MODEL_FILE, CollectPolicy, Collector, ModelCollector,
                                       folder_name, read_lines, uncertainty)
 
@@ -75,7 +75,7 @@ class _Frame:
 
 
 def test_kept_frames_are_written_with_their_line(tmp_path):
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     c = Collector(tmp_path, _keep_all())
     folder = c.add_model("thumbs run", _Info(load_task("thumbs")))
@@ -96,7 +96,7 @@ def test_kept_frames_are_written_with_their_line(tmp_path):
 
 
 def test_size_cap_drops_the_oldest_first(tmp_path):
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     c = Collector(tmp_path, _keep_all(max_bytes=6000))
     folder = c.add_model("m", _Info(load_task("thumbs")))
@@ -116,11 +116,11 @@ def test_size_cap_drops_the_oldest_first(tmp_path):
 
 
 def test_loop_collects_in_its_own_stage_and_never_waits_for_the_disk(tmp_path, monkeypatch):
-    from edge_app.model_info import ModelInfo
+    from edge_app.model.info import ModelInfo
     from edge_app.runtime.collect import CollectFolder
     from edge_app.runtime.loop import Runner, run_loop
     from edge_app.sources import FrameReader
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     release = threading.Event()
     slow_save = CollectFolder.save
@@ -147,7 +147,7 @@ def test_loop_collects_in_its_own_stage_and_never_waits_for_the_disk(tmp_path, m
 
 def test_simulator_holds_background_and_lighting_fixed():
     from edge_app.sources.sim import SimSource
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     def means(**kw):
         src = SimSource("sim://thumbs", load_task("thumbs"), 96, 72, seed=5, **kw)

@@ -12,7 +12,7 @@ from edge_app.dataset.importer import import_dataset
 from edge_app.dataset.info import summarize
 from edge_app.dataset.match import match_task
 from edge_app.errors import DatasetError
-from edge_app.task_spec import load_task
+from edge_app.tasks.spec import load_task
 
 
 def test_folders_with_license_corrupt_and_truncated_files(tmp_path):

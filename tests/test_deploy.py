@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_app import doctor
+from edge_app.device import doctor
 from edge_app.cli import main
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -65,9 +65,9 @@ def test_container_file_is_an_l4t_image_without_pip_opencv():
         for copied in line.split()[:-1]:
             assert (DEPLOY.parent / copied).exists(), copied
     # the L4T tag picks the release's constraints, kept for every later pip in the image
-    assert "edge_app/jetpack.py --l4t \"${L4T_TAG}\" constraints" in text and "/etc/pip.conf" in text
+    assert "edge_app/device/jetpack.py --l4t \"${L4T_TAG}\" constraints" in text and "/etc/pip.conf" in text
     assert re.search(r"^ARG L4T_TAG\s*$", text, re.M), "the tag is declared again after FROM"
-    from edge_app import jetpack
+    from edge_app.device import jetpack
 
     for tag in re.findall(r"L4T_TAG=(r[\d.]+)", text):
         assert (DEPLOY / jetpack.release_for(tag).constraints).is_file(), tag

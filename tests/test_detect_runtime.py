@@ -13,7 +13,7 @@ from edge_app.cli import main
 from edge_app.detect import fixtures
 from edge_app.detect.metrics import Counts, iou_matrix
 from edge_app.errors import UserError
-from edge_app.results import DetectionsResult
+from edge_app.model.results import DetectionsResult
 
 pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -95,8 +95,8 @@ def test_class_filter_threshold_and_metadata_labels(tmp_path, frames):
 def test_detector_errors_are_one_line(graphs, tmp_path, frames):
     import onnx
 
-    from edge_app.model_info import load_model_info
-    from edge_app.detect.model import DetectOptions
+    from edge_app.model.info import load_model_info
+    from edge_app.detect.loading import DetectOptions
 
     with pytest.raises(UserError, match=r"3 names in the labels but the model scores 4 classes \(SSD label files start with BACKGROUND\)"):
         load_model_info(str(graphs / "ssd.onnx"), DetectOptions(labels=str(graphs / "labels.txt")))
@@ -116,10 +116,10 @@ def test_detector_errors_are_one_line(graphs, tmp_path, frames):
 
 
 def test_forced_layout_and_numbers_without_labels(graphs, caplog):
-    from edge_app.detect.model import DetectOptions
-    from edge_app.model_info import load_model_info
+    from edge_app.detect.loading import DetectOptions
+    from edge_app.model.info import load_model_info
 
-    caplog.set_level(logging.INFO, logger="edge_app.detect.model")
+    caplog.set_level(logging.INFO, logger="edge_app.detect.loading")
     info = load_model_info(str(graphs / "yolov5.onnx"), DetectOptions(layout="yolov5"))
     assert info.detector.layout.name == "yolov5" and info.labels == ("0", "1", "2")
     assert "yolov5.onnx: no labels" in caplog.text
@@ -220,9 +220,9 @@ def test_track_ids_in_the_json_lines(tmp_path):
 
 
 def test_builtin_detectors_run_on_their_backend_from_the_registry():
-    from edge_app.backends import BACKENDS, BackendOptions, backends_for, choose_backend
+    from edge_app.backends.registry import BACKENDS, BackendOptions, backends_for, choose_backend
     from edge_app.detect.builtin import SubjectsBackend
-    from edge_app.model_info import load_model_info
+    from edge_app.model.info import load_model_info
 
     info = load_model_info("hands")
     assert backends_for(info) == [info.runs_on] == ["mediapipe"]
@@ -287,8 +287,8 @@ def test_boxes_and_counts_are_drawn():
 
 
 def test_detection_is_not_a_trainable_task(tmp_path):
-    from edge_app.task_kinds import TASK_KINDS
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.kinds import TASK_KINDS
+    from edge_app.tasks.spec import load_task
 
     spec = tmp_path / "boxes.yaml"
     spec.write_text("name: boxes\nkind: detection\nclasses: [car]\n")

@@ -12,7 +12,7 @@ pytest.importorskip("onnxruntime")
 
 from conftest import capture_sim, fast_train, train_bundle  # noqa: E402
 from edge_app.cli import main  # noqa: E402
-from export.engine_cache import DeviceInfo, check_engine, engine_key, ensure_engine, sidecar  # noqa: E402
+from edge_app.export.engine_cache import DeviceInfo, check_engine, engine_key, ensure_engine, sidecar  # noqa: E402
 
 TASKS = ("thumbs", "emotions", "fingers", "face")
 
@@ -61,7 +61,7 @@ def test_export_checks_parity_and_estimates_fp16(task, bundles, tmp_path, capsys
 
 @pytest.mark.slow
 def test_parity_failure_is_an_error(bundles, monkeypatch, capsys):
-    from export import onnx_export
+    from edge_app.export import onnx_export
 
     real = onnx_export.run_onnx
 
@@ -75,7 +75,7 @@ def test_parity_failure_is_an_error(bundles, monkeypatch, capsys):
 
 @pytest.mark.slow
 def test_engine_without_tensorrt_is_one_line(bundles, capsys):
-    from export.tensorrt_build import tensorrt_available
+    from edge_app.export.tensorrt_build import tensorrt_available
 
     if tensorrt_available():
         pytest.skip("TensorRT is installed here")
@@ -125,7 +125,7 @@ def test_engine_cache_rebuilds_what_does_not_match(tmp_path):
 
 @pytest.mark.slow
 def test_engine_build_on_a_gpu(bundles, tmp_path):
-    from export.tensorrt_build import build_engine, tensorrt_available
+    from edge_app.export.tensorrt_build import build_engine, tensorrt_available
 
     if not tensorrt_available():
         pytest.skip("TensorRT is not installed (engines are built on the Jetson)")

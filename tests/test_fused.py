@@ -9,7 +9,7 @@ import pytest
 
 from conftest import FAST_TRAIN, capture_sim, run_jsonl, sim_train_eval, train_bundle
 from edge_app.cli import main
-from edge_app.inputs import LANDMARK_LAYOUT
+from edge_app.model.inputs import LANDMARK_LAYOUT
 from edge_app.subject.landmarks import feature_size
 
 
@@ -61,9 +61,9 @@ def test_fused_export_parity_on_a_dataset_folder(tmp_path, capsys):
 
 
 def test_bench_feeds_both_inputs(tmp_path):
-    from edge_app.bench.run import sample_batch
-    from edge_app.model_info import ModelInfo
-    from edge_app.task_spec import load_task
+    from edge_app.bench.measure import sample_batch
+    from edge_app.model.info import ModelInfo
+    from edge_app.tasks.spec import load_task
 
     info = ModelInfo("m", load_task("fingers"), (64, 64), None, None, "scores",
                      {"input": "both", "subject": "hand", "features": 86})
@@ -74,8 +74,8 @@ def test_bench_feeds_both_inputs(tmp_path):
 
 def test_a_landmark_model_of_another_feature_layout_is_refused(tmp_path):
     from edge_app.errors import UserError
-    from edge_app.model_info import load_model_info
-    from edge_app.task_spec import load_task
+    from edge_app.model.info import load_model_info
+    from edge_app.tasks.spec import load_task
 
     (tmp_path / "bundle.json").write_text(json.dumps({
         "task": load_task("fingers").to_dict(), "input_size": [1, 44], "arch": "landmark_mlp",
@@ -87,7 +87,7 @@ def test_a_landmark_model_of_another_feature_layout_is_refused(tmp_path):
 
 def test_ridge_bias_is_not_penalised():
     pytest.importorskip("torch")
-    from train.heads import ridge_solve
+    from edge_app.train.head_fitting import ridge_solve
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(40, 300))

@@ -13,9 +13,9 @@ from edge_app.subject.landmarks import (FINGERS, HAND_DERIVED, SCHEMA_POINTS,  #
                                         hand_measures, join_features, landmark_features,
                                         measure_columns, split_features, thumb_direction,
                                         upright_columns, upright_points)
-from edge_app.task_spec import load_task, parse_task  # noqa: E402
+from edge_app.tasks.spec import load_task, parse_task  # noqa: E402
 from tests.test_landmarks import _sim_subject  # noqa: E402
-from train.hand_heads import (FingerCountModel, ThumbDirectionModel, head_by_arch,  # noqa: E402
+from edge_app.train.hand_models import (FingerCountModel, ThumbDirectionModel, head_by_arch,  # noqa: E402
                               head_for)
 
 
@@ -119,10 +119,10 @@ def test_the_thumb_model_reads_the_thumb_only():
 
 
 def test_an_older_fingers_bundle_loads_as_the_mlp_it_was():
-    from edge_app.bundle import Bundle
-    from edge_app.inputs import InputPlan
-    from train.inputs import LandmarksTraining
-    from train.landmarks import LandmarkModel
+    from edge_app.model.bundle import Bundle
+    from edge_app.model.inputs import InputPlan
+    from edge_app.train.inputs.landmarks import LandmarksTraining
+    from edge_app.train.landmark_mlp import LandmarkModel
 
     plan = InputPlan("landmarks", "hand", provider="mediapipe", features=122, layout=2, schema="hand")
     old = Bundle(path=None, task=load_task("fingers"), arch="landmark_mlp", input_size=(1, 122),  # type: ignore[arg-type]
@@ -143,7 +143,7 @@ def test_a_subject_without_a_hand_is_not_counted():
 
 def test_an_arch_of_a_later_release_is_one_line():
     from edge_app.errors import UserError
-    from train.landmarks import make_model
+    from edge_app.train.landmark_mlp import make_model
 
     with pytest.raises(UserError, match="'palm_reader' is from a later edge-app; upgrade"):
         make_model(load_task("fingers"), "hand", 122, "palm_reader")

@@ -62,9 +62,9 @@ def _wait(check, what, timeout):
 def test_hard_frames_reviewed_retrained_and_swapped_in(tmp_path, capsys):
     from starlette.testclient import TestClient
 
-    from edge_app.backends import choose_backend
+    from edge_app.backends.registry import choose_backend
     from edge_app.cli import main
-    from edge_app.model_info import load_model_info
+    from edge_app.model.info import load_model_info
     from edge_app.runtime.collect import CollectPolicy, Collector
     from edge_app.runtime.loop import Runner, run_loop
     from edge_app.runtime.sinks import JsonLinesSink
@@ -73,7 +73,7 @@ def test_hard_frames_reviewed_retrained_and_swapped_in(tmp_path, capsys):
     from edge_app.studio.app import build_app
     from edge_app.studio.core import Studio
     from edge_app.studio.review import score_bundle
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     task = load_task("thumbs")
     # 1. trained in room A, exported, made current

@@ -18,8 +18,8 @@ from edge_app.dataset.info import format_summary, summarize
 from edge_app.dataset.meta import meta_for, read_meta, write_meta
 from edge_app.dataset.writer import DatasetWriter
 from edge_app.errors import DatasetError, SpecError, UserError
-from edge_app.safe_yaml import MAX_DEPTH, load_yaml
-from edge_app.task_spec import load_task
+from edge_app.tasks.safe_yaml import MAX_DEPTH, load_yaml
+from edge_app.tasks.spec import load_task
 
 # 9**6 (531441) strings from 379 bytes; the real one reached 3 GB with a few more levels.
 BOMB = ('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
@@ -167,7 +167,7 @@ def test_dataset_yaml_not_utf8(tmp_path):
 
 
 def test_every_yaml_read_goes_through_the_safe_loader():
-    """No module reads YAML with PyYAML directly (edge_app/safe_yaml.py is the one place)."""
+    """No module reads YAML with PyYAML directly (edge_app/tasks/safe_yaml.py is the one place)."""
     repo = Path(__file__).resolve().parents[1]
     offenders = [str(p.relative_to(repo)) for package in ("edge_app", "train", "export")
                  for p in (repo / package).rglob("*.py")

@@ -1,22 +1,22 @@
-"""The input-kind registry (edge_app.inputs / train.inputs) and the input plan it validates."""
+"""The input-kind registry (edge_app.model.inputs / train.inputs) and the input plan it validates."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from edge_app.errors import UserError
-from edge_app.inputs import (
+from edge_app.model.inputs import (
     INPUT_KINDS,
     LANDMARK_LAYOUT,
     InputPlan,
     auto_candidates,
     input_kind,
 )
-from edge_app.model_info import ModelInfo
+from edge_app.model.info import ModelInfo
 from edge_app.sources import open_source
 from edge_app.subject.base import Subject
 from edge_app.subject.landmarks import feature_size
-from edge_app.task_spec import load_task
+from edge_app.tasks.spec import load_task
 
 KINDS = sorted(INPUT_KINDS)
 
@@ -119,15 +119,17 @@ def test_landmark_layout_is_recorded_and_enforced():
 def test_choose_input_prefers_what_carries_to_other_people():
     """Within the validation noise the kind ranked most general wins; a clear win stays."""
     pytest.importorskip("torch")
-    from train.candidate import Candidate, View
-    from train.run import choose_input
+    from edge_app.train.candidate import Candidate, View
+    from edge_app.train.pipeline import choose_input
 
     kind = load_task("fingers").task_kind.training()
     face = load_task("face").task_kind.training()
 
     def cand(name, metrics, rate=1.0):
         view = View([], np.zeros(0), np.zeros((0, 2)))
-        return Candidate(InputPlan(name), None, "", "", (1, 1), metrics, [], 0, 0, view, rate, {})
+        return Candidate(plan=InputPlan(name), model=None, arch="", weights="", input_size=(1, 1),
+                         metrics=metrics, history=[], best_epoch=0, train_count=0, val=view,
+                         found_rate=rate, timings={})
 
     def acc(a):
         return {"accuracy": a, "n": 120}
@@ -159,7 +161,7 @@ def test_keypoint_splits_stratify_by_labelled_points_not_coordinates():
     t[4:6] = 0.5                 # all three
     strata = kind.strata(t)
     assert strata == [1, 1, 2, 2, 7, 7]
-    from train.split import split_indices
+    from edge_app.train.split import split_indices
 
     samples = [type("S", (), {"split": None, "path": None})() for _ in range(6)]
     tr, va = split_indices(samples, strata, 0.5, 0)
@@ -175,16 +177,19 @@ def test_auto_stops_at_the_first_kind_good_enough(scores, trained, kept, monkeyp
     """Faces: landmarks, then texture, each only where the one before falls short; the CNN
     candidates (seconds to minutes of features) only where both do."""
     pytest.importorskip("torch")
-    from train import run
-    from train.candidate import Candidate, View
+    from edge_app.train import pipeline as run
+    from edge_app.train.candidate import Candidate, View
 
     calls = []
 
     def fake_train_all(job, kinds, auto, have_one=False):
         calls.extend(k.name for k in kinds)
         view = View([], np.zeros(0), np.zeros((0, 2)))
-        return {k.name: Candidate(InputPlan(k.name, "face"), None, "", "", (1, 1),
-                                  {"accuracy": scores.get(k.name, 0.5), "n": 100}, [], 0, 0, view, 1.0, {})
+        return {k.name: Candidate(plan=InputPlan(k.name, "face"), model=None, arch="", weights="",
+                                  input_size=(1, 1),
+                                  metrics={"accuracy": scores.get(k.name, 0.5), "n": 100},
+                                  history=[], best_epoch=0, train_count=0, val=view,
+                                  found_rate=1.0, timings={})
                 for k in kinds}
 
     monkeypatch.setattr(run, "_train_all", fake_train_all)

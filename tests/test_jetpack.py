@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 import numpy as np
 import pytest
 
-from edge_app import jetpack, power
+from edge_app.device import jetpack, power
 from edge_app.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -70,7 +70,7 @@ def test_unsupported_releases_are_one_line(text, says):
 def test_table_runs_as_a_script_for_the_installer(tmp_path):
     release = tmp_path / "nv_tegra_release"
     release.write_text("# R35 (release), REVISION: 1.0, GCID: 1, BOARD: t186ref, EABI: aarch64\n")
-    script = str(ROOT / "edge_app" / "jetpack.py")
+    script = str(ROOT / "edge_app" / "device" / "jetpack.py")
     bad = subprocess.run([sys.executable, script, "--release-file", str(release), "constraints"],
                          capture_output=True, text=True)
     assert bad.returncode == 1 and bad.stdout == "" and bad.stderr.count("\n") == 1
@@ -246,13 +246,13 @@ def use_trt(monkeypatch):
 
 
 def _device():
-    from export.engine_cache import DeviceInfo
+    from edge_app.export.engine_cache import DeviceInfo
 
     return DeviceInfo("10.3.0", "Orin", "8.7")
 
 
 def _build(tmp_path: Path, precision: str = "fp16", **kwargs) -> List[str]:
-    from export.tensorrt_build import build_engine
+    from edge_app.export.tensorrt_build import build_engine
 
     onnx_path = tmp_path / "model.onnx"
     if not onnx_path.exists():
@@ -267,8 +267,8 @@ def _build(tmp_path: Path, precision: str = "fp16", **kwargs) -> List[str]:
 
 @pytest.mark.parametrize("version", ["8.5.2.2", "8.6.2.3", "10.3.0.30", "11.0.0"])
 def test_output_dtypes_never_call_trt_nptype(use_trt, version):
-    from edge_app.backend_trt import TrtBackend
-    from export.trt_compat import numpy_dtype
+    from edge_app.backends.trt import TrtBackend
+    from edge_app.export.trt_compat import numpy_dtype
 
     trt = use_trt(version)
     backend = TrtBackend()
@@ -289,7 +289,7 @@ def test_network_flags_per_release(use_trt, tmp_path, version, flags):
 
 
 def test_tensorrt_before_8_5_is_one_line_in_the_backend(use_trt, tmp_path):
-    from edge_app.backend_trt import TrtBackend
+    from edge_app.backends.trt import TrtBackend
 
     use_trt("8.4.1.5")
     model = SimpleNamespace(onnx=tmp_path / "model.onnx", name="m")
@@ -343,7 +343,7 @@ def test_a_gpu_without_fast_fp16_is_refused(use_trt, tmp_path, monkeypatch):
 # --- INT8 calibration ------------------------------------------------------------------------
 
 def _recording_calibrator(monkeypatch) -> List[Dict[str, np.ndarray]]:
-    from export import tensorrt_build
+    from edge_app.export import tensorrt_build
 
     feeds: List[Dict[str, np.ndarray]] = []
 
@@ -355,7 +355,7 @@ def _recording_calibrator(monkeypatch) -> List[Dict[str, np.ndarray]]:
 
 
 def test_int8_calibrates_at_a_profile_of_the_calibration_batch(use_trt, tmp_path, monkeypatch):
-    from export.tensorrt_build import calibration_batches
+    from edge_app.export.tensorrt_build import calibration_batches
 
     trt = use_trt("8.5.2.2")
     feeds = _recording_calibrator(monkeypatch)
@@ -371,7 +371,7 @@ def test_int8_calibrates_at_a_profile_of_the_calibration_batch(use_trt, tmp_path
 
 
 def test_int8_on_a_fixed_batch_graph_rebatches_to_it(use_trt, tmp_path, monkeypatch):
-    from export.tensorrt_build import calibration_batches
+    from edge_app.export.tensorrt_build import calibration_batches
 
     trt = use_trt("10.3.0.30", inputs=(("pixels", (2, 3, 8, 8)),))
     feeds = _recording_calibrator(monkeypatch)
@@ -391,7 +391,7 @@ def test_int8_without_images_is_one_line(use_trt, tmp_path):
 # --- the timing cache ------------------------------------------------------------------------
 
 def test_timing_cache_is_keyed_and_beside_the_engines(use_trt, tmp_path):
-    from export.engine_cache import DeviceInfo, timing_cache_path
+    from edge_app.export.engine_cache import DeviceInfo, timing_cache_path
 
     trt = use_trt("10.3.0.30")
     _build(tmp_path, timing_cache=tmp_path / "timing.cache")   # export/cli.py's keyword
@@ -408,7 +408,7 @@ def test_timing_cache_is_keyed_and_beside_the_engines(use_trt, tmp_path):
 
 @pytest.mark.parametrize("content", [b"DESKTOP-TIMINGS", b"CORRUPT"])
 def test_a_refused_timing_cache_is_a_note_and_a_build_without_it(use_trt, tmp_path, content):
-    from export.engine_cache import timing_cache_path
+    from edge_app.export.engine_cache import timing_cache_path
 
     trt = use_trt("8.6.2.3")
     keyed = timing_cache_path(tmp_path, _device())
@@ -464,7 +464,7 @@ class Works(_Stub):
 
 @pytest.fixture
 def stub_registry(monkeypatch):
-    from edge_app import backends
+    from edge_app.backends import registry as backends
 
     _Stub.closed = []
     monkeypatch.setattr(backends, "BACKENDS", {
@@ -475,7 +475,7 @@ def stub_registry(monkeypatch):
 
 
 def test_auto_falls_back_when_a_backend_fails_in_load_or_warm_up(stub_registry):
-    from edge_app.backends import choose_backend
+    from edge_app.backends.registry import choose_backend
 
     backend, why = choose_backend("auto", stub_registry)
     assert isinstance(backend, Works) and backend.warm, "chosen, and already warmed up"
@@ -487,7 +487,7 @@ def test_auto_falls_back_when_a_backend_fails_in_load_or_warm_up(stub_registry):
 
 
 def test_an_asked_for_backend_that_fails_warm_up_is_one_line(stub_registry):
-    from edge_app.backends import choose_backend
+    from edge_app.backends.registry import choose_backend
 
     with pytest.raises(UserError) as err:
         choose_backend("fast", stub_registry)

@@ -19,7 +19,7 @@ from edge_app.subject.landmarks import (HAND_DERIVED, MESH_POINTS, SCHEMA_POINTS
                                         split_features)
 from edge_app.subject.providers import make_finder
 from edge_app.subject.suggest import Suggester
-from edge_app.task_spec import load_task
+from edge_app.tasks.spec import load_task
 
 
 def _sim_subject(task, seed=0, label=None, width=320, height=240):
@@ -236,8 +236,8 @@ def test_input_auto_skips_cnns_when_landmarks_reach_the_bar(tmp_path, monkeypatc
     import logging
 
     from edge_app.errors import UserError
-    from train import backbones
-    from train.run import ENOUGH_REASON, train
+    from edge_app.train import backbones
+    from edge_app.train.pipeline import ENOUGH_REASON, train
 
     data = capture_sim("thumbs", tmp_path / "d", 40, 3)
     caplog.set_level(logging.INFO)
@@ -264,7 +264,7 @@ def test_input_auto_skips_cnns_when_landmarks_reach_the_bar(tmp_path, monkeypatc
 def test_augmented_views_keep_the_upright_block_consistent():
     pytest.importorskip("torch")
     from edge_app.subject.landmarks import upright_points
-    from train.landmarks import augment_views
+    from edge_app.train.landmark_mlp import augment_views
 
     x = np.stack([landmark_features(_sim_subject("fingers", seed=s)[1])[0] for s in range(4)])
     views, labels = augment_views(x, np.arange(4), 3, seed=0, schema="hand")

@@ -29,15 +29,15 @@ def ours(name: str):
 
 def test_levels_prefixes_and_streams(capsys):
     install()
-    for name in ("edge_app.x", "train.run", "export.parity"):
+    for name in ("edge_app.x", "edge_app.train.pipeline", "edge_app.export.parity"):
         log = logging.getLogger(name)
         log.debug("hidden")
         log.info("plain %s", name)
         log.warning("careful")
         log.error("broken")
     out, err = capsys.readouterr()
-    assert out.splitlines() == ["plain edge_app.x", "warning: careful", "plain train.run",
-                                "warning: careful", "plain export.parity", "warning: careful"]
+    assert out.splitlines() == ["plain edge_app.x", "warning: careful", "plain edge_app.train.pipeline",
+                                "warning: careful", "plain edge_app.export.parity", "warning: careful"]
     assert err.splitlines() == ["error: broken"] * 3
     assert "hidden" not in out + err
 
@@ -66,7 +66,7 @@ def test_redirect_stdout_captures_it(capsys):
     install()
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        logging.getLogger("train.engine").info("epoch 1: loss 0.5")
+        logging.getLogger("edge_app.train.fitting").info("epoch 1: loss 0.5")
     assert buf.getvalue() == "epoch 1: loss 0.5\n"
     assert capsys.readouterr().out == ""
 
@@ -85,10 +85,10 @@ def test_main_installs_it_once_and_verbose_shows_debug(capsys, tmp_path):
 
     assert main(["-v", "data", "info", missing]) == 2
     capsys.readouterr()
-    logging.getLogger("train.x").debug("detail")
+    logging.getLogger("edge_app.train.x").debug("detail")
     assert capsys.readouterr().out == "debug: detail\n"
     assert main(["data", "info", missing]) == 2
-    logging.getLogger("train.x").debug("detail")
+    logging.getLogger("edge_app.train.x").debug("detail")
     assert "detail" not in capsys.readouterr().out, "-v lasts one run"
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from conftest import capture_sim, fast_train
 
-from edge_app.inputs import INPUT_KINDS
+from edge_app.model.inputs import INPUT_KINDS
 
 POINTS = ("nose", "left_eye", "right_eye")
 
@@ -104,8 +104,8 @@ def test_a_constant_offset_is_told_apart_from_noise():
     """Labels that follow another convention (every nose 3 px lower) show as a bias that
     explains the error, and eval's hint names it; scattered errors of the same size do not."""
     pytest.importorskip("torch")
-    from edge_app.task_spec import load_task
-    from train.kinds import KEYPOINTS, bias_hint
+    from edge_app.tasks.spec import load_task
+    from edge_app.train.task_kinds import KEYPOINTS, bias_hint
 
     task = load_task("face")
     rng = np.random.default_rng(0)

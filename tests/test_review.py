@@ -31,10 +31,10 @@ class _Info:
 def collect_sim(root: Path, task_name: str, n: int, seed: int = 0) -> str:
     """``n`` simulated frames kept as the loop keeps them, with made-up model answers of
     varying certainty; returns the model folder's name."""
-    from edge_app.results import ClassResult, PointsResult
+    from edge_app.model.results import ClassResult, PointsResult
     from edge_app.runtime.collect import CollectPolicy, Collector
     from edge_app.sources.sim import SimSource
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     task = load_task(task_name)
     src = SimSource("sim://" + task_name, task, 128, 96, seed=seed)
@@ -58,7 +58,7 @@ def collect_sim(root: Path, task_name: str, n: int, seed: int = 0) -> str:
 
 def _studio(tmp_path, task="thumbs", n=12):
     from edge_app.studio.core import Studio
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     collect_sim(tmp_path / "collected", task, n)
     return Studio(load_task(task), "none", tmp_path / "data", tmp_path / "runs",
@@ -286,11 +286,11 @@ def test_a_turned_camera_is_collected_raw_and_reviewed_upright(tmp_path):
     as the loop did before it joins the dataset."""
     import cv2
 
-    from edge_app.results import ClassResult
+    from edge_app.model.results import ClassResult
     from edge_app.runtime.collect import CollectPolicy, Collector
     from edge_app.studio.review import Review
     from edge_app.dataset.writer import DatasetWriter
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     class Turned:
         raw = np.zeros((40, 80, 3), np.uint8)   # landscape as the camera sends it
@@ -325,10 +325,10 @@ def test_a_turned_frame_joins_a_dataset_that_declares_the_turn_as_its_others(tmp
     from edge_app.dataset.verify import read_image
     from edge_app.dataset.writer import DatasetWriter
     from edge_app.errors import UserError
-    from edge_app.results import ClassResult
+    from edge_app.model.results import ClassResult
     from edge_app.runtime.collect import CollectPolicy, Collector
     from edge_app.studio.review import Review
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     class Turned:
         raw = np.zeros((40, 80, 3), np.uint8)

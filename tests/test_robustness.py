@@ -30,12 +30,12 @@ class LitFinder(SubjectFinder):
 
 
 def _job(root, monkeypatch, count=40, group=None, inp="landmarks"):
-    from edge_app.task_spec import load_task
-    from train.candidate import TrainJob
-    from train.config import build_config
-    from train.labelled import load_labelled
-    from train.run import resolve_device
-    from train.subjects import plan_input
+    from edge_app.tasks.spec import load_task
+    from edge_app.train.candidate import TrainJob
+    from edge_app.tasks.train_config import build_config
+    from edge_app.train.labelled import load_labelled
+    from edge_app.train.pipeline import resolve_device
+    from edge_app.train.subjects import plan_input
 
     data = capture_sim("fingers", root / "data", count, 3)
     task = load_task("fingers")
@@ -55,7 +55,7 @@ def _job(root, monkeypatch, count=40, group=None, inp="landmarks"):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     pytest.importorskip("torch", reason="training needs torch (the train extra)")
-    from train.inputs import LANDMARKS
+    from edge_app.train.inputs.landmarks import LANDMARKS
 
     mp = pytest.MonkeyPatch()
     root = tmp_path_factory.mktemp("robust")
@@ -65,7 +65,7 @@ def trained(tmp_path_factory):
 
 
 def test_shifted_validation_images_count_misses_as_errors(trained):
-    from train.robustness import REPORT_SHIFTS, describe, robustness_report
+    from edge_app.train.robustness import REPORT_SHIFTS, describe, robustness_report
 
     job, cand, root, mp = trained
     mp.setitem(PROVIDERS, "lit", LitFinder)
@@ -82,7 +82,7 @@ def test_shifted_validation_images_count_misses_as_errors(trained):
 
 
 def test_a_warm_report_renders_and_searches_nothing(trained, monkeypatch):
-    from train.robustness import robustness_report
+    from edge_app.train.robustness import robustness_report
 
     job, cand, root, mp = trained
     mp.setitem(PROVIDERS, "lit", LitFinder)
@@ -100,7 +100,7 @@ def test_a_warm_report_renders_and_searches_nothing(trained, monkeypatch):
 
 
 def test_at_most_max_images_with_every_class(trained):
-    from train.robustness import robustness_report
+    from edge_app.train.robustness import robustness_report
 
     job, cand, root, mp = trained
     mp.setitem(PROVIDERS, "lit", LitFinder)
@@ -111,7 +111,7 @@ def test_at_most_max_images_with_every_class(trained):
 
 def test_points_move_with_a_far_camera():
     """Keypoint labels follow the picture into the far frame (they are the model's targets)."""
-    from train.shifts import SHIFTS
+    from edge_app.train.shifts import SHIFTS
 
     pts = np.array([[0.5, 0.5], [0.0, 0.0]])
     moved = SHIFTS["far"].map_points(pts, (300, 300))
@@ -121,8 +121,8 @@ def test_points_move_with_a_far_camera():
 @pytest.mark.slow
 def test_leave_one_group_out_when_groups_are_named(tmp_path, monkeypatch):
     pytest.importorskip("torch", reason="training needs torch (the train extra)")
-    from train.inputs import LANDMARKS
-    from train.robustness import robustness_report
+    from edge_app.train.inputs.landmarks import LANDMARKS
+    from edge_app.train.robustness import robustness_report
 
     job = _job(tmp_path, monkeypatch, count=30, group=r"_([0-9a-f])")
     cand = LANDMARKS.train(job)
@@ -141,8 +141,8 @@ def test_the_report_works_for_a_cnn_on_crops(tmp_path, monkeypatch):
     pytest.importorskip("torch", reason="training needs torch (the train extra)")
     """Every input kind through its training side: here the crop CNN, which reads the shifted
     image files themselves."""
-    from train.inputs import CROP
-    from train.robustness import robustness_report
+    from edge_app.train.inputs.crop import CROP
+    from edge_app.train.robustness import robustness_report
 
     job = _job(tmp_path, monkeypatch, count=20, inp="crop")
     cand = CROP.train(job)
@@ -157,7 +157,7 @@ def test_training_prints_the_report_and_keeps_it_in_the_bundle(tmp_path, monkeyp
     """``edge-app train`` reports the kept model under the shifts, and the bundle carries the
     report (read back by the typed bundle)."""
     from conftest import fast_train, train_bundle
-    from edge_app.bundle import read_bundle
+    from edge_app.model.bundle import read_bundle
 
     monkeypatch.setenv("EDGE_APP_CACHE", str(tmp_path / "cache"))
     data = capture_sim("fingers", tmp_path / "data", 110, 3)
@@ -177,7 +177,7 @@ def test_training_prints_the_report_and_keeps_it_in_the_bundle(tmp_path, monkeyp
 
 def test_a_report_that_cannot_be_made_does_not_fail_training(trained, monkeypatch, caplog):
     from edge_app.errors import UserError
-    from train import robustness
+    from edge_app.train import robustness
 
     job, cand, root, mp = trained
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_app.camera_check import CameraCheck, CameraWatch, check_frames, check_source
+from edge_app.camera.check import CameraCheck, CameraWatch, check_frames, check_source
 from edge_app.cli import main
 from edge_app.dataset.formats import read_dataset
 from edge_app.errors import DatasetError, SourceError
-from edge_app.rotation import combine, inverse, rotate_image, rotate_normalized, rotate_truth
+from edge_app.camera.rotation import combine, inverse, rotate_image, rotate_normalized, rotate_truth
 from edge_app.sources import FrameReader, open_source
 
 TURNS = [90, 180, 270]
@@ -135,7 +135,7 @@ def _turned_dataset(root, turn, n=3):
 @pytest.mark.parametrize("turn", TURNS)
 def test_dataset_rotate_is_honoured_by_training_loading(tmp_path, turn):
     pytest.importorskip("torch")
-    from train.data import load_sample_image
+    from edge_app.train.torch_data import load_sample_image
 
     uprights = _turned_dataset(tmp_path, turn)
     ds = read_dataset(tmp_path).verify()
@@ -163,7 +163,7 @@ def test_capture_into_a_dataset_declaring_rotate_stores_alike(tmp_path, turn):
     from edge_app.capture.session import CaptureSession
     from edge_app.dataset.turn import set_rotation
     from edge_app.dataset.verify import read_image
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     task = load_task("face")
     CaptureSession(task, tmp_path).close()
@@ -217,7 +217,7 @@ def test_camera_check_unknown_on_too_little_evidence():
 
 
 def test_camera_check_split_evidence_is_unknown():
-    from edge_app.camera_check import RotationVote
+    from edge_app.camera.check import RotationVote
     from edge_app.subject.base import Subject
 
     face = frames_of("sim://face?seed=9", 1)[0]
@@ -232,7 +232,7 @@ def test_camera_check_split_evidence_is_unknown():
 # -- doctor, capture, the studio's watch -----------------------------------------------------
 @pytest.fixture
 def no_machine_checks(monkeypatch):
-    monkeypatch.setattr("edge_app.doctor.CHECKS", [])
+    monkeypatch.setattr("edge_app.device.doctor.CHECKS", [])
 
 
 @pytest.mark.parametrize("turn", TURNS)
@@ -325,7 +325,7 @@ def test_capture_window_waits_for_the_camera_check(tmp_path):
     from edge_app.capture.session import CaptureSession
     from edge_app.capture.window import CaptureWindow
     from edge_app.sources.base import Frame
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     class Checking:
         done = False
@@ -368,7 +368,7 @@ def test_declaring_rotate_later_keeps_labels_on_their_spot(tmp_path, monkeypatch
     points and stored subjects turn with the picture (nose below the eyes, faces upright)."""
     import json
 
-    from edge_app.camera_check import down_direction, turn_for
+    from edge_app.camera.check import down_direction, turn_for
     from edge_app.dataset.meta import read_meta
     from edge_app.dataset.turn import set_rotation
     from edge_app.subject.base import Subject
@@ -435,7 +435,7 @@ def test_the_studio_finds_a_turned_camera_and_shows_it_upright(monkeypatch, tmp_
     import time
 
     from edge_app.studio.core import Studio
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     turned_camera(monkeypatch, 90)
     studio = Studio(load_task("fingers"), "sim://fingers?seed=3&fps=60", tmp_path / "data",
@@ -453,7 +453,7 @@ def test_the_studio_finds_a_turned_camera_and_shows_it_upright(monkeypatch, tmp_
 
 def test_the_studio_skips_the_check_where_the_turn_is_declared(tmp_path):
     from edge_app.studio.core import Studio
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     studio = Studio(load_task("thumbs"), "sim://thumbs?rotate=180", tmp_path / "data",
                     tmp_path / "runs").start()
@@ -480,7 +480,7 @@ def test_a_turn_declared_after_a_scan_finds_the_subjects_again(tmp_path):
     """The subject cache is keyed by the turn the dataset declares, not only by the file."""
     from edge_app.dataset.subjects import _signature
     from edge_app.dataset.meta import meta_for, write_meta
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     image = tmp_path / "thumbs_up" / "a.jpg"
     image.parent.mkdir()
@@ -500,7 +500,7 @@ def test_training_and_eval_warn_when_the_pictures_look_turned(tmp_path, turn):
     from conftest import write_class_tree
     from edge_app.dataset.subjects import SubjectScan
     from edge_app.subject.base import Subject
-    from train.subjects import rotation_hint
+    from edge_app.train.subjects import rotation_hint
 
     ds = read_dataset(write_class_tree(tmp_path / "data", {"1": 15, "5": 15}))
     with FrameReader(open_source("sim://fingers?seed=5&rotate={}".format(turn))) as reader:

@@ -16,7 +16,7 @@ import pytest
 from conftest import FakeSource, read_jsonl, sim_bundle, write_image
 from edge_app.annotate import Context, FpsAnnotator, LabelAnnotator, PointsAnnotator, annotate
 from edge_app.cli import main
-from edge_app.results import ClassResult, NoSubject, PointsResult
+from edge_app.model.results import ClassResult, NoSubject, PointsResult
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -101,7 +101,7 @@ def test_a_noisy_camera_is_smoothed_for_the_search(bundle, tmp_path, capsys):
     """--denoise auto notices a noisy camera and says so; off leaves the frames alone."""
     import cv2
 
-    from train.shifts import apply_shift
+    from edge_app.train.shifts import apply_shift
 
     folder = tmp_path / "dim_room"
     folder.mkdir()
@@ -129,10 +129,10 @@ def test_crop_model_boxes_follow_the_simulated_hand(bundle, tmp_path):
 
 @pytest.mark.slow
 def test_backends_agree_on_the_same_frames(bundle):
-    from edge_app.backends import OnnxBackend
-    from train.torch_backend import TorchBackend
-    from edge_app.model_info import load_model_info
-    from edge_app.preprocess import to_model_input
+    from edge_app.backends.ort import OnnxBackend
+    from edge_app.train.torch_backend import TorchBackend
+    from edge_app.model.info import load_model_info
+    from edge_app.model.preprocess import to_model_input
     from edge_app.sources import open_source
 
     info = load_model_info(str(bundle))
@@ -218,8 +218,8 @@ def test_collect_keeps_hard_frames_and_a_link_is_watched(bundle, tmp_path, capsy
 
 @pytest.mark.slow
 def test_source_dying_mid_run_is_survived(bundle):
-    from edge_app.backends import OnnxBackend
-    from edge_app.model_info import load_model_info
+    from edge_app.backends.ort import OnnxBackend
+    from edge_app.model.info import load_model_info
     from edge_app.runtime.loop import Runner, run_loop
     from edge_app.sources import FrameReader, open_source
 
@@ -278,8 +278,8 @@ def test_model_errors_are_one_line(bundle, tmp_path, capsys):
 def test_serve_streams_mjpeg_and_results(bundle):
     import urllib.request
 
-    from edge_app.backends import OnnxBackend
-    from edge_app.model_info import load_model_info
+    from edge_app.backends.ort import OnnxBackend
+    from edge_app.model.info import load_model_info
     from edge_app.runtime.loop import Runner, run_loop
     from edge_app.runtime.serve import ServeSink
     from edge_app.sources import FrameReader, open_source
@@ -313,7 +313,7 @@ def test_serve_streams_mjpeg_and_results(bundle):
 
 @pytest.mark.slow
 def test_trt_backend(bundle, tmp_path, capsys):
-    from export.tensorrt_build import tensorrt_available
+    from edge_app.export.tensorrt_build import tensorrt_available
 
     if not tensorrt_available():
         assert main(["run", "--model", str(bundle), "--backend", "trt", "--source", "sim://thumbs",

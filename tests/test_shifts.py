@@ -9,8 +9,8 @@ import pytest
 
 from conftest import write_class_tree
 from edge_app.errors import UserError
-from train import shifts
-from train.shifts import SHIFTS, apply_shift, render_dataset, shift_names, turned, upright
+from edge_app.train import shifts
+from edge_app.train.shifts import SHIFTS, apply_shift, render_dataset, shift_names, turned, upright
 
 
 def _photo(w=120, h=90, seed=0):
@@ -151,7 +151,7 @@ def test_render_dataset_copies_the_layout_and_declares_rotations(tmp_path):
     import cv2
 
     assert cv2.imread(str(out / files[0])).shape[:2] == (40, 30), "turned"
-    from edge_app.safe_yaml import load_yaml
+    from edge_app.tasks.safe_yaml import load_yaml
 
     # the source's own turn is applied on reading; the copy declares only the shift's
     assert load_yaml(out / "dataset.yaml", UserError) == {"kind": "classification", "crops": True,
@@ -217,7 +217,7 @@ def test_rotation_probe_answers():
 def test_a_rerender_drops_images_the_source_no_longer_has(tmp_path):
     import cv2
 
-    from train.shifts import render_dataset
+    from edge_app.train.shifts import render_dataset
 
     src = tmp_path / "src"
     for name in ("a", "b"):

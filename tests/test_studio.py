@@ -25,7 +25,7 @@ TRAIN_ARGS = [a for a in FAST_TRAIN if a != "--no-progress"]
 
 def _studio(tmp_path, task="thumbs", source="sim://{}?width=256&height=192&fps=30"):
     from edge_app.studio.core import Studio
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     return checked(Studio(load_task(task), source.format(task), tmp_path / "data", tmp_path / "runs",
                           TRAIN_ARGS).start())

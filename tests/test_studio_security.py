@@ -29,7 +29,7 @@ ROUTES = ["/api/select", "/api/capture", "/api/burst", "/api/point", "/api/point
 
 def _studio(tmp_path, task="thumbs"):
     from edge_app.studio.core import Studio
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     source = "sim://{}?width=128&height=96&fps=30".format(task)
     return checked(Studio(load_task(task), source, tmp_path / "data", tmp_path / "runs", TRAIN_ARGS).start())
@@ -327,7 +327,7 @@ def test_deleting_while_training_runs_is_refused_with_a_reason(local, tmp_path):
 
 def test_a_crashed_training_shows_a_readable_reason(tmp_path):
     from edge_app.studio.jobs import TrainingJob
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     job = TrainingJob(load_task("thumbs"), tmp_path, tmp_path / "runs", [])
     job.out = tmp_path / "runs/x"
@@ -345,9 +345,9 @@ def test_the_feature_cache_key_copes_with_a_vanished_file(tmp_path):
     pytest.importorskip("torch")
     from conftest import write_image
 
-    from edge_app.dataset.model import Sample
-    from train.config import TrainConfig
-    from train.engine import feature_key
+    from edge_app.dataset.samples import Sample
+    from edge_app.tasks.train_config import TrainConfig
+    from edge_app.train.fitting import feature_key
 
     paths = [write_image(tmp_path / "a{}.jpg".format(i)) for i in range(2)]
     samples = [Sample(path=p, label="a") for p in paths]

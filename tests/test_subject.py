@@ -9,7 +9,7 @@ import pytest
 
 from conftest import capture_sim, eval_json, fast_train, train_bundle, write_class_tree, write_image
 from edge_app.dataset.formats import read_dataset
-from edge_app.results import ClassResult, NoSubject, PointsResult, smooth
+from edge_app.model.results import ClassResult, NoSubject, PointsResult, smooth
 from edge_app.sources import open_source
 from edge_app.subject import providers
 from edge_app.subject.base import Subject, SubjectFinder, find_with_retry
@@ -140,8 +140,8 @@ def test_points_from_a_crop_land_in_the_frame():
 
 def test_eval_counts_misses_as_errors():
     pytest.importorskip("torch")
-    from edge_app.task_spec import load_task
-    from train.kinds import CLASSIFICATION
+    from edge_app.tasks.spec import load_task
+    from edge_app.train.task_kinds import CLASSIFICATION
 
     task = load_task("thumbs")
     metrics = CLASSIFICATION.metrics(np.array([[0.9, 0.1], [0.8, 0.2], [0.1, 0.9]]), np.array([0, 0, 1]), task)
@@ -294,7 +294,7 @@ def test_capture_stores_the_subject_beside_each_image(tmp_path):
     """A camera has no ground truth: the detector runs in the writer thread at save time."""
     from edge_app.capture.session import CaptureSession
     from edge_app.sources.base import Frame
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     session = CaptureSession(load_task("thumbs"), tmp_path / "ds", finder=BlobFinder())
     session.save_class(Frame(_blob(160, 120, (40, 30, 100, 90)), 0, 0.0), "thumbs_up")
@@ -434,7 +434,7 @@ def test_an_old_find_on_a_noisy_still_is_searched_again(tmp_path):
     import cv2
 
     from edge_app.dataset import subjects as mod
-    from train.shifts import apply_shift
+    from edge_app.train.shifts import apply_shift
 
     clean = np.full((80, 100, 3), 120, np.uint8)
     (tmp_path / "data" / "a").mkdir(parents=True)
@@ -463,7 +463,7 @@ def test_older_finds_are_checked_once_and_an_interrupted_scan_checks_again(tmp_p
     import cv2
 
     from edge_app.dataset import subjects as mod
-    from train.shifts import apply_shift
+    from edge_app.train.shifts import apply_shift
 
     (tmp_path / "data" / "a").mkdir(parents=True)
     cv2.imwrite(str(tmp_path / "data" / "a" / "clean.png"), np.full((80, 100, 3), 120, np.uint8))
@@ -518,7 +518,7 @@ def test_hard_looks_correct_colour_and_exposure_and_map_back():
 
 def test_the_denoised_look_removes_sensor_noise_and_maps_back():
     from edge_app.subject.base import DENOISE_STRENGTHS, denoised
-    from train.shifts import apply_shift
+    from edge_app.train.shifts import apply_shift
 
     flat = np.full((120, 160, 3), 120, np.uint8)
     noisy = apply_shift(flat, "noise")
@@ -535,7 +535,7 @@ def test_the_denoised_look_removes_sensor_noise_and_maps_back():
 
 def test_noise_level_reads_sensor_noise_not_edges():
     from edge_app.subject.base import NOISY_SIGMA, noise_level
-    from train.shifts import apply_shift
+    from edge_app.train.shifts import apply_shift
 
     scene = np.zeros((120, 160, 3), np.uint8)
     scene[:, :80] = 40
@@ -550,7 +550,7 @@ def test_noise_level_reads_sensor_noise_not_edges():
 
 def test_the_smoothed_look_removes_sensor_noise_in_proportion_to_the_picture():
     from edge_app.subject.base import SMOOTH_SIDE, noise_level, smoothed
-    from train.shifts import apply_shift
+    from edge_app.train.shifts import apply_shift
 
     noisy = apply_shift(np.full((120, 160, 3), 120, np.uint8), "noise")
     look = smoothed(noisy)
@@ -576,7 +576,7 @@ class NoiseRecorder(SubjectFinder):
 
 
 def _noisy_scene(scale: int = 1, draws: int = 1) -> np.ndarray:
-    from train.shifts import apply_shift
+    from edge_app.train.shifts import apply_shift
 
     scene = np.kron(np.full((90, 120, 3), 120, np.uint8), np.ones((scale, scale, 1), np.uint8))
     scene[20 * scale:70 * scale, 30 * scale:90 * scale] = 180
@@ -671,7 +671,7 @@ def test_the_hard_search_finds_hands_in_a_noisy_dim_camera(shared_data, monkeypa
     _mediapipe()
     import edge_app.subject.base as base
     from edge_app.dataset.verify import read_image
-    from train.shifts import apply_shift
+    from edge_app.train.shifts import apply_shift
 
     images = []
     for f in sorted((shared_data / "fingers_signdigits" / "3").glob("*.jpg"))[:10]:

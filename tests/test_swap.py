@@ -41,11 +41,11 @@ def test_switch_keeps_the_previous_bundle_and_rolls_back(tmp_path):
 
 
 def test_loop_swaps_the_new_bundle_in_without_a_gap(tmp_path):
-    from edge_app.model_info import ModelInfo
+    from edge_app.model.info import ModelInfo
     from edge_app.runtime.loop import Runner, run_loop
     from edge_app.runtime.sinks import JsonLinesSink
     from edge_app.sources import FrameReader
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     a, b = _bundle(tmp_path, "a"), _bundle(tmp_path, "b")
     link = tmp_path / "current"

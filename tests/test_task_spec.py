@@ -6,8 +6,8 @@ import dataclasses
 import pytest
 
 from edge_app.errors import SpecError
-from edge_app.task_kinds import TASK_KINDS, flip_pairs, mirror_name
-from edge_app.task_spec import builtin_dir, builtin_tasks, load_task
+from edge_app.tasks.kinds import TASK_KINDS, flip_pairs, mirror_name
+from edge_app.tasks.spec import builtin_dir, builtin_tasks, load_task
 
 COURSE = {
     "thumbs": ("classification", ("thumbs_up", "thumbs_down")),
@@ -125,14 +125,14 @@ def test_unknown_builtin_suggests():
 def test_builtin_tasks_found_in_a_source_checkout(monkeypatch):
     import sys
 
-    from edge_app.task_spec import builtin_dir, load_task
+    from edge_app.tasks.spec import builtin_dir, load_task
 
     monkeypatch.setitem(sys.modules, "edge_app.builtin_configs", None)   # not installed
     assert builtin_dir().name == "configs" and load_task("fingers").name == "fingers"
 
 
 def test_a_saved_spec_keeps_what_this_release_knows():
-    from edge_app.task_spec import parse_task
+    from edge_app.tasks.spec import parse_task
 
     saved = dict(load_task("thumbs").to_dict(), palm="open")    # a key of a later release
     spec = parse_task(saved, source="bundle.json", saved=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_app.cv import cv2
-from edge_app.inputs import INPUT_KINDS
+from edge_app.opencv import cv2
+from edge_app.model.inputs import INPUT_KINDS
 from edge_app.sources import open_source
 from edge_app.subject.base import Subject
 from edge_app.subject.landmarks import feature_size, landmark_features
@@ -73,9 +73,9 @@ def test_the_crop_follows_the_subject_not_the_image():
 
 def test_live_input_is_what_training_sees(tmp_path):
     pytest.importorskip("torch")
-    from edge_app.dataset.model import Dataset, Sample
+    from edge_app.dataset.samples import Dataset, Sample
     from edge_app.dataset.subjects import SubjectScan
-    from train.landmarks import texture_data
+    from edge_app.train.landmark_mlp import texture_data
 
     image, subject = _face()
     kind = INPUT_KINDS["texture"]
@@ -105,13 +105,13 @@ def test_a_candidate_does_not_depend_on_the_ones_before_it(tmp_path):
     forced kind tells what auto keeps."""
     torch = pytest.importorskip("torch")
     from conftest import capture_sim
-    from edge_app.inputs import LANDMARKS, TEXTURE
-    from edge_app.task_spec import load_task
-    from train.candidate import TrainJob
-    from train.config import build_config
-    from train.labelled import load_labelled
-    from train.run import _train_all, resolve_device
-    from train.subjects import plan_input
+    from edge_app.model.inputs import LANDMARKS, TEXTURE
+    from edge_app.tasks.spec import load_task
+    from edge_app.train.candidate import TrainJob
+    from edge_app.tasks.train_config import build_config
+    from edge_app.train.labelled import load_labelled
+    from edge_app.train.pipeline import _train_all, resolve_device
+    from edge_app.train.subjects import plan_input
 
     data = capture_sim("emotions", tmp_path / "data", 24, 5)
     task = load_task("emotions")
@@ -129,7 +129,7 @@ def test_training_views_see_the_texture_as_worse_cameras_would():
     """The originals keep their texture; in each augmented copy about half the rows carry one
     of the other looks instead (never a texture of another sample)."""
     pytest.importorskip("torch")
-    from train.landmarks import augment_views
+    from edge_app.train.landmark_mlp import augment_views
 
     image, subject = _face()
     x = np.repeat(landmark_features(subject)[0][None], 40, axis=0)

@@ -13,7 +13,7 @@ pytest.importorskip("torchvision")
 from conftest import capture_sim, eval_json, fast_train, train_bundle, write_image  # noqa: E402
 from edge_app.cli import main  # noqa: E402
 from edge_app.errors import DatasetError, UserError  # noqa: E402
-from edge_app.task_spec import load_task  # noqa: E402
+from edge_app.tasks.spec import load_task  # noqa: E402
 
 FAST = fast_train(128)
 
@@ -75,8 +75,8 @@ def test_fast_mode_learns_each_course_task(task, sim_data, tmp_path):
 
 def test_pretrained_lite0_knows_a_cat():
     data = pytest.importorskip("skimage.data")
-    from edge_app.preprocess import to_model_input
-    from train.backbones import IMAGENET_MEAN, IMAGENET_STD, get_backbone
+    from edge_app.model.preprocess import to_model_input
+    from edge_app.train.backbones import IMAGENET_MEAN, IMAGENET_STD, get_backbone
 
     net = get_backbone("efficientnet_lite0").classifier("imagenet").eval()
     results = {}
@@ -93,7 +93,7 @@ def test_pretrained_lite0_knows_a_cat():
 def test_offline_resnet_weights_say_what_to_do(tmp_path, monkeypatch):
     import torchvision.models as tm
 
-    from train.backbones import get_backbone
+    from edge_app.train.backbones import get_backbone
 
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
 
@@ -110,7 +110,7 @@ def test_offline_resnet_weights_say_what_to_do(tmp_path, monkeypatch):
 def test_local_weights_file(tmp_path):
     import torchvision.models as tm
 
-    from train.backbones import get_backbone
+    from edge_app.train.backbones import get_backbone
 
     good = tmp_path / "r18.pth"
     torch.save(tm.resnet18().state_dict(), str(good))
@@ -127,7 +127,7 @@ def test_local_weights_file(tmp_path):
 
 @pytest.mark.slow
 def test_full_mode_interrupt_and_resume(sim_data, tmp_path, monkeypatch):
-    from train import engine
+    from edge_app.train import fitting as engine
 
     train_dir = sim_data["thumbs"][0]
     bundle = tmp_path / "full"
@@ -153,8 +153,8 @@ def test_full_mode_interrupt_and_resume(sim_data, tmp_path, monkeypatch):
 
 
 def test_group_split_keeps_subjects_together(tmp_path):
-    from edge_app.dataset.model import Sample
-    from train.split import split_indices
+    from edge_app.dataset.samples import Sample
+    from edge_app.train.split import split_indices
 
     samples = [Sample(tmp_path / "S{:03d}_001_{:08d}.png".format(s, f), label=str(s % 2))
                for s in range(20) for f in range(3)]
@@ -169,7 +169,7 @@ def test_group_split_keeps_subjects_together(tmp_path):
 
 @pytest.mark.parametrize("use_v2", [True, False])
 def test_keypoint_augment_moves_points_with_the_image(use_v2, monkeypatch):
-    from train.augment import KeypointTrain, has_keypoints
+    from edge_app.train.augment import KeypointTrain, has_keypoints
 
     if use_v2 and not has_keypoints():
         pytest.skip("this torchvision has no tv_tensors.KeyPoints")
@@ -207,7 +207,7 @@ def test_training_works_without_keypoints_support(sim_data, tmp_path, monkeypatc
     from torchvision import tv_tensors
 
     monkeypatch.delattr(tv_tensors, "KeyPoints", raising=False)
-    from train.augment import has_keypoints
+    from edge_app.train.augment import has_keypoints
 
     assert not has_keypoints()
     train_bundle("face", sim_data["face"][0], tmp_path / "b", "--views", "1", *FAST)
@@ -238,7 +238,7 @@ def test_points_outside_the_image_are_ignored_with_a_warning(tmp_path, capsys):
 
 
 def test_task_yaml_train_section_and_cli_override(tmp_path):
-    from train.config import build_config
+    from edge_app.tasks.train_config import build_config
 
     path = tmp_path / "t.yaml"
     path.write_text("name: t\nkind: classification\nclasses: [a, b]\ntrain: {epochs: 7, arch: resnet34}\n")
@@ -263,7 +263,7 @@ def test_eval_takes_a_subset_and_names_skipped(sim_data, tmp_path, capsys):
     assert "on 4 image(s)" in out and "skipped class folder(s) not in task 'fingers': 0" in out
     only_zero = tmp_path / "zero"
     write_image(only_zero / "0" / "a.jpg", 96, 96)
-    from train.run import evaluate
+    from edge_app.train.pipeline import evaluate
 
     with pytest.raises(DatasetError, match="no images of task 'fingers'"):
         evaluate(bundle, only_zero, progress=False)
@@ -272,7 +272,7 @@ def test_eval_takes_a_subset_and_names_skipped(sim_data, tmp_path, capsys):
 def test_crop_jitter_grows_and_moves_the_crop_within_bounds():
     import torch
 
-    from train.data import jitter_crop
+    from edge_app.train.torch_data import jitter_crop
 
     torch.manual_seed(0)
     boxes = np.array([jitter_crop((100.0, 50.0, 60.0), 0.3) for _ in range(300)])
@@ -286,8 +286,8 @@ def test_crop_jitter_grows_and_moves_the_crop_within_bounds():
 def test_classification_crops_are_also_seen_at_lower_resolution(tmp_path):
     import cv2
 
-    from edge_app.dataset.model import Sample
-    from train.data import CropAugment, ImageDataset
+    from edge_app.dataset.samples import Sample
+    from edge_app.train.torch_data import CropAugment, ImageDataset
 
     board = (np.indices((200, 200)).sum(axis=0) % 2 * 255).astype(np.uint8)   # 1-pixel checks
     path = tmp_path / "board.png"
@@ -310,7 +310,7 @@ def test_classification_crops_are_also_seen_at_lower_resolution(tmp_path):
 
 
 def test_classification_score_breaks_ties_by_validation_loss():
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     task = load_task("thumbs")
     kind = task.task_kind.training()
@@ -325,7 +325,7 @@ def test_classification_score_breaks_ties_by_validation_loss():
 
 def _pick(kind, metrics_per_epoch):
     """The epoch fit_full keeps: 0 is the warm start, then each fine-tuning epoch."""
-    from train.engine import choose
+    from edge_app.train.fitting import choose
 
     best_score, stale, kept = -float("inf"), 0, None
     for epoch, metrics in enumerate(metrics_per_epoch):

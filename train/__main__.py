@@ -1,4 +1,4 @@
-"""``python -m train`` is ``edge-app train``."""
+"""``python -m edge_app.train`` is ``edge-app train``."""
 import sys
 
 from edge_app.cli import run_module

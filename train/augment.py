@@ -12,9 +12,9 @@ from typing import Any, Callable, Optional, Tuple
 import numpy as np
 import torch
 
-from edge_app.preprocess import to_model_input
-from edge_app.task_kinds import flip_pairs
-from edge_app.task_spec import TaskSpec
+from edge_app.model.preprocess import to_model_input
+from edge_app.tasks.kinds import flip_pairs
+from edge_app.tasks.spec import TaskSpec
 
 Transform = Callable[[np.ndarray, Any], Tuple[torch.Tensor, Any]]
 ROTATION = 10.0

@@ -1,4 +1,4 @@
-"""Writing a model bundle (layout and reading: :mod:`edge_app.bundle`) and loading its model
+"""Writing a model bundle (layout and reading: :mod:`edge_app.model.bundle`) and loading its model
 for training-side work (eval, export, the torch backend)."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_app import __version__
-from edge_app.bundle import (
+from edge_app.model.bundle import (
     BUNDLE_FILE,
     ONNX_FILE,
     SAMPLE_DIR,
@@ -22,9 +22,9 @@ from edge_app.bundle import (
     read_bundle,
 )
 from edge_app.dataset.atomic import atomic_write_bytes, atomic_write_text
-from edge_app.dataset.model import Sample
+from edge_app.dataset.samples import Sample
 from edge_app.errors import UserError
-from edge_app.task_spec import TaskSpec
+from edge_app.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ STALE = (ONNX_FILE, "plots/val_grid.png", "plots/confusion.png")
 
 def write_candidate(out: Path, cand: Any, task: TaskSpec, cfg: Any, data: Path,
                     robustness: Optional[Dict[str, Any]] = None) -> Bundle:
-    """Write a trained ``train.inputs.Candidate`` as the bundle in ``out``: weights, metadata,
+    """Write a trained ``edge_app.train.candidate.Candidate`` as the bundle in ``out``: weights, metadata,
     history, the validation sample (with its landmark features where the model takes them),
     the robustness report (train.robustness) and plots."""
     out = Path(out)
@@ -55,7 +55,7 @@ def write_candidate(out: Path, cand: Any, task: TaskSpec, cfg: Any, data: Path,
 
 
 def _plots(out: Path, cand: Any, task: TaskSpec) -> None:
-    from train import plots
+    from edge_app.train import plots
 
     kind = task.task_kind.training()
     folder = out / "plots"
@@ -117,8 +117,8 @@ def _write_sample(folder: Path, val: Sequence[Sample], targets: np.ndarray, task
             name = "{:03d}{}".format(rank, s.path.suffix.lower())
             shutil.copyfile(s.path, folder / name)
         else:   # what the model sees: the subject's crop (points are in its coordinates)
-            from edge_app.cv import cv2
-            from train.data import load_sample_image
+            from edge_app.opencv import cv2
+            from edge_app.train.torch_data import load_sample_image
 
             name = "{:03d}.png".format(rank)
             ok, data = cv2().imencode(".png", load_sample_image(s))

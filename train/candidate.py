@@ -9,11 +9,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge_app.dataset.model import Dataset, Sample
+from edge_app.dataset.samples import Dataset, Sample
 from edge_app.dataset.subjects import SubjectScan
-from edge_app.inputs import InputPlan
-from edge_app.task_spec import TaskSpec
-from train.config import TrainConfig
+from edge_app.model.inputs import InputPlan
+from edge_app.tasks.spec import TaskSpec
+from edge_app.tasks.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +79,12 @@ class Candidate:
     timings: Dict[str, Any]
     grid_outputs: Optional[np.ndarray] = None   # validation outputs for the image grid
 
+    def __post_init__(self) -> None:
+        # twelve fields of near-equal types: a positional mix-up would go unnoticed, so every
+        # construction names them (Python 3.8 has no dataclass(kw_only=True))
+        if not isinstance(self.plan, InputPlan) or not isinstance(self.val, View):
+            raise TypeError("build a Candidate by keyword: Candidate(plan=..., model=..., ...)")
+
     @property
     def seconds(self) -> float:
         return float(self.timings.get("train_seconds", 0.0))
@@ -92,8 +98,8 @@ def input_size(cfg: TrainConfig, task: TaskSpec) -> Tuple[int, int]:
 def split(view: View, job: TrainJob, trainer: Any) -> Tuple[View, View]:
     """(train, validation): ``--val DIR`` seen the same way, else a stratified split
     (classes by label; points by which of them are labelled)."""
-    from train.labelled import load_labelled
-    from train.split import split_indices
+    from edge_app.train.labelled import load_labelled
+    from edge_app.train.split import split_indices
 
     if job.val_dir is not None:
         val_ds = load_labelled(job.val_dir, job.task, job.fmt, "eval", job.progress)

@@ -9,7 +9,7 @@ from typing import Any, Dict
 from edge_app.commands.common import add_task
 from edge_app.dataset.formats import FORMAT_CHOICES
 from edge_app.subject import provider_names
-from train.config import INPUTS, MODES
+from edge_app.tasks.train_config import INPUTS, MODES
 
 TRAIN_HELP = """Fine-tune a pretrained backbone on a dataset and write a model bundle.
 
@@ -118,8 +118,8 @@ OVERRIDES = ("arch", "weights", "mode", "epochs", "batch_size", "lr", "label_smo
 def run_train(args: argparse.Namespace) -> int:
     _need_torch()
     from edge_app.errors import UserError
-    from train.config import check_options
-    from train.run import train
+    from edge_app.tasks.train_config import check_options
+    from edge_app.train.pipeline import train
 
     overrides = {k: getattr(args, k) for k in OVERRIDES}
     for key, value in overrides.items():
@@ -127,7 +127,7 @@ def run_train(args: argparse.Namespace) -> int:
         if problem:
             raise UserError("--{}: {}".format(key.replace("_", "-"), problem))
     if args.progress_json:
-        from train import progress
+        from edge_app.train import progress
 
         progress.to_jsonl(args.progress_json)
     try:
@@ -143,14 +143,14 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _finished(event: Dict[str, Any]) -> None:
-    from train import progress
+    from edge_app.train import progress
 
     progress.emit(event)
 
 
 def run_eval(args: argparse.Namespace) -> int:
     _need_torch()
-    from train.run import evaluate
+    from edge_app.train.pipeline import evaluate
 
     evaluate(args.model, args.data, args.format, args.json, args.device,
              progress=not args.no_progress and sys.stderr.isatty(), crops=args.crops)

@@ -9,8 +9,8 @@ import numpy as np
 
 from edge_app.dataset.formats import ReadOptions, read_dataset
 from edge_app.dataset.match import match_task
-from edge_app.dataset.model import Dataset
-from edge_app.task_spec import TaskSpec
+from edge_app.dataset.samples import Dataset
+from edge_app.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 

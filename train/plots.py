@@ -6,10 +6,10 @@ from typing import Any, Dict, List, Sequence
 
 import numpy as np
 
-from edge_app.dataset.model import Sample
+from edge_app.dataset.samples import Sample
 from edge_app.errors import DatasetError
-from edge_app.task_spec import TaskSpec
-from train.data import load_sample_image
+from edge_app.tasks.spec import TaskSpec
+from edge_app.train.torch_data import load_sample_image
 
 
 def _plt() -> Any:

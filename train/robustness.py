@@ -20,10 +20,10 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge_app.dataset.model import Dataset, Sample
+from edge_app.dataset.samples import Dataset, Sample
 from edge_app.dataset.subjects import CACHE_VERSION, SubjectScan, load_cache, save_cache
 from edge_app.subject.base import Subject
-from train.candidate import Candidate, TrainJob, View
+from edge_app.train.candidate import Candidate, TrainJob, View
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ class _Renders:
     subject kind, provider and search version."""
 
     def __init__(self, cache_dir: Path, job: TrainJob, subjects: bool = True) -> None:
-        from train.shifts import SHIFTS_VERSION
+        from edge_app.train.shifts import SHIFTS_VERSION
 
         self.dir = Path(cache_dir).expanduser()
         self.images = self.dir / "images"
@@ -205,7 +205,7 @@ class _Renders:
         """The samples as shift ``name`` shows them (points moved with the picture), and
         their subjects."""
         from edge_app.dataset.verify import declared_rotation
-        from train.shifts import get_shift
+        from edge_app.train.shifts import get_shift
 
         shift = get_shift(name)
         out_samples: List[Sample] = []
@@ -247,7 +247,7 @@ class _Renders:
         return _dataset(self._ds, out_samples, self.images), scan
 
     def _render(self, sample: Sample, shift: Any, box: Any, path: Path) -> Optional[np.ndarray]:
-        from edge_app.cv import cv2
+        from edge_app.opencv import cv2
         from edge_app.dataset.atomic import atomic_write_bytes
         from edge_app.dataset.verify import read_image
 
@@ -282,7 +282,7 @@ def leave_one_group_out(cand: Candidate, job: TrainJob, max_folds: int = MAX_FOL
     """Train the candidate's input kind without each group (the ``--group`` pattern's match in
     the file name: a person, a session) and score it on that group. More groups than
     ``max_folds`` are dealt into that many folds, largest first, so it stays a few trainings."""
-    from train.split import _units
+    from edge_app.train.split import _units
 
     task = job.task
     kind = task.task_kind.training()

@@ -45,9 +45,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge_app.cv import cv2
+from edge_app.opencv import cv2
 from edge_app.errors import DatasetError, UserError, did_you_mean
-from edge_app.rotation import inverse, rotate_image, rotate_normalized
+from edge_app.camera.rotation import inverse, rotate_image, rotate_normalized
 
 # Bump when a shift's output changes: rendered copies with another version are rendered again.
 SHIFTS_VERSION = 1
@@ -274,7 +274,7 @@ def apply_shift(image: np.ndarray, shift: str, box: Optional[Box] = None) -> np.
 def _stored_boxes(root: Path) -> Dict[str, Box]:
     """Subject boxes of ``subjects.jsonl`` rows (0..1 of the frame), by image path relative
     to ``root``."""
-    from edge_app.dataset.model import SUBJECTS_FILE
+    from edge_app.dataset.samples import SUBJECTS_FILE
 
     out: Dict[str, Box] = {}
     path = root / SUBJECTS_FILE
@@ -297,7 +297,7 @@ def _meta(root: Path, classes: List[str], rotate: int) -> Dict[str, Any]:
     ``rotate:`` does not carry over), and ``rotate:`` for a rotation shift; empty when there
     is nothing to declare (the copy is then a plain class-folder tree)."""
     from edge_app.dataset.meta import read_meta
-    from edge_app.dataset.model import META_FILE, NATIVE_FORMAT
+    from edge_app.dataset.samples import META_FILE, NATIVE_FORMAT
 
     meta: Dict[str, Any] = read_meta(root) if (root / META_FILE).is_file() else {}
     meta.pop("rotate", None)
@@ -344,7 +344,7 @@ def render_dataset(src: Path, dst: Path, shift: str,
     from the same files with the same shift is left as it is (its files keep their times, so
     subject caches keyed by file stay warm)."""
     from edge_app.dataset.atomic import atomic_write_bytes, atomic_write_text
-    from edge_app.dataset.model import META_FILE
+    from edge_app.dataset.samples import META_FILE
     from edge_app.dataset.verify import read_image
 
     s = get_shift(shift)

@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge_app.dataset.model import Sample
+from edge_app.dataset.samples import Sample
 from edge_app.errors import UserError
 
 

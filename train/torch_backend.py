@@ -7,9 +7,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from edge_app.backend_base import Backend, Batch, as_inputs
+from edge_app.backends.base import Backend, Batch, as_inputs
 from edge_app.errors import UserError
-from edge_app.model_info import ModelInfo
+from edge_app.model.info import ModelInfo
 
 
 class TorchBackend(Backend):
@@ -30,8 +30,8 @@ class TorchBackend(Backend):
         try:   # here rather than at the top: without torch this is a UserError, not a traceback
             import torch
 
-            from export.onnx_export import export_wrapper
-            from train.bundle import load_model
+            from edge_app.export.onnx_export import export_wrapper
+            from edge_app.train.bundle import load_model
         except ImportError as exc:
             raise UserError("the torch backend needs torch ({}): pip install 'edge-app[train]'".format(exc))
         if self.threads:

@@ -7,7 +7,7 @@ import platform
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from edge_app.model_info import ModelInfo
+from edge_app.model.info import ModelInfo
 
 
 def _read(path: str) -> Optional[str]:

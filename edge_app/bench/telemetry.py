@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from edge_app import power
+from edge_app.device import power
 
 THROTTLE_C = 85.0   # Jetson modules start thermal throttling in the high 80s to 90s (°C)
 
@@ -24,7 +24,7 @@ class JtopSource:
     """jetson-stats. Reads its flat ``stats`` dict: 'Power TOT' and 'Power <rail>' in mW,
     'GPU' and 'CPU<n>' in % ('OFF' for a parked core), 'Temp <zone>' in °C, 'jetson_clocks'
     'ON'/'OFF', 'nvp model' the mode's name; the maximum power mode comes from the board's
-    nvpmodel table (:mod:`edge_app.power`)."""
+    nvpmodel table (:mod:`edge_app.device.power`)."""
 
     name = "jtop"
 

@@ -9,10 +9,10 @@ from typing import Any, Dict, Optional, Tuple, Union
 from edge_app.dataset.meta import read_meta
 from edge_app.dataset.writer import AsyncWriter, DatasetWriter
 from edge_app.errors import UserError
-from edge_app.rotation import inverse, rotate_image
+from edge_app.camera.rotation import inverse, rotate_image
 from edge_app.sources.base import Frame
 from edge_app.subject.base import SubjectFinder
-from edge_app.task_spec import TaskSpec
+from edge_app.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ def camera_check_skipped(source: Any, seconds: float) -> str:
 
 def camera_checker(source: Any) -> Any:
     """The camera check's detectors for ``source``: its ground truth when it has one."""
-    from edge_app.camera_check import CameraCheck
+    from edge_app.camera.check import CameraCheck
 
     return CameraCheck(provider="truth" if source.has_truth else "mediapipe")
 
@@ -217,8 +217,8 @@ def camera_checker(source: Any) -> Any:
 def check_camera(reader: Any, seconds: float, frames: int = 150) -> Any:
     """Headless capture, before saving: the camera check over the reader's frames (at most
     ``frames`` or ``seconds``); a turn found is kept for the session (the source turns every
-    later frame, so what is saved is upright). The :class:`~edge_app.camera_check.SourceCheck`."""
-    from edge_app.camera_check import check_source
+    later frame, so what is saved is upright). The :class:`~edge_app.camera.check.SourceCheck`."""
+    from edge_app.camera.check import check_source
 
     result = check_source(reader, seconds=seconds, frames=frames, check=camera_checker(reader.source))
     keep_rotation(reader.source, result)
@@ -227,7 +227,7 @@ def check_camera(reader: Any, seconds: float, frames: int = 150) -> Any:
 
 def keep_rotation(source: Any, result: Any) -> None:
     """Apply the check's answer to ``source`` and say so (the source's turn so far counts)."""
-    from edge_app.rotation import combine
+    from edge_app.camera.rotation import combine
 
     turn = result.estimate.rotation
     if turn:

@@ -7,7 +7,7 @@ from typing import Any, List, Optional
 import numpy as np
 
 from edge_app.capture.session import CaptureSession
-from edge_app.cv import cv2
+from edge_app.opencv import cv2
 from edge_app.sources.base import Frame
 from edge_app.sources.reader import FrameReader
 
@@ -81,7 +81,7 @@ class CaptureWindow:
                  suggester: Any = None, watch: Any = None) -> None:
         self.reader = reader
         self.session = session
-        # The camera check (edge_app.camera_check.CameraWatch): nothing is saved until it has
+        # The camera check (edge_app.camera.check.CameraWatch): nothing is saved until it has
         # decided, so every image of the session is turned alike.
         self.watch = watch
         self.suggester = suggester

@@ -86,8 +86,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from edge_app.backends import BACKENDS
-    from edge_app.bench.run import Settings
+    from edge_app.backends.registry import BACKENDS
+    from edge_app.bench.measure import Settings
     from edge_app.errors import UserError
 
     # "all": the general ones; a model with a backend of its own is measured on that one.
@@ -112,9 +112,9 @@ def _settings(args: argparse.Namespace) -> Any:
 def benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     """Every combination, with telemetry; the result as one JSON-ready dict."""
     from edge_app.bench import environment, report, telemetry
-    from edge_app.backends import BACKENDS, backends_for
-    from edge_app.bench.run import measure
-    from edge_app.model_info import load_model_info
+    from edge_app.backends.registry import BACKENDS, backends_for
+    from edge_app.bench.measure import measure
+    from edge_app.model.info import load_model_info
 
     from edge_app.commands.run import detect_options
 

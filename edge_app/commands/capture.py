@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     from edge_app.capture.session import CaptureSession, capture_finder
     from edge_app.errors import UserError
     from edge_app.sources import FrameReader, open_source
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     task = load_task(args.task)
     if args.count is not None and args.count < 1:
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.headless:
         return _headless(args, task, source, interval)
     from edge_app.capture.window import CaptureWindow
-    from edge_app.cv import has_gui
+    from edge_app.opencv import has_gui
 
     if not has_gui():
         raise UserError("no window can be opened here (no display, or a headless OpenCV); use "
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _camera_watch(source, seconds: float):
     """The window's camera check (saving waits for it; 'k' skips it), or None with a note."""
-    from edge_app.camera_check import CameraWatch
+    from edge_app.camera.check import CameraWatch
     from edge_app.capture.session import camera_check_skipped, camera_checker
 
     skipped = camera_check_skipped(source, seconds)

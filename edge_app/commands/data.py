@@ -63,7 +63,7 @@ def _add_read_options(p: argparse.ArgumentParser) -> None:
 def _read(args: argparse.Namespace):
     from edge_app.dataset.formats import ReadOptions, read_dataset
     from edge_app.dataset.match import match_task
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     ds = read_dataset(args.dir, args.format, ReadOptions(sides=args.sides, coords=args.coords))
     ds.verify(progress=sys.stderr.isatty())
@@ -74,7 +74,7 @@ def _read(args: argparse.Namespace):
 
 def run_info(args: argparse.Namespace) -> int:
     from edge_app.dataset.info import format_summary, subject_summary, summarize
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     ds = _read(args)
     info = summarize(ds)
@@ -97,7 +97,7 @@ def run_info(args: argparse.Namespace) -> int:
 def run_import(args: argparse.Namespace) -> int:
     from edge_app.dataset.formats import ReadOptions
     from edge_app.dataset.importer import import_dataset
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     result = import_dataset(args.src, args.out, args.format,
                             load_task(args.task) if args.task else None,

@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_app.doctor import FAIL, check_source, run_checks
+    from edge_app.device.doctor import FAIL, check_source, run_checks
     from edge_app.errors import UserError
 
     if args.source is None and any(v is not None for v in (args.width, args.height)):

@@ -2,12 +2,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import threading
+from typing import TYPE_CHECKING, Any, List
 
 from edge_app.commands.common import add_source
 from edge_app.subject import provider_names
+
+if TYPE_CHECKING:
+    from edge_app.runtime.sinks import ThreadedSink as Sink
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +120,13 @@ def add_detection(p: argparse.ArgumentParser) -> None:
 
 
 def detect_options(args: argparse.Namespace) -> "object":
-    from edge_app.detect.model import DetectOptions
+    from edge_app.detect.loading import DetectOptions
 
     return DetectOptions(args.labels, args.layout, args.conf, args.iou, args.classes, args.max_det)
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_app.cv import has_gui
+    from edge_app.opencv import has_gui
     from edge_app.errors import UserError
     from edge_app.runtime.loop import Runner, check_models, run_loop
     from edge_app.runtime.sinks import JsonLinesSink, VideoSink
@@ -131,75 +136,65 @@ def run(args: argparse.Namespace) -> int:
         from edge_app.runtime.recording import check_record_path
 
         check_record_path(args.record)
-    runners = []
-    for spec in args.model:
-        runners.append(_load_runner(args, spec, Runner))
-    sizes = check_models(runners)
-    kinds = [r.info.subject for r in runners if r.info.subject]
-    subjects = None
-    if kinds:
-        from edge_app.subject.stage import SubjectStage, stage_provider
+    with contextlib.ExitStack() as held:   # closes all it holds, last opened first, whatever fails
+        runners = []
+        for spec in args.model:
+            runners.append(_load_runner(args, spec, Runner))
+            held.callback(runners[-1].backend.close)
+        sizes = check_models(runners)
+        kinds = [r.info.subject for r in runners if r.info.subject]
+        subjects = None
+        if kinds:
+            from edge_app.subject.stage import SubjectStage, stage_provider
 
-        provider = stage_provider(args.subject_provider,
-                                  [r.info.plan.feature_schema for r in runners])
-        subjects = SubjectStage(kinds, provider, tracking=not args.no_tracking, denoise=args.denoise)
-        log.info("subject stage: %s (%s, %s, denoise %s)", ", ".join(sorted(set(kinds))), provider,
-                 "tracking" if not args.no_tracking else "every frame", args.denoise)
-    if not args.headless and not has_gui():
-        raise UserError("no window can be opened here (no display, or a headless OpenCV); add "
-                        "--headless (with --record or --json-out)")
-    source = open_source(args.source, width=args.width, height=args.height, fps=args.fps)
-    stop = threading.Event()
-    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    from typing import Any, List
-
-    sinks: List[Any] = []
-    window = None
-    collector = None
-    swaps: List[Any] = []
-    try:
+            provider = stage_provider(args.subject_provider,
+                                      [r.info.plan.feature_schema for r in runners])
+            subjects = SubjectStage(kinds, provider, tracking=not args.no_tracking,
+                                    denoise=args.denoise)
+            held.callback(subjects.close)
+            log.info("subject stage: %s (%s, %s, denoise %s)", ", ".join(sorted(set(kinds))),
+                     provider, "tracking" if not args.no_tracking else "every frame", args.denoise)
+        if not args.headless and not has_gui():
+            raise UserError("no window can be opened here (no display, or a headless OpenCV); add "
+                            "--headless (with --record or --json-out)")
+        source = open_source(args.source, width=args.width, height=args.height, fps=args.fps)
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            held.callback(signal.signal, sig, signal.signal(sig, lambda *_: stop.set()))
+        sinks: List[Sink] = []
         collector = _collector(args, runners)
-        swaps = _swaps(args, runners, Runner)
-        with FrameReader(source) as reader:
-            mode = source.describe().replace(args.source, args.source.split("?")[0])
-            log.info("source: %s", mode)
-            if args.record:
-                sinks.append(VideoSink(args.record, fps=source.info.fps or 30.0))
-            if args.json_out:
-                sinks.append(JsonLinesSink(args.json_out))
-            if args.serve:
-                from edge_app.runtime.serve import ServeSink
-
-                server = ServeSink(args.serve, allow_hosts=args.allow_host)
-                sinks.append(server)
-                log.info("serving http://%s:%s/ (stream: /stream, results: /results)",
-                         server.host, server.port)
-            if not args.headless:
-                from edge_app.runtime.window import Window
-
-                window = Window("edge-app: " + ", ".join(r.info.name for r in runners))
-            status = "{} | {} | input {} | {}".format(
-                ", ".join(r.backend.describe() for r in runners),
-                ", ".join(sorted({r.backend.precision for r in runners})), ", ".join(sizes), mode)
-            stats = run_loop(reader, runners, sinks, window, args.frames, args.smooth, status, stop,
-                             subjects, collector, swaps)
-    finally:
-        for swap in swaps:
-            left = swap.close()
-            if left is not None:
-                left.backend.close()
         if collector is not None:
-            collector.close()
-        if subjects is not None:
-            subjects.close()
-        for sink in sinks:
-            sink.close()
-        if window is not None:
-            window.close()
-        for r in runners:
-            r.backend.close()
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+            held.callback(collector.close)
+        swaps = _swaps(args, runners, Runner)
+        for swap in swaps:
+            held.callback(_close_swap, swap)
+        reader = held.enter_context(FrameReader(source))
+        mode = source.describe().replace(args.source, args.source.split("?")[0])
+        log.info("source: %s", mode)
+        if args.record:
+            sinks.append(held.enter_context(contextlib.closing(
+                VideoSink(args.record, fps=source.info.fps or 30.0))))
+        if args.json_out:
+            sinks.append(held.enter_context(contextlib.closing(JsonLinesSink(args.json_out))))
+        if args.serve:
+            from edge_app.runtime.serve import ServeSink
+
+            server = held.enter_context(contextlib.closing(
+                ServeSink(args.serve, allow_hosts=args.allow_host)))
+            sinks.append(server)
+            log.info("serving http://%s:%s/ (stream: /stream, results: /results)",
+                     server.host, server.port)
+        window = None
+        if not args.headless:
+            from edge_app.runtime.window import Window
+
+            window = held.enter_context(contextlib.closing(
+                Window("edge-app: " + ", ".join(r.info.name for r in runners))))
+        status = "{} | {} | input {} | {}".format(
+            ", ".join(r.backend.describe() for r in runners),
+            ", ".join(sorted({r.backend.precision for r in runners})), ", ".join(sizes), mode)
+        stats = run_loop(reader, runners, sinks, window, args.frames, args.smooth, status, stop,
+                         subjects, collector, swaps)
     _report(stats, sinks)
     if collector is not None:
         _report_collect(collector, args.collect)
@@ -209,9 +204,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _close_swap(swap: "Any") -> None:
+    """Stop a hot-swap watcher, and close the model it was holding ready, if any."""
+    left = swap.close()
+    if left is not None:
+        left.backend.close()
+
+
 def _load_runner(args: argparse.Namespace, spec: str, runner_class):
     """Load one ``--model``: its info and backend, warmed up, as a Runner."""
-    from edge_app.model_info import load_model_info
+    from edge_app.model.info import load_model_info
 
     info = load_model_info(spec, detect_options(args))
     backend, why = _backend(args, info)
@@ -285,7 +287,7 @@ def _failure(stats, sinks, source: str) -> str:
 def _backend(args: argparse.Namespace, info) -> "tuple":
     """The model's backend, loaded, and why; the built-in detectors' own backend takes the
     subject-provider and tracking settings."""
-    from edge_app.backends import BackendOptions, choose_backend
+    from edge_app.backends.registry import BackendOptions, choose_backend
 
     options = BackendOptions(subject_provider=args.subject_provider, tracking=not args.no_tracking)
     return choose_backend(args.backend, info, args.threads, options)

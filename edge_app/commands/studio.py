@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edge_app.studio.serve import serve
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     task = load_task(args.task)
     local = args.host in ("127.0.0.1", "localhost", "::1")

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from edge_app.dataset.atomic import append_line, atomic_write_text
-from edge_app.dataset.model import LABELS_FILE, SUBJECTS_FILE
+from edge_app.dataset.samples import LABELS_FILE, SUBJECTS_FILE
 from edge_app.errors import DatasetError
-from edge_app.task_spec import TaskSpec
+from edge_app.tasks.spec import TaskSpec
 
 TRASH = ".deleted"
 FILE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}\.(jpg|jpeg|png)$", re.IGNORECASE)

@@ -18,12 +18,12 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge_app.dataset.model import (LABELS_FILE, META_FILE, NATIVE_FORMAT, SPLITS_FILE, Dataset,
+from edge_app.dataset.samples import (LABELS_FILE, META_FILE, NATIVE_FORMAT, SPLITS_FILE, Dataset,
                                     Problem, Sample, bad_name_problem)
 from edge_app.errors import DatasetError, did_you_mean
 from edge_app.names import printable, utf8_name
 from edge_app.image_files import IMAGE_EXTENSIONS, list_images
-from edge_app.task_kinds import mirror_name
+from edge_app.tasks.kinds import mirror_name
 
 XY_NAME = re.compile(r"^(-?\d+)_(-?\d+)_.+")
 SPLIT_DIRS = ("train", "val", "test")

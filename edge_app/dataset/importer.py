@@ -14,11 +14,11 @@ from edge_app.dataset.atomic import atomic_write_text
 from edge_app.dataset.formats import ReadOptions, read_dataset
 from edge_app.dataset.match import match_task
 from edge_app.dataset.meta import read_meta, write_meta
-from edge_app.dataset.model import SPLITS_FILE, Dataset
+from edge_app.dataset.samples import SPLITS_FILE, Dataset
 from edge_app.dataset.writer import DatasetWriter
 from edge_app.errors import DatasetError
-from edge_app.task_kinds import TASK_KINDS
-from edge_app.task_spec import TaskSpec, parse_task
+from edge_app.tasks.kinds import TASK_KINDS
+from edge_app.tasks.spec import TaskSpec, parse_task
 
 
 def _safe(name: str, lower: bool = False) -> str:

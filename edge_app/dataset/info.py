@@ -9,9 +9,9 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from edge_app.dataset.atomic import TMP_MARK
-from edge_app.dataset.model import LABELS_FILE, NATIVE_FORMAT, SUBJECTS_FILE, Dataset
+from edge_app.dataset.samples import LABELS_FILE, NATIVE_FORMAT, SUBJECTS_FILE, Dataset
 from edge_app.names import printable
-from edge_app.task_kinds import mirror_name
+from edge_app.tasks.kinds import mirror_name
 
 
 def summarize(ds: Dataset) -> Dict[str, Any]:

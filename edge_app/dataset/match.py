@@ -9,9 +9,9 @@ from typing import List
 
 import numpy as np
 
-from edge_app.dataset.model import Dataset
+from edge_app.dataset.samples import Dataset
 from edge_app.errors import DatasetError, did_you_mean
-from edge_app.task_spec import TaskSpec
+from edge_app.tasks.spec import TaskSpec
 
 PURPOSES = ("train", "eval", "import")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from edge_app.dataset.atomic import atomic_write_text
-from edge_app.dataset.model import SUBJECTS_FILE, Dataset, Sample
+from edge_app.dataset.samples import SUBJECTS_FILE, Dataset, Sample
 from edge_app.dataset.verify import read_image
 from edge_app.subject.base import NOISY_SIGMA, Subject, noise_level
 from edge_app.subject.providers import find_subject, make_finder

@@ -7,7 +7,7 @@ from typing import Any, Dict, Sequence
 
 from edge_app.dataset.atomic import atomic_write_text
 from edge_app.dataset.meta import read_meta, write_meta
-from edge_app.dataset.model import LABELS_FILE, META_FILE
+from edge_app.dataset.samples import LABELS_FILE, META_FILE
 from edge_app.dataset.verify import read_image
 from edge_app.errors import DatasetError
 
@@ -18,7 +18,7 @@ def set_rotation(root: Path, rotation: int) -> int:
     of the picture: keypoints in the labels file and rows of ``subjects.jsonl`` are turned by
     the change, since readers take them in the coordinates of the picture as read. Labels are
     written first, ``dataset.yaml`` last. Returns how many rows were turned."""
-    from edge_app.rotation import parse_rotation
+    from edge_app.camera.rotation import parse_rotation
 
     import json
 
@@ -63,7 +63,7 @@ def _turn_points(root: Path, meta: Dict[str, Any], delta: int) -> int:
     import csv
     import io
 
-    from edge_app.rotation import rotate_normalized, rotate_pixels
+    from edge_app.camera.rotation import rotate_normalized, rotate_pixels
 
     path = root / str(meta.get("labels_file") or LABELS_FILE)
     if "points" not in meta or not path.is_file():
@@ -104,8 +104,8 @@ def _turn_subjects(root: Path, delta: int) -> int:
     """Turn the boxes and landmarks of ``subjects.jsonl`` (0..1 of the picture) by ``delta``."""
     import json
 
-    from edge_app.dataset.model import SUBJECTS_FILE
-    from edge_app.rotation import turn_subject
+    from edge_app.dataset.samples import SUBJECTS_FILE
+    from edge_app.camera.rotation import turn_subject
 
     path = root / SUBJECTS_FILE
     if not path.is_file():

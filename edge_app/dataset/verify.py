@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from edge_app.cv import cv2
+from edge_app.opencv import cv2
 
 
 def check_image_bytes(data: bytes) -> str:
@@ -29,7 +29,7 @@ def check_image_bytes(data: bytes) -> str:
     return ""
 
 
-META_NAME = "dataset.yaml"   # edge_app.dataset.model.META_FILE (model imports this module)
+META_NAME = "dataset.yaml"   # edge_app.dataset.samples.META_FILE (model imports this module)
 _rotations: Dict[Tuple[str, int, int, int], int] = {}   # (file, inode, mtime_ns, size) -> rotate
 _lock = threading.Lock()
 
@@ -74,8 +74,8 @@ def _rotate_key(meta_path: Path) -> int:
     the full check so this module stays below the one that checks (meta imports model, model
     imports this)."""
     from edge_app.errors import UserError
-    from edge_app.rotation import parse_rotation
-    from edge_app.safe_yaml import load_yaml
+    from edge_app.camera.rotation import parse_rotation
+    from edge_app.tasks.safe_yaml import load_yaml
 
     try:
         meta = load_yaml(meta_path, UserError)
@@ -102,7 +102,7 @@ def read_image(path: Union[str, Path], rotate: Optional[int] = None) -> Tuple[Op
         return None, "not an image OpenCV can decode"
     rotation = declared_rotation(path) if rotate is None else rotate
     if rotation:
-        from edge_app.rotation import rotate_image
+        from edge_app.camera.rotation import rotate_image
 
         image = rotate_image(image, rotation)
     return image, ""

@@ -19,9 +19,9 @@ import numpy as np
 
 from edge_app.dataset.atomic import append_line, atomic_write_bytes, atomic_write_text
 from edge_app.dataset.meta import meta_for, read_meta, write_meta
-from edge_app.dataset.model import LABELS_FILE, META_FILE, SUBJECTS_FILE
+from edge_app.dataset.samples import LABELS_FILE, META_FILE, SUBJECTS_FILE
 from edge_app.errors import DatasetError
-from edge_app.task_spec import TaskSpec
+from edge_app.tasks.spec import TaskSpec
 
 Points = Union[Mapping[str, Sequence[float]], np.ndarray]
 
@@ -127,7 +127,7 @@ class DatasetWriter:
         return path
 
     def _encode(self, image: np.ndarray) -> bytes:
-        from edge_app.cv import cv2
+        from edge_app.opencv import cv2
 
         cv = cv2()
         ok, buf = cv.imencode(".jpg", image, [cv.IMWRITE_JPEG_QUALITY, self.quality])

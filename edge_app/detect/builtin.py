@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
 
-from edge_app.backend_base import Backend, BackendOptions, Batch
-from edge_app.cv import cv2
-from edge_app.detect.model import BUILTIN_BACKEND, OUTPUT
+from edge_app.backends.base import Backend, BackendOptions, Batch
+from edge_app.opencv import cv2
+from edge_app.detect.loading import BUILTIN_BACKEND, OUTPUT
 from edge_app.errors import UserError
 from edge_app.subject.base import RETRY_BORDER, with_border
 
-if TYPE_CHECKING:   # annotations only: edge_app.model_info imports this package
-    from edge_app.model_info import ModelInfo
+if TYPE_CHECKING:   # annotations only: edge_app.model.info imports this package
+    from edge_app.model.info import ModelInfo
 
 MAX_HANDS = 4
 RETRY_EVERY = 5   # an empty scene retries with the border on every 5th frame only

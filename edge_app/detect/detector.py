@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge_app.cv import cv2
+from edge_app.opencv import cv2
 from edge_app.detect.geometry import InputMap, clip, letterbox, stretch
 from edge_app.detect.layouts import Layout
 from edge_app.detect.nms import nms

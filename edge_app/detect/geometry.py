@@ -7,7 +7,7 @@ from typing import Tuple
 
 import numpy as np
 
-from edge_app.cv import cv2
+from edge_app.opencv import cv2
 
 LETTERBOX_FILL = 114   # Ultralytics' grey
 

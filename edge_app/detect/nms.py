@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_app.cv import cv2
+from edge_app.opencv import cv2
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, iou: float = 0.45,

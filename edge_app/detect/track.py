@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from edge_app.errors import UserError
-from edge_app.results import DetectionsResult
+from edge_app.model.results import DetectionsResult
 
 INSTALL = ("--track needs norfair: python -m edge_app.subject.install (or pip install norfair "
            "where numpy < 2)")

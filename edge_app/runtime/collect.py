@@ -36,7 +36,7 @@ import numpy as np
 from edge_app.dataset.atomic import append_line, atomic_write_bytes, atomic_write_text
 from edge_app.dataset.writer import AsyncWriter
 from edge_app.errors import UserError
-from edge_app.results import ClassResult, NoSubject, PointsResult, Result
+from edge_app.model.results import ClassResult, NoSubject, PointsResult, Result
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +163,7 @@ class CollectFolder:
 
     def save(self, image: np.ndarray, record: Dict[str, Any]) -> Path:
         """Encode and write one frame and its line (called by :class:`AsyncWriter`)."""
-        from edge_app.cv import cv2
+        from edge_app.opencv import cv2
 
         ok, buf = cv2().imencode(".jpg", image, [cv2().IMWRITE_JPEG_QUALITY, self.policy.quality])
         if not ok:

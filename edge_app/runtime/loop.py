@@ -18,10 +18,10 @@ from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_app.annotate import Context, annotate, default_annotators
-from edge_app.backends import Backend
+from edge_app.backends.registry import Backend
 from edge_app.errors import UserError
-from edge_app.model_info import ModelInfo
-from edge_app.results import DECODERS, DetectionsResult, NoSubject, Result, smooth
+from edge_app.model.info import ModelInfo
+from edge_app.model.results import DECODERS, DetectionsResult, NoSubject, Result, smooth
 from edge_app.sources.reader import FrameReader
 from edge_app.subject.stage import SubjectStage, place, stage_provider
 

@@ -25,7 +25,7 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from edge_app.cv import cv2
+from edge_app.opencv import cv2
 from edge_app.names import printable
 from edge_app.errors import UserError
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_app.cv import cv2
+from edge_app.opencv import cv2
 
 log = logging.getLogger(__name__)
 

@@ -104,7 +104,7 @@ class FrameSource(ABC):
         correction = self.correction   # one value per frame, whatever correct() does meanwhile
         turn = self._software_rotation(correction)
         if turn:
-            from edge_app.rotation import rotate_image, rotate_truth
+            from edge_app.camera.rotation import rotate_image, rotate_truth
 
             extras = dict(extras, raw=image, raw_turn=turn)
             image = rotate_image(image, turn)

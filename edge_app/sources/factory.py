@@ -53,7 +53,7 @@ def _take_rotation(uri: str, opts: Dict[str, Any]) -> Tuple[str, int]:
     """``uri`` without its ``rotate=`` option, and that rotation (0 when none; the keyword
     option wins). Taken out before the scheme is matched: every source takes it, and a file
     name or a stream address must not carry it."""
-    from edge_app.rotation import parse_rotation
+    from edge_app.camera.rotation import parse_rotation
 
     base, sep, query = uri.partition("?")
     value = opts.pop("rotate", None)
@@ -79,7 +79,7 @@ def uri_with_rotation(uri: str, rotation: int) -> str:
 
 def _sim(uri: str, opts: Dict[str, Any]) -> FrameSource:
     from edge_app.sources.sim import SimSource
-    from edge_app.task_spec import load_task
+    from edge_app.tasks.spec import load_task
 
     base, query = _split_query(uri)
     opts = {**query, **opts}

@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from edge_app.cv import cv2
+from edge_app.opencv import cv2
 from edge_app.names import printable
 from edge_app.errors import SourceError
 
@@ -72,7 +72,7 @@ def _read(path: Path) -> Tuple[Optional[np.ndarray], str]:
 
     turn = declared_rotation(path)   # the camera's turn, declared by the dataset holding it
     if turn:
-        from edge_app.rotation import rotate_image
+        from edge_app.camera.rotation import rotate_image
 
         image = rotate_image(image, turn)
     return image, ""

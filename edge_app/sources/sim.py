@@ -10,7 +10,7 @@ from edge_app.errors import SourceError, did_you_mean
 from edge_app.sim.backdrop import Light, NoiseBank, background, draw_light
 from edge_app.sim.scenes import SCENES, Scene, render
 from edge_app.sources.base import FrameSource
-from edge_app.task_spec import TaskSpec
+from edge_app.tasks.spec import TaskSpec
 
 
 def pace(next_time: float, fps: float) -> float:

@@ -7,7 +7,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from edge_app.cv import cv2, has_gstreamer, pip_opencv_distributions
+from edge_app.opencv import cv2, has_gstreamer, pip_opencv_distributions
 from edge_app.errors import SourceError
 from edge_app.sources.base import FrameSource, SourceLost
 

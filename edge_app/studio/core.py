@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from edge_app.capture.session import CaptureSession, capture_finder
-from edge_app.cv import cv2
+from edge_app.opencv import cv2
 from edge_app.dataset import edit
 from edge_app.errors import UserError, did_you_mean
 from edge_app.runtime.serve import shorten
@@ -23,7 +23,7 @@ from edge_app.sources import FrameReader, open_source
 from edge_app.sources.base import Frame, FrameSource
 from edge_app.studio.jobs import TrainingJob, check_mode
 from edge_app.studio.review import Review
-from edge_app.task_spec import TaskSpec
+from edge_app.tasks.spec import TaskSpec
 
 BURST_FPS = 8.0         # shots a second while the burst button is held
 BURST_HOLD = 1.5        # seconds a burst lasts without the page's keep-alive (a lost browser)
@@ -80,7 +80,7 @@ class Studio:
         # The page polls twice a second: list the dataset only after a save or a delete.
         self._recent: Any = (None, [])
         self._worker = threading.Thread(target=self._run, name="studio", daemon=True)
-        self.watch: Any = None   # the camera check (edge_app.camera_check.CameraWatch)
+        self.watch: Any = None   # the camera check (edge_app.camera.check.CameraWatch)
         self._watch_note = "no camera"
 
     # -- life cycle -------------------------------------------------------------------------
@@ -94,7 +94,7 @@ class Studio:
     def _start_watch(self, seconds: float = 30.0) -> None:
         """The camera check beside the preview, as in capture: a turn it finds is applied to
         the source, so the preview and every capture after it come upright."""
-        from edge_app.camera_check import CameraWatch
+        from edge_app.camera.check import CameraWatch
         from edge_app.capture.session import camera_check_skipped, camera_checker
 
         self._watch_note = camera_check_skipped(self.source, seconds)
@@ -356,8 +356,8 @@ class Studio:
         self.mode = "infer"
 
     def _open_live(self) -> None:
-        from edge_app.backends import choose_backend
-        from edge_app.model_info import load_model_info
+        from edge_app.backends.registry import choose_backend
+        from edge_app.model.info import load_model_info
         from edge_app.runtime.loop import Runner
 
         bundle = self.job.newest_bundle()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from edge_app.errors import UserError, one_line
-from edge_app.task_spec import TaskSpec
+from edge_app.tasks.spec import TaskSpec
 
 CURVE_KEYS = ("accuracy", "rmse")   # the validation metric drawn, by task kind
 MODES = (None, "fast", "full", "auto")

@@ -30,7 +30,7 @@ from edge_app.dataset.writer import DatasetWriter
 from edge_app.errors import UserError
 from edge_app.runtime.collect import COLLECTED, FOLDER_RE, MODEL_FILE, REVIEWED, read_lines
 from edge_app.runtime.serve import shorten
-from edge_app.task_spec import TaskSpec
+from edge_app.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 
@@ -391,8 +391,8 @@ def _upright(data: bytes, turn: Any) -> bytes:
     holds the frame the model saw (the stored subject is in its coordinates)."""
     if not turn:
         return data
-    from edge_app.cv import cv2
-    from edge_app.rotation import rotate_image
+    from edge_app.opencv import cv2
+    from edge_app.camera.rotation import rotate_image
 
     image = cv2().imdecode(np.frombuffer(data, np.uint8), cv2().IMREAD_COLOR)
     if image is None:
@@ -438,10 +438,10 @@ def score_bundle(bundle: Path, rows: List[Dict[str, Any]], root: Path, task: Tas
     """A bundle's score on labelled frames with their stored subjects, run as the live loop
     runs it (the on-device backends; no training code): accuracy for classes (a frame whose
     subject cannot be used counts as wrong), mean point error (fraction of the frame) for points."""
-    from edge_app.backends import choose_backend
+    from edge_app.backends.registry import choose_backend
     from edge_app.dataset.verify import read_image
-    from edge_app.model_info import load_model_info
-    from edge_app.results import DECODERS, ClassResult, PointsResult
+    from edge_app.model.info import load_model_info
+    from edge_app.model.results import DECODERS, ClassResult, PointsResult
     from edge_app.subject.base import Subject
     from edge_app.subject.stage import place
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from edge_app.errors import UserError
-from edge_app.task_spec import TaskSpec
+from edge_app.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
 INSTALL = "the studio needs its web extra: pip install 'edge-app[studio]' (starlette, uvicorn)"

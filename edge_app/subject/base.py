@@ -7,7 +7,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from edge_app.cv import cv2
+from edge_app.opencv import cv2
 
 SUBJECT_KINDS = ("hand", "face")
 RETRY_BORDER = 0.25   # replicated border for the retry, as a fraction of the long side

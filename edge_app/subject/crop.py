@@ -7,7 +7,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge_app.cv import cv2
+from edge_app.opencv import cv2
 
 PAD = 0.25        # margin on each side, as a fraction of the subject box's long side
 MIN_SIDE = 16.0   # pixels: a crop never collapses to nothing on a degenerate box

@@ -30,7 +30,7 @@ joint bends, how far each tip reaches relative to its middle joint (the thumb's 
 the little finger's base), tips from the palm's centre, the thumb tip from the index and middle
 bases, the thumb's direction in the hand's own frame and upright, and neighbouring tips apart.
 
-Feature layout (``feature_size``, ``LANDMARK_LAYOUT`` 2 in edge_app.inputs): local points
+Feature layout (``feature_size``, ``LANDMARK_LAYOUT`` 2 in edge_app.model.inputs): local points
 (2P), orientation (2), upright points (2P), derived measures (hands: 36, faces: none).
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from edge_app.cv import cv2
+from edge_app.opencv import cv2
 from edge_app.errors import UserError
 from edge_app.subject.base import Subject, SubjectFinder, find_bordered, hard_looks
 

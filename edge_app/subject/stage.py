@@ -8,7 +8,7 @@ from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 import numpy as np
 
-from edge_app.results import DetectionsResult, NoSubject, PointsResult, Result
+from edge_app.model.results import DetectionsResult, NoSubject, PointsResult, Result
 from edge_app.subject.base import NOISY_SIGMA, Subject, SubjectFinder, noise_level, smoothed
 from edge_app.subject.crop import CropBox, crop_box, crop_input, from_crop
 from edge_app.subject.landmarks import LocalFrame, canonical_points

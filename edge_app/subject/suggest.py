@@ -17,7 +17,7 @@ from edge_app.subject.landmarks import (
 )
 
 if TYPE_CHECKING:   # the task spec imports the subject providers' names
-    from edge_app.task_spec import TaskSpec
+    from edge_app.tasks.spec import TaskSpec
 
 
 @dataclass

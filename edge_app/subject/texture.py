@@ -19,7 +19,7 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from edge_app.cv import cv2
+from edge_app.opencv import cv2
 from edge_app.subject.base import Subject
 from edge_app.subject.landmarks import LocalFrame, landmark_features
 
