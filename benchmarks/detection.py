@@ -32,11 +32,10 @@ from edge_app.detect.builtin import SubjectsBackend  # noqa: E402
 from edge_app.detect.detector import Detector  # noqa: E402
 from edge_app.detect.geometry import InputMap  # noqa: E402
 from edge_app.detect.layouts import LAYOUTS  # noqa: E402
-from edge_app.detect.metrics import Counts  # noqa: E402
 from edge_app.detect.loading import DetectOptions  # noqa: E402
+from edge_app.detect.metrics import Counts  # noqa: E402
 from edge_app.model.info import load_model_info  # noqa: E402
 from edge_app.sources import FrameReader, open_source  # noqa: E402
-
 
 IDENTITY = InputMap(1.0, 1.0, 0.0, 0.0)   # the built-in detectors answer in frame pixels
 
@@ -71,7 +70,7 @@ def crowd(kind: str, frames: int) -> Dict[str, Any]:
     info = load_model_info(kind + "s", DetectOptions())
     backend = SubjectsBackend(provider="mediapipe", tracking=False)
     backend.load(info)
-    src = open_source("sim://crowd?seed=0&count={}".format(frames))
+    src = open_source(f"sim://crowd?seed=0&count={frames}")
     src.open()
     counts = Counts()
     for _ in range(frames):
@@ -114,7 +113,7 @@ def loop_stages(model: str, frames: int, labels: str = "", provider: str = "medi
         backend = OnnxBackend()
     backend.load(info)
     backend.warmup(info)
-    with FrameReader(open_source("sim://crowd?seed=1&count={}".format(frames))) as reader:
+    with FrameReader(open_source(f"sim://crowd?seed=1&count={frames}")) as reader:
         stats = run_loop(reader, [Runner(info, backend)], max_frames=frames)
     backend.close()
     return {"fps": round(stats.fps, 1), "stages_ms": {k: round(v, 3) for k, v in stats.stages_ms.items()}}
@@ -137,14 +136,14 @@ def main() -> None:
     print("sim://crowd, MediaPipe, IoU 0.5:", json.dumps(result["crowd"]))
     result["decode_nms"] = decode_cost(args.frames)
     for k, v in result["decode_nms"].items():
-        print("decode + NMS {}: {}".format(k, json.dumps(v)))
+        print(f"decode + NMS {k}: {json.dumps(v)}")
     with tempfile.TemporaryDirectory() as tmp:
         import onnx
 
         path = Path(tmp) / "yolov8-coco.onnx"
         onnx.save(fixtures.graph(fixtures.heads("yolov8", classes=80), (640, 640)), str(path))
         labels = Path(tmp) / "coco.txt"
-        labels.write_text("\n".join("c{}".format(i) for i in range(80)))
+        labels.write_text("\n".join(f"c{i}" for i in range(80)))
         result["loop_yolov8_shaped"] = loop_stages(str(path), args.frames, str(labels))
     print("loop, YOLOv8-shaped graph (80 classes, ONNX Runtime CPU):", json.dumps(result["loop_yolov8_shaped"]))
     result["loop_faces"] = loop_stages("faces", args.frames)

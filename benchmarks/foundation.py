@@ -19,7 +19,7 @@ from edge_app.tasks.spec import builtin_tasks, load_task
 
 
 def render_rate(task: str, frames: int, width: int, height: int) -> float:
-    src = open_source("sim://{}?seed=0&width={}&height={}".format(task, width, height))
+    src = open_source(f"sim://{task}?seed=0&width={width}&height={height}")
     src.open()
     src.read()
     start = time.perf_counter()
@@ -32,7 +32,7 @@ def capture_rate(task: str, frames: int, width: int, height: int) -> float:
     out = Path(tempfile.mkdtemp(prefix="edge-bench-"))
     try:
         session = CaptureSession(load_task(task), out / "ds")
-        src = open_source("sim://{}?seed=0&width={}&height={}".format(task, width, height))
+        src = open_source(f"sim://{task}?seed=0&width={width}&height={height}")
         with FrameReader(src) as reader:
             stats = run_headless(reader, session, frames, progress=False)
         return stats.rate
@@ -48,9 +48,7 @@ def main() -> None:
     width, height = (int(v) for v in args.size.split("x"))
     print("{:<10} {:>16} {:>22}".format("task", "sim render fps", "capture saves/s (JPEG)"))
     for task in builtin_tasks():
-        print("{:<10} {:>16.0f} {:>22.0f}".format(
-            task, render_rate(task, args.frames, width, height),
-            capture_rate(task, args.frames, width, height)))
+        print(f"{task:<10} {render_rate(task, args.frames, width, height):>16.0f} {capture_rate(task, args.frames, width, height):>22.0f}")
 
 
 if __name__ == "__main__":

@@ -97,12 +97,12 @@ def _link_tree(samples: List[Tuple[Path, str]], out: Path, kind: Optional[str] =
     rows = []
     for i, (path, label) in enumerate(samples):
         (out / label).mkdir(parents=True, exist_ok=True)
-        name = "{:05d}_{}".format(i, path.name)
+        name = f"{i:05d}_{path.name}"
         (out / label / name).symlink_to(path)
         if kind:
             found = _source_subjects(path.parent.parent, kind, crops).get(str(path))
             if found is not None:
-                rows.append(json.dumps(dict(found, image="{}/{}".format(label, name))))
+                rows.append(json.dumps(dict(found, image=f"{label}/{name}")))
     if rows:
         (out / "subjects.jsonl").write_text("\n".join(rows) + "\n")
     return out
@@ -142,11 +142,11 @@ def splits(task: str, work: Path, per_class: int) -> List[Dict[str, Any]]:
         out = []
         for person in people:
             tr = _link_tree(_cap(_class_samples(DATA / "thumbs" / person, ["thumbs_up", "thumbs_down"]),
-                                 per_class, 0), work / "thumbs_{}_train".format(person), "hand")
+                                 per_class, 0), work / f"thumbs_{person}_train", "hand")
             others = [s for q in people if q != person
                       for s in _class_samples(DATA / "thumbs" / q, ["thumbs_up", "thumbs_down"])]
-            te = _link_tree(others, work / "thumbs_{}_test".format(person), "hand")
-            out.append({"task": "thumbs", "train": tr, "test": te, "label": "{} -> others".format(person)})
+            te = _link_tree(others, work / f"thumbs_{person}_test", "hand")
+            out.append({"task": "thumbs", "train": tr, "test": te, "label": f"{person} -> others"})
         return out
     if task == "emotions":
         yaml_path = work / "ckplus.yaml"
@@ -162,7 +162,7 @@ def splits(task: str, work: Path, per_class: int) -> List[Dict[str, Any]]:
                                                              "face", True),
                  "test": _link_tree(test, work / "ck_test", "face", True), "args": {"group": r"^\d+_(S\d+)_"},
                  "crops": True,
-                 "label": "CK+ by subject ({} test subjects)".format(len(test_subjects))}]
+                 "label": f"CK+ by subject ({len(test_subjects)} test subjects)"}]
     if task in ("face", "face-own"):
         return _face_splits(task, work, per_class)
     raise SystemExit("unknown task " + task)
@@ -204,11 +204,11 @@ def _face_splits(task: str, work: Path, per_class: int) -> List[Dict[str, Any]]:
              "label": "MTFL lfw -> other lfw faces", "crops": True},
             {"task": "face", "train": folder("face_own_aflw", aflw_order[n:n + OWN_FACES]),
              "test": folder("face_own_aflw_test", aflw_test),
-             "label": "MTFL {} AFLW -> AFLW".format(OWN_FACES), "crops": True},
+             "label": f"MTFL {OWN_FACES} AFLW -> AFLW", "crops": True},
             # the ceiling: every AFLW face not in the test, labelled the test's way
             {"task": "face", "train": folder("face_own_aflw_all", aflw_order[n:]),
              "test": folder("face_own_aflw_all_test", aflw_test),
-             "label": "MTFL AFLW ({}) -> AFLW".format(len(aflw_order) - n), "crops": True}]
+             "label": f"MTFL AFLW ({len(aflw_order) - n}) -> AFLW", "crops": True}]
 
 
 # -- recipes ------------------------------------------------------------------------------
@@ -272,7 +272,6 @@ def shifted_tests(split: Dict[str, Any], names: List[str]) -> Dict[str, Path]:
     import os
 
     from benchmarks.shift_detection import default_cache, render_shifts
-
     from edge_app.sources.folder import list_images
 
     test = Path(split["test"])
@@ -280,9 +279,9 @@ def shifted_tests(split: Dict[str, Any], names: List[str]) -> Dict[str, Path]:
         return {}
 
     files = list_images(test)
-    key = hashlib.sha1("\n".join("{}|{}".format(p.relative_to(test).as_posix(), os.path.realpath(p))
+    key = hashlib.sha1("\n".join(f"{p.relative_to(test).as_posix()}|{os.path.realpath(p)}"
                                  for p in files).encode()).hexdigest()[:12]
-    out = default_cache() / "shifted" / "learning-{}".format(key)
+    out = default_cache() / "shifted" / f"learning-{key}"
     return render_shifts(test, names, None, out)
 
 
@@ -295,9 +294,9 @@ def run_course(split: Dict[str, Any], args: argparse.Namespace, out: Path) -> Di
     from edge_app.dataset.match import match_task
     from edge_app.tasks.spec import load_task
     from edge_app.train.augment import _chw
-    from edge_app.train.torch_data import ImageDataset, loader, sizes_of
     from edge_app.train.fitting import predict
     from edge_app.train.network import build_model
+    from edge_app.train.torch_data import ImageDataset, loader, sizes_of
 
     task = load_task(split["task"])
     kind = task.task_kind.training()
@@ -405,7 +404,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     for mode in args.modes.split(","):
                         for inp in args.inputs.split(","):
                             for seed in args.seeds:
-                                runs.append(("ours, {}, {}".format(mode, inp), seed, functools.partial(
+                                runs.append((f"ours, {mode}, {inp}", seed, functools.partial(
                                     run_ours, split, mode, inp, args, work / "ours_{}_{}_{}_{}".format(
                                         Path(str(split["train"])).name, mode, inp, seed), seed)))
                 if "rule" in args.recipes.split(","):
@@ -481,9 +480,9 @@ def _summary(results: List[Dict[str, Any]]) -> None:
             seeds = sorted({r["seed"] for r in rs})
             per = [float(np.mean([_score(r["metrics"], "accuracy") for r in rs if r["seed"] == k]))
                    for k in seeds]
-            value = "{:.1%}".format(float(np.mean(per)))
+            value = f"{float(np.mean(per)):.1%}"
             if len(seeds) > 1:   # the worst of the per-seed means (thresholds: within 3 points)
-                value = "{} worst {:.1%}".format(value, min(per))
+                value = f"{value} worst {min(per):.1%}"
         elif "rmse_px" in m[0]:
             value = "{:.2f} px / NME {:.3f}".format(np.mean([x["rmse_px"] for x in m]),
                                                    np.mean([x.get("nme") or np.nan for x in m]))

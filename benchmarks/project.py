@@ -75,18 +75,18 @@ def preprocess_ms(size: int) -> Dict[str, float]:
             start = time.perf_counter()
             for _ in range(200):
                 fn()
-            out["{} {}x{}".format(name, w, h)] = (time.perf_counter() - start) / 200 * 1000
+            out[f"{name} {w}x{h}"] = (time.perf_counter() - start) / 200 * 1000
     return out
 
 
 def loop_and_backends(bundle: Path, threads: int, frames: int) -> Dict[str, float]:
     from edge_app.backends.ort import OnnxBackend
-    from edge_app.train.torch_backend import TorchBackend
     from edge_app.model.info import load_model_info
     from edge_app.model.preprocess import to_model_input
     from edge_app.runtime.loop import Runner, run_loop
     from edge_app.sources import FrameReader, open_source
     from edge_app.subject.stage import SubjectStage
+    from edge_app.train.torch_backend import TorchBackend
 
     info = load_model_info(str(bundle))
     onnx, torch_b = OnnxBackend(threads=threads), TorchBackend(threads=threads)
@@ -131,18 +131,18 @@ def main() -> None:
         saves = capture_rate("thumbs", 300, 640, 480)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print("input {0}x{0}, {1} threads".format(args.size, args.threads))
+    print(f"input {args.size}x{args.size}, {args.threads} threads")
     print("loop / inference      {:.2f}  ({:.1f} / {:.1f} FPS, ONNX Runtime CPU)".format(
         figures["loop_fps"] / figures["infer_fps"], figures["loop_fps"], figures["infer_fps"]))
     print("ONNX Runtime / torch  {:.2f}  ({:.1f} / {:.1f} FPS)".format(
         figures["infer_fps"] / figures["torch_fps"], figures["infer_fps"], figures["torch_fps"]))
     for name, ms in pre.items():
-        print("preprocess {:<18} {:.2f} ms".format(name, ms))
+        print(f"preprocess {name:<18} {ms:.2f} ms")
     if "full_epoch_s" in figures:
         print("full / fast epoch     {:.1f}  ({:.1f} s / {:.1f} s for {} images)".format(
             figures["full_epoch_s"] / figures["fast_epoch_s"], figures["full_epoch_s"],
             figures["fast_epoch_s"], figures["images"]))
-    print("capture saves/s       {:.0f}  (JPEG, 640x480, simulated camera)".format(saves))
+    print(f"capture saves/s       {saves:.0f}  (JPEG, 640x480, simulated camera)")
 
 
 if __name__ == "__main__":

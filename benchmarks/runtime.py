@@ -33,7 +33,7 @@ from edge_app.subject.stage import SubjectStage
 def make_video(path: Path, task: str, frames: int, width: int, height: int) -> Path:
     import cv2
 
-    src = open_source("sim://{}?seed=0&width={}&height={}".format(task, width, height))
+    src = open_source(f"sim://{task}?seed=0&width={width}&height={height}")
     src.open()
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (width, height))
     for _ in range(frames):
@@ -46,13 +46,12 @@ def photo_video(path: Path, folder: Path, frames: int, width: int, height: int, 
                 shift: str = "") -> Path:
     import cv2
 
-    from edge_app.train.shifts import apply_shift
-
     from edge_app.sources.folder import list_images
+    from edge_app.train.shifts import apply_shift
 
     photos = list_images(folder, recursive=True)
     if not photos:
-        raise SystemExit("{}: no images".format(folder))
+        raise SystemExit(f"{folder}: no images")
     if shift:   # lossless frames, as a CSI camera delivers them (MJPG would smooth the noise away)
         path = path.with_suffix("")
         path.mkdir()
@@ -61,7 +60,7 @@ def photo_video(path: Path, folder: Path, frames: int, width: int, height: int, 
         image = cv2.imread(str(photos[(i // hold * 7919) % len(photos)]))
         frame = cv2.resize(image, (width, height))
         if writer is None:
-            cv2.imwrite(str(path / "{:05d}.png".format(i)), apply_shift(frame, shift))
+            cv2.imwrite(str(path / f"{i:05d}.png"), apply_shift(frame, shift))
         else:
             writer.write(frame)
     if writer is not None:
@@ -128,10 +127,10 @@ def main() -> None:
                                                "off" if args.no_tracking else "on")
         if info.subject else "whole frame", args.threads, args.frames, width, height))
     print("loop FPS {:.1f}  inference-only FPS {:.1f}  ratio {:.2f}  (runs: {} / {})".format(
-        loop, infer, loop / infer, ", ".join("{:.1f}".format(v) for v in loops),
-        ", ".join("{:.1f}".format(v) for v in infers)))
+        loop, infer, loop / infer, ", ".join(f"{v:.1f}" for v in loops),
+        ", ".join(f"{v:.1f}" for v in infers)))
     median_stages = {k: statistics.median(s[k] for s in stages) for k in stages[0]}
-    print("median ms per stage: " + ", ".join("{} {:.2f}".format(k, v) for k, v in median_stages.items()))
+    print("median ms per stage: " + ", ".join(f"{k} {v:.2f}" for k, v in median_stages.items()))
     if found:
         print("subject found on {:.1f}% of frames ({}, denoise {})".format(
             100 * statistics.median(found), args.shift or "as captured", args.denoise))

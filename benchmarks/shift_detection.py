@@ -46,7 +46,7 @@ def link_tree(samples: List[Tuple[Path, str]], out: Path) -> Path:
     """A class-folder tree of symlinks to ``samples`` (path, label) at ``out``, made once."""
     for i, (path, label) in enumerate(samples):
         (out / label).mkdir(parents=True, exist_ok=True)
-        link = out / label / "{:05d}_{}".format(i, path.name)
+        link = out / label / f"{i:05d}_{path.name}"
         if not link.is_symlink():
             link.symlink_to(path)
     return out
@@ -54,7 +54,7 @@ def link_tree(samples: List[Tuple[Path, str]], out: Path) -> Path:
 
 def tree_key(samples: List[Tuple[Path, str]]) -> str:
     """A stable name for the set of files ``samples`` holds (wherever its links live)."""
-    text = "\n".join("{}|{}".format(p.resolve(), l) for p, l in samples)
+    text = "\n".join(f"{p.resolve()}|{l}" for p, l in samples)
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
@@ -76,8 +76,8 @@ def source_sets(names: List[str], cache: Path, data: Path) -> Dict[str, Tuple[Pa
             samples = [s for person in people for s in class_samples(person, THUMBS)]
             task = "thumbs"
         else:
-            raise SystemExit("unknown set {} (fingers, thumbs)".format(name))
-        root = cache / "shifted" / "{}-{}".format(name, tree_key(samples)) / "none"
+            raise SystemExit(f"unknown set {name} (fingers, thumbs)")
+        root = cache / "shifted" / f"{name}-{tree_key(samples)}" / "none"
         out[name] = (link_tree(samples, root), task)
     return out
 

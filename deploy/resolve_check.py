@@ -44,7 +44,7 @@ SOURCE_ONLY = ["filterpy==1.4.5"]
 def interpreter(version: str) -> Tuple[str, str]:
     """A Python of ``version`` to run pip under (markers then match the board), else this one."""
     candidates = [shutil.which("python" + version) or ""] + sorted(
-        glob.glob(str(Path.home() / ".pyenv/versions/{}.*/bin/python".format(version))))
+        glob.glob(str(Path.home() / f".pyenv/versions/{version}.*/bin/python")))
     for exe in candidates:
         check = "import sys, pip; assert sys.version_info[:2] == ({},)".format(version.replace(".", ", "))
         if exe and subprocess.run([exe, "-c", check], capture_output=True).returncode == 0:
@@ -57,7 +57,7 @@ def target_args(release: jetpack.JetPack) -> List[str]:
     """pip options that resolve for the board instead of this machine."""
     out = ["--python-version", release.python, "--implementation", "cp", "--only-binary=:all:"]
     for minor in range(17, GLIBC[release.python] + 1):
-        out += ["--platform", "manylinux_2_{}_aarch64".format(minor)]
+        out += ["--platform", f"manylinux_2_{minor}_aarch64"]
     return out + ["--platform", "manylinux2014_aarch64"]
 
 
@@ -155,22 +155,22 @@ def check_release(release: jetpack.JetPack, wheel: Path, work: Path, unpinned: b
     constraints = ROOT / "deploy" / release.constraints
     python, note = interpreter(release.python)
     if note:
-        print("note: JetPack {}: {}".format(release.jetpack, note), file=sys.stderr)
+        print(f"note: JetPack {release.jetpack}: {note}", file=sys.stderr)
     first, together, no_deps = install_sets(release, wheel)
-    name = "JetPack {} (Python {})".format(release.jetpack, release.python)
+    name = f"JetPack {release.jetpack} (Python {release.python})"
     use = None if unpinned else constraints
     try:
         steps = [resolve(python, release, first, work / "first.json", use, wheel.parent),
                  resolve(python, release, together, work / "all.json", use, wheel.parent)]
         extra = resolve(python, release, no_deps, work / "nodeps.json", use, wheel.parent, no_deps=True)
     except RuntimeError as exc:
-        return ["{}: pip cannot resolve the install set: {}".format(name, exc)]
+        return [f"{name}: pip cannot resolve the install set: {exc}"]
     out: List[str] = []
     for step, installed in zip(("the first pip install", "the whole install"), steps):
         versions = {_norm(i["metadata"]["name"]): i["metadata"]["version"] for i in installed}
-        out += ["{}: {}: {}".format(name, step, p) for p in pin_problems(versions, pins(constraints), release)]
+        out += [f"{name}: {step}: {p}" for p in pin_problems(versions, pins(constraints), release)]
     numpy = _versions(steps[0]).get("numpy", "")
-    out += ["{}: {}".format(name, p) for p in numpy_problems(extra, numpy, release)]
+    out += [f"{name}: {p}" for p in numpy_problems(extra, numpy, release)]
     if not out:
         versions = _versions(steps[1] + extra)
         print("ok  {}: numpy {}, onnxruntime {}, {} packages".format(
@@ -191,8 +191,7 @@ def pin_problems(versions: Dict[str, str], pinned: Dict[str, str], release: jetp
             numpy or "nothing"))
     for package, version in sorted(pinned.items()):
         if package in versions and versions[package] != version:
-            out.append("{} resolves to {}, {} pins {}".format(
-                package, versions[package], release.constraints, version))
+            out.append(f"{package} resolves to {versions[package]}, {release.constraints} pins {version}")
     return out
 
 

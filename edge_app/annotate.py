@@ -10,8 +10,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from edge_app.opencv import cv2
 from edge_app.model.results import ClassResult, DetectionsResult, NoSubject, PointsResult, Result
+from edge_app.opencv import cv2
 
 WHITE, BLACK, GREEN, YELLOW = (255, 255, 255), (0, 0, 0), (80, 220, 80), (0, 220, 255)
 POINT_COLORS = [(0, 0, 255), (0, 200, 0), (255, 80, 0), (0, 200, 255), (255, 0, 200)]
@@ -79,7 +79,7 @@ class LabelAnnotator:
         cv = cv2()
         s = _scale(frame)
         line = int(34 * s)
-        _text(frame, "{} {:.0%}".format(result.label, result.confidence), (12, line), s * 1.2, GREEN)
+        _text(frame, f"{result.label} {result.confidence:.0%}", (12, line), s * 1.2, GREEN)
         width = int(frame.shape[1] * 0.25)
         step = max(int(22 * s), 10)   # a row no lower than its (smallest legible) text
         bar = max(3, min(int(16 * s), step - 3))
@@ -157,9 +157,9 @@ class BoxAnnotator:
             x0, y0, x1, y1 = (int(round(float(v) * d)) for v, d in zip(box, (w, h, w, h)))
             color = class_color(name)
             cv.rectangle(frame, (x0, y0), (x1, y1), color, max(2, int(2 * s)))
-            tag = "{} {:.0%}".format(name, float(score))
+            tag = f"{name} {float(score):.0%}"
             if result.track_ids is not None:
-                tag = "#{} {}".format(int(result.track_ids[i]), tag)
+                tag = f"#{int(result.track_ids[i])} {tag}"
             _text(frame, tag, (x0 + 3, max(int(18 * s), y0 - int(6 * s))), s * 0.7, color)
 
 
@@ -177,7 +177,7 @@ class CountAnnotator:
         for r in found:
             for k, n in r.counts().items():
                 counts[k] = counts.get(k, 0) + n
-        text = ", ".join("{} {}".format(n, k) for k, n in counts.items()) if counts else "nothing found"
+        text = ", ".join(f"{n} {k}" for k, n in counts.items()) if counts else "nothing found"
         _text(frame, text, (12, int(34 * s)), s * 1.1, GREEN if counts else YELLOW)
 
 
@@ -189,15 +189,15 @@ class FpsAnnotator:
     def draw(self, frame: np.ndarray, result: Optional[Result], ctx: Context) -> None:
         s = _scale(frame)
         if frame.shape[0] < SMALL_FRAME:   # a preview: the FPS only, the table would cover it
-            fps = "{:.0f} FPS".format(ctx.fps)
+            fps = f"{ctx.fps:.0f} FPS"
             x = frame.shape[1] - int(cv2().getTextSize(fps, cv2().FONT_HERSHEY_SIMPLEX, s, 1)[0][0]) - 6
             _text(frame, fps, (x, int(30 * s) + 4), s, YELLOW)
             return
         x, step = frame.shape[1] - int(250 * s), int(22 * s)
         _panel(frame, x - 8, 0, frame.shape[1], int(40 * s) + step * len(ctx.stages_ms))
-        _text(frame, "{:.1f} FPS".format(ctx.fps), (x, int(30 * s)), s * 1.0, YELLOW)
+        _text(frame, f"{ctx.fps:.1f} FPS", (x, int(30 * s)), s * 1.0, YELLOW)
         for i, (stage, ms) in enumerate(ctx.stages_ms.items()):
-            _text(frame, "{:<10} {:6.1f} ms".format(stage, ms), (x, int(30 * s) + (i + 1) * step),
+            _text(frame, f"{stage:<10} {ms:6.1f} ms", (x, int(30 * s) + (i + 1) * step),
                   s * 0.7)
 
 

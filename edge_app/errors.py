@@ -24,7 +24,7 @@ class SourceError(UserError):
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """Return ``"; did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
     match = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return "; did you mean '{}'?".format(match[0]) if match else ""
+    return f"; did you mean '{match[0]}'?" if match else ""
 
 
 def one_line(message: str, limit: Optional[int] = 400) -> str:

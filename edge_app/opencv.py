@@ -29,7 +29,7 @@ def cv2() -> Any:
             hint = "pip install 'edge-app[headless]' (or your distribution's python3-opencv)"
         else:
             hint = "pip install 'edge-app[cv]' (with windows) or 'edge-app[headless]' (servers)"
-        raise UserError("OpenCV (cv2) is not importable ({}): {}".format(exc, hint))
+        raise UserError(f"OpenCV (cv2) is not importable ({exc}): {hint}")
     return mod
 
 
@@ -40,7 +40,7 @@ def pip_opencv_distributions() -> List[str]:
     found = []
     for name in PIP_OPENCV:
         try:
-            found.append("{} {}".format(name, metadata.version(name)))
+            found.append(f"{name} {metadata.version(name)}")
         except metadata.PackageNotFoundError:
             pass
     return found

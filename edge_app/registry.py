@@ -30,7 +30,7 @@ class Registry(Dict[str, T]):
     def register(self, name: str, entry: T) -> T:
         """Add ``entry`` under ``name`` and return it (usable as ``X = REG.register(...)``)."""
         if name in self:
-            raise ValueError("{} {!r} is registered twice".format(self.what, name))
+            raise ValueError(f"{self.what} {name!r} is registered twice")
         self[name] = entry
         return entry
 
@@ -56,7 +56,7 @@ def unknown(what: str, name: str, choices: Iterable[str], hint: str = "") -> str
     near = difflib.get_close_matches(name, options, n=1)
     line = "unknown {} {!r}; choose from {}".format(what, name, ", ".join(options))
     if near:
-        line += " (did you mean {!r}?)".format(near[0])
+        line += f" (did you mean {near[0]!r}?)"
     return line + ("; " + hint if hint else "")
 
 
@@ -68,7 +68,7 @@ def resolve(target: str, missing: Optional[str] = None) -> object:
     """
     module, sep, attr = target.partition(":")
     if not sep or not module or not attr:
-        raise ValueError("not a 'module:attribute' target: {!r}".format(target))
+        raise ValueError(f"not a 'module:attribute' target: {target!r}")
     try:
         loaded = importlib.import_module(module)
     except ImportError as exc:

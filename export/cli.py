@@ -47,7 +47,6 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from edge_app.errors import UserError
-
     from edge_app.model.bundle import read_bundle
 
     bundle = Path(args.model)
@@ -55,12 +54,12 @@ def run(args: argparse.Namespace) -> int:
     report = {}
     if not args.skip_onnx:
         try:
-            import torch  # noqa: F401
             import onnx  # noqa: F401
+            import torch  # noqa: F401
         except ImportError as exc:
-            raise UserError("ONNX export needs torch and onnx ({}): pip install 'edge-app[export]' "
+            raise UserError(f"ONNX export needs torch and onnx ({exc}): pip install 'edge-app[export]' "
                             "where you trained; on a Jetson without torch use --engine "
-                            "--skip-onnx with the model.onnx made there".format(exc))
+                            "--skip-onnx with the model.onnx made there")
         report = _export(bundle, args)
     if args.engine:
         report["engine"] = _engine(bundle, args)
@@ -75,8 +74,13 @@ def _export(bundle, args) -> dict:
     from pathlib import Path
 
     from edge_app.export.onnx_export import export_onnx
-    from edge_app.export.parity import (check_parity, describe_fp16, describe_parity, fp16_estimate,
-                               parity_inputs)
+    from edge_app.export.parity import (
+        check_parity,
+        describe_fp16,
+        describe_parity,
+        fp16_estimate,
+        parity_inputs,
+    )
 
     result = export_onnx(bundle, opset=args.opset, simplify=not args.no_simplify)
     meta, model = result.pop("meta"), result.pop("model")
@@ -102,7 +106,7 @@ def _engine(bundle, args) -> dict:
 
     onnx_path = Path(bundle) / "model.onnx"
     if not onnx_path.is_file():
-        raise UserError("{}: no model.onnx; run edge-app export --model {} first".format(bundle, bundle))
+        raise UserError(f"{bundle}: no model.onnx; run edge-app export --model {bundle} first")
     calibration = None
     if args.precision == "int8":
         calibration = calibration_batches(_calibration_images(bundle, args))
@@ -121,8 +125,8 @@ def _engine(bundle, args) -> dict:
 def _calibration_images(bundle, args):
     from pathlib import Path
 
-    from edge_app.train.bundle import read_bundle
     from edge_app.export.parity import parity_inputs
+    from edge_app.train.bundle import read_bundle
 
     meta = read_bundle(bundle)
     images, _, _, _ = parity_inputs(bundle, meta, Path(args.calib_data) if args.calib_data else None)

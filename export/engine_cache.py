@@ -39,7 +39,7 @@ class EngineKey:
         """e.g. ``model.fp16.trt10.3.0.sm87.1a2b3c4d5e6f.engine``: readable and unique."""
         trt = re.sub(r"[^0-9.]", "", self.tensorrt)
         sm = self.compute_capability.replace(".", "")
-        return "model.{}.trt{}.sm{}.{}.engine".format(self.precision, trt, sm, self.onnx_sha256[:12])
+        return f"model.{self.precision}.trt{trt}.sm{sm}.{self.onnx_sha256[:12]}.engine"
 
 
 def timing_cache_path(folder: Path, device: DeviceInfo) -> Path:
@@ -50,7 +50,7 @@ def timing_cache_path(folder: Path, device: DeviceInfo) -> Path:
     trt = re.sub(r"[^0-9.]", "", device.tensorrt)
     sm = device.compute_capability.replace(".", "")
     gpu = re.sub(r"[^a-z0-9]+", "-", device.gpu.lower()).strip("-")[:40] or "gpu"
-    return folder / "timing.trt{}.sm{}.{}.cache".format(trt, sm, gpu)
+    return folder / f"timing.trt{trt}.sm{sm}.{gpu}.cache"
 
 
 def file_sha256(path: Path) -> str:
@@ -83,7 +83,7 @@ def check_engine(engine: Path, key: EngineKey) -> str:
     try:
         data = json.loads(sidecar(engine).read_text())
     except (OSError, ValueError):
-        return "{} has no readable sidecar, so where it was built is unknown".format(engine.name)
+        return f"{engine.name} has no readable sidecar, so where it was built is unknown"
     if data.get("tensorrt") != key.tensorrt:
         return "built with TensorRT {}, this device has {}".format(data.get("tensorrt"), key.tensorrt)
     if (data.get("gpu"), data.get("compute_capability")) != (key.gpu, key.compute_capability):

@@ -15,8 +15,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from edge_app.model.bundle import Bundle
 from edge_app.errors import UserError
+from edge_app.model.bundle import Bundle
 
 DEFAULT_OPSET = 17
 INPUT_NAME = "images"
@@ -91,8 +91,7 @@ def export_onnx(bundle: Path, opset: int = DEFAULT_OPSET, out: Optional[Path] = 
                               input_names=list(names), output_names=[output],
                               do_constant_folding=True, dynamic_axes=dict(axes, **{output: {0: "batch"}}))
         except Exception as exc:   # the exporter's own messages run to pages
-            raise UserError("ONNX export of {} ({}) at opset {} failed: {}".format(
-                bundle, meta.arch, opset, str(exc).splitlines()[0][:300]))
+            raise UserError(f"ONNX export of {bundle} ({meta.arch}) at opset {opset} failed: {str(exc).splitlines()[0][:300]}")
     graph = onnx.load(str(raw))
     for key, value in metadata(meta).items():
         graph.metadata_props.add(key=key, value=value)
@@ -125,14 +124,14 @@ def _simplify(graph: Any, sample: Tuple[np.ndarray, ...], output: str) -> Any:
     try:
         slim = onnxslim.slim(graph)
     except Exception as exc:   # a simplifier bug must not cost the user an export
-        return graph, "skipped ({})".format(type(exc).__name__)
+        return graph, f"skipped ({type(exc).__name__})"
     a, b = run_onnx(graph, sample), run_onnx(slim, sample)
     if a.shape != b.shape or np.abs(a - b).max() > 1e-5:
         return graph, "discarded: changed the outputs"
     for prop in graph.metadata_props:
         if prop.key not in {p.key for p in slim.metadata_props}:
             slim.metadata_props.add(key=prop.key, value=prop.value)
-    return slim, "onnxslim: {} -> {} nodes".format(before, len(slim.graph.node))
+    return slim, f"onnxslim: {before} -> {len(slim.graph.node)} nodes"
 
 
 Inputs = Union[np.ndarray, Sequence[np.ndarray]]

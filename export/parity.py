@@ -13,9 +13,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge_app.model.bundle import SAMPLE_DIR, Bundle
 from edge_app.dataset.verify import read_image
 from edge_app.errors import UserError
+from edge_app.model.bundle import SAMPLE_DIR, Bundle
 from edge_app.model.preprocess import to_model_input
 
 MAX_ABS = 1e-3           # probabilities / normalised coordinates
@@ -55,8 +55,9 @@ def _from_dataset(data: Path, bundle: Bundle) -> Tuple[Inputs, np.ndarray, np.nd
     view = bundle.plan.kind.training().view(ds, bundle.plan, None, bundle.task)
     graph = bundle.plan.kind.graph_inputs
     if not view.samples:
-        raise UserError("no images to check the export with ({})".format(data))
+        raise UserError(f"no images to check the export with ({data})")
     if "images" not in graph:
+        assert view.features is not None   # a landmark view always carries its features
         return (view.features,), view.targets, view.sizes, str(data)
     pixels, _ = _pixels([(s.path, s.crop) for s in view.samples], bundle.input_size, str(data))
     return _inputs(graph, pixels, view.features), view.targets, view.sizes, str(data)
@@ -77,13 +78,13 @@ def _pixels(items: Sequence[Tuple[Path, Any]], size: Tuple[int, int], source: st
     for path, crop in items:
         image, problem = read_image(path)
         if image is None:
-            raise UserError("{}: {}".format(path, problem))
+            raise UserError(f"{path}: {problem}")
         if crop is not None:
             image = crop_image(image, CropBox(*crop))
         sizes.append((image.shape[1], image.shape[0]))
         images.append(to_model_input(image, size).transpose(2, 0, 1))
     if not images:
-        raise UserError("no images to check the export with ({})".format(source))
+        raise UserError(f"no images to check the export with ({source})")
     return np.stack(images).astype(np.float32), np.array(sizes, np.float64)
 
 
@@ -92,7 +93,7 @@ def _val_sample(bundle: Path, task: Any) -> Tuple[List[Path], np.ndarray]:
     try:
         labels = json.loads((folder / "labels.json").read_text())
     except (OSError, ValueError):
-        raise UserError("{}: no validation sample in the bundle; pass --data DIR".format(bundle))
+        raise UserError(f"{bundle}: no validation sample in the bundle; pass --data DIR")
     paths = [folder / item["image"] for item in labels]
     return paths, task.task_kind.training().sample_targets(labels, task)
 
@@ -103,7 +104,7 @@ def _saved_features(bundle: Path) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     try:
         saved = np.load(str(path))
     except (OSError, ValueError):
-        raise UserError("{}: missing or unreadable; retrain the bundle".format(path))
+        raise UserError(f"{path}: missing or unreadable; retrain the bundle")
     return saved["x"].astype(np.float32), saved["y"], saved["sizes"]
 
 
@@ -127,9 +128,8 @@ def check_parity(wrapper: Any, onnx_path: Path, images: Inputs, task: Any,
     result.update(agree)
     result["ok"] = bool(result["max_abs_diff"] <= MAX_ABS and same)
     if not result["ok"]:
-        raise UserError("export parity failed: ONNX Runtime and PyTorch differ ({}); the ONNX "
-                        "graph is kept at {} for inspection, do not deploy it".format(
-                            _describe(result), onnx_path))
+        raise UserError(f"export parity failed: ONNX Runtime and PyTorch differ ({_describe(result)}); the ONNX "
+                        f"graph is kept at {onnx_path} for inspection, do not deploy it")
     return result
 
 

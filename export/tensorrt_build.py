@@ -57,22 +57,22 @@ def device_info() -> DeviceInfo:
     return DeviceInfo(tensorrt=str(trt.__version__), gpu=name, compute_capability=cc)
 
 
-def _gpu() -> "tuple[str, str]":
+def _gpu() -> tuple[str, str]:
     """GPU name and compute capability, from whichever CUDA binding is installed."""
     try:
-        from cuda.bindings import runtime as cudart   # cuda-python
+        from cuda.bindings import runtime as cudart  # cuda-python
     except ImportError:
         cudart = None
     if cudart is not None:
         err, props = cudart.cudaGetDeviceProperties(0)
         if int(err) == 0:
-            return props.name.decode().strip("\x00"), "{}.{}".format(props.major, props.minor)
+            return props.name.decode().strip("\x00"), f"{props.major}.{props.minor}"
     try:
         import torch
 
         if torch.cuda.is_available():
             major, minor = torch.cuda.get_device_capability(0)
-            return torch.cuda.get_device_name(0), "{}.{}".format(major, minor)
+            return torch.cuda.get_device_name(0), f"{major}.{minor}"
     except ImportError:
         pass
     model = Path("/proc/device-tree/model")
@@ -92,9 +92,9 @@ class _Ticker:
     def _run(self) -> None:
         start = time.monotonic()
         while not self.stop.wait(self.every):
-            self.log("  still building... {:.0f} s".format(time.monotonic() - start))
+            self.log(f"  still building... {time.monotonic() - start:.0f} s")
 
-    def __enter__(self) -> "_Ticker":
+    def __enter__(self) -> _Ticker:
         self.thread.start()
         return self
 
@@ -134,8 +134,7 @@ def build_engine(onnx_path: Path, engine_path: Path, precision: str = "fp16",
         _set_calibration(builder, config, network, calibration, max_batch)
     cache_path = _timing_cache_path(timing_cache, device, log)
     cache = _load_timing_cache(config, cache_path, log)
-    log("building a {} TensorRT {} engine from {} (minutes on small boards)".format(
-        precision.upper(), trt.__version__, onnx_path.name))
+    log(f"building a {precision.upper()} TensorRT {trt.__version__} engine from {onnx_path.name} (minutes on small boards)")
     start = time.monotonic()
     with _Ticker(log):
         serialized = builder.build_serialized_network(network, config)
@@ -166,14 +165,14 @@ def _graph_bytes(onnx_path: Path, precision: str, strongly_typed: bool) -> bytes
     return onnx_path.read_bytes()
 
 
-def _set_precision(trt: Any, builder: "trt.Builder", config: "trt.IBuilderConfig",
+def _set_precision(trt: Any, builder: trt.Builder, config: trt.IBuilderConfig,
                    precision: str) -> None:
     """Precision flags, after checking the GPU where this TensorRT can still say."""
     typed = trt_compat.strongly_typed(trt)
     if precision == "int8" and typed:
-        raise UserError("TensorRT {} builds strongly typed networks and has no INT8 calibration: "
+        raise UserError(f"TensorRT {trt.__version__} builds strongly typed networks and has no INT8 calibration: "
                         "quantise the ONNX graph (Q/DQ nodes, e.g. with NVIDIA ModelOpt) or use "
-                        "--precision fp16".format(trt.__version__))
+                        "--precision fp16")
     if precision in ("fp16", "int8") and trt_compat.fast_precision(builder, precision) is False:
         raise UserError("this GPU has no fast {}: build with --precision {} (refusing to make an "
                         "engine that claims a precision it does not run at)".format(
@@ -182,8 +181,8 @@ def _set_precision(trt: Any, builder: "trt.Builder", config: "trt.IBuilderConfig
         config.set_flag(flag)
 
 
-def _set_calibration(builder: "trt.Builder", config: "trt.IBuilderConfig",
-                     network: "trt.INetworkDefinition", calibration: Optional[Batches],
+def _set_calibration(builder: trt.Builder, config: trt.IBuilderConfig,
+                     network: trt.INetworkDefinition, calibration: Optional[Batches],
                      max_batch: int) -> None:
     """INT8 calibration: the batches re-cut to the size TensorRT calibrates at, and (for a
     dynamic batch) a calibration profile whose shapes are exactly that size, so that every
@@ -207,7 +206,7 @@ def _set_calibration(builder: "trt.Builder", config: "trt.IBuilderConfig",
     config.int8_calibrator = _calibrator([name for name, _ in shapes], rebatch(calibration, size))
 
 
-def _input_shapes(network: "trt.INetworkDefinition") -> List[Tuple[str, List[int]]]:
+def _input_shapes(network: trt.INetworkDefinition) -> List[Tuple[str, List[int]]]:
     tensors = [network.get_input(i) for i in range(network.num_inputs)]
     return [(t.name, [int(t.shape[k]) for k in range(len(t.shape))]) for t in tensors]
 
@@ -249,8 +248,8 @@ def _calibrator(input_names: List[str], batches: Batches) -> Any:
     return Calibrator(data_loader=_Feeds(input_names, batches))
 
 
-def _add_profile(builder: "trt.Builder", config: "trt.IBuilderConfig",
-                 network: "trt.INetworkDefinition", max_batch: int) -> None:
+def _add_profile(builder: trt.Builder, config: trt.IBuilderConfig,
+                 network: trt.INetworkDefinition, max_batch: int) -> None:
     """A dynamic-batch profile for every input: batch 1 is what the live loop runs, up to
     ``max_batch``. Graphs with a fixed batch (many detector exports) need none."""
     import tensorrt as trt
@@ -262,8 +261,8 @@ def _add_profile(builder: "trt.Builder", config: "trt.IBuilderConfig",
     for name, shape in shapes:
         rest = shape[1:]   # (C, H, W) pixels, or (F,) landmarks
         if any(d <= 0 for d in rest):
-            raise UserError("input '{}' has a dynamic size {}: export the model with a fixed "
-                            "image size (Ultralytics: imgsz=640 dynamic=False)".format(name, shape))
+            raise UserError(f"input '{name}' has a dynamic size {shape}: export the model with a fixed "
+                            "image size (Ultralytics: imgsz=640 dynamic=False)")
         profile.set_shape(name, trt.Dims([1] + rest), trt.Dims([1] + rest),
                           trt.Dims([max_batch] + rest))
     config.add_optimization_profile(profile)
@@ -279,12 +278,12 @@ def _timing_cache_path(where: Optional[Path], device: Optional[DeviceInfo],
         try:
             device = device_info()
         except UserError as exc:
-            log("note: no timing cache ({})".format(exc))
+            log(f"note: no timing cache ({exc})")
             return None
     return timing_cache_path(folder, device)
 
 
-def _load_timing_cache(config: "trt.IBuilderConfig", path: Optional[Path],
+def _load_timing_cache(config: trt.IBuilderConfig, path: Optional[Path],
                        log: Callable[[str], None]) -> Any:
     """The timing cache attached to ``config`` (None without one). One that TensorRT refuses is
     a one-line note and a build without it; the new build's timings then replace it."""
@@ -293,7 +292,7 @@ def _load_timing_cache(config: "trt.IBuilderConfig", path: Optional[Path],
     data = path.read_bytes() if path.is_file() else b""
     cache, why = trt_compat.attach_timing_cache(config, data)
     if cache is None and data:
-        log("note: timing cache {} not used ({}); building without it".format(path.name, why))
+        log(f"note: timing cache {path.name} not used ({why}); building without it")
         cache, why = trt_compat.attach_timing_cache(config, b"")
     return cache
 

@@ -47,8 +47,8 @@ def numpy_dtype(trt_dtype: Any) -> np.dtype:
     """The numpy dtype of a TensorRT DataType, by its name (never ``trt.nptype``: see above)."""
     name = getattr(trt_dtype, "name", None) or str(trt_dtype).rsplit(".", 1)[-1]
     if name not in _NUMPY:
-        raise UserError("the engine has a {} tensor, which numpy cannot hold: export the model with "
-                        "float32 outputs".format(name))
+        raise UserError(f"the engine has a {name} tensor, which numpy cannot hold: export the model with "
+                        "float32 outputs")
     return np.dtype(_NUMPY[name])
 
 

@@ -71,7 +71,7 @@ def write_class_tree(root: Path, counts: dict, w: int = 64, h: int = 48, ext: st
     """A folder per class holding ``counts[name]`` small images named ``NAME_I.ext``."""
     for name, n in counts.items():
         for i in range(n):
-            write_image(Path(root) / name / "{}_{}{}".format(name, i, ext), w, h, value=30 + 40 * i % 200)
+            write_image(Path(root) / name / f"{name}_{i}{ext}", w, h, value=30 + 40 * i % 200)
     return Path(root)
 
 
@@ -80,7 +80,7 @@ def checked(studio, timeout: float = 30.0):
     end = time.monotonic() + timeout
     while studio.state()["camera_check"]["state"] == "checking":
         if time.monotonic() > end:
-            raise AssertionError("the camera check gave no answer in {:.0f} s".format(timeout))
+            raise AssertionError(f"the camera check gave no answer in {timeout:.0f} s")
         time.sleep(0.05)
     return studio
 
@@ -162,8 +162,7 @@ def capture_sim(task: str, out: Path, count: int, seed: int, frame: str = "256x1
     from edge_app.cli import main
 
     width, height = frame.split("x")
-    assert main(["capture", "--task", task, "--source", "sim://{}?seed={}&width={}&height={}".format(
-        task, seed, width, height), "--headless", "--count", str(count), "--out", str(out),
+    assert main(["capture", "--task", task, "--source", f"sim://{task}?seed={seed}&width={width}&height={height}", "--headless", "--count", str(count), "--out", str(out),
         "--no-progress"]) == 0
     return out
 

@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import disk_full_after, enospc
+
 from edge_app.dataset.atomic import TMP_MARK, append_line, atomic_write_bytes
 from edge_app.dataset.formats import read_dataset
 from edge_app.dataset.info import summarize

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import sim_bundle
+
 from edge_app.bench import report
 from edge_app.bench.environment import l4t_release
 from edge_app.bench.stats import latency_stats, spread

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_app.model.bundle import VERSION, Bundle, read_bundle
 from edge_app.errors import UserError
+from edge_app.model.bundle import VERSION, Bundle, read_bundle
 from edge_app.model.inputs import LANDMARK_LAYOUT, InputPlan
 from edge_app.subject.landmarks import feature_size
 from edge_app.tasks.spec import load_task

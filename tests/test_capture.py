@@ -3,8 +3,8 @@ without a display; a full disk stops cleanly with nothing lost."""
 from __future__ import annotations
 
 import numpy as np
-
 from conftest import disk_full_after
+
 from edge_app.capture.session import CaptureSession
 from edge_app.capture.window import CaptureWindow, draw_overlay
 from edge_app.cli import main

@@ -62,7 +62,7 @@ def test_python_dash_m_runs_the_cli(module):
     proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "usage: edge-app" in proc.stdout
     if module != "edge_app":
-        assert "usage: edge-app {}".format(module) in proc.stdout, "runs the same subcommand"
+        assert f"usage: edge-app {module}" in proc.stdout, "runs the same subcommand"
 
 
 @pytest.mark.slow
@@ -97,7 +97,7 @@ def test_help_lists_every_command_without_importing_them():
     assert proc.stderr.strip() == "[]", proc.stderr
     for name in ("capture", "data", "train", "eval", "export", "run", "bench", "demo", "doctor",
                  "studio"):
-        assert "\n    {} ".format(name) in proc.stdout, name
+        assert f"\n    {name} " in proc.stdout, name
 
 
 def test_the_command_table_matches_the_modules():

@@ -9,11 +9,19 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import FakeBackend, FakeSource
+
 from edge_app.model.results import ClassResult, NoSubject, PointsResult
-from edge_app.runtime.collect import (COLLECTED, MODEL_FILE, CollectPolicy, Collector, ModelCollector,
-                                      folder_name, read_lines, uncertainty)
+from edge_app.runtime.collect import (
+    COLLECTED,
+    MODEL_FILE,
+    Collector,
+    CollectPolicy,
+    ModelCollector,
+    folder_name,
+    read_lines,
+    uncertainty,
+)
 
 LABELS = ("up", "down")
 

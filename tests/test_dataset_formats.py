@@ -5,8 +5,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import write_class_tree, write_image, write_truncated_jpeg
+
 from edge_app.dataset.formats import ReadOptions, detect_format, read_dataset
 from edge_app.dataset.importer import import_dataset
 from edge_app.dataset.info import summarize
@@ -100,8 +100,8 @@ def test_image_sided_names_are_swapped_to_the_subject(tmp_path):
     root = tmp_path / "kp"
     rows = ["image,left_eye_x,left_eye_y,right_eye_x,right_eye_y"]
     for i in range(6):
-        write_image(root / "{}.jpg".format(i), 100, 100)
-        rows.append("{}.jpg,30,40,70,40".format(i))   # "left" here is the image's left
+        write_image(root / f"{i}.jpg", 100, 100)
+        rows.append(f"{i}.jpg,30,40,70,40")   # "left" here is the image's left
     (root / "k.csv").write_text("\n".join(rows) + "\n")
     as_is = summarize(read_dataset(root).verify())
     assert any("--sides image" in n for n in as_is["notes"]), "the tool spots image-sided labels"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_app.device import doctor
 from edge_app.cli import main
+from edge_app.device import doctor
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
 
@@ -90,11 +90,11 @@ def test_every_example_source_in_deploy_opens_with_the_source_factory():
 
 def _python(version: str):
     for exe in [shutil.which("python" + version)] + sorted(
-            str(p) for p in Path.home().glob(".pyenv/versions/{}.*/bin/python".format(version))):
+            str(p) for p in Path.home().glob(f".pyenv/versions/{version}.*/bin/python")):
         if exe and subprocess.run([exe, "-c", "import sys; assert sys.version_info[:2] == ({},)".format(
                 version.replace(".", ", "))], capture_output=True).returncode == 0:
             return exe
-    pytest.skip("Python {} is not installed here".format(version))
+    pytest.skip(f"Python {version} is not installed here")
 
 
 @pytest.mark.parametrize("revision,python,constraints", [
@@ -108,13 +108,13 @@ def test_installer_picks_the_release_row(tmp_path, revision, python, constraints
     bin_dir.mkdir()
     (bin_dir / "python3").symlink_to(_python(python))
     release = tmp_path / "nv_tegra_release"
-    release.write_text("# {}, GCID: 1, BOARD: generic, EABI: aarch64\n".format(revision))
+    release.write_text(f"# {revision}, GCID: 1, BOARD: generic, EABI: aarch64\n")
     env = dict(os.environ, PATH="{}:{}".format(bin_dir, os.environ["PATH"]),
                EDGE_APP_RELEASE_FILE=str(release))
     proc = subprocess.run(["bash", str(DEPLOY / "install-jetson.sh"), "--dry-run"],
                           capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
-    assert constraints in proc.stdout and "Python {}".format(python) in proc.stdout
+    assert constraints in proc.stdout and f"Python {python}" in proc.stdout
     assert "onnxruntime" in proc.stdout and "_aarch64.whl" in proc.stdout
 
 

@@ -61,7 +61,7 @@ def test_run_a_detector_onnx_on_files(graphs, frames, tmp_path, layout, capsys):
     out = tmp_path / "out.jsonl"
     assert main(["run", "--model", str(graphs / (layout + ".onnx")), "--labels", _labels(graphs, layout),
                  "--source", str(frames), "--headless", "--json-out", str(out)]) == 0
-    assert "{} detector".format(layout) in capsys.readouterr().out
+    assert f"{layout} detector" in capsys.readouterr().out
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 2
     for rec, (w, h) in zip(records, [(640, 480), (300, 300)]):
@@ -95,8 +95,8 @@ def test_class_filter_threshold_and_metadata_labels(tmp_path, frames):
 def test_detector_errors_are_one_line(graphs, tmp_path, frames):
     import onnx
 
-    from edge_app.model.info import load_model_info
     from edge_app.detect.loading import DetectOptions
+    from edge_app.model.info import load_model_info
 
     with pytest.raises(UserError, match=r"3 names in the labels but the model scores 4 classes \(SSD label files start with BACKGROUND\)"):
         load_model_info(str(graphs / "ssd.onnx"), DetectOptions(labels=str(graphs / "labels.txt")))

@@ -6,15 +6,15 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import FAST_TRAIN, capture_sim, run_jsonl, sim_train_eval, train_bundle
+
 from edge_app.cli import main
 from edge_app.model.inputs import LANDMARK_LAYOUT
 from edge_app.subject.landmarks import feature_size
 
 
 def _live(bundle, task, backend, log):
-    return run_jsonl(bundle, "sim://{}?seed=3&width=320&height=240".format(task), log,
+    return run_jsonl(bundle, f"sim://{task}?seed=3&width=320&height=240", log,
                      "--frames", "15", "--backend", backend)
 
 
@@ -57,7 +57,7 @@ def test_fused_export_parity_on_a_dataset_folder(tmp_path, capsys):
     bundle = train_bundle("thumbs", data, tmp_path / "b", "--input", "both", *FAST_TRAIN)
     capsys.readouterr()
     assert main(["export", "--model", str(bundle), "--data", str(data)]) == 0
-    assert "parity vs PyTorch on {}: OK, 40 images".format(data) in capsys.readouterr().out
+    assert f"parity vs PyTorch on {data}: OK, 40 images" in capsys.readouterr().out
 
 
 def test_bench_feeds_both_inputs(tmp_path):

@@ -9,14 +9,22 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from edge_app.subject.base import Subject  # noqa: E402
-from edge_app.subject.landmarks import (FINGERS, HAND_DERIVED, SCHEMA_POINTS,  # noqa: E402
-                                        hand_measures, join_features, landmark_features,
-                                        measure_columns, split_features, thumb_direction,
-                                        upright_columns, upright_points)
+from edge_app.subject.landmarks import (  # noqa: E402
+    FINGERS,
+    HAND_DERIVED,
+    SCHEMA_POINTS,
+    hand_measures,
+    join_features,
+    landmark_features,
+    measure_columns,
+    split_features,
+    thumb_direction,
+    upright_columns,
+    upright_points,
+)
 from edge_app.tasks.spec import load_task, parse_task  # noqa: E402
+from edge_app.train.hand_models import FingerCountModel, ThumbDirectionModel, head_by_arch, head_for  # noqa: E402
 from tests.test_landmarks import _sim_subject  # noqa: E402
-from edge_app.train.hand_models import (FingerCountModel, ThumbDirectionModel, head_by_arch,  # noqa: E402
-                              head_for)
 
 
 def _features(label: str, seed: int = 5) -> np.ndarray:
@@ -57,7 +65,7 @@ def test_each_finger_is_read_from_its_own_columns():
             moved = local.copy()
             moved[0, tip] = moved[0, FINGERS[k][1]]
             changed = (model.raised(torch.from_numpy(join_features(moved, turn, "hand")))[0] - base).abs() > 1e-6
-            assert changed.tolist() == [i == k for i in range(5)], "finger {} moved".format(k)
+            assert changed.tolist() == [i == k for i in range(5)], f"finger {k} moved"
 
 
 def test_which_fingers_are_raised_does_not_matter():

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import fast_train, read_jsonl
 
 pytest.importorskip("torch")
@@ -65,7 +64,7 @@ def test_hard_frames_reviewed_retrained_and_swapped_in(tmp_path, capsys):
     from edge_app.backends.registry import choose_backend
     from edge_app.cli import main
     from edge_app.model.info import load_model_info
-    from edge_app.runtime.collect import CollectPolicy, Collector
+    from edge_app.runtime.collect import Collector, CollectPolicy
     from edge_app.runtime.loop import Runner, run_loop
     from edge_app.runtime.sinks import JsonLinesSink
     from edge_app.runtime.swap import BundleSwap, runner_maker, switch_link, target
@@ -160,9 +159,8 @@ def test_hard_frames_reviewed_retrained_and_swapped_in(tmp_path, capsys):
     after = score_bundle(new, fresh, tmp_path / "fresh", task)["value"]
     collect_ms = stats["loop"].stages_ms["collect"]
     with capsys.disabled():
-        print("\nroom B, {} fresh frames: accuracy {:.1%} before, {:.1%} after the review "
-              "({} confirmed); collect stage median {:.3f} ms/frame; largest gap {:.3f} s".format(
-                  len(fresh), before, after, len(items), collect_ms, gaps.max()))
+        print(f"\nroom B, {len(fresh)} fresh frames: accuracy {before:.1%} before, {after:.1%} after the review "
+              f"({len(items)} confirmed); collect stage median {collect_ms:.3f} ms/frame; largest gap {gaps.max():.3f} s")
     assert after >= before + 0.15, (before, after)
 
 

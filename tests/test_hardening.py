@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import capture_sim, write_class_tree, write_image
+
 from edge_app.cli import main
 from edge_app.dataset.formats import read_dataset
 from edge_app.dataset.info import format_summary, summarize
@@ -321,7 +321,7 @@ def test_record_into_a_missing_folder_fails_up_front(tmp_path, capsys):
     ("height=0", "height 0"), ("fps=-1", "fps -1"), ("count=-2", "count -2")])
 def test_sim_sizes_are_checked(capsys, query, hint):
     for scene in ("thumbs", "crowd"):
-        code, _, err = run_cli(capsys, "--source", "sim://{}?{}".format(scene, query))
+        code, _, err = run_cli(capsys, "--source", f"sim://{scene}?{query}")
         assert code == 2 and hint in err and err.count("\n") == 1, err
 
 

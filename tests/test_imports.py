@@ -74,7 +74,7 @@ def test_a_regular_install_ships_every_package_under_one_name(tmp_path):
                 if "__init__.py" in files}
     assert {"edge_app/train", "edge_app/export", "edge_app/train/inputs"} <= packages
     missing = sorted(p for p in packages if p + "/__init__.py" not in names)
-    assert not missing, "not in the wheel: {}".format(missing)
+    assert not missing, f"not in the wheel: {missing}"
     assert "edge_app/builtin_configs/thumbs.yaml" in names
     tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
     assert tops == {"edge_app"}, tops
@@ -108,8 +108,7 @@ def test_import_contracts_list_every_on_device_room():
              and p.name not in ("__init__.py", "__main__.py", "train", "export")}
     for block in lists:
         listed = set(re.findall(r'"edge_app\.(\w+)"', block))
-        assert listed == rooms, "ON_DEVICE differs from edge_app's rooms: {}".format(
-            sorted(listed ^ rooms))
+        assert listed == rooms, f"ON_DEVICE differs from edge_app's rooms: {sorted(listed ^ rooms)}"
 
 
 def test_the_namespace_has_few_top_level_modules():

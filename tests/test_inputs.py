@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from edge_app.errors import UserError
+from edge_app.model.info import ModelInfo
 from edge_app.model.inputs import (
     INPUT_KINDS,
     LANDMARK_LAYOUT,
@@ -12,7 +13,6 @@ from edge_app.model.inputs import (
     auto_candidates,
     input_kind,
 )
-from edge_app.model.info import ModelInfo
 from edge_app.sources import open_source
 from edge_app.subject.base import Subject
 from edge_app.subject.landmarks import feature_size
@@ -22,7 +22,7 @@ KINDS = sorted(INPUT_KINDS)
 
 
 def _frame_and_subject(task: str = "fingers"):
-    src = open_source("sim://{}?seed=3&width=320&height=240".format(task))
+    src = open_source(f"sim://{task}?seed=3&width=320&height=240")
     src.open()
     frame = src.read()
     return frame.image, Subject.from_dict(frame.truth["subject"], (320, 240))
@@ -98,15 +98,14 @@ def test_landmark_layout_is_recorded_and_enforced():
     width = feature_size("hand")
     old = InputPlan.from_dict({"input": "landmarks", "subject": "hand", "features": width}, "v1")
     assert old.layout == 1, "plans saved before layouts were versioned used layout 1"
-    with pytest.raises(UserError, match="layout 1, but this version computes {} of layout {}".format(
-            width, LANDMARK_LAYOUT)):
+    with pytest.raises(UserError, match=f"layout 1, but this version computes {width} of layout {LANDMARK_LAYOUT}"):
         old.check_layout("v1")
     InputPlan("landmarks", "hand", features=width, layout=LANDMARK_LAYOUT, schema="hand").check_layout("m")
     InputPlan("landmarks", "face", features=feature_size("face_mesh"), layout=LANDMARK_LAYOUT,
               schema="face_mesh").check_layout("m")
     with pytest.raises(UserError, match="retrain it"):
         InputPlan("landmarks", "hand", features=width - 2, layout=LANDMARK_LAYOUT).check_layout("m")
-    with pytest.raises(UserError, match="layout {}".format(LANDMARK_LAYOUT + 1)):
+    with pytest.raises(UserError, match=f"layout {LANDMARK_LAYOUT + 1}"):
         InputPlan("both", "hand", features=width, layout=LANDMARK_LAYOUT + 1).check_layout("m")
     InputPlan("crop", "hand").check_layout("m")   # no landmarks: nothing to check
     texture = INPUT_KINDS["texture"].feature_width("face_mesh")

@@ -42,7 +42,7 @@ def test_l4t_release_picks_its_jetpack_constraints_and_wheel(text, release):
     assert (DEPLOY / row.constraints).is_file()
     assert row.torch_wheel.startswith(jetpack.TORCH_REDIST)
     tag = "cp" + row.python.replace(".", "")
-    assert "-{0}-{0}-linux_aarch64.whl".format(tag) in row.torch_wheel, "the wheel is for its Python"
+    assert f"-{tag}-{tag}-linux_aarch64.whl" in row.torch_wheel, "the wheel is for its Python"
 
 
 def test_each_release_has_its_own_torch_wheel():

@@ -6,17 +6,25 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import FAST_TRAIN, capture_sim, run_jsonl, sim_train_eval, train_bundle
+
 from edge_app.capture.session import CaptureSession
 from edge_app.capture.window import CaptureWindow, draw_overlay
 from edge_app.cli import main
 from edge_app.dataset.formats import read_dataset
 from edge_app.sources import FrameReader, open_source
 from edge_app.subject.base import Subject
-from edge_app.subject.landmarks import (HAND_DERIVED, MESH_POINTS, SCHEMA_POINTS, canonical_points,
-                                        extended_fingers, feature_size, landmark_features, local_frame,
-                                        split_features)
+from edge_app.subject.landmarks import (
+    HAND_DERIVED,
+    MESH_POINTS,
+    SCHEMA_POINTS,
+    canonical_points,
+    extended_fingers,
+    feature_size,
+    landmark_features,
+    local_frame,
+    split_features,
+)
 from edge_app.subject.providers import make_finder
 from edge_app.subject.suggest import Suggester
 from edge_app.tasks.spec import load_task
@@ -195,13 +203,13 @@ def test_landmark_model_end_to_end(task, key, bound, tmp_path, capsys):
     assert main(["export", "--model", str(bundle)]) == 0
     assert "landmarks.npz: OK" in capsys.readouterr().out
     log = tmp_path / "live.jsonl"
-    rows = run_jsonl(bundle, "sim://{}?seed=3&width=320&height=240".format(task), log, "--frames", "20")
+    rows = run_jsonl(bundle, f"sim://{task}?seed=3&width=320&height=240", log, "--frames", "20")
     assert len(rows) == 20 and all(len(r["results"][0]["subject"]["landmarks"]) > 4 for r in rows)
     if key == "accuracy":
         assert np.mean([r["results"][0]["label"] == r["truth"]["label"] for r in rows]) >= 0.8
         # Smoothing works on landmark models too (a held gesture: the same label every frame).
         label = {"fingers": "2", "thumbs": "thumbs_down"}[task]
-        rows = run_jsonl(bundle, "sim://{}?seed=4&label={}".format(task, label), log, "--frames", "10",
+        rows = run_jsonl(bundle, f"sim://{task}?seed=4&label={label}", log, "--frames", "10",
                          "--smooth", "4")
         assert [r["results"][0]["label"] for r in rows[3:]] == [label] * 7
     else:

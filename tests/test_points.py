@@ -28,7 +28,7 @@ def course_layout(native: Path, out: Path) -> Path:
         image = cv2.resize(cv2.imread(str(native / row["image"])), (224, 224))
         x, y = float(row[point + "_x"]) * 224, float(row[point + "_y"]) * 224
         (out / point).mkdir(parents=True, exist_ok=True)
-        name = "{}_{}_{}.jpg".format(int(x), int(y), uuid.uuid4())
+        name = f"{int(x)}_{int(y)}_{uuid.uuid4()}.jpg"
         assert cv2.imwrite(str(out / point / name), image)
     return out
 
@@ -39,18 +39,18 @@ def pixel_csv(native: Path, out: Path) -> Path:
 
     rng = random.Random(0)
     (out / "img").mkdir(parents=True)
-    lines = [["image"] + ["{}_{}".format(p, a) for p in POINTS for a in "xy"]]
+    lines = [["image"] + [f"{p}_{a}" for p in POINTS for a in "xy"]]
     for i, row in enumerate(csv.DictReader((native / "labels.csv").open())):
         image = cv2.imread(str(native / row["image"]))
         h, w = image.shape[:2]
-        name = "img/{:03d}.jpg".format(i)
+        name = f"img/{i:03d}.jpg"
         assert cv2.imwrite(str(out / name), image)
         cells = []
         for p in POINTS:
             x, y = float(row[p + "_x"]) * w, float(row[p + "_y"]) * h
             roll = rng.random()
             cells += ["", ""] if roll < 0.15 else [str(x + 2 * w), str(y)] if roll < 0.2 else \
-                ["{:.1f}".format(x), "{:.1f}".format(y)]
+                [f"{x:.1f}", f"{y:.1f}"]
         lines.append([name] + cells)
     with (out / "points.csv").open("w", newline="") as f:
         csv.writer(f).writerows(lines)

@@ -6,8 +6,8 @@ import threading
 import time
 
 import pytest
-
 from conftest import FakeSource
+
 from edge_app.sources import FrameReader
 from edge_app.sources.base import SourceLost
 

@@ -14,8 +14,7 @@ import pytest
 
 from edge_app.runtime import recording
 from edge_app.runtime.mp4join import Mp4JoinError, join_mp4
-from edge_app.runtime.recording import (SegmentedRecorder, count_frames, join_segments,
-                                        parts_folder)
+from edge_app.runtime.recording import SegmentedRecorder, count_frames, join_segments, parts_folder
 from edge_app.runtime.sinks import VideoSink
 
 FPS = 20
@@ -80,7 +79,7 @@ def test_other_containers_are_joined_by_re_encoding(tmp_path):
 def test_segments_of_other_formats_fall_back_to_re_encoding(tmp_path):
     segments = []
     for i, fps in enumerate((20.0, 25.0)):
-        path = tmp_path / "{}.mp4".format(i)
+        path = tmp_path / f"{i}.mp4"
         writer = recording._open_writer(path, fps, (96, 64))
         for img in frames(7):
             writer.write(img)
@@ -128,7 +127,7 @@ RUN = "import sys; from edge_app.cli import main; sys.exit(main(sys.argv[1:]))"
 
 
 def start_run(out: Path) -> subprocess.Popen:
-    source = "sim://thumbs?fps={}&width=160&height=120&seed=1".format(FPS)
+    source = f"sim://thumbs?fps={FPS}&width=160&height=120&seed=1"
     return subprocess.Popen([sys.executable, "-c", RUN, "run", "--model", "hands", "--headless",
                              "--subject-provider", "truth", "--source", source, "--record", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -139,7 +138,7 @@ def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 90.0) -> float
     while not path.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise AssertionError("{} never appeared: {}".format(path, proc.communicate()))
+            raise AssertionError(f"{path} never appeared: {proc.communicate()}")
         time.sleep(0.02)
     return time.monotonic()
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
 
@@ -32,7 +31,7 @@ def collect_sim(root: Path, task_name: str, n: int, seed: int = 0) -> str:
     """``n`` simulated frames kept as the loop keeps them, with made-up model answers of
     varying certainty; returns the model folder's name."""
     from edge_app.model.results import ClassResult, PointsResult
-    from edge_app.runtime.collect import CollectPolicy, Collector
+    from edge_app.runtime.collect import Collector, CollectPolicy
     from edge_app.sources.sim import SimSource
     from edge_app.tasks.spec import load_task
 
@@ -145,7 +144,7 @@ def _truth(folder, name):
 def test_names_from_the_page_cannot_leave_the_folder(client, model, name):
     r = client.post("/api/review/confirm", json={"model": model, "file": name, "label": "thumbs_up"})
     assert r.status_code in (400, 404)
-    assert client.get("/api/review/image/{}/{}".format(model, name)).status_code in (400, 404, 405)
+    assert client.get(f"/api/review/image/{model}/{name}").status_code in (400, 404, 405)
 
 
 def test_bad_answers_and_other_origins_are_refused(client, tmp_path):
@@ -215,7 +214,7 @@ def served(tmp_path):
         while not server.started and time.monotonic() < end:
             time.sleep(0.05)
         started.append((studio, server, thread))
-        return studio, "http://127.0.0.1:{}/".format(port)
+        return studio, f"http://127.0.0.1:{port}/"
 
     yield start
     for studio, server, thread in started:
@@ -286,10 +285,10 @@ def test_a_turned_camera_is_collected_raw_and_reviewed_upright(tmp_path):
     as the loop did before it joins the dataset."""
     import cv2
 
-    from edge_app.model.results import ClassResult
-    from edge_app.runtime.collect import CollectPolicy, Collector
-    from edge_app.studio.review import Review
     from edge_app.dataset.writer import DatasetWriter
+    from edge_app.model.results import ClassResult
+    from edge_app.runtime.collect import Collector, CollectPolicy
+    from edge_app.studio.review import Review
     from edge_app.tasks.spec import load_task
 
     class Turned:
@@ -326,7 +325,7 @@ def test_a_turned_frame_joins_a_dataset_that_declares_the_turn_as_its_others(tmp
     from edge_app.dataset.writer import DatasetWriter
     from edge_app.errors import UserError
     from edge_app.model.results import ClassResult
-    from edge_app.runtime.collect import CollectPolicy, Collector
+    from edge_app.runtime.collect import Collector, CollectPolicy
     from edge_app.studio.review import Review
     from edge_app.tasks.spec import load_task
 

@@ -8,8 +8,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import capture_sim
+
 from edge_app.subject.base import Subject, SubjectFinder
 from edge_app.subject.providers import PROVIDERS
 
@@ -31,8 +31,8 @@ class LitFinder(SubjectFinder):
 
 def _job(root, monkeypatch, count=40, group=None, inp="landmarks"):
     from edge_app.tasks.spec import load_task
-    from edge_app.train.candidate import TrainJob
     from edge_app.tasks.train_config import build_config
+    from edge_app.train.candidate import TrainJob
     from edge_app.train.labelled import load_labelled
     from edge_app.train.pipeline import resolve_device
     from edge_app.train.subjects import plan_input
@@ -157,6 +157,7 @@ def test_training_prints_the_report_and_keeps_it_in_the_bundle(tmp_path, monkeyp
     """``edge-app train`` reports the kept model under the shifts, and the bundle carries the
     report (read back by the typed bundle)."""
     from conftest import fast_train, train_bundle
+
     from edge_app.model.bundle import read_bundle
 
     monkeypatch.setenv("EDGE_APP_CACHE", str(tmp_path / "cache"))

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from edge_app.camera.check import CameraCheck, CameraWatch, check_frames, check_source
+from edge_app.camera.rotation import combine, inverse, rotate_image, rotate_normalized, rotate_truth
 from edge_app.cli import main
 from edge_app.dataset.formats import read_dataset
 from edge_app.errors import DatasetError, SourceError
-from edge_app.camera.rotation import combine, inverse, rotate_image, rotate_normalized, rotate_truth
 from edge_app.sources import FrameReader, open_source
 
 TURNS = [90, 180, 270]
@@ -61,7 +61,7 @@ def test_points_follow_the_pixels(turn):
 @pytest.mark.parametrize("turn", TURNS)
 def test_sources_turn_frames_and_ground_truth(turn):
     upright = frames_of("sim://face?seed=4", 2)
-    turned = frames_of("sim://face?seed=4&rotate={}".format(turn), 2)
+    turned = frames_of(f"sim://face?seed=4&rotate={turn}", 2)
     for a, b in zip(upright, turned):
         assert (b.image == rotate_image(a.image, turn)).all()
         assert b.rotation == turn and a.rotation == 0
@@ -69,11 +69,11 @@ def test_sources_turn_frames_and_ground_truth(turn):
             assert np.allclose(b.truth["points"][name], rotate_normalized(point, turn), atol=1e-4)
         lm = np.asarray(a.truth["subject"]["landmarks"])
         assert np.allclose(b.truth["subject"]["landmarks"], rotate_normalized(lm, turn), atol=1e-4)
-    src = open_source("sim://face?rotate={}".format(turn))
+    src = open_source(f"sim://face?rotate={turn}")
     src.open()
     src.read()
     assert ("480x640" if turn % 180 else "640x480") in src.describe()
-    assert "turned {} degrees".format(turn) in src.describe()
+    assert f"turned {turn} degrees" in src.describe()
 
 
 @pytest.mark.parametrize("turn", TURNS)
@@ -99,10 +99,10 @@ def test_bad_rotation_is_one_line(uri, match):
 
 @pytest.mark.parametrize("turn", TURNS)
 def test_csi_turns_with_nvvidconv_flip_method(turn):
-    cam = open_source("csi://0?width=1280&height=720&rotate={}".format(turn))
-    assert "flip-method={} ".format(FLIP_METHOD[turn]) in cam.pipeline
+    cam = open_source(f"csi://0?width=1280&height=720&rotate={turn}")
+    assert f"flip-method={FLIP_METHOD[turn]} " in cam.pipeline
     out = "width=720, height=1280" if turn % 180 else "width=1280, height=720"
-    assert "video/x-raw, {}, format=BGRx".format(out) in cam.pipeline, "nvvidconv delivers it turned"
+    assert f"video/x-raw, {out}, format=BGRx" in cam.pipeline, "nvvidconv delivers it turned"
     assert "width=1280, height=720, framerate" in cam.pipeline, "the sensor mode is unchanged"
     assert cam._software_rotation() == 0, "no second turn on the CPU"
     cam.correct(90)   # a correction found later is done in software
@@ -111,8 +111,8 @@ def test_csi_turns_with_nvvidconv_flip_method(turn):
 
 @pytest.mark.parametrize("flip,turn,method", [(4, 90, 5), (4, 270, 7), (6, 180, 4), (4, 180, 6)])
 def test_csi_mirror_then_turn(flip, turn, method):
-    cam = open_source("csi://0?flip={}&rotate={}".format(flip, turn))
-    assert "flip-method={} ".format(method) in cam.pipeline
+    cam = open_source(f"csi://0?flip={flip}&rotate={turn}")
+    assert f"flip-method={method} " in cam.pipeline
 
 
 # -- datasets --------------------------------------------------------------------------------
@@ -123,12 +123,12 @@ def _turned_dataset(root, turn, n=3):
 
     uprights = {}
     for i, frame in enumerate(frames_of("sim://face?seed=5&width=96&height=64", n)):
-        path = root / ("a" if i % 2 else "b") / "img{}.png".format(i)
+        path = root / ("a" if i % 2 else "b") / f"img{i}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(path), rotate_image(frame.image, turn))
         uprights[path.name] = frame.image
     (root / "dataset.yaml").write_text(
-        "kind: classification\nclasses: [a, b]\nrotate: {}\n".format(inverse(turn)))
+        f"kind: classification\nclasses: [a, b]\nrotate: {inverse(turn)}\n")
     return uprights
 
 
@@ -140,7 +140,7 @@ def test_dataset_rotate_is_honoured_by_training_loading(tmp_path, turn):
     uprights = _turned_dataset(tmp_path, turn)
     ds = read_dataset(tmp_path).verify()
     assert {s.size for s in ds.samples} == {(96, 64)}, "sizes are the upright picture's"
-    assert any("turned clockwise by {}".format(inverse(turn)) in n for n in ds.notes)
+    assert any(f"turned clockwise by {inverse(turn)}" in n for n in ds.notes)
     for sample in ds.samples:
         assert (load_sample_image(sample) == uprights[sample.path.name]).all()
     # A folder source on the dataset shows it as training sees it; ?rotate= turns further.
@@ -189,12 +189,12 @@ def test_capture_into_a_dataset_declaring_rotate_stores_alike(tmp_path, turn):
 @pytest.mark.parametrize("task", ["face", "fingers"])
 @pytest.mark.parametrize("turn", TURNS)
 def test_camera_check_finds_the_turn(task, turn):
-    source = open_source("sim://{}?seed=7&rotate={}".format(task, turn))
+    source = open_source(f"sim://{task}?seed=7&rotate={turn}")
     with FrameReader(source) as reader:
         result = check_source(reader, seconds=20, frames=200)
     assert result.estimate.rotation == inverse(turn), result.line()
     assert result.needed == 0 and result.status == "turned"
-    assert "drop rotate=" in result.fix() and "sim://{}?seed=7'".format(task) in result.fix()
+    assert "drop rotate=" in result.fix() and f"sim://{task}?seed=7'" in result.fix()
 
 
 def test_camera_check_on_an_upright_camera_says_so():
@@ -241,11 +241,11 @@ def test_doctor_source_reports_the_turn_and_how_to_declare_it(monkeypatch, capsy
     assert main(["doctor", "--source", "sim://face?seed=3", "--seconds", "20"]) == 0
     out = capsys.readouterr().out
     need = inverse(turn)
-    assert "WARN  rotation     turned: needs rotate={}".format(need) in out
-    assert "--source 'sim://face?seed=3&rotate={}'".format(need) in out
-    assert main(["doctor", "--source", "sim://face?seed=3&rotate={}".format(need)]) == 0
+    assert f"WARN  rotation     turned: needs rotate={need}" in out
+    assert f"--source 'sim://face?seed=3&rotate={need}'" in out
+    assert main(["doctor", "--source", f"sim://face?seed=3&rotate={need}"]) == 0
     out = capsys.readouterr().out
-    assert "OK    rotation     upright with rotate={} as given".format(need) in out
+    assert f"OK    rotation     upright with rotate={need} as given" in out
 
 
 def test_doctor_source_errors_are_lines(capsys, no_machine_checks):
@@ -265,7 +265,7 @@ def test_capture_finds_and_keeps_the_correction(tmp_path, monkeypatch, caplog, t
     with caplog.at_level(logging.INFO):
         assert main(["capture", "--task", "face", "--source", "sim://face?seed=2", "--headless",
                      "--count", "6", "--out", str(out), "--no-progress"]) == 0
-    assert "needs rotate={}".format(inverse(turn)) in caplog.text
+    assert f"needs rotate={inverse(turn)}" in caplog.text
     ds = read_dataset(out).verify()
     assert len(ds.samples) == 6 and {s.size for s in ds.samples} == {(640, 480)}, "saved upright"
     names = list(ds.labels)
@@ -354,6 +354,7 @@ def test_capture_window_waits_for_the_camera_check(tmp_path):
 
 def test_another_tools_dataset_yaml_above_a_dataset_is_ignored(tmp_path):
     from conftest import write_image
+
     from edge_app.dataset.verify import read_image
 
     (tmp_path / "dataset.yaml").write_text("path: .\ntrain: images\nnames: [cat]\n")   # YOLO's
@@ -478,8 +479,8 @@ def test_a_turned_frame_keeps_the_raw_picture_for_collection():
 
 def test_a_turn_declared_after_a_scan_finds_the_subjects_again(tmp_path):
     """The subject cache is keyed by the turn the dataset declares, not only by the file."""
-    from edge_app.dataset.subjects import _signature
     from edge_app.dataset.meta import meta_for, write_meta
+    from edge_app.dataset.subjects import _signature
     from edge_app.tasks.spec import load_task
 
     image = tmp_path / "thumbs_up" / "a.jpg"
@@ -498,12 +499,13 @@ def test_training_and_eval_warn_when_the_pictures_look_turned(tmp_path, turn):
     """A dataset from a turned camera that declares nothing: the hands found vote, and the
     warning names the rotate: to declare; nothing is turned on its own."""
     from conftest import write_class_tree
+
     from edge_app.dataset.subjects import SubjectScan
     from edge_app.subject.base import Subject
     from edge_app.train.subjects import rotation_hint
 
     ds = read_dataset(write_class_tree(tmp_path / "data", {"1": 15, "5": 15}))
-    with FrameReader(open_source("sim://fingers?seed=5&rotate={}".format(turn))) as reader:
+    with FrameReader(open_source(f"sim://fingers?seed=5&rotate={turn}")) as reader:
         frames = [reader.get(timeout=5) for _ in range(len(ds.samples))]
     scan = SubjectScan([Subject.from_dict(f.truth["subject"], (f.image.shape[1], f.image.shape[0]))
                         for f in frames])
@@ -511,7 +513,7 @@ def test_training_and_eval_warn_when_the_pictures_look_turned(tmp_path, turn):
     if turn == 0:
         assert hint == ""
     else:
-        assert "look turned" in hint and "rotate: {}".format(inverse(turn)) in hint, hint
+        assert "look turned" in hint and f"rotate: {inverse(turn)}" in hint, hint
         (tmp_path / "data/dataset.yaml").write_text("format: edge-app\nkind: classification\n"
                                                     "classes: ['1', '5']\nrotate: 90\n")
         assert rotation_hint(read_dataset(tmp_path / "data"), scan) == "", "declared: no warning"

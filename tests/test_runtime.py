@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import FakeSource, read_jsonl, sim_bundle, write_image
+
 from edge_app.annotate import Context, FpsAnnotator, LabelAnnotator, PointsAnnotator, annotate
 from edge_app.cli import main
 from edge_app.model.results import ClassResult, NoSubject, PointsResult
@@ -66,7 +66,7 @@ def test_video_file_and_image_folder_sources(bundle, tmp_path):
     writer.release()
     folder = tmp_path / "photos"
     for i in range(4):
-        write_image(folder / "{}.jpg".format(i), 160, 120, value=40 * i)
+        write_image(folder / f"{i}.jpg", 160, 120, value=40 * i)
     for source, n in ((clip, 15), (folder, 4)):
         log = tmp_path / (source.name + ".jsonl")
         assert main(["run", "--model", str(bundle), "--source", str(source), "--headless",
@@ -81,7 +81,7 @@ def test_crop_model_says_no_subject_instead_of_guessing(bundle, tmp_path, capsys
     """The bundle learnt from hand crops; frames without a hand get "no hand", not a class."""
     folder = tmp_path / "empty_room"
     for i in range(3):
-        write_image(folder / "{}.jpg".format(i), 160, 120, value=60 * i)
+        write_image(folder / f"{i}.jpg", 160, 120, value=60 * i)
     log, video = tmp_path / "none.jsonl", tmp_path / "none.avi"
     assert main(["run", "--model", str(bundle), "--source", str(folder), "--headless",
                  "--json-out", str(log), "--subject-provider", "truth", "--record", str(video)]) == 0
@@ -106,7 +106,7 @@ def test_a_noisy_camera_is_smoothed_for_the_search(bundle, tmp_path, capsys):
     folder = tmp_path / "dim_room"
     folder.mkdir()
     for i in range(3):
-        cv2.imwrite(str(folder / "{}.png".format(i)), apply_shift(np.full((120, 160, 3), 90 + i, np.uint8), "noise"))
+        cv2.imwrite(str(folder / f"{i}.png"), apply_shift(np.full((120, 160, 3), 90 + i, np.uint8), "noise"))
     for mode, said in (("auto", True), ("off", False)):
         assert main(["run", "--model", str(bundle), "--source", str(folder), "--headless",
                      "--subject-provider", "whole", "--denoise", mode]) == 0
@@ -130,10 +130,10 @@ def test_crop_model_boxes_follow_the_simulated_hand(bundle, tmp_path):
 @pytest.mark.slow
 def test_backends_agree_on_the_same_frames(bundle):
     from edge_app.backends.ort import OnnxBackend
-    from edge_app.train.torch_backend import TorchBackend
     from edge_app.model.info import load_model_info
     from edge_app.model.preprocess import to_model_input
     from edge_app.sources import open_source
+    from edge_app.train.torch_backend import TorchBackend
 
     info = load_model_info(str(bundle))
     src = open_source("sim://thumbs?seed=11&width=256&height=192")
@@ -295,7 +295,7 @@ def test_serve_streams_mjpeg_and_results(bundle):
                                 kwargs={"stop": stop})
         loop.start()
         try:
-            base = "http://127.0.0.1:{}".format(server.port)
+            base = f"http://127.0.0.1:{server.port}"
             time.sleep(0.5)
             results = json.loads(urllib.request.urlopen(base + "/results", timeout=5).read())
             assert results["results"][0]["label"] in ("thumbs_up", "thumbs_down")

@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import write_class_tree
+
 from edge_app.errors import UserError
 from edge_app.train import shifts
 from edge_app.train.shifts import SHIFTS, apply_shift, render_dataset, shift_names, turned, upright

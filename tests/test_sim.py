@@ -47,7 +47,7 @@ def test_face_points_are_where_the_parts_are_drawn(seed, part, index):
     full, truth = _render("face", "neutral", seed)
     without, _ = _render("face", "neutral", seed, hide=(part,))
     x, y = truth["landmarks"][index]
-    assert _near(_diff(full, without), x, y), "{} label is not on the drawn {}".format(part, part)
+    assert _near(_diff(full, without), x, y), f"{part} label is not on the drawn {part}"
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -78,7 +78,7 @@ def test_thumb_direction_is_drawn(pose, up, seed):
 
 @pytest.mark.parametrize("n", range(6))
 def test_finger_count_matches_landmarks(n):
-    lm = hand.landmarks(hand.POSES["fingers_{}".format(n)])
+    lm = hand.landmarks(hand.POSES[f"fingers_{n}"])
     wrist = lm[0]
     extended = sum(np.linalg.norm(lm[t] - wrist) > np.linalg.norm(lm[m] - wrist) + 0.3
                    for m, t in ((2, 4), (5, 8), (9, 12), (13, 16), (17, 20)))

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import write_image
+
 from edge_app.errors import SourceError, UserError
 from edge_app.sources import FrameReader, open_source
 from edge_app.sources.video import CSICamera, V4L2Camera, csi_pipeline
@@ -72,7 +72,7 @@ def test_broken_video_file_is_one_line(tmp_path):
 
 def test_image_folder_skips_unreadable_files(tmp_path):
     for i in range(3):
-        write_image(tmp_path / "a" / "img{}.png".format(i), value=50 * i)
+        write_image(tmp_path / "a" / f"img{i}.png", value=50 * i)
     (tmp_path / "a" / "broken.jpg").write_bytes(b"garbage")
     src = open_source(str(tmp_path))
     with FrameReader(src) as reader:

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import FAST_TRAIN, checked
 
 pytest.importorskip("starlette")
@@ -188,7 +187,7 @@ def served(tmp_path):
         thread.start()
         _wait(lambda: server.started, "the server")
         studios.append((server, thread))
-        return studio, "http://127.0.0.1:{}/".format(port)
+        return studio, f"http://127.0.0.1:{port}/"
 
     yield start
     for item in studios:

@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import FAST_TRAIN, checked, chromium_path
 
 pytest.importorskip("starlette")
@@ -31,7 +30,7 @@ def _studio(tmp_path, task="thumbs"):
     from edge_app.studio.core import Studio
     from edge_app.tasks.spec import load_task
 
-    source = "sim://{}?width=128&height=96&fps=30".format(task)
+    source = f"sim://{task}?width=128&height=96&fps=30"
     return checked(Studio(load_task(task), source, tmp_path / "data", tmp_path / "runs", TRAIN_ARGS).start())
 
 
@@ -213,7 +212,7 @@ def test_the_host_allow_list():
     assert not loop.allows(sorted(machine_names())[0]), "loopback only: not the machine's name"
     everywhere = HostAllowList("0.0.0.0", ["jetson.lab"])
     for ok in list(interface_addresses()) + list(machine_names()) + ["localhost", "jetson.lab:8080"]:
-        assert everywhere.allows("[{}]".format(ok) if ok.count(":") > 1 else ok), ok
+        assert everywhere.allows(f"[{ok}]" if ok.count(":") > 1 else ok), ok
     assert not everywhere.allows("evil.example:8080")
     assert not everywhere.allows("203.0.113.7"), "an address this machine does not have"
     one = HostAllowList("192.0.2.5")
@@ -349,7 +348,7 @@ def test_the_feature_cache_key_copes_with_a_vanished_file(tmp_path):
     from edge_app.tasks.train_config import TrainConfig
     from edge_app.train.fitting import feature_key
 
-    paths = [write_image(tmp_path / "a{}.jpg".format(i)) for i in range(2)]
+    paths = [write_image(tmp_path / f"a{i}.jpg") for i in range(2)]
     samples = [Sample(path=p, label="a") for p in paths]
     cfg = TrainConfig()
     before = feature_key(cfg, samples, (64, 64), "k")
@@ -469,14 +468,14 @@ def serving():
 def test_run_serve_refuses_a_rebinding_host(serving):
     port = serving.port
     for path in ("/", "/results", "/stream"):
-        status, data = _get(port, path, "evil.example:{}".format(port))
+        status, data = _get(port, path, f"evil.example:{port}")
         assert status == 421 and b"\xff\xd8" not in data and b"thumbs_up" not in data, path
     assert _get(port, "/results", None)[0] == 421, "no Host at all"
-    status, data = _get(port, "/results", "127.0.0.1:{}".format(port))
+    status, data = _get(port, "/results", f"127.0.0.1:{port}")
     assert status == 200 and b"thumbs_up" in data
-    status, data = _get(port, "/", "localhost:{}".format(port))
+    status, data = _get(port, "/", f"localhost:{port}")
     assert status == 200 and b"/stream" in data
-    assert _get(port, "/results", "127.0.0.1:{}".format(port), method="POST")[0] == 501, "nothing to change"
+    assert _get(port, "/results", f"127.0.0.1:{port}", method="POST")[0] == 501, "nothing to change"
 
 
 def test_run_serve_allow_host(tmp_path):
@@ -484,7 +483,7 @@ def test_run_serve_allow_host(tmp_path):
 
     sink = ServeSink("127.0.0.1:0", allow_hosts=["cam.lab.example"])
     try:
-        assert _get(sink.port, "/", "cam.lab.example:{}".format(sink.port))[0] == 200
+        assert _get(sink.port, "/", f"cam.lab.example:{sink.port}")[0] == 200
         assert _get(sink.port, "/", "evil.example")[0] == 421
     finally:
         sink.finish()
@@ -515,13 +514,13 @@ def served(tmp_path):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     _wait(lambda: server.started, "the server")
-    target = "http://127.0.0.1:{}".format(port)
-    attack = ("<!doctype html><body><form id=f method=POST action='{0}/api/capture' enctype=text/plain>"
-              "<input name='{{\"label\":\"thumbs_up\",\"x\":\"' value='\"}}'></form><script>"
-              "fetch('{0}/api/capture', {{method: 'POST', mode: 'no-cors', credentials: 'include',"
-              " headers: {{'Content-Type': 'text/plain'}}, body: JSON.stringify({{label: 'thumbs_up'}})}})"
-              ".then(() => {{ document.title = 'sent'; }}, () => {{ document.title = 'sent'; }});"
-              "</script>").format(target).encode()
+    target = f"http://127.0.0.1:{port}"
+    attack = (f"<!doctype html><body><form id=f method=POST action='{target}/api/capture' enctype=text/plain>"
+              "<input name='{\"label\":\"thumbs_up\",\"x\":\"' value='\"}'></form><script>"
+              f"fetch('{target}/api/capture', {{method: 'POST', mode: 'no-cors', credentials: 'include',"
+              " headers: {'Content-Type': 'text/plain'}, body: JSON.stringify({label: 'thumbs_up'})})"
+              ".then(() => { document.title = 'sent'; }, () => { document.title = 'sent'; });"
+              "</script>").encode()
 
     class Attacker(BaseHTTPRequestHandler):
         def log_message(self, *args):
@@ -536,7 +535,7 @@ def served(tmp_path):
 
     evil = ThreadingHTTPServer(("127.0.0.1", 0), Attacker)
     threading.Thread(target=evil.serve_forever, daemon=True).start()
-    yield studio, target, "http://127.0.0.1:{}/".format(evil.server_address[1]), port
+    yield studio, target, f"http://127.0.0.1:{evil.server_address[1]}/", port
     evil.shutdown()
     evil.server_close()
     server.should_exit = True
@@ -568,7 +567,7 @@ def test_in_a_browser_other_pages_and_rebound_names_are_refused(served, tmp_path
             page.wait_for_load_state()
             time.sleep(0.5)
             assert studio.session.counts["thumbs_up"] == 1, "nothing saved by the other page"
-            r = page.goto("http://evil.example:{}/frame.jpg".format(port))
+            r = page.goto(f"http://evil.example:{port}/frame.jpg")
             assert r.status == 421 and b"\xff\xd8" not in r.body()
         finally:
             browser.close()

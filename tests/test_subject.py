@@ -6,15 +6,15 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import capture_sim, eval_json, fast_train, train_bundle, write_class_tree, write_image
+
 from edge_app.dataset.formats import read_dataset
+from edge_app.dataset.subjects import CACHE_VERSION, scan_subjects
 from edge_app.model.results import ClassResult, NoSubject, PointsResult, smooth
 from edge_app.sources import open_source
 from edge_app.subject import providers
 from edge_app.subject.base import Subject, SubjectFinder, find_with_retry
 from edge_app.subject.crop import crop_box, crop_image, from_crop, to_crop
-from edge_app.dataset.subjects import CACHE_VERSION, scan_subjects
 from edge_app.subject.providers import PROVIDERS, TruthFinder, find_subject, make_finder
 from edge_app.subject.stage import crop_for, place
 
@@ -89,7 +89,7 @@ def test_border_retry_finds_a_subject_that_fills_the_frame():
 def test_declared_crops_always_get_a_subject(tmp_path, monkeypatch):
     monkeypatch.setitem(PROVIDERS, "blob", BlobFinder)
     for i in range(3):   # near-empty images: no blob at all
-        write_image(tmp_path / "data" / "a" / "{}.png".format(i), 40, 40, value=100, ext=".png")
+        write_image(tmp_path / "data" / "a" / f"{i}.png", 40, 40, value=100, ext=".png")
     write_image(tmp_path / "data" / "b" / "0.png", 40, 40, value=100, ext=".png")
     ds = read_dataset(tmp_path / "data").verify()
     cache = tmp_path / "cache"
@@ -359,7 +359,7 @@ def test_stored_rows_record_misses_so_no_detector_is_needed(tmp_path, monkeypatc
     from edge_app.dataset.subjects import stored_rows
 
     for i in range(2):
-        write_image(tmp_path / "data" / "a" / "{}.png".format(i), 40, 40, value=100, ext=".png")
+        write_image(tmp_path / "data" / "a" / f"{i}.png", 40, 40, value=100, ext=".png")
     ds = read_dataset(tmp_path / "data").verify()
     scan = scan_subjects(ds, "hand", "whole", cache_dir=tmp_path / "cache")
     rows = stored_rows(ds, scan)
@@ -410,7 +410,7 @@ def test_a_new_subject_cache_keeps_what_the_old_one_found(tmp_path, monkeypatch)
     from edge_app.dataset import subjects as mod
 
     for i in range(2):
-        write_image(tmp_path / "data" / "a" / "{}.png".format(i), 40, 40, value=100, ext=".png")
+        write_image(tmp_path / "data" / "a" / f"{i}.png", 40, 40, value=100, ext=".png")
     ds = read_dataset(tmp_path / "data").verify()
     old = mod.OLDER_VERSIONS[0]
     sig = [mod._signature(s.path) for s in ds.samples]

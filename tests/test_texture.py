@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_app.opencv import cv2
 from edge_app.model.inputs import INPUT_KINDS
+from edge_app.opencv import cv2
 from edge_app.sources import open_source
 from edge_app.subject.base import Subject
 from edge_app.subject.landmarks import feature_size, landmark_features
@@ -16,7 +16,7 @@ from edge_app.subject.texture import SIDE, aligned_crop, hog, texture_features, 
 def _face(seed: int = 4):
     """A simulated face, smoothed: the simulator's skin is per-pixel noise, which no two
     renderings share and which would drown the face's own shapes."""
-    src = open_source("sim://face?seed={}&width=320&height=240".format(seed))
+    src = open_source(f"sim://face?seed={seed}&width=320&height=240")
     src.open()
     frame = src.read()
     src.close()
@@ -105,10 +105,11 @@ def test_a_candidate_does_not_depend_on_the_ones_before_it(tmp_path):
     forced kind tells what auto keeps."""
     torch = pytest.importorskip("torch")
     from conftest import capture_sim
+
     from edge_app.model.inputs import LANDMARKS, TEXTURE
     from edge_app.tasks.spec import load_task
-    from edge_app.train.candidate import TrainJob
     from edge_app.tasks.train_config import build_config
+    from edge_app.train.candidate import TrainJob
     from edge_app.train.labelled import load_labelled
     from edge_app.train.pipeline import _train_all, resolve_device
     from edge_app.train.subjects import plan_input

@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
 from conftest import capture_sim, eval_json, fast_train, train_bundle, write_image  # noqa: E402
+
 from edge_app.cli import main  # noqa: E402
 from edge_app.errors import DatasetError, UserError  # noqa: E402
 from edge_app.tasks.spec import load_task  # noqa: E402
@@ -156,7 +157,7 @@ def test_group_split_keeps_subjects_together(tmp_path):
     from edge_app.dataset.samples import Sample
     from edge_app.train.split import split_indices
 
-    samples = [Sample(tmp_path / "S{:03d}_001_{:08d}.png".format(s, f), label=str(s % 2))
+    samples = [Sample(tmp_path / f"S{s:03d}_001_{f:08d}.png", label=str(s % 2))
                for s in range(20) for f in range(3)]
     strata = [s % 2 for s in range(20) for _ in range(3)]
     train_idx, val_idx = split_indices(samples, strata, 0.25, seed=1, group=r"^(S\d+)_")
@@ -215,7 +216,7 @@ def test_training_works_without_keypoints_support(sim_data, tmp_path, monkeypatc
 
 def test_bad_training_input_is_one_line(tmp_path, capsys):
     for i in range(3):
-        write_image(tmp_path / "one" / "thumbs_up" / "{}.jpg".format(i))
+        write_image(tmp_path / "one" / "thumbs_up" / f"{i}.jpg")
     assert main(["train", "--task", "thumbs", "--data", str(tmp_path / "one"), "--out",
                  str(tmp_path / "b")] + FAST) == 2
     err = capsys.readouterr().err
@@ -230,8 +231,8 @@ def test_points_outside_the_image_are_ignored_with_a_warning(tmp_path, capsys):
     root = tmp_path / "kp"
     rows = ["image,nose_x,nose_y,left_eye_x,left_eye_y,right_eye_x,right_eye_y"]
     for i in range(12):
-        write_image(root / "{}.jpg".format(i), 64, 64, value=20 * i)
-        rows.append("{}.jpg,{},30,40,20,20,20".format(i, 200 if i == 0 else 32))
+        write_image(root / f"{i}.jpg", 64, 64, value=20 * i)
+        rows.append(f"{i}.jpg,{200 if i == 0 else 32},30,40,20,20,20")
     (root / "k.csv").write_text("\n".join(rows) + "\n")
     train_bundle("face", root, tmp_path / "b", *FAST)
     assert "1 image(s) have a point outside the image" in capsys.readouterr().out
@@ -256,7 +257,7 @@ def test_eval_takes_a_subset_and_names_skipped(sim_data, tmp_path, capsys):
     subset = tmp_path / "subset"
     for name in ("1", "2", "0"):
         for i in range(2):
-            write_image(subset / name / "{}.jpg".format(i), 96, 96)
+            write_image(subset / name / f"{i}.jpg", 96, 96)
     capsys.readouterr()
     assert main(["eval", "--model", str(bundle), "--data", str(subset), "--no-progress"]) == 0
     out = capsys.readouterr().out

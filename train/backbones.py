@@ -37,15 +37,15 @@ def _load_state(path: str) -> Dict[str, Any]:
 
     p = Path(path).expanduser()
     if not p.is_file():
-        raise UserError("--weights {}: file not found".format(path))
+        raise UserError(f"--weights {path}: file not found")
     try:
         state = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise UserError("--weights {}: not a PyTorch weights file ({})".format(path, str(exc).splitlines()[0]))
+        raise UserError(f"--weights {path}: not a PyTorch weights file ({str(exc).splitlines()[0]})")
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict):
-        raise UserError("--weights {}: expected a state_dict".format(path))
+        raise UserError(f"--weights {path}: expected a state_dict")
     return state
 
 
@@ -62,10 +62,10 @@ def _torchvision_state(name: str) -> Dict[str, Any]:
         return enum.get_state_dict(progress=True)
     except Exception as exc:   # offline, proxy, certificate: all mean "no weights here"
         raise UserError(
-            "no ImageNet weights for {} ({}): they are not in the torch cache ({}) and could not "
+            f"no ImageNet weights for {name} ({type(exc).__name__}): they are not in the torch cache ({cached}) and could not "
             "be downloaded; copy the file there, pass --weights PATH, use --arch "
             "efficientnet_lite0 (its weights install offline), or --weights none to train from "
-            "scratch".format(name, type(exc).__name__, cached))
+            "scratch")
 
 
 def _resnet(name: str, channels: int) -> Backbone:
@@ -77,8 +77,7 @@ def _resnet(name: str, channels: int) -> Backbone:
             state = _torchvision_state(name) if weights == "imagenet" else _load_state(weights)
             missing, _ = model.load_state_dict(state, strict=False)
             if [k for k in missing if not k.startswith("fc.")]:
-                raise UserError("--weights {}: not {} weights (missing {})".format(
-                    weights, name, missing[0]))
+                raise UserError(f"--weights {weights}: not {name} weights (missing {missing[0]})")
         return model
 
     def build(weights: str) -> Any:

@@ -13,6 +13,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_app import __version__
+from edge_app.dataset.atomic import atomic_write_bytes, atomic_write_text
+from edge_app.dataset.samples import Sample
+from edge_app.errors import UserError
 from edge_app.model.bundle import (
     BUNDLE_FILE,
     ONNX_FILE,
@@ -21,9 +24,6 @@ from edge_app.model.bundle import (
     Bundle,
     read_bundle,
 )
-from edge_app.dataset.atomic import atomic_write_bytes, atomic_write_text
-from edge_app.dataset.samples import Sample
-from edge_app.errors import UserError
 from edge_app.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -114,13 +114,13 @@ def _write_sample(folder: Path, val: Sequence[Sample], targets: np.ndarray, task
     for rank, i in enumerate(order[:SAMPLE_SIZE]):
         s = val[int(i)]
         if s.crop is None:
-            name = "{:03d}{}".format(rank, s.path.suffix.lower())
+            name = f"{rank:03d}{s.path.suffix.lower()}"
             shutil.copyfile(s.path, folder / name)
         else:   # what the model sees: the subject's crop (points are in its coordinates)
             from edge_app.opencv import cv2
             from edge_app.train.torch_data import load_sample_image
 
-            name = "{:03d}.png".format(rank)
+            name = f"{rank:03d}.png"
             ok, data = cv2().imencode(".png", load_sample_image(s))
             atomic_write_bytes(folder / name, data.tobytes())
         labels.append(dict(kind.sample_label(targets[int(i)], task), image=name, source=str(s.path)))
@@ -144,13 +144,13 @@ def load_model(path: Path, device: Optional[str] = None) -> Tuple[Bundle, Any]:
     model = bundle.plan.kind.training().build(bundle)
     weights = bundle.weights_path
     if not weights.is_file():
-        raise UserError("{}: missing {}; retrain, or copy the whole bundle folder".format(path, WEIGHTS_FILE))
+        raise UserError(f"{path}: missing {WEIGHTS_FILE}; retrain, or copy the whole bundle folder")
     try:
         state = torch.load(str(weights), map_location="cpu", weights_only=True)
         model.load_state_dict(state)
     except Exception as exc:   # truncated zip, garbage, a pickle that is not weights, other shapes
-        raise UserError("{}: the weights cannot be loaded ({}): the file is corrupt or from another "
-                        "model; retrain, or copy the bundle again".format(weights, _why(exc)))
+        raise UserError(f"{weights}: the weights cannot be loaded ({_why(exc)}): the file is corrupt or from another "
+                        "model; retrain, or copy the bundle again")
     model.eval()
     if device:
         model.to(device)

@@ -34,7 +34,7 @@ class View:
     # other cameras would show it), for training views; None where the kind has none
     looks: Optional[np.ndarray] = None
 
-    def pick(self, idx: Sequence[int]) -> "View":
+    def pick(self, idx: Sequence[int]) -> View:
         rows = list(idx)
         return View([self.samples[i] for i in rows], self.targets[rows], self.sizes[rows],
                     None if self.features is None else self.features[rows], [], self.schema,

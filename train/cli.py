@@ -106,8 +106,8 @@ def _need_torch() -> None:
         import torch  # noqa: F401
         import torchvision  # noqa: F401
     except ImportError as exc:
-        raise SystemExit("error: training needs torch and torchvision ({}): pip install "
-                         "'edge-app[train]' (on a Jetson, NVIDIA's torch wheel first)".format(exc))
+        raise SystemExit(f"error: training needs torch and torchvision ({exc}): pip install "
+                         "'edge-app[train]' (on a Jetson, NVIDIA's torch wheel first)")
 
 
 OVERRIDES = ("arch", "weights", "mode", "epochs", "batch_size", "lr", "label_smoothing",

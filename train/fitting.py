@@ -17,11 +17,11 @@ import torch
 
 from edge_app.dataset.samples import Sample
 from edge_app.errors import UserError
-from edge_app.train.augment import Transform, eval_transform
 from edge_app.tasks.train_config import TrainConfig
-from edge_app.train.torch_data import CropAugment, ImageDataset, loader
 from edge_app.train import progress as progress_events
+from edge_app.train.augment import Transform, eval_transform
 from edge_app.train.network import EdgeModel, freeze_backbone, freeze_batchnorm, param_groups
+from edge_app.train.torch_data import CropAugment, ImageDataset, loader
 
 log = logging.getLogger(__name__)
 
@@ -71,17 +71,17 @@ def feature_key(cfg: TrainConfig, samples: Sequence[Sample], size: Tuple[int, in
     h = hashlib.sha1()
     weights = cfg.weights
     if Path(weights).is_file():
-        weights += ":{}".format(Path(weights).stat().st_mtime_ns)
+        weights += f":{Path(weights).stat().st_mtime_ns}"
     # The last item versions the preprocessing and augmentation code: bump it when they
     # change, or cached features would no longer match what eval and the live loop compute.
     h.update(json.dumps([cfg.arch, weights, list(size), cfg.views, cfg.seed, kind, "v4"]).encode())
     for s in samples:
         try:
             st = s.path.stat()
-            stamp = "{}|{}".format(st.st_size, st.st_mtime_ns)
+            stamp = f"{st.st_size}|{st.st_mtime_ns}"
         except OSError:
             stamp = "missing"
-        h.update("{}|{}|{}\n".format(s.path, stamp, s.crop).encode())
+        h.update(f"{s.path}|{stamp}|{s.crop}\n".encode())
     return h.hexdigest()[:20]
 
 
@@ -93,8 +93,7 @@ def view_features(model: EdgeModel, samples: Sequence[Sample], targets: np.ndarr
     targets (augmentation moves keypoints). Cached on disk by :func:`feature_key`."""
     path = None
     if cache is not None:
-        path = cache / "{}.npz".format(feature_key(cfg, samples, size, "{}|{}".format(
-            type(train_tf).__name__, crop_augment)))
+        path = cache / "{}.npz".format(feature_key(cfg, samples, size, f"{type(train_tf).__name__}|{crop_augment}"))
         if path.is_file():
             data = np.load(path)
             return data["x"].astype(np.float32), data["y"], True
@@ -105,7 +104,7 @@ def view_features(model: EdgeModel, samples: Sequence[Sample], targets: np.ndarr
     for v in range(cfg.views):
         ds = ImageDataset(samples, list(targets), train_tf, crop_augment)
         feats, labels = [], []
-        bar = _bar(len(samples), "augmented view {}/{}".format(v + 1, cfg.views), progress)
+        bar = _bar(len(samples), f"augmented view {v + 1}/{cfg.views}", progress)
         with torch.no_grad():
             model.eval()
             for images, target in loader(ds, cfg.batch_size, False, cfg.workers, _stack, seed=cfg.seed + v):
@@ -194,7 +193,7 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
             model.train()
             freeze_batchnorm(model)
             total, seen = 0.0, 0
-            bar = _bar(len(ds), "epoch {}/{}".format(epoch, cfg.epochs), progress)
+            bar = _bar(len(ds), f"epoch {epoch}/{cfg.epochs}", progress)
             for images, target in dl:
                 images = images.to(device, non_blocking=True)
                 if cuda:
@@ -213,7 +212,7 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
                 total += float(loss.detach()) * len(images)
                 seen += len(images)
                 bar.update(len(images))
-                bar.set_postfix(loss="{:.4f}".format(total / seen))
+                bar.set_postfix(loss=f"{total / seen:.4f}")
             bar.close()
             result.images_seen += seen
             out = predict(model, val[0], size, device, cfg.batch_size, cfg.workers) if len(val[0]) else None
@@ -237,10 +236,9 @@ def fit_full(model: EdgeModel, kind: Any, task: Any, train: Tuple[Sequence[Sampl
     except KeyboardInterrupt:
         # The checkpoint on disk is the end of the last whole epoch: resuming repeats this one.
         if not checkpoint.is_file():
-            raise UserError("interrupted during epoch {}: no epoch finished, nothing saved".format(epoch))
-        raise UserError("interrupted during epoch {}: progress up to epoch {} is saved in {}; "
-                        "continue with the same command plus --resume".format(
-                            epoch, epoch - 1, checkpoint))
+            raise UserError(f"interrupted during epoch {epoch}: no epoch finished, nothing saved")
+        raise UserError(f"interrupted during epoch {epoch}: progress up to epoch {epoch - 1} is saved in {checkpoint}; "
+                        "continue with the same command plus --resume")
     if best_state is not None:
         model.load_state_dict(best_state)
     return result
@@ -273,7 +271,7 @@ def _save(path: Path, model: Any, opt: Any, sched: Any, scaler: Any, result: Fit
 def _restore(path: Path, model: Any, opt: Any, sched: Any, scaler: Any,
              result: FitResult) -> Tuple[int, Any, float, int]:
     if not path.is_file():
-        raise UserError("--resume: no checkpoint at {}; start without --resume".format(path))
+        raise UserError(f"--resume: no checkpoint at {path}; start without --resume")
     ck = torch.load(str(path), map_location="cpu", weights_only=True)
     model.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optimizer"])

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from edge_app.tasks.spec import TaskSpec
-from edge_app.train import progress
 from edge_app.tasks.train_config import TrainConfig
+from edge_app.train import progress
 
 History = Tuple[List[Dict[str, Any]], Dict[str, Any], int]
 

@@ -12,8 +12,13 @@ import torch.nn as nn
 
 from edge_app.dataset.samples import Dataset, Sample
 from edge_app.subject.base import Subject
-from edge_app.subject.landmarks import (LocalFrame, feature_size, join_features, landmark_features,
-                                        split_features)
+from edge_app.subject.landmarks import (
+    LocalFrame,
+    feature_size,
+    join_features,
+    landmark_features,
+    split_features,
+)
 from edge_app.tasks.spec import TaskSpec
 
 
@@ -56,8 +61,8 @@ def make_model(task: TaskSpec, schema: str, width: int, arch: str = MLP_ARCH) ->
     if head is not None:
         return head.build(task)
     if arch != MLP_ARCH:
-        raise UserError("landmark model '{}' is from a later edge-app; upgrade edge-app to load "
-                        "it".format(arch))
+        raise UserError(f"landmark model '{arch}' is from a later edge-app; upgrade edge-app to load "
+                        "it")
     return LandmarkModel(width, out_features(task), prior=point_prior(task, schema, width))
 
 
@@ -142,7 +147,7 @@ def texture_data(samples: Sequence[Sample], x: np.ndarray, scan: Any, ds: Datase
         subject = subject_of[id(s)]
         image, problem = read_image(s.path)
         if image is None:   # verified before training; changed on disk since
-            raise DatasetError("{}: {}".format(s.path, problem))
+            raise DatasetError(f"{s.path}: {problem}")
         found = landmark_features(subject, None)
         assert found is not None and subject is not None
         rows.append(texture_features(image, found[1], subject.kind))

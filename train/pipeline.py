@@ -11,8 +11,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 from edge_app.errors import DatasetError, UserError
 from edge_app.model.inputs import InputKind, InputPlan, auto_candidates
 from edge_app.tasks.spec import TaskSpec, load_task
-from edge_app.tasks.train_config import AUTO_INPUTS
-from edge_app.tasks.train_config import TrainConfig, build_config
+from edge_app.tasks.train_config import AUTO_INPUTS, TrainConfig, build_config
 from edge_app.train.candidate import Candidate, TrainJob
 from edge_app.train.labelled import load_labelled
 
@@ -25,7 +24,7 @@ def resolve_device(name: str) -> Any:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device {}: this torch has no CUDA device; use --device cpu".format(name))
+        raise UserError(f"--device {name}: this torch has no CUDA device; use --device cpu")
     return torch.device(name)
 
 
@@ -106,7 +105,7 @@ def _train_auto(job: TrainJob, kinds: List[InputKind]) -> Dict[str, Candidate]:
     todo = [k for k in kinds if k not in cheap]
     if not todo:
         if not found:
-            raise DatasetError("{}: no input kind could be trained".format(job.data))
+            raise DatasetError(f"{job.data}: no input kind could be trained")
         return found
     try:
         found.update(_train_all(job, todo, True, bool(found)))
@@ -145,7 +144,7 @@ def _train_all(job: TrainJob, kinds: List[InputKind], auto: bool, have_one: bool
                      job.task.task_kind.training().describe(cand.metrics) if cand.metrics else "n/a",
                      cand.seconds)
     if not found and not have_one:
-        raise DatasetError("{}: no input kind could be trained".format(job.data))
+        raise DatasetError(f"{job.data}: no input kind could be trained")
     return found
 
 
@@ -239,7 +238,7 @@ def evaluate(bundle_path: Path, data: Path, fmt: str = "auto", json_path: Option
     kind = task.task_kind.training()
     ds = load_labelled(Path(data), task, fmt, "eval", progress)
     if not ds.samples:
-        raise DatasetError("{}: no images of task '{}' to evaluate".format(data, task.name))
+        raise DatasetError(f"{data}: no images of task '{task.name}' to evaluate")
     plan = dataclasses.replace(bundle.plan, crops=crops or declared_crops(Path(data)))
     trainer = plan.kind.training()
     start = time.monotonic()
@@ -265,7 +264,7 @@ def evaluate(bundle_path: Path, data: Path, fmt: str = "auto", json_path: Option
             log.warning(bias_hint(metrics))
         metrics = _with_baseline(metrics, ds, view, task, plan, norm, progress)
     for name, acc in metrics.get("per_class", {}).items():
-        log.info("  %-12s %s", name, "n/a" if acc is None else "{:.1%}".format(acc))
+        log.info("  %-12s %s", name, "n/a" if acc is None else f"{acc:.1%}")
     result = dict(metrics, bundle=str(bundle_path), data=str(data), notes=ds.notes,
                   input=plan.input, missed_files=[str(s.path) for s in view.missed])
     if json_path:

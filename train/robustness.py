@@ -185,7 +185,7 @@ class _Renders:
         # a model of the whole frame reads no subject: nothing to search for
         self.needs_subject = subjects and bool(plan.subject) and job.task.subject != "none"
         key = json.dumps([self.kind, self.provider, self.crops, CACHE_VERSION, SHIFTS_VERSION])
-        self.path = self.dir / "subjects-{}.json".format(hashlib.sha1(key.encode()).hexdigest()[:16])
+        self.path = self.dir / f"subjects-{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
         self.cache = load_cache(self.path)
         self.version = SHIFTS_VERSION
         self.finder: Any = None
@@ -247,9 +247,9 @@ class _Renders:
         return _dataset(self._ds, out_samples, self.images), scan
 
     def _render(self, sample: Sample, shift: Any, box: Any, path: Path) -> Optional[np.ndarray]:
-        from edge_app.opencv import cv2
         from edge_app.dataset.atomic import atomic_write_bytes
         from edge_app.dataset.verify import read_image
+        from edge_app.opencv import cv2
 
         image, _ = read_image(sample.path)
         if image is None:

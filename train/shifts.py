@@ -45,9 +45,9 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge_app.opencv import cv2
-from edge_app.errors import DatasetError, UserError, did_you_mean
 from edge_app.camera.rotation import inverse, rotate_image, rotate_normalized
+from edge_app.errors import DatasetError, UserError, did_you_mean
+from edge_app.opencv import cv2
 
 # Bump when a shift's output changes: rendered copies with another version are rendered again.
 SHIFTS_VERSION = 1
@@ -316,8 +316,8 @@ def _class_images(src: Path) -> List[Tuple[str, Path]]:
     folders = sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith("."))
     images = [(p.relative_to(src).as_posix(), p) for d in folders for p in list_images(d, recursive=False)]
     if not images:
-        raise DatasetError("{}: no class folders with images to render (expected "
-                           "<class>/<image>.jpg)".format(src))
+        raise DatasetError(f"{src}: no class folders with images to render (expected "
+                           "<class>/<image>.jpg)")
     return images
 
 
@@ -327,7 +327,7 @@ def _fingerprint(images: Sequence[Tuple[str, Path]], shift: Shift, boxes: Mappin
                                 default=str).encode())
     for rel, path in images:
         st = path.stat()
-        h.update("{}|{}|{}|{}\n".format(rel, st.st_size, st.st_mtime_ns, boxes.get(rel)).encode())
+        h.update(f"{rel}|{st.st_size}|{st.st_mtime_ns}|{boxes.get(rel)}\n".encode())
     return h.hexdigest()
 
 
@@ -377,7 +377,7 @@ def render_dataset(src: Path, dst: Path, shift: str,
             out = upright(out, s.rotate)
         ok, data = cv.imencode(".png", out)
         if not ok:
-            raise DatasetError("{}: could not encode the shifted image".format(path))
+            raise DatasetError(f"{path}: could not encode the shifted image")
         target = dst / Path(rel).with_suffix(".png")
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, data.tobytes())

@@ -44,7 +44,7 @@ def _units(samples: Sequence[Sample], group: Optional[str]) -> List[List[int]]:
     try:
         pattern = re.compile(group)
     except re.error as exc:
-        raise UserError("--group {!r}: not a valid regular expression ({})".format(group, exc))
+        raise UserError(f"--group {group!r}: not a valid regular expression ({exc})")
     groups: Dict[str, List[int]] = defaultdict(list)
     unmatched = 0
     for i, s in enumerate(samples):

@@ -10,9 +10,6 @@ from typing import Any, List, Optional, Tuple
 import numpy as np
 
 from edge_app.dataset.samples import Dataset, Sample
-from edge_app.errors import UserError
-from edge_app.model.inputs import CROP, FRAME, InputPlan, input_kind
-from edge_app.subject.crop import PAD, crop_box, to_crop
 from edge_app.dataset.subjects import (
     LOW_RATE,
     SubjectScan,
@@ -20,6 +17,9 @@ from edge_app.dataset.subjects import (
     rates_by_label,
     scan_subjects,
 )
+from edge_app.errors import UserError
+from edge_app.model.inputs import CROP, FRAME, InputPlan, input_kind
+from edge_app.subject.crop import PAD, crop_box, to_crop
 from edge_app.tasks.spec import TaskSpec
 from edge_app.tasks.train_config import AUTO_INPUTS
 
@@ -39,7 +39,7 @@ def plan_input(ds: Dataset, task: TaskSpec, cfg: Any, progress: bool) -> Tuple[I
     except UserError as exc:
         if asked is not None:
             raise
-        return InputPlan(FRAME.name, reason="no subject detector ({})".format(exc)), None
+        return InputPlan(FRAME.name, reason=f"no subject detector ({exc})"), None
     # auto: the subject kinds are all candidates; the plan names the one that resumes
     chosen = asked or CROP
     plan = InputPlan(chosen.name, task.subject, PAD, cfg.subject_provider, crops, round(scan.rate, 4))
@@ -49,14 +49,14 @@ def plan_input(ds: Dataset, task: TaskSpec, cfg: Any, progress: bool) -> Tuple[I
             return InputPlan(FRAME.name, detection_rate=plan.detection_rate,
                              reason=hint + "; training on whole frames"), scan
         log.warning(hint)
-    plan.reason = "{} found in {:.0%} of the images".format(task.subject, scan.rate)
+    plan.reason = f"{task.subject} found in {scan.rate:.0%} of the images"
     return plan, scan
 
 
 def report(ds: Dataset, scan: SubjectScan, kind: str) -> None:
     """Detection rate per class, printed; a warning when the pictures look turned."""
     per = rates_by_label(ds, scan)
-    text = ", ".join("{} {}/{}".format(k, f, t) for k, (f, t) in per.items())
+    text = ", ".join(f"{k} {f}/{t}" for k, (f, t) in per.items())
     log.info("subject: %s found in %.0f%% of %d images (%s; %d stored, %d cached, %d detected)",
              kind, 100 * scan.rate, len(scan.subjects), text, scan.stored, scan.cached, scan.detected)
     hint = rotation_hint(ds, scan)

@@ -13,8 +13,8 @@ import torch.nn as nn
 from edge_app.dataset.samples import Dataset
 from edge_app.tasks.spec import TaskSpec
 from edge_app.train.augment import KeypointTrain, Transform, classification_train
-from edge_app.train.torch_data import CropAugment
 from edge_app.train.head_fitting import fit_head_ridge, fit_head_sgd
+from edge_app.train.torch_data import CropAugment
 
 
 class GridPool(nn.Module):
@@ -188,7 +188,7 @@ class ClassificationKind:
                     task: TaskSpec) -> None:
         """One validation image's prediction on the plots' grid (a matplotlib axis)."""
         pred, true = self.label_text(output, task), task.labels[int(target)]
-        ax.set_title("{} / {}".format(pred, true), color="green" if pred == true else "red", fontsize=9)
+        ax.set_title(f"{pred} / {true}", color="green" if pred == true else "red", fontsize=9)
 
     def sample_label(self, target: Any, task: TaskSpec) -> Dict[str, Any]:
         """A validation sample's label as ``val_sample/labels.json`` stores it."""
@@ -390,7 +390,7 @@ def bias_hint(metrics: Dict[str, Any], min_images: int = 20, share: float = 0.5)
     """One line when most of the point error is a constant offset, else ""."""
     if metrics.get("n", 0) < min_images or metrics.get("bias_share", 0.0) < share:
         return ""
-    offsets = ", ".join("{} {:+.1f},{:+.1f}".format(p, x, y) for p, (x, y) in metrics["bias_px"].items())
+    offsets = ", ".join(f"{p} {x:+.1f},{y:+.1f}" for p, (x, y) in metrics["bias_px"].items())
     return ("{:.0%} of the point error is a constant offset (px, x right, y down: {}): these labels "
             "put the points elsewhere than the training data did (another convention); train "
             "on a few dozen images labelled like these, on their own (mixed into many of the old "

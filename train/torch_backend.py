@@ -33,7 +33,7 @@ class TorchBackend(Backend):
             from edge_app.export.onnx_export import export_wrapper
             from edge_app.train.bundle import load_model
         except ImportError as exc:
-            raise UserError("the torch backend needs torch ({}): pip install 'edge-app[train]'".format(exc))
+            raise UserError(f"the torch backend needs torch ({exc}): pip install 'edge-app[train]'")
         if self.threads:
             torch.set_num_threads(self.threads)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -10,10 +10,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from edge_app.opencv import cv2
 from edge_app.dataset.samples import Sample
 from edge_app.dataset.verify import read_image
 from edge_app.errors import DatasetError
+from edge_app.opencv import cv2
 from edge_app.train.augment import Transform
 
 
@@ -77,7 +77,7 @@ def load_sample_image(sample: Sample) -> np.ndarray:
     """The image a model sees for ``sample`` (BGR): the file, or its subject's crop."""
     image, problem = read_image(sample.path)
     if image is None:   # verified before training; changed on disk since
-        raise DatasetError("{}: {}".format(sample.path, problem))
+        raise DatasetError(f"{sample.path}: {problem}")
     if sample.crop is not None:
         from edge_app.subject.crop import CropBox, crop_image
 

@@ -28,8 +28,7 @@ class OnnxBackend(Backend):
             raise UserError("the onnx backend needs ONNX Runtime: pip install onnxruntime "
                             "(onnxruntime-gpu on a desktop GPU; NVIDIA's wheel on a Jetson)")
         if model.onnx is None:
-            raise UserError("{}: no model.onnx yet; run edge-app export --model {}".format(
-                model.bundle, model.bundle))
+            raise UserError(f"{model.bundle}: no model.onnx yet; run edge-app export --model {model.bundle}")
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.log_severity_level = 3
@@ -38,8 +37,7 @@ class OnnxBackend(Backend):
         try:
             self.session = ort.InferenceSession(str(model.onnx), options, providers=providers)
         except Exception as exc:
-            raise UserError("{}: ONNX Runtime cannot load it ({})".format(
-                model.onnx, str(exc).splitlines()[0][:200]))
+            raise UserError(f"{model.onnx}: ONNX Runtime cannot load it ({str(exc).splitlines()[0][:200]})")
         self.provider = self.session.get_providers()[0]
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.outputs = [o.name for o in self.session.get_outputs()]
@@ -54,7 +52,7 @@ class OnnxBackend(Backend):
 
     def describe(self) -> str:
         short = self.provider.replace("ExecutionProvider", "")
-        return "onnx ({}{})".format(short, ", {} threads".format(self.threads) if short == "CPU" else "")
+        return "onnx ({}{})".format(short, f", {self.threads} threads" if short == "CPU" else "")
 
     def close(self) -> None:
         self.session = None

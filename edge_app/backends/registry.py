@@ -8,12 +8,8 @@ available and says why.
 """
 from __future__ import annotations
 
-import importlib
-import os
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple, Type, cast
-
-import numpy as np
+from typing import List, Optional, Tuple, Type, cast
 
 from edge_app.backends.base import Backend, BackendOptions, Batch, as_inputs, to_nchw
 from edge_app.errors import UserError
@@ -35,7 +31,7 @@ class BackendEntry:
 
     def backend_class(self, name: str) -> Type[Backend]:
         """The backend's class, imported now; a UserError when its extra is not installed."""
-        missing = self.missing or "the {} backend cannot be imported ({{}})".format(name)
+        missing = self.missing or f"the {name} backend cannot be imported ({{}})"
         return cast(Type[Backend], resolve(self.target, missing))
 
 
@@ -74,13 +70,12 @@ def choose_backend(name: str, model: ModelInfo, threads: Optional[int] = None,
     or to warm up (any error: a TensorRT/numpy mismatch shows only at the first inference) is
     closed, named with its reason, and the next is tried."""
     if model.runs_on and name not in ("auto", model.runs_on):
-        raise UserError("--model {} runs on {} only, not --backend {}".format(
-            model.name, model.runs_on, name))
+        raise UserError(f"--model {model.name} runs on {model.runs_on} only, not --backend {name}")
     if name != "auto":
         backend = make_backend(name, threads, options)
         reason = _start(backend, model, warmup, reraise=True)
         if reason:
-            raise UserError("--backend {} cannot run {}: {}".format(name, model.name, reason))
+            raise UserError(f"--backend {name} cannot run {model.name}: {reason}")
         return backend, "asked for" if not model.runs_on else "the model's own backend"
     from edge_app.export.tensorrt_build import tensorrt_available
 
@@ -93,11 +88,11 @@ def choose_backend(name: str, model: ModelInfo, threads: Optional[int] = None,
         try:
             backend = make_backend(candidate, threads, options)
         except UserError as exc:
-            reasons.append("{}: {}".format(candidate, exc))
+            reasons.append(f"{candidate}: {exc}")
             continue
         reason = _start(backend, model, warmup)
         if reason:
-            reasons.append("{}: {}".format(candidate, reason))
+            reasons.append(f"{candidate}: {reason}")
             continue
         why = "the model's own backend" if model.runs_on else "the fastest available"
         if reasons:

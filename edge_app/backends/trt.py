@@ -33,8 +33,7 @@ class TrtBackend(Backend):
 
         require_name_based_io(trt)   # 8.4 and older: one line, not an AttributeError further on
         if model.onnx is None:
-            raise UserError("{}: no model.onnx to build an engine from; run edge-app export".format(
-                model.name))
+            raise UserError(f"{model.name}: no model.onnx to build an engine from; run edge-app export")
         try:
             from polygraphy import cuda
         except ImportError:
@@ -51,7 +50,7 @@ class TrtBackend(Backend):
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
-            raise UserError("{}: TensorRT could not load the engine; delete it to rebuild".format(path))
+            raise UserError(f"{path}: TensorRT could not load the engine; delete it to rebuild")
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
@@ -98,7 +97,7 @@ class TrtBackend(Backend):
         return numpy_dtype(self.engine.get_tensor_dtype(name))
 
     def describe(self) -> str:
-        return "trt ({})".format(self.precision)
+        return f"trt ({self.precision})"
 
     def close(self) -> None:
         for buf in self._buffers.values():

@@ -26,7 +26,7 @@ def l4t_release(text: Optional[str]) -> Optional[str]:
         revision = text.split("REVISION:")[1].split(",")[0].strip()
     except IndexError:
         return None
-    return "{}.{}".format(major, revision)
+    return f"{major}.{revision}"
 
 
 # L4T major.minor -> JetPack (the pairs NVIDIA publishes).

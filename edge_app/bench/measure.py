@@ -50,7 +50,7 @@ class Row:
 
     @property
     def key(self) -> str:
-        return "{}/{}/b{}".format(self.backend, self.precision, self.batch)
+        return f"{self.backend}/{self.precision}/b{self.batch}"
 
 
 def make_backend(name: str, precision: str, threads: Optional[int]) -> Backend:

@@ -79,7 +79,7 @@ def table(result: Dict[str, Any]) -> str:
         loop = r.get("loop") or {}
         if loop.get("stages_ms"):
             total = sum(loop["stages_ms"].values()) or 1.0
-            stage_rows = [[k, "{:.2f}".format(v), "{:.0%}".format(v / total)]
+            stage_rows = [[k, f"{v:.2f}", f"{v / total:.0%}"]
                           for k, v in loop["stages_ms"].items()]
             lines.append(_render(["stage", "ms", "share"], stage_rows, "loop on {}: {:.1f} FPS ({})".format(
                 r["describe"], loop["fps"], loop.get("source", ""))))
@@ -173,7 +173,7 @@ def compare(a: Dict[str, Any], b: Dict[str, Any]) -> str:
                      "{:.2f}x".format(r["fps"] / other["fps"]),
                      "{:.2f}".format(other["latency_ms"]["p50"]), "{:.2f}".format(r["latency_ms"]["p50"]),
                      "{:.2f}x".format(r["latency_ms"]["p50"] / other["latency_ms"]["p50"]),
-                     "{:.2f}x".format(loop_b / loop_a) if loop_a and loop_b else "-"])
+                     f"{loop_b / loop_a:.2f}x" if loop_a and loop_b else "-"])
     if not rows:
         return "nothing to compare: the two runs share no backend/precision/batch combination"
     head = ["combination", "A FPS", "B FPS", "B/A", "A p50", "B p50", "B/A", "loop B/A"]
@@ -186,7 +186,7 @@ def load(path: str) -> Dict[str, Any]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise UserError("{}: not a benchmark JSON ({})".format(path, exc))
+        raise UserError(f"{path}: not a benchmark JSON ({exc})")
     if not isinstance(data, dict) or "rows" not in data:
-        raise UserError("{}: not a benchmark JSON from edge-app bench --json".format(path))
+        raise UserError(f"{path}: not a benchmark JSON from edge-app bench --json")
     return data

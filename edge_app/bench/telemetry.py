@@ -142,8 +142,7 @@ def open_sources(names: Optional[List[str]] = None) -> tuple:
         try:
             sources.append(SOURCES[name]())
         except Exception as exc:   # ImportError, no service, no permission: all just notes
-            notes.append("telemetry {}: unavailable ({})".format(
-                name, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
+            notes.append(f"telemetry {name}: unavailable ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})")
         if name == "jtop" and sources:
             break   # on a Jetson, jtop has everything
     return sources, notes
@@ -158,7 +157,7 @@ class Sampler:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
-    def start(self) -> "Sampler":
+    def start(self) -> Sampler:
         self.samples, self._stop = [], threading.Event()
         if self.sources:
             self._thread = threading.Thread(target=self._run, name="telemetry", daemon=True)
@@ -202,6 +201,6 @@ def summarize(samples: List[Dict[str, Any]]) -> Dict[str, Any]:
     reasons = {str(s["throttle_reasons"]) for s in samples if s.get("throttle_reasons")} - {
         "0x0000000000000000", "0x0000000000000001"}   # none, or only "GPU idle"
     if temps and max(temps) >= THROTTLE_C or reasons:
-        out["throttling"] = ("temperature reached {:.0f} °C".format(max(temps)) if temps and
+        out["throttling"] = (f"temperature reached {max(temps):.0f} °C" if temps and
                              max(temps) >= THROTTLE_C else "GPU clock limits: " + ", ".join(sorted(reasons)))
     return out

@@ -115,18 +115,17 @@ class RotationEstimate:
         """e.g. "12 faces, 3 hands voted; 90: 92%"."""
         parts = ["{} {}{}".format(n, k, "s" if n != 1 else "") for k, n in sorted(self.counts.items()) if n]
         total = sum(self.votes.values())
-        shares = ", ".join("{}: {:.0%}".format(r, w / total) for r, w in
+        shares = ", ".join(f"{r}: {w / total:.0%}" for r, w in
                            sorted(self.votes.items(), key=lambda kv: -kv[1]) if w) if total else ""
         return "{} voted{}".format(" and ".join(parts) or "nothing", "; " + shares if shares else "")
 
     def summary(self) -> str:
         """One line: upright, turned by N, or unknown and why."""
         if self.rotation is None:
-            return "unknown: {} ({})".format(self.why, self.evidence())
+            return f"unknown: {self.why} ({self.evidence()})"
         if self.rotation == 0:
-            return "upright ({})".format(self.evidence())
-        return "turned: the picture needs {} degrees clockwise to be upright ({})".format(
-            self.rotation, self.evidence())
+            return f"upright ({self.evidence()})"
+        return f"turned: the picture needs {self.rotation} degrees clockwise to be upright ({self.evidence()})"
 
 
 class RotationVote:
@@ -162,8 +161,8 @@ class RotationVote:
         votes = {r: w for r, w in self.votes.items() if w}
         known = dict(votes=votes, counts=dict(self.counts), seen=self.seen, min_frames=self.min_frames)
         if self.voters < self.min_frames:
-            why = ("{} subject(s) gave upright evidence, {} needed: show a face, or a hand with "
-                   "fingers stretched".format(self.voters, self.min_frames))
+            why = (f"{self.voters} subject(s) gave upright evidence, {self.min_frames} needed: show a face, or a hand with "
+                   "fingers stretched")
             return RotationEstimate(None, why=why, **known)   # type: ignore[arg-type]
         best = max(self.votes, key=lambda r: self.votes[r])
         if self.votes[best] < self.min_share * total:
@@ -302,8 +301,7 @@ def read_frames(reader: Any, seconds: float, frame_timeout: float = 5.0
             if reader.finished:
                 return
             if time.monotonic() < deadline:
-                raise SourceError("{}: no frame for {:.0f} s; is the camera delivering?".format(
-                    reader.source.uri, frame_timeout))
+                raise SourceError(f"{reader.source.uri}: no frame for {frame_timeout:.0f} s; is the camera delivering?")
             return
         yield frame.image, frame.truth
 
@@ -339,17 +337,16 @@ class SourceCheck:
     def line(self) -> str:
         """One line for doctor and capture."""
         est, given = self.estimate, self.given
-        seen = "{} frame(s) in {:.1f} s".format(self.report.frames, self.report.seconds)
+        seen = f"{self.report.frames} frame(s) in {self.report.seconds:.1f} s"
         if self.needed is None:
-            return "unknown: {}; {}".format(est.why, seen)
-        as_given = " with rotate={} as given".format(given) if given else ""
+            return f"unknown: {est.why}; {seen}"
+        as_given = f" with rotate={given} as given" if given else ""
         if est.rotation == 0:
-            return "upright{} ({}; {})".format(as_given, est.evidence(), seen)
+            return f"upright{as_given} ({est.evidence()}; {seen})"
         if self.needed == 0:
-            return "turned by the rotate={} given: the camera is upright without it ({}; {})".format(
-                given, est.evidence(), seen)
+            return f"turned by the rotate={given} given: the camera is upright without it ({est.evidence()}; {seen})"
         return "turned: needs rotate={}{} ({}; {})".format(
-            self.needed, " (not {})".format(given) if given else "", est.evidence(), seen)
+            self.needed, f" (not {given})" if given else "", est.evidence(), seen)
 
     def fix(self) -> str:
         """What to do, or "" when nothing is to be done."""
@@ -438,8 +435,7 @@ class CameraWatch:
             est = self._check.result()
         report = FramesReport(est, frames=frames)
         current = found or SourceCheck(getattr(self.source, "uri", "camera"), self._given, report)
-        line = ("checking the camera's rotation: show a face or an open hand ({})".format(
-            est.evidence()) if state == "checking" else current.line())
+        line = (f"checking the camera's rotation: show a face or an open hand ({est.evidence()})" if state == "checking" else current.line())
         return {"state": state, "rotation": current.needed if state != "checking" else None,
                 "applied": int(getattr(self.source, "total_rotation", 0)), "line": line,
                 "fix": "" if state == "checking" else current.fix()}

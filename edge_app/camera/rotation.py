@@ -27,7 +27,7 @@ def parse_rotation(value: Any, where: str, error: Type[UserError] = UserError) -
     text = str(value).strip()
     # ASCII digits only: str.isdigit() also accepts "²", which int() refuses
     if isinstance(value, bool) or not re.fullmatch(r"-?[0-9]+", text) or int(text) % 360 not in ROTATIONS:
-        raise error("{}: rotate {!r} is not a quarter turn; use {}".format(where, value, ACCEPTED))
+        raise error(f"{where}: rotate {value!r} is not a quarter turn; use {ACCEPTED}")
     return int(text) % 360
 
 

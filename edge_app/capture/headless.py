@@ -42,8 +42,7 @@ def run_headless(reader: FrameReader, session: CaptureSession, count: int,
                 if reader.finished:
                     ended = True
                     break
-                raise UserError("{}: no frame for {:.0f} s; is the camera delivering?".format(
-                    reader.source.uri, frame_timeout))
+                raise UserError(f"{reader.source.uri}: no frame for {frame_timeout:.0f} s; is the camera delivering?")
             seen += 1
             if frame.rotation != reader.source.total_rotation:
                 continue   # read before the camera check's correction: not upright

@@ -6,10 +6,10 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
+from edge_app.camera.rotation import inverse, rotate_image
 from edge_app.dataset.meta import read_meta
 from edge_app.dataset.writer import AsyncWriter, DatasetWriter
 from edge_app.errors import UserError
-from edge_app.camera.rotation import inverse, rotate_image
 from edge_app.sources.base import Frame
 from edge_app.subject.base import SubjectFinder
 from edge_app.tasks.spec import TaskSpec
@@ -75,7 +75,7 @@ class CaptureSession:
         """Raise the writer's error (e.g. a full disk) in the caller."""
         if self.writer.error is not None:
             raise self.writer.error if isinstance(self.writer.error, UserError) else UserError(
-                "saving failed: {}".format(self.writer.error))
+                f"saving failed: {self.writer.error}")
 
     def save_class(self, frame: Frame, label: Optional[str] = None) -> bool:
         """Queue ``frame`` as an example of ``label`` (default: the selected class)."""
@@ -146,7 +146,7 @@ class CaptureSession:
         self.last_save = time.monotonic()
         subject = _subject(frame) or suggestion.subject.to_dict((frame.image.shape[1], frame.image.shape[0]))
         ok = self._submit(frame.image, label=suggestion.label, subject=subject)
-        return "saved as {}".format(suggestion.label) if ok else "writer busy: shot skipped"
+        return f"saved as {suggestion.label}" if ok else "writer busy: shot skipped"
 
     def discard_points(self) -> None:
         self.points.clear()
@@ -194,7 +194,7 @@ def camera_check_skipped(source: Any, seconds: float) -> str:
     if seconds <= 0:
         return "off (--camera-check 0)"
     if source.total_rotation:
-        return "rotate={} given with the source".format(source.total_rotation)
+        return f"rotate={source.total_rotation} given with the source"
     if not (source.live or source.has_truth):
         return "a file is what it is: declare a turn with ?rotate= (edge-app doctor --source finds it)"
     if not source.has_truth:
@@ -203,7 +203,7 @@ def camera_check_skipped(source: Any, seconds: float) -> str:
 
             import_mediapipe()
         except UserError as exc:
-            return "no detector ({})".format(exc)
+            return f"no detector ({exc})"
     return ""
 
 

@@ -62,7 +62,7 @@ def draw_overlay(image: np.ndarray, session: CaptureSession, burst: bool = False
     if burst:
         status.append("BURST")
     if session.writer.pending:
-        status.append("saving {}".format(session.writer.pending))
+        status.append(f"saving {session.writer.pending}")
     if message:
         status.append(message)
     help_text = help_text or (HELP_POINTS if session.is_points else HELP_CLASSES)
@@ -91,7 +91,7 @@ class CaptureWindow:
         self.burst = False
         self.message = ""
         self.frame: Optional[Frame] = None
-        self.name = "edge-app capture: {}".format(session.task.name)
+        self.name = f"edge-app capture: {session.task.name}"
         self._clicks: List[Any] = []
 
     def on_mouse(self, event: int, x: int, y: int, flags: int, param: Any) -> None:

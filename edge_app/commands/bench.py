@@ -98,11 +98,11 @@ def _settings(args: argparse.Namespace) -> Any:
     precisions = ["auto"] if args.precision == "auto" else _list(args.precision)
     for p in precisions:
         if p not in ("auto", "fp16", "fp32", "int8"):
-            raise UserError("--precision: unknown '{}'; choose from fp16, fp32, int8".format(p))
+            raise UserError(f"--precision: unknown '{p}'; choose from fp16, fp32, int8")
     try:
         batches = [int(v) for v in _list(args.batch)]
     except ValueError:
-        raise UserError("--batch: expected numbers like 1,4, got '{}'".format(args.batch))
+        raise UserError(f"--batch: expected numbers like 1,4, got '{args.batch}'")
     if not batches or min(batches) < 1 or args.frames < 1 or args.repeat < 1 or args.warmup < 0:
         raise UserError("--batch, --frames and --repeat must be at least 1 (--warmup at least 0)")
     return Settings(backends, precisions, batches, args.frames, args.warmup, args.repeat,
@@ -111,12 +111,11 @@ def _settings(args: argparse.Namespace) -> Any:
 
 def benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     """Every combination, with telemetry; the result as one JSON-ready dict."""
-    from edge_app.bench import environment, report, telemetry
     from edge_app.backends.registry import BACKENDS, backends_for
+    from edge_app.bench import environment, report, telemetry
     from edge_app.bench.measure import measure
-    from edge_app.model.info import load_model_info
-
     from edge_app.commands.run import detect_options
+    from edge_app.model.info import load_model_info
 
     s = _settings(args)
     info = load_model_info(args.model, detect_options(args))

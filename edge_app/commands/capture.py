@@ -138,8 +138,7 @@ def _suggester(task, has_truth: bool):
 
 def _headless(args: argparse.Namespace, task, source, interval: float) -> int:
     from edge_app.capture.headless import run_headless
-    from edge_app.capture.session import (CaptureSession, camera_check_skipped, capture_finder,
-                                          check_camera)
+    from edge_app.capture.session import CaptureSession, camera_check_skipped, capture_finder, check_camera
     from edge_app.errors import UserError
     from edge_app.sources import FrameReader
 
@@ -164,8 +163,7 @@ def _headless(args: argparse.Namespace, task, source, interval: float) -> int:
     finally:
         session.close()
     # What was saved is the command's answer (printed); the source and notes are status (logged).
-    print("saved {} image(s) to {} in {:.1f} s ({:.1f} images/s)".format(
-        stats.saved, args.out, stats.seconds, stats.rate))
+    print(f"saved {stats.saved} image(s) to {args.out} in {stats.seconds:.1f} s ({stats.rate:.1f} images/s)")
     if stats.ended_early:
         log.info("note: the source ended after %d frame(s), before --count %d",
                  stats.frames_seen, args.count)
@@ -175,5 +173,5 @@ def _headless(args: argparse.Namespace, task, source, interval: float) -> int:
 
 def _report(saved, out: str, counts) -> None:
     if saved is not None:
-        print("saved {} image(s) to {}".format(saved, out))
-    print("dataset now holds: " + ", ".join("{} {}".format(k, v) for k, v in counts.items()))
+        print(f"saved {saved} image(s) to {out}")
+    print("dataset now holds: " + ", ".join(f"{k} {v}" for k, v in counts.items()))

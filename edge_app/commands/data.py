@@ -103,14 +103,13 @@ def run_import(args: argparse.Namespace) -> int:
                             load_task(args.task) if args.task else None,
                             ReadOptions(sides=args.sides, coords=args.coords),
                             progress=sys.stderr.isatty())
-    print("imported {} image(s) from {} ({} layout) into {} (task '{}')".format(
-        result.images, args.src, result.format, result.out, result.task))
-    print("counts: " + ", ".join("{} {}".format(k, v) for k, v in result.counts.items()))
+    print(f"imported {result.images} image(s) from {args.src} ({result.format} layout) into {result.out} (task '{result.task}')")
+    print("counts: " + ", ".join(f"{k} {v}" for k, v in result.counts.items()))
     for note in result.notes:
         log.info("note: %s", note)
     problems = result.problems
     if problems:
-        print("skipped {} problem file(s):".format(len(problems)))
+        print(f"skipped {len(problems)} problem file(s):")
         for problem in problems[:20]:
             print("  - " + problem)
     return 0

@@ -68,10 +68,10 @@ def demo_task(task: str, out: Path, captures: int, frames: int) -> Dict[str, Any
         # The demo's own report is printed: a step's name, then "done in" on the same line
         # when it ends, which a log record (one whole line) cannot do.
         start = time.monotonic()
-        print("  {:<9}".format(name), end="", flush=True)
+        print(f"  {name:<9}", end="", flush=True)
         value = _quiet(logs / (name + ".log"), fn)
         timings[name] = round(time.monotonic() - start, 1)
-        print("done in {:.1f} s".format(timings[name]), flush=True)
+        print(f"done in {timings[name]:.1f} s", flush=True)
         return value
 
     import shutil
@@ -145,7 +145,7 @@ def report_text(parts: List[Dict[str, Any]], seconds: float) -> str:
     lines = ["# edge-app demo report", "",
              "Simulated camera; fast mode (EfficientNet-Lite0 with offline ImageNet weights at "
              "128 px for crops; a small MLP for landmarks), `--input auto`; ONNX Runtime on the "
-             "CPU. Total {:.0f} s.".format(seconds), "",
+             f"CPU. Total {seconds:.0f} s.", "",
              "| task | input | fresh frames | accuracy / error | live agreement | loop FPS | inference FPS | backend |",
              "|---|---|---|---|---|---|---|---|"]
     for p in parts:
@@ -158,10 +158,10 @@ def report_text(parts: List[Dict[str, Any]], seconds: float) -> str:
             "{:.1f}".format(p["loop_fps"]) if p["loop_fps"] else "-", p["inference_fps"], p["backend"]))
     lines += ["", "Median ms per live-loop stage:", ""]
     for p in parts:
-        lines.append("- {}: {}".format(p["task"], ", ".join("{} {:.2f}".format(k, v) for k, v in p["stages_ms"].items())))
+        lines.append("- {}: {}".format(p["task"], ", ".join(f"{k} {v:.2f}" for k, v in p["stages_ms"].items())))
     lines += ["", "Seconds per step:", ""]
     for p in parts:
-        lines.append("- {}: {}".format(p["task"], ", ".join("{} {}".format(k, v) for k, v in p["seconds"].items())))
+        lines.append("- {}: {}".format(p["task"], ", ".join(f"{k} {v}" for k, v in p["seconds"].items())))
     lines += ["", "Each task's folder holds dataset/, bundle/ (model.pt, model.onnx, plots/), "
               "live.mp4 (the annotated stream), live.jsonl, eval.json, bench.json, bench.png and logs/."]
     return "\n".join(lines) + "\n"
@@ -175,14 +175,14 @@ def run(args: argparse.Namespace) -> int:
         import onnxruntime  # noqa: F401
         import torch  # noqa: F401
     except ImportError as exc:
-        raise UserError("the demo trains and exports a model ({}): pip install -e "
-                        "'.[headless,train,export]'".format(exc))
+        raise UserError(f"the demo trains and exports a model ({exc}): pip install -e "
+                        "'.[headless,train,export]'")
     out = Path(args.out).expanduser()
     tasks = list(DEMO_TASKS) if args.task == "all" else [args.task]
     start = time.monotonic()
     parts = []
     for task in tasks:
-        print("{}:".format(task), flush=True)
+        print(f"{task}:", flush=True)
         parts.append(demo_task(task, out / task, args.captures, args.frames))
         p = parts[-1]
         score = ("accuracy {:.1%}".format(p["accuracy"]) if "accuracy" in p else

@@ -103,7 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_detection(p: argparse.ArgumentParser) -> None:
     """Options of detection models (shared with edge-app bench)."""
-    from edge_app.detect.layouts import LAYOUTS   # numpy only, which the CLI has loaded anyway
+    from edge_app.detect.layouts import LAYOUTS  # numpy only, which the CLI has loaded anyway
 
     names = list(LAYOUTS)
     g = p.add_argument_group("detection models")
@@ -119,15 +119,15 @@ def add_detection(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-det", type=int, default=100, help="at most this many boxes a frame")
 
 
-def detect_options(args: argparse.Namespace) -> "object":
+def detect_options(args: argparse.Namespace) -> object:
     from edge_app.detect.loading import DetectOptions
 
     return DetectOptions(args.labels, args.layout, args.conf, args.iou, args.classes, args.max_det)
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_app.opencv import has_gui
     from edge_app.errors import UserError
+    from edge_app.opencv import has_gui
     from edge_app.runtime.loop import Runner, check_models, run_loop
     from edge_app.runtime.sinks import JsonLinesSink, VideoSink
     from edge_app.sources import FrameReader, open_source
@@ -204,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _close_swap(swap: "Any") -> None:
+def _close_swap(swap: Any) -> None:
     """Stop a hot-swap watcher, and close the model it was holding ready, if any."""
     left = swap.close()
     if left is not None:
@@ -227,7 +227,7 @@ def _collector(args: argparse.Namespace, runners):
     if not args.collect:
         return None
     from edge_app.errors import UserError
-    from edge_app.runtime.collect import CollectPolicy, Collector
+    from edge_app.runtime.collect import Collector, CollectPolicy
 
     if args.collect_max_mb <= 0 or args.collect_every < 0 or not 0 < args.collect_below <= 1:
         raise UserError("--collect-max-mb must be > 0, --collect-every >= 0 and --collect-below "
@@ -263,28 +263,27 @@ def _swaps(args: argparse.Namespace, runners, runner_class):
 def _report_collect(collector, root: str) -> None:
     stats = collector.stats()
     for folder, kept in stats.kept.items():
-        reasons = ", ".join("{} {}".format(k, v) for k, v in kept.items() if v) or "none"
-        print("collect {}: {} frame(s) kept ({}); {} more hard ones skipped by the rate limit".format(
-            folder, sum(kept.values()), reasons, stats.limited.get(folder, 0)))
-    extra = "" if not stats.dropped else ", {} dropped (disk slower than the loop)".format(stats.dropped)
-    print("collect: {} frame(s) written to {}{}".format(stats.written, root, extra))
+        reasons = ", ".join(f"{k} {v}" for k, v in kept.items() if v) or "none"
+        print(f"collect {folder}: {sum(kept.values())} frame(s) kept ({reasons}); {stats.limited.get(folder, 0)} more hard ones skipped by the rate limit")
+    extra = "" if not stats.dropped else f", {stats.dropped} dropped (disk slower than the loop)"
+    print(f"collect: {stats.written} frame(s) written to {root}{extra}")
     if stats.error is not None:
-        print("collect: stopped writing: {}".format(stats.error))
+        print(f"collect: stopped writing: {stats.error}")
 
 
 def _failure(stats, sinks, source: str) -> str:
     """Why the run produced less than it was asked for ("" when it did not): no frame at all,
     or an output that stopped writing. The command then exits non-zero."""
     if stats.frames == 0:
-        return ("{}: no frame was read, so nothing was produced (unreadable images, an empty "
-                "video, count=0?); fix the source or point --source at another".format(source))
+        return (f"{source}: no frame was read, so nothing was produced (unreadable images, an empty "
+                "video, count=0?); fix the source or point --source at another")
     broken = [s for s in sinks if s.error is not None]
     if broken:
-        return "{}: {}".format(broken[0].name, broken[0].error)
+        return f"{broken[0].name}: {broken[0].error}"
     return ""
 
 
-def _backend(args: argparse.Namespace, info) -> "tuple":
+def _backend(args: argparse.Namespace, info) -> tuple:
     """The model's backend, loaded, and why; the built-in detectors' own backend takes the
     subject-provider and tracking settings."""
     from edge_app.backends.registry import BackendOptions, choose_backend
@@ -296,7 +295,7 @@ def _backend(args: argparse.Namespace, info) -> "tuple":
 def _what(info) -> str:
     if info.detector is None:
         return info.task.name
-    return "{} detector, {} classes".format(info.detector.layout.name, len(info.labels))
+    return f"{info.detector.layout.name} detector, {len(info.labels)} classes"
 
 
 def _tracker(args: argparse.Namespace, info):
@@ -308,11 +307,10 @@ def _tracker(args: argparse.Namespace, info):
 
 
 def _report(stats, sinks) -> None:
-    print("{} frames in {:.1f} s: {:.1f} FPS ({})".format(stats.frames, stats.seconds, stats.fps,
-                                                          stats.stopped_by))
-    print("median ms per stage: " + ", ".join("{} {:.2f}".format(k, v) for k, v in stats.stages_ms.items()))
+    print(f"{stats.frames} frames in {stats.seconds:.1f} s: {stats.fps:.1f} FPS ({stats.stopped_by})")
+    print("median ms per stage: " + ", ".join(f"{k} {v:.2f}" for k, v in stats.stages_ms.items()))
     for sink in sinks:
-        extra = "" if not sink.dropped else ", {} dropped (output slower than the loop)".format(sink.dropped)
-        print("{}: {} frame(s) written{}".format(sink.name, sink.written, extra))
+        extra = "" if not sink.dropped else f", {sink.dropped} dropped (output slower than the loop)"
+        print(f"{sink.name}: {sink.written} frame(s) written{extra}")
         if sink.error is not None:
-            print("{}: stopped writing: {}".format(sink.name, sink.error))
+            print(f"{sink.name}: stopped writing: {sink.error}")

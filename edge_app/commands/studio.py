@@ -74,8 +74,8 @@ def run(args: argparse.Namespace) -> int:
     if collected is not None and not collected.is_dir():
         from edge_app.errors import UserError
 
-        raise UserError("--collected {}: no such folder; give the folder edge-app run --collect "
-                        "wrote".format(collected))
+        raise UserError(f"--collected {collected}: no such folder; give the folder edge-app run --collect "
+                        "wrote")
     current = Path(args.current) if args.current else None
     if collected is not None and current is None and not _collected_link(collected):
         current = runs / "current"

@@ -11,7 +11,7 @@ TMP_MARK = ".part-"   # temp names: ".<name>.part-<random>"; readers skip dot-fi
 
 def temp_path(path: Path) -> Path:
     """A hidden temp name beside ``path`` (same filesystem, so the rename is atomic)."""
-    return path.with_name(".{}{}{}".format(path.name, TMP_MARK, uuid.uuid4().hex[:8]))
+    return path.with_name(f".{path.name}{TMP_MARK}{uuid.uuid4().hex[:8]}")
 
 
 def atomic_write_bytes(path: Union[str, Path], data: bytes, chunk: int = 1 << 20) -> Path:

@@ -25,10 +25,10 @@ def sample_path(root: Path, task: TaskSpec, folder: str, name: str) -> Path:
     else (``..``, slashes, other folders) is refused, so a request cannot reach outside."""
     allowed = ("images",) if task.task_kind.dataset_layout == "csv" else task.classes
     if folder not in allowed or not FILE_RE.match(name):
-        raise DatasetError("no sample {}/{} in this dataset".format(folder, name))
+        raise DatasetError(f"no sample {folder}/{name} in this dataset")
     path = Path(root) / folder / name
     if not path.is_file():
-        raise DatasetError("no sample {}/{} in this dataset".format(folder, name))
+        raise DatasetError(f"no sample {folder}/{name} in this dataset")
     return path
 
 
@@ -62,7 +62,7 @@ def remove(root: Path, task: TaskSpec, folder: str, name: str, lock: Optional[An
 
 
 def _remove(root: Path, task: TaskSpec, path: Path, target: Path, folder: str) -> Path:
-    image = "{}/{}".format(folder, path.name)
+    image = f"{folder}/{path.name}"
     if task.task_kind.dataset_layout == "csv":
         _drop_row(root / LABELS_FILE, image)
     path.replace(target)

@@ -18,11 +18,19 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge_app.dataset.samples import (LABELS_FILE, META_FILE, NATIVE_FORMAT, SPLITS_FILE, Dataset,
-                                    Problem, Sample, bad_name_problem)
+from edge_app.dataset.samples import (
+    LABELS_FILE,
+    META_FILE,
+    NATIVE_FORMAT,
+    SPLITS_FILE,
+    Dataset,
+    Problem,
+    Sample,
+    bad_name_problem,
+)
 from edge_app.errors import DatasetError, did_you_mean
-from edge_app.names import printable, utf8_name
 from edge_app.image_files import IMAGE_EXTENSIONS, list_images
+from edge_app.names import printable, utf8_name
 from edge_app.tasks.kinds import mirror_name
 
 XY_NAME = re.compile(r"^(-?\d+)_(-?\d+)_.+")
@@ -87,8 +95,7 @@ def _class_tree(root: Path, split: Optional[str] = None) -> _Tree:
         others = [p.name for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
                   and p.suffix.lower() not in IMAGE_EXTENSIONS]
         if others:
-            tree.notes.append("{}: ignored {} non-image file(s), e.g. {}".format(
-                folder.name, len(others), printable(others[0])))
+            tree.notes.append(f"{folder.name}: ignored {len(others)} non-image file(s), e.g. {printable(others[0])}")
     return tree
 
 
@@ -97,12 +104,11 @@ def _read_text(path: Path, encoding: str) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise DatasetError("{}: cannot read ({})".format(printable(path), exc.strerror or exc))
+        raise DatasetError(f"{printable(path)}: cannot read ({exc.strerror or exc})")
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise DatasetError("{}: not UTF-8 text (byte {} at offset {}); save it as UTF-8".format(
-            printable(path), hex(data[exc.start]), exc.start))
+        raise DatasetError(f"{printable(path)}: not UTF-8 text (byte {hex(data[exc.start])} at offset {exc.start}); save it as UTF-8")
 
 
 def _is_file(path: Path) -> bool:
@@ -124,7 +130,7 @@ def _read_splits(root: Path, samples: List[Sample]) -> None:
     try:
         rows = list(csv.DictReader(io.StringIO(_read_text(path, "utf-8"), newline="")))
     except csv.Error as exc:
-        raise DatasetError("{}: not a readable CSV ({})".format(path, exc))
+        raise DatasetError(f"{path}: not a readable CSV ({exc})")
     split_of = {}
     for row in rows:
         if not row.get("image") or not isinstance(row.get("split"), str):
@@ -139,8 +145,7 @@ def read_folders(root: Path, opts: ReadOptions, fmt: str = "folders") -> Dataset
     """A folder-per-class tree (also the course's classification layout)."""
     tree = _class_tree(root)
     if not tree.classes:
-        raise DatasetError("{}: no class folders found; expected {}/<class>/<image>.jpg".format(
-            root, root))
+        raise DatasetError(f"{root}: no class folders found; expected {root}/<class>/<image>.jpg")
     return Dataset(root, fmt, "classification", tuple(tree.classes), tree.samples,
                    problems=tree.problems, notes=_root_files_note(root) + tree.notes)
 
@@ -156,7 +161,7 @@ def read_jetson_inference(root: Path, opts: ReadOptions) -> Dataset:
         if not (root / split).is_dir():
             continue
         tree = _class_tree(root / split, split)
-        notes += ["{}/{}".format(split, n) for n in tree.notes]
+        notes += [f"{split}/{n}" for n in tree.notes]
         problems += tree.problems
         for name in tree.classes:
             if name not in classes:
@@ -174,16 +179,16 @@ def read_csv(root: Path, opts: ReadOptions, fmt: str = "csv") -> Dataset:
     try:
         rows = list(csv.reader(io.StringIO(_read_text(path, "utf-8-sig"), newline="")))
     except csv.Error as exc:
-        raise DatasetError("{}: not a readable CSV ({})".format(path, exc))
+        raise DatasetError(f"{path}: not a readable CSV ({exc})")
     if not rows:
-        raise DatasetError("{}: empty CSV; expected a header like image,nose_x,nose_y".format(path))
+        raise DatasetError(f"{path}: empty CSV; expected a header like image,nose_x,nose_y")
     header = [h.strip() for h in rows[0]]
     image_col = next((i for i, h in enumerate(header)
                       if h.lower() in ("image", "file", "filename", "path")), 0)
     points = list(dict.fromkeys(h[:-2] for h in header if h.endswith("_x") and h[:-2] + "_y" in header))
     if not points:
-        raise DatasetError("{}: no point columns; expected <point>_x,<point>_y pairs in the header"
-                           .format(path))
+        raise DatasetError(f"{path}: no point columns; expected <point>_x,<point>_y pairs in the header"
+                           )
     cols = [(header.index(p + "_x"), header.index(p + "_y")) for p in points]
     samples: List[Sample] = []
     problems: List[Problem] = []
@@ -193,13 +198,13 @@ def read_csv(root: Path, opts: ReadOptions, fmt: str = "csv") -> Dataset:
         try:
             values = [[_cell(row, cx), _cell(row, cy)] for cx, cy in cols]
         except ValueError as exc:
-            problems.append(Problem("{}:{}".format(path, n), "bad number: {}; row skipped".format(exc)))
+            problems.append(Problem(f"{path}:{n}", f"bad number: {exc}; row skipped"))
             continue
         name = row[image_col].strip() if len(row) > image_col else ""
         image = base / name
         if not name or not _is_file(image):
-            problems.append(Problem("{}:{}".format(path, n), "image '{}' not found; row skipped"
-                                    .format(name[:200])))
+            problems.append(Problem(f"{path}:{n}", f"image '{name[:200]}' not found; row skipped"
+                                    ))
             continue
         samples.append(Sample(image, points=np.array(values, dtype=np.float64)))
     ds = Dataset(base, fmt, "keypoints", _swap_sides(points, opts), samples,
@@ -268,7 +273,7 @@ def read_native(root: Path, opts: ReadOptions) -> Dataset:
             ds = read_csv(root / labels_file, ReadOptions(coords=coords), fmt=NATIVE_FORMAT)
         else:
             ds = Dataset(root, NATIVE_FORMAT, "keypoints", tuple(meta.get("points", [])),
-                         coords=coords, notes=["no {} yet: no labelled images".format(labels_file)])
+                         coords=coords, notes=[f"no {labels_file} yet: no labelled images"])
     else:
         listed = meta.get("classes", [])
         if any(_subdirs(root)):
@@ -341,18 +346,18 @@ def read_dataset(root, fmt: str = "auto", opts: Optional[ReadOptions] = None) ->
         return _read(root, fmt, opts or ReadOptions())
     except OSError as exc:   # a folder that cannot be listed, a file that vanished meanwhile
         where = printable(exc.filename) if exc.filename else printable(root)
-        raise DatasetError("{}: cannot read ({})".format(where, exc.strerror or exc))
+        raise DatasetError(f"{where}: cannot read ({exc.strerror or exc})")
 
 
 def _read(root: Path, fmt: str, opts: ReadOptions) -> Dataset:
     if not root.exists():
-        raise DatasetError("{}: no such folder".format(printable(root)))
+        raise DatasetError(f"{printable(root)}: no such folder")
     if root.is_dir() and not any(root.iterdir()):
-        raise DatasetError("{}: the folder is empty".format(printable(root)))
+        raise DatasetError(f"{printable(root)}: the folder is empty")
     if fmt not in FORMAT_CHOICES:
         raise DatasetError("unknown dataset format '{}'{}; formats: {}".format(
             fmt, did_you_mean(fmt, FORMAT_CHOICES), ", ".join(FORMAT_CHOICES)))
     name = detect_format(root) if fmt == "auto" else fmt
     if root.is_file() and name != "csv":
-        raise DatasetError("{}: a dataset is a folder (or a keypoints CSV file)".format(printable(root)))
+        raise DatasetError(f"{printable(root)}: a dataset is a folder (or a keypoints CSV file)")
     return FORMATS[name][1](root, opts)

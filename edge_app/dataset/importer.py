@@ -34,7 +34,7 @@ def task_from_dataset(ds: Dataset, name: str) -> Tuple[TaskSpec, Dict[str, str]]
     if kind.labels_key == "points":
         labels = [re.sub(r"[^a-z0-9_]", "_", n) if n[:1].isalpha() else "p_" + n for n in labels]
     task = parse_task({"name": _safe(name), "kind": ds.kind, kind.labels_key: labels},
-                      source="{} (imported)".format(ds.root))
+                      source=f"{ds.root} (imported)")
     return task, dict(zip(ds.labels, labels))
 
 
@@ -57,13 +57,13 @@ def import_dataset(src: Path, out: Path, fmt: str = "auto", task: Optional[TaskS
     never modified. Returns counts and what was skipped."""
     out = Path(out).expanduser()
     if out.exists() and any(out.iterdir()):
-        raise DatasetError("{}: already exists and is not empty; import into a new folder".format(out))
+        raise DatasetError(f"{out}: already exists and is not empty; import into a new folder")
     ds = read_dataset(src, fmt, opts).verify(progress=progress)
     if task is not None:
         ds = match_task(ds, task, purpose="import")
     else:
         task, rename = task_from_dataset(ds, Path(src).resolve().stem)
-        renamed = ["{} -> {}".format(a, b) for a, b in rename.items() if a != b]
+        renamed = [f"{a} -> {b}" for a, b in rename.items() if a != b]
         if renamed:
             ds.notes.append("renamed to safe names: " + ", ".join(renamed))
         for s in ds.samples:

@@ -51,7 +51,7 @@ def _leftovers(ds: Dataset) -> List[str]:
     """Temp files of an interrupted write (safe to delete)."""
     if not ds.root.is_dir():
         return []
-    return ["{}: unfinished write left by a crash (safe to delete)".format(printable(p))
+    return [f"{printable(p)}: unfinished write left by a crash (safe to delete)"
             for p in leftover_paths(ds.root)]
 
 
@@ -62,7 +62,7 @@ def _orphans(ds: Dataset) -> List[str]:
     from edge_app.image_files import list_images
 
     labelled = {s.path.resolve() for s in ds.samples}
-    return ["{}: image without a row in {}".format(printable(p), LABELS_FILE)
+    return [f"{printable(p)}: image without a row in {LABELS_FILE}"
             for p in list_images(ds.root / "images") if p.resolve() not in labelled]
 
 
@@ -80,13 +80,12 @@ def _subject_rows(ds: Dataset) -> List[str]:
             path, ", ".join(str(n) for n in torn[:5]) + (" ..." if len(torn) > 5 else "")))
     stale = sorted(name for name in rows if not _is_image(ds.root, name))
     if stale:
-        out.append("{}: {} row(s) name images that are not in the dataset, e.g. {}".format(
-            path, len(stale), printable(stale[0][:200])))
+        out.append(f"{path}: {len(stale)} row(s) name images that are not in the dataset, e.g. {printable(stale[0][:200])}")
     missing = [s.path for s in ds.samples if _relative(s.path, ds.root) not in rows]
     if missing:
-        out.append("{}: {} image(s) have no row (a capture killed before its row was written, or "
-                   "no hand or face found then), e.g. {}; their subjects are searched for when "
-                   "training".format(path, len(missing), printable(missing[-1])))
+        out.append(f"{path}: {len(missing)} image(s) have no row (a capture killed before its row was written, or "
+                   f"no hand or face found then), e.g. {printable(missing[-1])}; their subjects are searched for when "
+                   "training")
     return out
 
 
@@ -149,8 +148,8 @@ def _side_check(ds: Dataset) -> List[str]:
         if len(xs) >= 5:
             image_sided = float(np.mean(xs[:, 0] < xs[:, 1]))
             if image_sided > 0.8:
-                notes.append("'{}' is left of '{}' in the image in {:.0%} of rows: the labels look "
-                             "image-sided; re-import with --sides image".format(name, other, image_sided))
+                notes.append(f"'{name}' is left of '{other}' in the image in {image_sided:.0%} of rows: the labels look "
+                             "image-sided; re-import with --sides image")
     return notes
 
 
@@ -163,7 +162,7 @@ def format_summary(info: Dict[str, Any]) -> str:
     if info["coords"]:
         lines.append("coords    {}".format(info["coords"]))
     if info["splits"]:
-        lines.append("splits    " + ", ".join("{} {}".format(k, v) for k, v in sorted(info["splits"].items())))
+        lines.append("splits    " + ", ".join(f"{k} {v}" for k, v in sorted(info["splits"].items())))
     head = "point" if info["kind"] == "keypoints" else "class"
     width = max([len(head)] + [len(str(k)) for k in info["counts"]])
     lines.append("")
@@ -172,8 +171,8 @@ def format_summary(info: Dict[str, Any]) -> str:
         lines.append("{:<{w}}  {:>6}{}".format(name, count, "   <- empty" if count == 0 else "", w=width))
     sizes = list(info["sizes"].items())
     lines.append("")
-    lines.append("sizes     " + (", ".join("{} ({})".format(k, v) for k, v in sizes[:5])
-                                 + (", ... {} more".format(len(sizes) - 5) if len(sizes) > 5 else "")
+    lines.append("sizes     " + (", ".join(f"{k} ({v})" for k, v in sizes[:5])
+                                 + (f", ... {len(sizes) - 5} more" if len(sizes) > 5 else "")
                                  if sizes else "none"))
     for note in info["notes"]:
         lines.append("note      " + note)
@@ -183,7 +182,7 @@ def format_summary(info: Dict[str, Any]) -> str:
     for problem in problems[:20]:
         lines.append("  - " + problem)
     if len(problems) > 20:
-        lines.append("  ... and {} more (use --json for all)".format(len(problems) - 20))
+        lines.append(f"  ... and {len(problems) - 20} more (use --json for all)")
     return "\n".join(lines)
 
 
@@ -201,7 +200,7 @@ def _subject_lines(subject: Any) -> List[str]:
             subject["kind"], len(missed)))
         lines += ["  - " + m for m in missed[:20]]
         if len(missed) > 20:
-            lines.append("  ... and {} more (use --json for all)".format(len(missed) - 20))
+            lines.append(f"  ... and {len(missed) - 20} more (use --json for all)")
     return lines
 
 

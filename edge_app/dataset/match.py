@@ -36,7 +36,7 @@ def _match_classes(ds: Dataset, task: TaskSpec, purpose: str) -> Dataset:
         hint = did_you_mean(unknown[0], task.classes)
         raise DatasetError("{}: class folder(s) {} are not classes of task '{}' ({}){}: rename or "
                            "remove them, or add them to the task's classes".format(
-                               ds.root, ", ".join("'{}'".format(c) for c in unknown), task.name,
+                               ds.root, ", ".join(f"'{c}'" for c in unknown), task.name,
                                ", ".join(task.classes), hint))
     if unknown:
         notes.append("skipped class folder(s) not in task '{}': {} ({} images)".format(
@@ -45,7 +45,7 @@ def _match_classes(ds: Dataset, task: TaskSpec, purpose: str) -> Dataset:
     if missing and purpose == "train":
         raise DatasetError("{}: class(es) {} of task '{}' have no images; capture some (edge-app "
                            "capture --task {} --label {}) or fix the folder names".format(
-                               ds.root, ", ".join("'{}'".format(c) for c in missing), task.name,
+                               ds.root, ", ".join(f"'{c}'" for c in missing), task.name,
                                task.name, missing[0]))
     if missing:
         notes.append("no images for class(es): {}".format(", ".join(missing)))

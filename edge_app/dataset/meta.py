@@ -39,18 +39,17 @@ def read_meta(root: Path) -> Dict[str, Any]:
     path = root / META_FILE
     meta = load_yaml(path, DatasetError)
     if not isinstance(meta, dict):
-        raise DatasetError("{}: expected a mapping (format, kind, classes or points)".format(path))
+        raise DatasetError(f"{path}: expected a mapping (format, kind, classes or points)")
     for key in meta:
         if key not in META_KEYS:
-            raise DatasetError("{}: key '{}': unknown key{}".format(
-                path, key, did_you_mean(str(key), META_KEYS)))
+            raise DatasetError(f"{path}: key '{key}': unknown key{did_you_mean(str(key), META_KEYS)}")
     if "kind" not in meta:
         raise DatasetError("{}: key 'kind': missing; one of {}".format(path, ", ".join(TASK_KINDS)))
     for key, check in CHECKS.items():
         if key in meta:
             problem = check(meta[key])
             if problem:
-                raise DatasetError("{}: key '{}': {}".format(path, key, problem))
+                raise DatasetError(f"{path}: key '{key}': {problem}")
     for key in ("classes", "points"):
         if key in meta:
             meta[key] = [str(v) for v in meta[key]]
@@ -67,7 +66,7 @@ def _is_text(value: Any) -> bool:
 
 
 def _text(value: Any) -> str:
-    return "" if _is_text(value) else "expected text, got {}".format(_shown(value))
+    return "" if _is_text(value) else f"expected text, got {_shown(value)}"
 
 
 def _one_of(choices: Sequence[str]) -> Callable[[Any], str]:
@@ -80,29 +79,29 @@ def _one_of(choices: Sequence[str]) -> Callable[[Any], str]:
 
 def _names(value: Any) -> str:
     if not isinstance(value, list):
-        return "expected a list of names, e.g. [a, b], got {}".format(_shown(value))
+        return f"expected a list of names, e.g. [a, b], got {_shown(value)}"
     bad = [v for v in value if not _is_text(v)]
-    return "entry {} is not a name".format(_shown(bad[0])) if bad else ""
+    return f"entry {_shown(bad[0])} is not a name" if bad else ""
 
 
 def _version(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int):
-        return "expected a whole number, got {}".format(_shown(value))
-    return "" if value == 1 else "version {} is not one this edge-app reads (1)".format(value)
+        return f"expected a whole number, got {_shown(value)}"
+    return "" if value == 1 else f"version {value} is not one this edge-app reads (1)"
 
 
 def _labels_file(value: Any) -> str:
     # A file of the dataset: a relative name that stays inside it.
     if not isinstance(value, str) or not value.strip():
-        return "expected a file name, e.g. {}, got {}".format(LABELS_FILE, _shown(value))
+        return f"expected a file name, e.g. {LABELS_FILE}, got {_shown(value)}"
     parts = PurePosixPath(value.replace("\\", "/")).parts
     if PurePosixPath(value).is_absolute() or ".." in parts:
-        return "'{}' must name a file inside the dataset, e.g. {}".format(value, LABELS_FILE)
+        return f"'{value}' must name a file inside the dataset, e.g. {LABELS_FILE}"
     return ""
 
 
 def _mapping(value: Any) -> str:
-    return "" if isinstance(value, dict) else "expected a mapping, got {}".format(_shown(value))
+    return "" if isinstance(value, dict) else f"expected a mapping, got {_shown(value)}"
 
 
 def _rotate(value: Any) -> str:
@@ -110,12 +109,12 @@ def _rotate(value: Any) -> str:
     from edge_app.camera.rotation import ACCEPTED, ROTATIONS
 
     if isinstance(value, bool) or not isinstance(value, int) or value not in ROTATIONS:
-        return "{} is not a quarter turn; use {}".format(_shown(value), ACCEPTED)
+        return f"{_shown(value)} is not a quarter turn; use {ACCEPTED}"
     return ""
 
 
 def _flag(value: Any) -> str:
-    return "" if isinstance(value, bool) else "expected true or false, got {}".format(_shown(value))
+    return "" if isinstance(value, bool) else f"expected true or false, got {_shown(value)}"
 
 
 # Every key of dataset.yaml and what it must hold ("" = fine, else the problem).

@@ -39,7 +39,7 @@ class Sample:
         return self.points / np.array(self.size, dtype=np.float64)
 
 
-def bad_name_problem(path: Path) -> "Problem":
+def bad_name_problem(path: Path) -> Problem:
     """The problem reported for a file or folder whose name is not UTF-8 (it is skipped)."""
     return Problem(printable(path), "name is not valid UTF-8 text; skipped (rename it, e.g. "
                    "with convmv or by hand, to use it)")
@@ -53,7 +53,7 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return "{}: {}".format(self.path, self.message)
+        return f"{self.path}: {self.message}"
 
 
 @dataclass
@@ -84,7 +84,7 @@ class Dataset:
                 counts[s.label] = counts.get(s.label, 0) + 1
         return counts
 
-    def verify(self, progress: bool = False) -> "Dataset":
+    def verify(self, progress: bool = False) -> Dataset:
         """Decode every image once: record sizes, move unreadable files to ``problems``."""
         if self.verified:
             return self

@@ -69,7 +69,7 @@ def _signature(path: Path) -> str:
 
     st = path.stat()
     turn = declared_rotation(path)
-    return "{}|{}".format(st.st_size, st.st_mtime_ns) + ("|r{}".format(turn) if turn else "")
+    return f"{st.st_size}|{st.st_mtime_ns}" + (f"|r{turn}" if turn else "")
 
 
 def _cache_file(root: Path, kind: str, provider: str, is_crop: bool, cache_dir: Path,
@@ -131,7 +131,7 @@ def scan_subjects(ds: Dataset, kind: str, provider: str = "auto", is_crop: bool 
     dirty = False   # older rows checked: saved so that the check is not repeated
     todo = [i for i, s in enumerate(ds.samples)
             if _rel(s, ds.root) not in stored or not _final(stored[_rel(s, ds.root)])]
-    bar = tqdm(total=len(todo), desc="finding {}s".format(kind), unit="img", leave=False,
+    bar = tqdm(total=len(todo), desc=f"finding {kind}s", unit="img", leave=False,
                disable=not progress or not todo)
     try:
         for s in ds.samples:
@@ -218,7 +218,7 @@ def rates_by_label(ds: Dataset, scan: SubjectScan) -> Dict[str, Tuple[int, int]]
 
 def low_rate_hint(kind: str, rate: float) -> str:
     """Why a detector finds few subjects, and what to do."""
-    return ("the {} detector found a {} in only {:.0%} of the images: often a tinted or very "
-            "dark camera image, a backlit or partly visible {}, or subjects far smaller than the "
+    return (f"the {kind} detector found a {kind} in only {rate:.0%} of the images: often a tinted or very "
+            f"dark camera image, a backlit or partly visible {kind}, or subjects far smaller than the "
             "frame; check the camera's colour and exposure, or train on whole frames "
-            "(--input frame)".format(kind, kind, rate, kind))
+            "(--input frame)")

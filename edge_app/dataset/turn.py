@@ -18,9 +18,9 @@ def set_rotation(root: Path, rotation: int) -> int:
     of the picture: keypoints in the labels file and rows of ``subjects.jsonl`` are turned by
     the change, since readers take them in the coordinates of the picture as read. Labels are
     written first, ``dataset.yaml`` last. Returns how many rows were turned."""
-    from edge_app.camera.rotation import parse_rotation
-
     import json
+
+    from edge_app.camera.rotation import parse_rotation
 
     root = Path(root)
     rotation = parse_rotation(rotation, str(root / META_FILE), DatasetError)
@@ -84,7 +84,7 @@ def _turn_points(root: Path, meta: Dict[str, Any], delta: int) -> int:
                 continue   # a point not placed stays so
             xy = [float(row[ix]), float(row[iy])]
             x, y = (rotate_pixels([xy], size, delta) if size else rotate_normalized([xy], delta))[0]
-            row[ix], row[iy] = "{:.6g}".format(x), "{:.6g}".format(y)
+            row[ix], row[iy] = f"{x:.6g}", f"{y:.6g}"
         turned += 1
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(rows)
@@ -96,7 +96,7 @@ def _size_as_read(root: Path, image: str, rotate: int) -> Sequence[int]:
     """(width, height) of a dataset image as readers see it, turned by the old ``rotate``."""
     pixels, problem = read_image(root / image, rotate=rotate)
     if pixels is None:
-        raise DatasetError("{}: {}; its pixel keypoints cannot be turned".format(root / image, problem))
+        raise DatasetError(f"{root / image}: {problem}; its pixel keypoints cannot be turned")
     return (int(pixels.shape[1]), int(pixels.shape[0]))
 
 
@@ -104,8 +104,8 @@ def _turn_subjects(root: Path, delta: int) -> int:
     """Turn the boxes and landmarks of ``subjects.jsonl`` (0..1 of the picture) by ``delta``."""
     import json
 
-    from edge_app.dataset.samples import SUBJECTS_FILE
     from edge_app.camera.rotation import turn_subject
+    from edge_app.dataset.samples import SUBJECTS_FILE
 
     path = root / SUBJECTS_FILE
     if not path.is_file():

@@ -73,8 +73,8 @@ def _rotate_key(meta_path: Path) -> int:
     :func:`edge_app.dataset.meta.read_meta`, reports those with their line). Read here without
     the full check so this module stays below the one that checks (meta imports model, model
     imports this)."""
-    from edge_app.errors import UserError
     from edge_app.camera.rotation import parse_rotation
+    from edge_app.errors import UserError
     from edge_app.tasks.safe_yaml import load_yaml
 
     try:
@@ -92,7 +92,7 @@ def read_image(path: Union[str, Path], rotate: Optional[int] = None) -> Tuple[Op
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        return None, "cannot read: {}".format(exc.strerror or exc)
+        return None, f"cannot read: {exc.strerror or exc}"
     problem = check_image_bytes(data)
     if problem:
         return None, problem

@@ -52,7 +52,7 @@ class DatasetWriter:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise DatasetError("{}: cannot create the folder ({})".format(self.root, exc.strerror))
+            raise DatasetError(f"{self.root}: cannot create the folder ({exc.strerror})")
         if (self.root / META_FILE).is_file():
             meta = read_meta(self.root)
             key = self.task.task_kind.labels_key
@@ -63,9 +63,9 @@ class DatasetWriter:
                                        self.root, meta.get("task"), key,
                                        ", ".join(str(v) for v in meta.get(key, [])), self.task.name))
         elif any(p for p in self.root.iterdir() if not p.name.startswith(".")):
-            raise DatasetError("{}: the folder is not empty and is not an edge-app dataset; choose "
+            raise DatasetError(f"{self.root}: the folder is not empty and is not an edge-app dataset; choose "
                                "an empty or new folder (or import it: edge-app data import)"
-                               .format(self.root))
+                               )
         else:
             write_meta(self.root, meta_for(self.task))
         self._layout()
@@ -77,15 +77,14 @@ class DatasetWriter:
         try:
             if self.layout == "csv":
                 if not (self.root / LABELS_FILE).exists():
-                    header = ["image"] + ["{}_{}".format(p, a) for p in self.task.points for a in "xy"]
+                    header = ["image"] + [f"{p}_{a}" for p in self.task.points for a in "xy"]
                     atomic_write_text(self.root / LABELS_FILE, ",".join(header) + "\n")
                 (self.root / "images").mkdir(exist_ok=True)
             else:
                 for name in self.task.classes:
                     (self.root / name).mkdir(exist_ok=True)
         except OSError as exc:
-            raise DatasetError("{}: cannot create it ({}); check the dataset folder".format(
-                exc.filename or self.root, exc.strerror or exc))
+            raise DatasetError(f"{exc.filename or self.root}: cannot create it ({exc.strerror or exc}); check the dataset folder")
 
     def recount(self) -> None:
         """Counts from what is on disk (after samples were removed)."""
@@ -120,10 +119,9 @@ class DatasetWriter:
             self.saved += 1
         except OSError as exc:
             if exc.errno == errno.ENOSPC:
-                raise DatasetError("{}: disk full; the {} image(s) saved before are complete; free "
-                                   "space and capture again".format(self.root, self.saved))
-            raise DatasetError("{}: cannot write ({})".format(exc.filename or self.root,
-                                                              exc.strerror or exc))
+                raise DatasetError(f"{self.root}: disk full; the {self.saved} image(s) saved before are complete; free "
+                                   "space and capture again")
+            raise DatasetError(f"{exc.filename or self.root}: cannot write ({exc.strerror or exc})")
         return path
 
     def _encode(self, image: np.ndarray) -> bytes:
@@ -140,7 +138,7 @@ class DatasetWriter:
             return folder / _unique_name()
         path = folder / name
         while path.exists():   # never overwrite: keep the name, add a short suffix
-            path = folder / "{}_{}{}".format(Path(name).stem, uuid.uuid4().hex[:6], Path(name).suffix)
+            path = folder / f"{Path(name).stem}_{uuid.uuid4().hex[:6]}{Path(name).suffix}"
         return path
 
     def _save_class(self, data: bytes, label: Optional[str], name: Optional[str]) -> Path:
@@ -154,7 +152,7 @@ class DatasetWriter:
     def _save_points(self, data: bytes, points: Optional[Points], name: Optional[str]) -> Path:
         arr = self._points_array(points)
         path = atomic_write_bytes(self._target(self.root / "images", name), data)
-        cells = ["" if np.isnan(v) else "{:.6f}".format(v) for v in arr.reshape(-1)]
+        cells = ["" if np.isnan(v) else f"{v:.6f}" for v in arr.reshape(-1)]
         append_line(self.root / LABELS_FILE, ",".join(["images/" + path.name] + cells))
         for name, (x, _) in zip(self.task.points, arr):
             if not np.isnan(x):
@@ -163,7 +161,7 @@ class DatasetWriter:
 
     def _points_array(self, points: Optional[Points]) -> np.ndarray:
         if points is None:
-            raise DatasetError("task '{}' needs points to save an image".format(self.task.name))
+            raise DatasetError(f"task '{self.task.name}' needs points to save an image")
         if isinstance(points, Mapping):
             unknown = [k for k in points if k not in self.task.points]
             if unknown:
@@ -198,7 +196,7 @@ class AsyncWriter:
         self.writer: Any = writer   # a DatasetWriter (its counts and lock are read) or a Saver
         # Runs in the writer thread (the detector takes tens of ms): the preview never waits.
         self.find_subject = find_subject
-        self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=maxsize)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
         self._pending = 0   # queued or being written (the queue alone misses the one in hand)
         self._count = threading.Lock()
         self.saved = 0

@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional
 import numpy as np
 
 from edge_app.backends.base import Backend, BackendOptions, Batch
-from edge_app.opencv import cv2
 from edge_app.detect.loading import BUILTIN_BACKEND, OUTPUT
 from edge_app.errors import UserError
+from edge_app.opencv import cv2
 from edge_app.subject.base import RETRY_BORDER, with_border
 
 if TYPE_CHECKING:   # annotations only: edge_app.model.info imports this package
@@ -49,7 +49,7 @@ class SubjectsBackend(Backend):
 
     @classmethod
     def create(cls, threads: Optional[int] = None,
-               options: Optional[BackendOptions] = None) -> "SubjectsBackend":
+               options: Optional[BackendOptions] = None) -> SubjectsBackend:
         """With the run's subject provider and tracking setting."""
         options = options or BackendOptions()
         return cls(threads, options.subject_provider, options.tracking)
@@ -58,8 +58,8 @@ class SubjectsBackend(Backend):
         if model.runs_on != self.name:
             raise UserError("the mediapipe backend only runs the built-in detectors (hands, faces)")
         if self.provider not in ("auto", "mediapipe", "truth"):
-            raise UserError("--subject-provider {} cannot detect; use auto, mediapipe or truth"
-                            .format(self.provider))
+            raise UserError(f"--subject-provider {self.provider} cannot detect; use auto, mediapipe or truth"
+                            )
         self.kind = model.labels[0]
         if self.provider != "truth":
             self._open()

@@ -8,11 +8,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge_app.opencv import cv2
 from edge_app.detect.geometry import InputMap, clip, letterbox, stretch
 from edge_app.detect.layouts import Layout
 from edge_app.detect.nms import nms
 from edge_app.errors import UserError
+from edge_app.opencv import cv2
 
 
 @dataclass
@@ -80,8 +80,8 @@ def read_labels(path: Path) -> List[str]:
     try:
         lines = Path(path).read_text(encoding="utf-8").splitlines()
     except OSError as exc:
-        raise UserError("--labels {}: cannot read it ({})".format(path, exc.strerror or exc))
+        raise UserError(f"--labels {path}: cannot read it ({exc.strerror or exc})")
     names = [line.strip() for line in lines if line.strip()]
     if not names:
-        raise UserError("--labels {}: no class names in it (one per line)".format(path))
+        raise UserError(f"--labels {path}: no class names in it (one per line)")
     return names

@@ -96,7 +96,7 @@ def write(out: Path, layouts: Sequence[str] = tuple(ROWS)) -> List[Path]:
     (out / "ssd-labels.txt").write_text("\n".join(["BACKGROUND"] + LABELS) + "\n", encoding="utf-8")
     written = []
     for layout in layouts:
-        path = out / "{}.onnx".format(layout)
+        path = out / f"{layout}.onnx"
         name = "input_0" if layout == "ssd" else "images"   # as pytorch-ssd / Ultralytics name it
         onnx.save(graph(heads(layout), SIZE[layout], name), str(path))
         written.append(path)

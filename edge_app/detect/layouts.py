@@ -191,7 +191,7 @@ def recognise(shapes: Shapes, metadata: Optional[Mapping[str, str]] = None) -> L
     for layout in LAYOUTS.values():
         if layout.matches(shapes, metadata):
             return layout
-    found = ", ".join("{} {}".format(n, list(s)) for n, s in shapes.items())
+    found = ", ".join(f"{n} {list(s)}" for n, s in shapes.items())
     raise UserError("outputs {} are not a detector layout this app reads: {}; pass --layout {} "
                     "to force one".format(found, ", ".join(l.outputs for l in LAYOUTS.values()),
                                           "|".join(LAYOUTS)))

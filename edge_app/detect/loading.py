@@ -83,7 +83,7 @@ def _layout(graph: Any, forced: Optional[str], path: Path) -> Layout:
         try:
             return recognise(graph.outputs, graph.metadata)
         except UserError as exc:
-            raise UserError("{}: {}".format(path, exc))
+            raise UserError(f"{path}: {exc}")
     if forced not in LAYOUTS:
         raise UserError("--layout {}: not a layout; choose from {}{}".format(
             forced, ", ".join(LAYOUTS), did_you_mean(forced, LAYOUTS)))
@@ -94,8 +94,8 @@ def _input_size(shape: List[Any], metadata: Any, layout: Layout, path: Path) -> 
     """(height, width) from the graph's NCHW input, else Ultralytics' ``imgsz``, else the
     family's usual size."""
     if len(shape) != 4 or shape[1] not in (3, "3"):
-        raise UserError("{}: the input is {}; a detector here takes images as [1, 3, H, W] "
-                        "(channels first)".format(path, shape))
+        raise UserError(f"{path}: the input is {shape}; a detector here takes images as [1, 3, H, W] "
+                        "(channels first)")
     h, w = shape[2], shape[3]
     if isinstance(h, int) and isinstance(w, int) and h > 0 and w > 0:
         return h, w
@@ -113,7 +113,7 @@ def _labels(options: DetectOptions, graph: Any, layout: Layout, path: Path) -> L
     if labels and count is not None and len(labels) != count:
         raise UserError("{}: {} names in the labels but the model scores {} classes{}".format(
             options.labels or path, len(labels), count,
-            " ({})".format(layout.labels_hint) if layout.labels_hint else ""))
+            f" ({layout.labels_hint})" if layout.labels_hint else ""))
     if not labels:
         labels = [str(i) for i in range(count or 1)]
         log.info("%s: no labels (--labels FILE, one name per line); classes are shown as "

@@ -25,7 +25,7 @@ class Tracker:
         try:
             import norfair
         except ImportError as exc:
-            raise UserError("{} ({})".format(INSTALL, exc))
+            raise UserError(f"{INSTALL} ({exc})")
         self._norfair = norfair
         # norfair's "iou" distance is 1 - IoU: a match needs IoU above ``iou``.
         self._tracker = norfair.Tracker(distance_function="iou", distance_threshold=1.0 - iou,

@@ -63,12 +63,11 @@ def check_platform() -> List[Check]:
     release = l4t()
     model = _read("/proc/device-tree/model") or platform.machine()
     if release is None:
-        return [Check(INFO, "platform", "{} ({}), not a Jetson: desktop/CI use".format(
-            model, platform.platform()))]
+        return [Check(INFO, "platform", f"{model} ({platform.platform()}), not a Jetson: desktop/CI use")]
     jetpack = JETPACK.get(".".join(release.split(".")[:2]), "unknown")
     if release.startswith("32."):
-        return [Check(WARN, "platform", "{}: L4T {} = JetPack {} (the original Jetson Nano's last "
-                      "release: Python 3.6, TensorRT 8.2, CUDA 10.2)".format(model, release, jetpack),
+        return [Check(WARN, "platform", f"{model}: L4T {release} = JetPack {jetpack} (the original Jetson Nano's last "
+                      "release: Python 3.6, TensorRT 8.2, CUDA 10.2)",
                       "works here with Python 3.8 (sudo apt install python3.8 python3.8-venv): capture, "
                       "the simulator, datasets, the live loop on ONNX Runtime (CPU) and benchmarks. Does "
                       "not: the TensorRT backend (JetPack 4's TensorRT 8.2 has Python bindings for "
@@ -80,14 +79,13 @@ def check_platform() -> List[Check]:
     try:
         row = release_for(release)   # edge_app/device/jetpack.py: the installer's table
     except UnsupportedRelease as exc:
-        return [Check(WARN, "platform", "{}: L4T {} = JetPack {}".format(model, release, jetpack), str(exc))]
-    return [Check(OK, "platform", "{}: L4T {} = JetPack {} (Python {}, TensorRT {}, CUDA {})".format(
-        model, release, jetpack, row.python, row.tensorrt, row.cuda))]
+        return [Check(WARN, "platform", f"{model}: L4T {release} = JetPack {jetpack}", str(exc))]
+    return [Check(OK, "platform", f"{model}: L4T {release} = JetPack {jetpack} (Python {row.python}, TensorRT {row.tensorrt}, CUDA {row.cuda})")]
 
 
 def check_python() -> List[Check]:
     v = sys.version_info
-    text = "Python {}.{}.{} at {}".format(v[0], v[1], v[2], sys.executable)
+    text = f"Python {v[0]}.{v[1]}.{v[2]} at {sys.executable}"
     if v < (3, 8):
         return [Check(FAIL, "python", text, "edge-app needs Python 3.8 or newer")]
     return [Check(OK, "python", text)]
@@ -97,8 +95,7 @@ def check_opencv() -> List[Check]:
     try:
         import cv2
     except Exception as exc:   # ImportError; a numpy-1 build under numpy 2 fails inside numpy
-        return [Check(FAIL, "opencv", "cv2 cannot be imported ({})".format(
-            str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__), _opencv_fix(exc))]
+        return [Check(FAIL, "opencv", f"cv2 cannot be imported ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})", _opencv_fix(exc))]
     info = cv2.getBuildInformation()
     gst = any("GStreamer" in line and "YES" in line for line in info.splitlines())
     where = str(Path(getattr(cv2, "__file__", "?")).parent)
@@ -138,7 +135,7 @@ def _jetpack_opencv(version: str, where: str) -> List[Check]:
         return []
     if version.startswith(expected):
         return []
-    return [Check(WARN, "opencv", "cv2 {} ({}) is not JetPack's OpenCV {}".format(version, where, expected),
+    return [Check(WARN, "opencv", f"cv2 {version} ({where}) is not JetPack's OpenCV {expected}",
                   "sudo apt-get remove python3-opencv (Ubuntu's shadows NVIDIA's); sudo apt install nvidia-opencv")]
 
 
@@ -243,21 +240,20 @@ def check_power() -> List[Check]:
     modes = power.read_modes()
     best = power.maximum(modes)
     if best is None or power.is_maximum(mode_id, modes) is None:
-        return [Check(OK, "power", "power mode {}".format(name),
+        return [Check(OK, "power", f"power mode {name}",
                       "for peak figures: the highest mode of /etc/nvpmodel.conf, then sudo jetson_clocks")]
     if power.is_maximum(mode_id, modes):
-        return [Check(OK, "power", "power mode {} (this board's maximum)".format(name),
+        return [Check(OK, "power", f"power mode {name} (this board's maximum)",
                       "for peak figures: sudo jetson_clocks")]
-    return [Check(OK, "power", "power mode {} (this board's maximum is {}, mode {})".format(
-        name, best.name, best.id), "for peak figures: sudo nvpmodel -m {} && sudo jetson_clocks".format(best.id))]
+    return [Check(OK, "power", f"power mode {name} (this board's maximum is {best.name}, mode {best.id})", f"for peak figures: sudo nvpmodel -m {best.id} && sudo jetson_clocks")]
 
 
 def check_disk(path: str = ".") -> List[Check]:
     free = shutil.disk_usage(path).free / 1e9
-    text = "{:.1f} GB free in {}".format(free, os.path.abspath(path))
+    text = f"{free:.1f} GB free in {os.path.abspath(path)}"
     if free < MIN_FREE_GB:
         return [Check(WARN, "disk", text, "captures, bundles and engines need space: free at least "
-                      "{:.0f} GB".format(MIN_FREE_GB))]
+                      f"{MIN_FREE_GB:.0f} GB")]
     return [Check(OK, "disk", text)]
 
 
@@ -282,7 +278,7 @@ def check_source(uri: str, seconds: float = 20.0, frames: int = 300, **mode: Opt
         return [Check(FAIL, "source", str(exc))]
     out = [Check(OK, "source", described)]
     if result.report.frames == 0:
-        return out + [Check(FAIL, "source", "{}: delivered no frame".format(uri))]
+        return out + [Check(FAIL, "source", f"{uri}: delivered no frame")]
     status = {"upright": OK, "turned": WARN, "unknown": INFO}[result.status]
     return out + [Check(status, "rotation", result.line(), result.fix())]
 
@@ -294,5 +290,5 @@ def run_checks() -> List[Check]:
         try:
             out.extend(check())
         except Exception as exc:
-            out.append(Check(FAIL, check.__name__.replace("check_", ""), "check failed: {}".format(exc)))
+            out.append(Check(FAIL, check.__name__.replace("check_", ""), f"check failed: {exc}"))
     return out

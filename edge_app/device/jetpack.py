@@ -83,21 +83,20 @@ def release_for(l4t: str) -> JetPack:
     """The supported JetPack for an L4T release string; UnsupportedRelease (one line) if none."""
     parsed = parse_l4t(l4t)
     if parsed is None:
-        raise UnsupportedRelease("cannot read an L4T release from {!r}; edge-app supports {}".format(
-            l4t.strip()[:80], SUPPORTED_TEXT))
+        raise UnsupportedRelease(f"cannot read an L4T release from {l4t.strip()[:80]!r}; edge-app supports {SUPPORTED_TEXT}")
     major, minor, patch = parsed
-    where = "L4T R{}.{}.{}".format(major, minor, patch)
+    where = f"L4T R{major}.{minor}.{patch}"
     if (major, minor) in SUPPORTED:
         return SUPPORTED[(major, minor)]
     if major == 32:
         raise UnsupportedRelease(
-            "{} is JetPack 4 (the original Jetson Nano): its Python 3.6 and TensorRT 8.2 are too old "
-            "for edge-app's TensorRT path; see 'JetPack 4.6' in deploy/README.md".format(where))
+            f"{where} is JetPack 4 (the original Jetson Nano): its Python 3.6 and TensorRT 8.2 are too old "
+            "for edge-app's TensorRT path; see 'JetPack 4.6' in deploy/README.md")
     if (major, minor) == (35, 1):
         raise UnsupportedRelease(
-            "{} is JetPack 5.0.2, whose TensorRT 8.4 lacks the name-based API edge-app needs "
-            "(TensorRT 8.5+): upgrade to JetPack 5.1.x (L4T R35.2 or later)".format(where))
-    raise UnsupportedRelease("{} is not a release edge-app supports: {}".format(where, SUPPORTED_TEXT))
+            f"{where} is JetPack 5.0.2, whose TensorRT 8.4 lacks the name-based API edge-app needs "
+            "(TensorRT 8.5+): upgrade to JetPack 5.1.x (L4T R35.2 or later)")
+    raise UnsupportedRelease(f"{where} is not a release edge-app supports: {SUPPORTED_TEXT}")
 
 
 def packages(which: str, src: str) -> List[str]:
@@ -126,7 +125,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             with open(args.release_file) as fh:
                 text = fh.readline()
         except OSError:
-            print("no {}: not a Jetson".format(args.release_file), file=sys.stderr)
+            print(f"no {args.release_file}: not a Jetson", file=sys.stderr)
             return 1
     try:
         release = release_for(text)

@@ -98,19 +98,19 @@ def read_bundle(path: Path) -> Bundle:
     path = Path(path).expanduser()
     meta_path = path / BUNDLE_FILE
     if not meta_path.is_file():
-        raise UserError("{}: not a model bundle (no {}); pass the folder that 'edge-app train "
-                        "--out' wrote".format(path, BUNDLE_FILE))
+        raise UserError(f"{path}: not a model bundle (no {BUNDLE_FILE}); pass the folder that 'edge-app train "
+                        "--out' wrote")
     raw = _load_json(meta_path)
     _check_fields(raw, meta_path)
     if raw.get("format", FORMAT) != FORMAT:
         raise UserError("{}: format {!r} is not an edge-app bundle".format(meta_path, raw["format"]))
     version = int(raw.get("version", 1))
     if version > VERSION:
-        raise UserError("{}: bundle version {}, newer than this edge-app reads ({}); upgrade "
-                        "edge-app or retrain with this one".format(meta_path, version, VERSION))
+        raise UserError(f"{meta_path}: bundle version {version}, newer than this edge-app reads ({VERSION}); upgrade "
+                        "edge-app or retrain with this one")
     size = raw["input_size"]
     if len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
-        raise UserError("{}: input_size must be two positive integers, got {!r}".format(meta_path, size))
+        raise UserError(f"{meta_path}: input_size must be two positive integers, got {size!r}")
     plan = InputPlan.from_dict(raw.get("input_plan"), str(meta_path))
     known = {k: raw[k] for k in _FIELDS if k in raw and k not in ("task", "input_size", "format")}
     known["version"] = version
@@ -122,17 +122,17 @@ def _load_json(path: Path) -> Dict[str, Any]:
     try:
         text = path.read_bytes().decode("utf-8")
     except OSError as exc:
-        raise UserError("{}: cannot read it ({})".format(path, exc.strerror or exc))
+        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})")
     except UnicodeDecodeError:
-        raise UserError("{}: not UTF-8 text: the file is corrupt; retrain, or copy the bundle "
-                        "again".format(path))
+        raise UserError(f"{path}: not UTF-8 text: the file is corrupt; retrain, or copy the bundle "
+                        "again")
     try:
         raw = json.loads(text)
     except ValueError as exc:
-        raise UserError("{}: not valid JSON ({}): the file is truncated or corrupt; retrain, or "
-                        "copy the bundle again".format(path, exc))
+        raise UserError(f"{path}: not valid JSON ({exc}): the file is truncated or corrupt; retrain, or "
+                        "copy the bundle again")
     if not isinstance(raw, dict):
-        raise UserError("{}: expected a JSON object, got {}".format(path, type(raw).__name__))
+        raise UserError(f"{path}: expected a JSON object, got {type(raw).__name__}")
     return raw
 
 
@@ -140,9 +140,8 @@ def _check_fields(raw: Dict[str, Any], path: Path) -> None:
     for key, (types, required) in _FIELDS.items():
         if key not in raw:
             if required:
-                raise UserError("{}: the field '{}' is missing; retrain the bundle".format(path, key))
+                raise UserError(f"{path}: the field '{key}' is missing; retrain the bundle")
             continue
         value = raw[key]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise UserError("{}: '{}' has the wrong type ({}); retrain the bundle".format(
-                path, key, type(value).__name__))
+            raise UserError(f"{path}: '{key}' has the wrong type ({type(value).__name__}); retrain the bundle")

@@ -115,13 +115,13 @@ def _load_model_info(spec: str) -> ModelInfo:
             size = tuple(int(v) for v in json.loads(props["edge_app.input_size"]))
             plan = InputPlan.from_dict(json.loads(props.get("edge_app.input_plan", "null")), str(path))
         except (KeyError, ValueError, TypeError) as exc:
-            raise UserError("{}: its edge-app metadata is incomplete or corrupt ({}); export it "
-                            "again".format(path, exc))
+            raise UserError(f"{path}: its edge-app metadata is incomplete or corrupt ({exc}); export it "
+                            "again")
         return ModelInfo(path.stem, task, size, path, None,  # type: ignore[arg-type]
                          props.get("edge_app.output", task.task_kind.output_name), plan)
-    raise UserError("--model {}: not found; give a bundle folder (from edge-app train), an "
+    raise UserError(f"--model {spec}: not found; give a bundle folder (from edge-app train), an "
                     ".onnx file (from edge-app export, jetson-inference or Ultralytics), or "
-                    "hands / faces (the built-in detectors)".format(spec))
+                    "hands / faces (the built-in detectors)")
 
 
 @dataclass
@@ -138,11 +138,11 @@ def read_graph(path: Path) -> GraphIO:
     try:
         import onnxruntime as ort
     except ImportError:
-        raise UserError("reading {} needs ONNX Runtime: pip install onnxruntime".format(path))
+        raise UserError(f"reading {path} needs ONNX Runtime: pip install onnxruntime")
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise UserError("{}: not a readable ONNX model ({})".format(path, str(exc).splitlines()[0][:200]))
+        raise UserError(f"{path}: not a readable ONNX model ({str(exc).splitlines()[0][:200]})")
     return GraphIO({i.name: list(i.shape) for i in session.get_inputs()},
                    {o.name: list(o.shape) for o in session.get_outputs()},
                    dict(session.get_modelmeta().custom_metadata_map))

@@ -43,21 +43,21 @@ class InputTraining(Protocol):
     :meth:`InputKind.training` hands out. The training types are named for the type checker
     only; the device never imports them."""
 
-    def view(self, ds: "Dataset", plan: "InputPlan", scan: "Optional[SubjectScan]",
-             task: "TaskSpec", progress: bool = False) -> "View":
+    def view(self, ds: Dataset, plan: InputPlan, scan: Optional[SubjectScan],
+             task: TaskSpec, progress: bool = False) -> View:
         """``ds`` as this kind's model sees it."""
 
-    def train(self, job: "TrainJob") -> "Candidate":
+    def train(self, job: TrainJob) -> Candidate:
         """Train a model of this kind (DatasetError when the data cannot feed it)."""
 
-    def build(self, bundle: "Bundle") -> Any:
+    def build(self, bundle: Bundle) -> Any:
         """An untrained model shaped like the bundle's, to load its weights into."""
 
-    def predict(self, model: Any, view: "View", size: Size, device: Any,
-                progress: bool = False) -> "np.ndarray":
+    def predict(self, model: Any, view: View, size: Size, device: Any,
+                progress: bool = False) -> np.ndarray:
         """Raw outputs (logits, or points in the view's coordinates) on a view."""
 
-    def scan(self, ds: "Dataset", plan: "InputPlan", progress: bool) -> "Optional[SubjectScan]":
+    def scan(self, ds: Dataset, plan: InputPlan, progress: bool) -> Optional[SubjectScan]:
         """The subjects of ``ds`` where this kind needs them."""
 
 
@@ -75,7 +75,7 @@ class InputKind:
     trainer = ""           # "module:attribute" of its training side (needs torch)
     auto_subjects: Tuple[str, ...] = ("hand", "face")   # subject kinds ``--input auto`` tries it on
 
-    def training(self) -> "InputTraining":
+    def training(self) -> InputTraining:
         """The kind's training side (a module of ``edge_app.train.inputs``), imported on first use."""
         training: InputTraining = resolve(self.trainer)  # type: ignore[assignment]
         return training
@@ -97,7 +97,7 @@ class InputKind:
         the plan's :attr:`InputPlan.feature_schema`)."""
         raise NotImplementedError
 
-    def dummy(self, batch: int, size: Size, plan: "InputPlan") -> Any:
+    def dummy(self, batch: int, size: Size, plan: InputPlan) -> Any:
         """A zero batch shaped like the live input (warm-up, benchmarks)."""
         h, w = size
         zeros = {"images": np.zeros((batch, h, w, 3), np.uint8),
@@ -105,9 +105,9 @@ class InputKind:
         arrays = tuple(zeros[name] for name in self.graph_inputs)
         return arrays[0] if len(arrays) == 1 else arrays
 
-    def describe_input(self, size: Size, plan: "InputPlan") -> str:
+    def describe_input(self, size: Size, plan: InputPlan) -> str:
         """The input a person would recognise in a listing (``224x224``, ``86 landmarks``)."""
-        return "{}x{}".format(size[1], size[0])
+        return f"{size[1]}x{size[0]}"
 
 
 class FrameInput(InputKind):
@@ -162,8 +162,8 @@ class LandmarksInput(InputKind):
         found = landmark_features(subject, schema)
         return (None, None) if found is None else (found[0][None], found[1])
 
-    def describe_input(self, size: Size, plan: "InputPlan") -> str:
-        return "{} landmarks".format(plan.features)
+    def describe_input(self, size: Size, plan: InputPlan) -> str:
+        return f"{plan.features} landmarks"
 
 
 class TextureInput(LandmarksInput):
@@ -190,8 +190,8 @@ class TextureInput(LandmarksInput):
         found = with_texture(image, subject, schema)
         return (None, None) if found is None else (found[0][None], found[1])
 
-    def describe_input(self, size: Size, plan: "InputPlan") -> str:
-        return "{} landmark and texture features".format(plan.features)
+    def describe_input(self, size: Size, plan: InputPlan) -> str:
+        return f"{plan.features} landmark and texture features"
 
 
 class BothInput(InputKind):
@@ -296,21 +296,20 @@ class InputPlan:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Any, source: str) -> "InputPlan":
+    def from_dict(cls, data: Any, source: str) -> InputPlan:
         """A saved plan, validated (one line naming ``source`` when it is malformed). Plans
         from before the subject stage are whole frames; keys of later releases are ignored;
         landmark plans saved before layouts were versioned used layout 1."""
         if data is None:
             return cls(FRAME.name)
         if not isinstance(data, Mapping):
-            raise UserError("{}: input_plan must be a mapping, got {}".format(source, type(data).__name__))
+            raise UserError(f"{source}: input_plan must be a mapping, got {type(data).__name__}")
         values = {f.name: data[f.name] for f in dataclasses.fields(cls) if f.name in data}
         values.setdefault("input", FRAME.name)
         kind = input_kind(values["input"], source + ": input_plan")
         for f in dataclasses.fields(cls)[1:]:   # the kind's name is checked above
             if f.name in values and not _type_ok(values[f.name], f.default):
-                raise UserError("{}: input_plan.{} has the wrong type ({!r})".format(
-                    source, f.name, values[f.name]))
+                raise UserError(f"{source}: input_plan.{f.name} has the wrong type ({values[f.name]!r})")
         if kind.landmarks and not values.get("layout"):
             values["layout"] = 1
         return cls(**values)
@@ -324,10 +323,9 @@ class InputPlan:
             return
         want = self.kind.feature_width(schema) if schema in SCHEMA_KIND else -1
         if self.layout != LANDMARK_LAYOUT or self.features != want:
-            raise UserError("{}: a landmark model for {} features of layout {}, but this version "
-                            "computes {} of layout {}; retrain it (edge-app train ... --input {}) "
-                            "and export it again".format(source, self.features, self.layout, want,
-                                                          LANDMARK_LAYOUT, self.input))
+            raise UserError(f"{source}: a landmark model for {self.features} features of layout {self.layout}, but this version "
+                            f"computes {want} of layout {LANDMARK_LAYOUT}; retrain it (edge-app train ... --input {self.input}) "
+                            "and export it again")
 
 
 def _type_ok(value: Any, default: Any) -> bool:

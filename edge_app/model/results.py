@@ -76,7 +76,7 @@ class DetectionsResult:
     track_ids: Optional[np.ndarray] = None    # (N,) when tracked
 
     @classmethod
-    def from_detections(cls, found: Sequence[Any], frame_size: Tuple[int, int]) -> "DetectionsResult":
+    def from_detections(cls, found: Sequence[Any], frame_size: Tuple[int, int]) -> DetectionsResult:
         """From :class:`edge_app.detect.detector.Detection` objects in frame pixels."""
         w, h = frame_size
         boxes = np.array([d.box for d in found], np.float64).reshape(-1, 4) / np.array([w, h, w, h])

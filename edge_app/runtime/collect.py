@@ -146,15 +146,14 @@ class CollectFolder:
             self.root.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.root / MODEL_FILE, json.dumps(meta, indent=1) + "\n")
         except OSError as exc:
-            raise UserError("--collect {}: cannot write there ({}); pick a writable folder".format(
-                self.root.parent, exc.strerror or exc))
+            raise UserError(f"--collect {self.root.parent}: cannot write there ({exc.strerror or exc}); pick a writable folder")
         self.sizes = self._existing()   # file name -> bytes, oldest first
         self.bytes = sum(self.sizes.values())
         self.saved = 0
         self.removed = 0
 
-    def _existing(self) -> "collections.OrderedDict[str, int]":
-        sizes: "collections.OrderedDict[str, int]" = collections.OrderedDict()
+    def _existing(self) -> collections.OrderedDict[str, int]:
+        sizes: collections.OrderedDict[str, int] = collections.OrderedDict()
         for row in read_lines(self.root / COLLECTED):
             path = self.root / str(row.get("file", ""))
             if path.is_file():

@@ -37,7 +37,7 @@ class Mp4JoinError(Exception):
 class Box:
     type: str
     payload: bytes = b""                       # leaf boxes
-    children: List["Box"] = field(default_factory=list)
+    children: List[Box] = field(default_factory=list)
 
 
 @dataclass
@@ -68,7 +68,7 @@ def _parse(data: bytes, parent: str = "") -> List[Box]:
             raise Mp4JoinError("bad box size")
         name = kind.decode("latin-1")
         if parent and name not in ALLOWED.get(parent, ()):
-            raise Mp4JoinError("'{}' inside '{}'".format(name, parent))
+            raise Mp4JoinError(f"'{name}' inside '{parent}'")
         body = data[pos + head:pos + size]
         out.append(Box(name, children=_parse(body, name)) if name in CONTAINERS else Box(name, body))
         pos += size
@@ -84,7 +84,7 @@ def _find(box: Box, path: str) -> Box:
     for name in path.split("/"):
         found = [c for c in box.children if c.type == name]
         if len(found) != 1:
-            raise Mp4JoinError("{} '{}' boxes".format(len(found), name))
+            raise Mp4JoinError(f"{len(found)} '{name}' boxes")
         box = found[0]
     return box
 
@@ -109,7 +109,7 @@ def _top_level(f: BinaryIO, end: int) -> Dict[str, Tuple[int, int]]:
             raise Mp4JoinError("bad top-level box")
         name = kind.decode("latin-1")
         if name in found and name in ("moov", "mdat"):
-            raise Mp4JoinError("two '{}' boxes".format(name))
+            raise Mp4JoinError(f"two '{name}' boxes")
         if name in ("moof", "mfra"):
             raise Mp4JoinError("fragmented file")
         found[name] = (pos + head, size - head)
@@ -132,12 +132,12 @@ def _read_track(path: Path) -> Track:
         f.seek(0, 2)
         top = _top_level(f, f.tell())
         if "moov" not in top or "mdat" not in top:
-            raise Mp4JoinError("{}: no moov or mdat".format(path.name))
+            raise Mp4JoinError(f"{path.name}: no moov or mdat")
         f.seek(top["moov"][0])
         moov = Box("moov", children=_parse(f.read(top["moov"][1]), "moov"))
     traks = [c for c in moov.children if c.type == "trak"]
     if len(traks) != 1:
-        raise Mp4JoinError("{} tracks".format(len(traks)))
+        raise Mp4JoinError(f"{len(traks)} tracks")
     stbl = _find(traks[0], "mdia/minf/stbl")
     mdhd = _find(traks[0], "mdia/mdhd").payload
     media_scale = struct.unpack(">I", mdhd[20:24] if mdhd[0] == 1 else mdhd[12:16])[0]
@@ -162,10 +162,10 @@ def _check_edits(trak: Box) -> None:
     elst = _find(trak, "edts/elst").payload
     version, count = elst[0], struct.unpack(">I", elst[4:8])[0]
     if count != 1:
-        raise Mp4JoinError("edit list of {} entries".format(count))
+        raise Mp4JoinError(f"edit list of {count} entries")
     media_time = struct.unpack(">q", elst[16:24])[0] if version == 1 else struct.unpack(">i", elst[12:16])[0]
     if media_time != 0:
-        raise Mp4JoinError("edit list starts at {}".format(media_time))
+        raise Mp4JoinError(f"edit list starts at {media_time}")
 
 
 def _sample_offsets(stbl: Box, sizes: List[int]) -> List[int]:
@@ -185,7 +185,7 @@ def _sample_offsets(stbl: Box, sizes: List[int]) -> List[int]:
                 offsets.append(pos)
                 pos += sizes[len(offsets) - 1]
     if len(offsets) != len(sizes):
-        raise Mp4JoinError("chunks hold {} of {} samples".format(len(offsets), len(sizes)))
+        raise Mp4JoinError(f"chunks hold {len(offsets)} of {len(sizes)} samples")
     return offsets
 
 
@@ -197,7 +197,7 @@ def _format_key(stsd: bytes) -> bytes:
     an ``esds``), which an encoder writes per file: equal keys decode alike."""
     entries = _parse(stsd[8:])
     if len(entries) != 1 or len(entries[0].payload) < VISUAL_ENTRY:
-        raise Mp4JoinError("{} sample descriptions".format(len(entries)))
+        raise Mp4JoinError(f"{len(entries)} sample descriptions")
     entry = entries[0]
     parts = [entry.type.encode("latin-1"), entry.payload[:VISUAL_ENTRY]]
     for child in _parse(entry.payload[VISUAL_ENTRY:]):
@@ -245,7 +245,7 @@ def join_mp4(paths: Sequence[Path], out: Path) -> int:
     key = (_format_key(first.stsd), first.media_scale, first.movie_scale)
     for t in tracks[1:]:
         if (_format_key(t.stsd), t.media_scale, t.movie_scale) != key:
-            raise Mp4JoinError("{}: another format than {}".format(t.path.name, first.path.name))
+            raise Mp4JoinError(f"{t.path.name}: another format than {first.path.name}")
     with open(str(paths[0]), "rb") as f:
         f.seek(0, 2)
         top = _top_level(f, f.tell())
@@ -275,7 +275,7 @@ def _copy_samples(track: Track, dst: BinaryIO) -> None:
             src.seek(offset)
             data = src.read(size)
             if len(data) != size:
-                raise Mp4JoinError("{}: a sample lies past the end".format(track.path.name))
+                raise Mp4JoinError(f"{track.path.name}: a sample lies past the end")
             dst.write(data)
 
 

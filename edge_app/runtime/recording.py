@@ -25,9 +25,9 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from edge_app.opencv import cv2
-from edge_app.names import printable
 from edge_app.errors import UserError
+from edge_app.names import printable
+from edge_app.opencv import cv2
 
 log = logging.getLogger(__name__)
 
@@ -47,25 +47,23 @@ def check_record_path(path: str) -> Path:
     try:
         str(target).encode("utf-8")
     except UnicodeEncodeError:   # OpenCV takes names as UTF-8 and crashes on other bytes
-        raise UserError("--record {}: the name is not valid UTF-8 text; choose another".format(
-            printable(target)))
+        raise UserError(f"--record {printable(target)}: the name is not valid UTF-8 text; choose another")
     folder = target.parent
     if not folder.is_dir():
-        raise UserError("--record {}: folder {} does not exist; create it or record elsewhere"
-                        .format(target, folder))
+        raise UserError(f"--record {target}: folder {folder} does not exist; create it or record elsewhere"
+                        )
     if target.is_dir():
         raise UserError("--record {}: is a folder; give a file name such as {}".format(
             target, target / "out.mp4"))
     if not os.access(str(folder), os.W_OK | os.X_OK):
-        raise UserError("--record {}: folder {} is not writable; record elsewhere".format(
-            target, folder))
+        raise UserError(f"--record {target}: folder {folder} is not writable; record elsewhere")
     _probe(target)
     return target
 
 
 def _probe(target: Path) -> None:
     """Open (and remove) a tiny video of the same format beside ``target``."""
-    probe = target.with_name(".{}.probe-{}{}".format(target.stem, uuid.uuid4().hex[:8], target.suffix))
+    probe = target.with_name(f".{target.stem}.probe-{uuid.uuid4().hex[:8]}{target.suffix}")
     try:
         writer = _open_writer(probe, 30.0, (64, 64))
         if writer is None:
@@ -108,9 +106,9 @@ def set_aside(parts: Path) -> Optional[Path]:
     if not parts.exists():
         return None
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(parts.stat().st_mtime))
-    aside = parts.with_name("{}-{}".format(parts.name, stamp))
+    aside = parts.with_name(f"{parts.name}-{stamp}")
     while aside.exists():
-        aside = parts.with_name("{}-{}-{}".format(parts.name, stamp, uuid.uuid4().hex[:4]))
+        aside = parts.with_name(f"{parts.name}-{stamp}-{uuid.uuid4().hex[:4]}")
     parts.rename(aside)
     log.warning("%s: segments of an interrupted recording moved to %s (each plays as it is)",
                 parts, aside)
@@ -156,11 +154,11 @@ class SegmentedRecorder:
 
     def _open_segment(self) -> None:
         assert self.size is not None
-        path = self.parts / "{:06d}{}".format(len(self.segments) + 1, self.path.suffix)
+        path = self.parts / f"{len(self.segments) + 1:06d}{self.path.suffix}"
         self._writer = _open_writer(path, self.fps, self.size)
         if self._writer is None:
-            raise UserError("{}: cannot write a video here (folder removed, read-only or disk "
-                            "full?)".format(path))
+            raise UserError(f"{path}: cannot write a video here (folder removed, read-only or disk "
+                            "full?)")
         self._current = path
         self._opened = time.monotonic()
 
@@ -187,11 +185,10 @@ class SegmentedRecorder:
         try:
             joined = join_segments(self.segments, self.path, self.fps)
         except (OSError, UserError) as exc:
-            raise UserError("{}: could not join the recording ({}); its segments are in {}, "
-                            "each playable".format(self.path, exc, self.parts))
+            raise UserError(f"{self.path}: could not join the recording ({exc}); its segments are in {self.parts}, "
+                            "each playable")
         if joined != self.frames:
-            raise UserError("{}: joined {} of {} frames; the segments are kept in {}".format(
-                self.path, joined, self.frames, self.parts))
+            raise UserError(f"{self.path}: joined {joined} of {self.frames} frames; the segments are kept in {self.parts}")
         shutil.rmtree(str(self.parts), ignore_errors=True)
         return joined
 
@@ -199,7 +196,7 @@ class SegmentedRecorder:
 def join_segments(segments: List[Path], out: Path, fps: float) -> int:
     """Join closed segments into ``out`` (written beside it, then renamed over it); returns the
     frames it holds. Copies the coded frames where the segments allow, else re-encodes."""
-    tmp = out.with_name(".{}.joining-{}{}".format(out.stem, uuid.uuid4().hex[:8], out.suffix))
+    tmp = out.with_name(f".{out.stem}.joining-{uuid.uuid4().hex[:8]}{out.suffix}")
     try:
         frames = _copy_join(segments, tmp)
         if frames is None:
@@ -260,7 +257,7 @@ def _reencode_join(segments: List[Path], out: Path, fps: float) -> int:
                     if writer is None:
                         writer = _open_writer(out, fps, (frame.shape[1], frame.shape[0]))
                         if writer is None:
-                            raise UserError("cannot write {}".format(out))
+                            raise UserError(f"cannot write {out}")
                     writer.write(frame)
                     frames += 1
             finally:

@@ -21,8 +21,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from edge_app.opencv import cv2
 from edge_app.errors import UserError
+from edge_app.opencv import cv2
 from edge_app.runtime.sinks import ThreadedSink
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def parse_address(text: str) -> Tuple[str, int]:
     try:
         number = int(port)
     except ValueError:
-        raise UserError("--serve {!r}: expected HOST:PORT, e.g. 127.0.0.1:8080".format(text))
+        raise UserError(f"--serve {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
     return host or "127.0.0.1", number
 
 
@@ -232,8 +232,7 @@ class ServeSink(ThreadedSink):
         try:
             self.server = ThreadingHTTPServer((self.host, self.port), self._handler())
         except OSError as exc:
-            raise UserError("--serve {}:{}: {} (port in use? pick another)".format(
-                self.host, self.port, exc.strerror))
+            raise UserError(f"--serve {self.host}:{self.port}: {exc.strerror} (port in use? pick another)")
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         if self.host not in ("127.0.0.1", "localhost", "::1"):

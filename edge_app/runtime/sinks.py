@@ -24,7 +24,7 @@ class ThreadedSink:
 
     def __init__(self, name: str, maxsize: int) -> None:
         self.name = name
-        self._queue: "queue.Queue[Any]" = queue.Queue(maxsize=maxsize)
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=maxsize)
         self.dropped = 0
         self.written = 0
         self.error: Optional[BaseException] = None
@@ -113,7 +113,7 @@ class JsonLinesSink(ThreadedSink):
         try:
             self._fh = open(Path(path).expanduser(), "w", encoding="utf-8")
         except OSError as exc:
-            raise UserError("--json-out {}: {}".format(path, exc.strerror))
+            raise UserError(f"--json-out {path}: {exc.strerror}")
         super().__init__("json-out", maxsize=4096)
 
     def handle(self, frame: np.ndarray, record: Dict[str, Any]) -> None:

@@ -54,10 +54,10 @@ def switch_link(link: Path, bundle: Path) -> Optional[Path]:
     both sit in one folder, so a copied runs folder keeps working."""
     link, bundle = Path(link), Path(bundle).resolve()
     if not (bundle / "bundle.json").is_file():
-        raise UserError("{}: not a bundle (no bundle.json); train one first".format(bundle))
+        raise UserError(f"{bundle}: not a bundle (no bundle.json); train one first")
     if link.exists() and not link.is_symlink():
-        raise UserError("{}: exists and is not a link; move it away so a link can take its "
-                        "place".format(link))
+        raise UserError(f"{link}: exists and is not a link; move it away so a link can take its "
+                        "place")
     old = target(link) if link.is_symlink() else None
     _replace_link(link, bundle)
     if old is not None and old != bundle:
@@ -69,7 +69,7 @@ def rollback(link: Path) -> Path:
     """Point ``link`` back at the ``previous`` bundle (and ``previous`` at the one it left)."""
     prev = Path(link).parent / PREVIOUS
     if not prev.is_symlink() or not prev.is_dir():
-        raise UserError("{}: nothing to roll back to (no previous bundle)".format(link))
+        raise UserError(f"{link}: nothing to roll back to (no previous bundle)")
     back = target(prev)
     switch_link(link, back)
     return back
@@ -81,7 +81,7 @@ def _replace_link(link: Path, bundle: Path) -> None:
         dest = os.path.relpath(str(bundle), str(link.parent.resolve()))
     except ValueError:   # another drive (Windows): an absolute link
         dest = str(bundle)
-    tmp = link.with_name(".{}.tmp-{}".format(link.name, uuid.uuid4().hex[:8]))
+    tmp = link.with_name(f".{link.name}.tmp-{uuid.uuid4().hex[:8]}")
     os.symlink(dest, str(tmp))
     os.replace(str(tmp), str(link))   # atomic: readers see the old link or the new one
 
@@ -147,7 +147,7 @@ class BundleSwap:
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bundle-swap", daemon=True)
 
-    def start(self) -> "BundleSwap":
+    def start(self) -> BundleSwap:
         self._thread.start()
         return self
 
@@ -196,9 +196,8 @@ class BundleSwap:
             return
         if self.needs is not None and _needs(runner) != self.needs:
             runner.backend.close()
-            self._fail("{} reads {} where the running model reads {}; the loop's subject stage "
-                       "was built for the running one: restart the loop to run it".format(
-                           now.name, _shown(_needs(runner)), _shown(self.needs)))
+            self._fail(f"{now.name} reads {_shown(_needs(runner))} where the running model reads {_shown(self.needs)}; the loop's subject stage "
+                       "was built for the running one: restart the loop to run it")
             return
         with self._lock:
             self._ready = runner

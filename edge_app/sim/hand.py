@@ -15,7 +15,7 @@ from edge_app.sim.geometry import SHIFT, apply, fixed, similarity, unit
 
 FINGERS = ("thumb", "index", "middle", "ring", "pinky")
 LANDMARK_NAMES = ("wrist",) + tuple(
-    "{}_{}".format(f, j) for f, joints in (
+    f"{f}_{j}" for f, joints in (
         ("thumb", ("cmc", "mcp", "ip", "tip")),
         ("index", ("mcp", "pip", "dip", "tip")), ("middle", ("mcp", "pip", "dip", "tip")),
         ("ring", ("mcp", "pip", "dip", "tip")), ("pinky", ("mcp", "pip", "dip", "tip")))
@@ -52,7 +52,7 @@ POSES: Dict[str, HandPose] = {
     "thumb_up": HandPose(frozenset({"thumb"}), thumb_angle=90.0, base_rotation=-90.0),
     "thumb_down": HandPose(frozenset({"thumb"}), thumb_angle=90.0, base_rotation=90.0),
     "fist": _fingers(0),
-    **{"fingers_{}".format(n): _fingers(n) for n in range(6)},
+    **{f"fingers_{n}": _fingers(n) for n in range(6)},
 }
 
 

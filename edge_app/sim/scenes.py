@@ -35,7 +35,7 @@ class Scene:
                 unmapped[0], ", ".join(self.poses))
         extra = [c for c in mapping if c not in labels]
         if extra:
-            return "'{}' is not one of the task's classes".format(extra[0])
+            return f"'{extra[0]}' is not one of the task's classes"
         bad = [p for p in mapping.values() if p not in self.poses]
         if bad:
             return "'{}' is not a {} pose; poses are {}".format(bad[0], self.name, ", ".join(self.poses))

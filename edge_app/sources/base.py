@@ -129,12 +129,12 @@ class FrameSource(ABC):
         if i.fourcc:
             parts.append(i.fourcc)
         if i.fps:
-            parts.append("{:.0f} fps".format(i.fps))
+            parts.append(f"{i.fps:.0f} fps")
         if self.total_rotation:
-            parts.append("turned {} degrees clockwise".format(self.total_rotation))
+            parts.append(f"turned {self.total_rotation} degrees clockwise")
         return " ".join(parts)
 
-    def __enter__(self) -> "FrameSource":
+    def __enter__(self) -> FrameSource:
         self.open()
         return self
 

@@ -40,13 +40,12 @@ def _num(options: Dict[str, Any], key: str, default: Any, kind: Callable[[str], 
     try:
         return kind(value)
     except (TypeError, ValueError):
-        raise SourceError("{}: option '{}' must be a number, got {!r}".format(uri, key, value))
+        raise SourceError(f"{uri}: option '{key}' must be a number, got {value!r}")
 
 
 def _check_consumed(options: Dict[str, Any], uri: str, allowed: str) -> None:
     if options:
-        raise SourceError("{}: unknown option '{}'; this source takes {}, rotate".format(
-            uri, sorted(options)[0], allowed))
+        raise SourceError(f"{uri}: unknown option '{sorted(options)[0]}'; this source takes {allowed}, rotate")
 
 
 def _take_rotation(uri: str, opts: Dict[str, Any]) -> Tuple[str, int]:
@@ -127,7 +126,7 @@ def _csi(uri: str, opts: Dict[str, Any]) -> FrameSource:
     opts = {**query, **opts}
     sensor = base[len("csi://"):] or "0"
     if not sensor.isdigit():
-        raise SourceError("{}: expected csi://N with a sensor number, e.g. csi://0".format(uri))
+        raise SourceError(f"{uri}: expected csi://N with a sensor number, e.g. csi://0")
     src = CSICamera(uri, int(sensor), width=_num(opts, "width", 1280, int, uri),
                     height=_num(opts, "height", 720, int, uri), fps=_num(opts, "fps", 30.0, float, uri),
                     flip=_num(opts, "flip", 0, int, uri))
@@ -155,8 +154,7 @@ def _path(uri: str, opts: Dict[str, Any]) -> FrameSource:
     except UnicodeEncodeError:   # OpenCV takes the name as UTF-8 and crashes on other bytes
         from edge_app.names import printable
 
-        raise SourceError("{}: the file name is not valid UTF-8 text; rename the file".format(
-            printable(path)))
+        raise SourceError(f"{printable(path)}: the file name is not valid UTF-8 text; rename the file")
     return VideoFile(uri, str(path))
 
 
@@ -184,5 +182,5 @@ def open_source(uri: str, width: Optional[int] = None, height: Optional[int] = N
             if rotation:
                 source.set_rotation(rotation)
             return source
-    raise SourceError("source '{}' not found: it is not a file or folder here, nor one of: {}"
-                      .format(uri, SOURCE_HELP))
+    raise SourceError(f"source '{uri}' not found: it is not a file or folder here, nor one of: {SOURCE_HELP}"
+                      )

@@ -7,11 +7,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from edge_app.opencv import cv2
-from edge_app.names import printable
 from edge_app.errors import SourceError
-
 from edge_app.image_files import IMAGE_EXTENSIONS, list_images
+from edge_app.names import printable
+from edge_app.opencv import cv2
 from edge_app.sources.base import FrameSource
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageFolder", "list_images"]
@@ -62,7 +61,7 @@ def _read(path: Path) -> Tuple[Optional[np.ndarray], str]:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return None, "cannot read: {}".format(exc.strerror or exc)
+        return None, f"cannot read: {exc.strerror or exc}"
     if not data:
         return None, "empty file"
     image = cv2().imdecode(np.frombuffer(data, np.uint8), cv2().IMREAD_COLOR)

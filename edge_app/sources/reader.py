@@ -40,7 +40,7 @@ class FrameReader:
         self.reconnects = 0
 
     # -- lifecycle -----------------------------------------------------------------------
-    def start(self) -> "FrameReader":
+    def start(self) -> FrameReader:
         """Open the source (errors surface here, in the caller) and start reading."""
         self.source.open()
         self._thread = threading.Thread(target=self._run, name="frame-reader", daemon=True)
@@ -61,7 +61,7 @@ class FrameReader:
                 return
         self.source.close()
 
-    def __enter__(self) -> "FrameReader":
+    def __enter__(self) -> FrameReader:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

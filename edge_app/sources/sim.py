@@ -30,15 +30,13 @@ def check_settings(uri: str, size: Tuple[int, int], fps: float, count: Optional[
     size used to end in a numpy traceback, a huge one in an attempt to allocate 224 GiB."""
     for name, value, usual in zip(("width", "height"), size, (640, 480)):
         if not MIN_SIDE <= value <= MAX_SIDE:
-            raise SourceError("{}: {} {} is out of range: the simulated camera draws {} to {} "
-                              "pixels, e.g. {}={}".format(uri, name, value, MIN_SIDE, MAX_SIDE,
-                                                          name, usual))
+            raise SourceError(f"{uri}: {name} {value} is out of range: the simulated camera draws {MIN_SIDE} to {MAX_SIDE} "
+                              f"pixels, e.g. {name}={usual}")
     if not 0.0 <= fps <= MAX_FPS:   # also refuses NaN
-        raise SourceError("{}: fps {} is out of range: 0 (as fast as asked) to {:g}".format(
-            uri, fps, MAX_FPS))
+        raise SourceError(f"{uri}: fps {fps} is out of range: 0 (as fast as asked) to {MAX_FPS:g}")
     if count is not None and count < 0:
-        raise SourceError("{}: count {} is negative: give the number of frames, e.g. count=100"
-                          .format(uri, count))
+        raise SourceError(f"{uri}: count {count} is negative: give the number of frames, e.g. count=100"
+                          )
 
 
 class Setting:
@@ -51,12 +49,12 @@ class Setting:
 
     @classmethod
     def make(cls, uri: str, size: Tuple[int, int], background_seed: Optional[int],
-             lighting_seed: Optional[int]) -> "Setting":
+             lighting_seed: Optional[int]) -> Setting:
         """The setting for the ``background`` and ``lighting`` seeds (None: varied)."""
         for name, seed in (("background", background_seed), ("lighting", lighting_seed)):
             if seed is not None and not 0 <= seed < 2 ** 63:
-                raise SourceError("{}: {} {} is out of range: a seed from 0 to 2**63-1, e.g. "
-                                  "{}=1".format(uri, name, seed, name))
+                raise SourceError(f"{uri}: {name} {seed} is out of range: a seed from 0 to 2**63-1, e.g. "
+                                  f"{name}=1")
         w, h = size
         backdrop = None if background_seed is None else background(
             np.random.default_rng(background_seed), h, w)
@@ -72,7 +70,7 @@ class _Rendered(FrameSource):
                count: Optional[int]) -> None:
         check_settings(self.uri, (int(size[0]), int(size[1])), float(fps), count)
         if seed is not None and not 0 <= seed < 2 ** 63:
-            raise SourceError("{}: seed {} is out of range: 0 to 2**63-1".format(self.uri, seed))
+            raise SourceError(f"{self.uri}: seed {seed} is out of range: 0 to 2**63-1")
         self.has_truth = True
         self.size = (int(size[0]), int(size[1]))
         self.fps, self.live = float(fps), fps > 0
@@ -102,8 +100,8 @@ class SimSource(_Rendered):
                  background: Optional[int] = None, lighting: Optional[int] = None) -> None:
         super().__init__(uri)
         if task.sim is None:
-            raise SourceError("{}: task '{}' has no 'sim:' section, so it cannot be simulated; "
-                              "add one (see configs/thumbs.yaml) or use a camera".format(uri, task.name))
+            raise SourceError(f"{uri}: task '{task.name}' has no 'sim:' section, so it cannot be simulated; "
+                              "add one (see configs/thumbs.yaml) or use a camera")
         self._setup((width, height), fps, seed, clean, count)
         self.setting = Setting.make(uri, self.size, background, lighting)
         self.task = task

@@ -7,8 +7,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from edge_app.opencv import cv2, has_gstreamer, pip_opencv_distributions
 from edge_app.errors import SourceError
+from edge_app.opencv import cv2, has_gstreamer, pip_opencv_distributions
 from edge_app.sources.base import FrameSource, SourceLost
 
 
@@ -29,7 +29,7 @@ class CaptureSource(FrameSource):
         raise NotImplementedError
 
     def _not_opened(self) -> SourceError:
-        return SourceError("{}: could not be opened".format(self.uri))
+        return SourceError(f"{self.uri}: could not be opened")
 
     def open(self) -> None:
         cap = self._open_capture()
@@ -48,11 +48,11 @@ class CaptureSource(FrameSource):
 
     def _grab(self) -> Optional[Tuple[np.ndarray, Dict[str, Any]]]:
         if self._cap is None:
-            raise SourceError("{}: read before open()".format(self.uri))
+            raise SourceError(f"{self.uri}: read before open()")
         ok, image = self._cap.read()
         if not ok or image is None:
             if self.live:
-                raise SourceLost("{}: stopped delivering frames".format(self.uri))
+                raise SourceLost(f"{self.uri}: stopped delivering frames")
             return None
         return image, {}
 
@@ -87,9 +87,9 @@ class V4L2Camera(CaptureSource):
                                .format(self.uri, self.device,
                                        "cameras present: " + ", ".join(found) if found
                                        else "no /dev/video* devices at all"))
-        return SourceError("{}: {} exists but could not be opened; another program may hold it "
-                           "(fuser {}) or you may lack permission (add yourself to the 'video' group)"
-                           .format(self.uri, self.device, self.device))
+        return SourceError(f"{self.uri}: {self.device} exists but could not be opened; another program may hold it "
+                           f"(fuser {self.device}) or you may lack permission (add yourself to the 'video' group)"
+                           )
 
     def _configure(self, cap: Any) -> None:
         cv = cv2()
@@ -106,11 +106,11 @@ class V4L2Camera(CaptureSource):
         i = self.info
         diffs = []
         if (i.width, i.height) != (width, height):
-            diffs.append("{}x{} instead of {}x{}".format(i.width, i.height, width, height))
+            diffs.append(f"{i.width}x{i.height} instead of {width}x{height}")
         if i.fps and abs(i.fps - fps) > 0.5:
-            diffs.append("{:.0f} fps instead of {:.0f}".format(i.fps, fps))
+            diffs.append(f"{i.fps:.0f} fps instead of {fps:.0f}")
         if i.fourcc and i.fourcc != fourcc:
-            diffs.append("{} instead of {}".format(i.fourcc, fourcc))
+            diffs.append(f"{i.fourcc} instead of {fourcc}")
         return "; ".join(diffs)
 
 
@@ -134,14 +134,13 @@ def flip_method(uri: str, flip: int = 0, rotate: int = 0) -> int:
     """nvvidconv's flip-method for ``?flip=`` (a mirror, or a turn given the old way) followed
     by ``?rotate=`` (clockwise); both turning the picture is refused: say it once."""
     if flip not in FLIP_METHODS:
-        raise SourceError("{}: flip {} is not an nvvidconv flip-method; use {}".format(
-            uri, flip, FLIP_HELP))
+        raise SourceError(f"{uri}: flip {flip} is not an nvvidconv flip-method; use {FLIP_HELP}")
     if not rotate:
         return flip
     if flip in (1, 2, 3):
-        raise SourceError("{}: flip={} already turns the picture and rotate={} turns it again; "
+        raise SourceError(f"{uri}: flip={flip} already turns the picture and rotate={rotate} turns it again; "
                           "give the turn once, as rotate=90|180|270 (keep flip= for mirroring: "
-                          "4 horizontal, 6 vertical)".format(uri, flip, rotate))
+                          "4 horizontal, 6 vertical)")
     turn = np.array(FLIP_METHODS[ROTATE_TO_FLIP[rotate]])
     both = turn @ np.array(FLIP_METHODS[flip])   # the mirror first, then the turn
     return next(m for m, mat in FLIP_METHODS.items() if (np.array(mat) == both).all())
@@ -152,11 +151,11 @@ def csi_pipeline(sensor: int, width: int, height: int, fps: float, flip: int = 0
     ``width`` x ``height``; a flip-method that turns by 90 degrees delivers ``height`` x
     ``width`` (asking nvvidconv for the unturned size would stretch the picture)."""
     out_w, out_h = (height, width) if flip in (1, 3, 5, 7) else (width, height)
-    return ("nvarguscamerasrc sensor-id={s} ! video/x-raw(memory:NVMM), width={w}, height={h}, "
-            "framerate={f}/1, format=NV12 ! nvvidconv flip-method={flip} ! "
-            "video/x-raw, width={ow}, height={oh}, format=BGRx ! videoconvert ! "
+    return (f"nvarguscamerasrc sensor-id={sensor} ! video/x-raw(memory:NVMM), width={width}, height={height}, "
+            f"framerate={int(round(fps))}/1, format=NV12 ! nvvidconv flip-method={flip} ! "
+            f"video/x-raw, width={out_w}, height={out_h}, format=BGRx ! videoconvert ! "
             "video/x-raw, format=BGR ! appsink drop=true max-buffers=1 sync=false"
-            .format(s=sensor, w=width, h=height, f=int(round(fps)), flip=flip, ow=out_w, oh=out_h))
+            )
 
 
 class CSICamera(CaptureSource):
@@ -190,8 +189,8 @@ class CSICamera(CaptureSource):
         return cv.VideoCapture(self.pipeline, cv.CAP_GSTREAMER)
 
     def _not_opened(self) -> SourceError:
-        return SourceError("{}: the CSI camera did not start; check the ribbon cable and that "
-                           "nvargus-daemon runs (sudo systemctl restart nvargus-daemon)".format(self.uri))
+        return SourceError(f"{self.uri}: the CSI camera did not start; check the ribbon cable and that "
+                           "nvargus-daemon runs (sudo systemctl restart nvargus-daemon)")
 
 
 class VideoFile(CaptureSource):
@@ -205,8 +204,8 @@ class VideoFile(CaptureSource):
         return cv2().VideoCapture(self.path)
 
     def _not_opened(self) -> SourceError:
-        return SourceError("{}: not a video OpenCV can decode (is the file complete? "
-                           "try: ffprobe {})".format(self.uri, self.path))
+        return SourceError(f"{self.uri}: not a video OpenCV can decode (is the file complete? "
+                           f"try: ffprobe {self.path})")
 
 
 class Stream(CaptureSource):
@@ -219,5 +218,5 @@ class Stream(CaptureSource):
         return cv.VideoCapture(self.uri, cv.CAP_FFMPEG)
 
     def _not_opened(self) -> SourceError:
-        return SourceError("{}: stream did not open; check the address, the credentials and "
-                           "that the camera is reachable".format(self.uri))
+        return SourceError(f"{self.uri}: stream did not open; check the address, the credentials and "
+                           "that the camera is reachable")

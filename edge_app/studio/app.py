@@ -63,25 +63,25 @@ def build_app(studio: Studio, token: Optional[str] = None, host: str = "127.0.0.
     def text(data: Dict[str, Any], key: str) -> str:
         value = data.get(key)
         if not isinstance(value, str) or not value:
-            raise UserError("'{}' is missing".format(key))
+            raise UserError(f"'{key}' is missing")
         return value
 
     def number(data: Dict[str, Any], key: str) -> float:
         value = data.get(key)
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise UserError("'{}' must be a number".format(key))
+            raise UserError(f"'{key}' must be a number")
         try:
             out = float(value)   # a 4000-digit integer is valid JSON and overflows a float
         except OverflowError:
             out = math.inf
         if not math.isfinite(out):
-            raise UserError("'{}' must be a finite number".format(key))
+            raise UserError(f"'{key}' must be a finite number")
         return out
 
     async def page(request: Request) -> Response:
         # Each page load gets its own CSRF value, which its script sends in X-CSRF.
         html = (STATIC / "index.html").read_text(encoding="utf-8").replace(
-            CSRF_SLOT, '<meta name="studio-csrf" content="{}">'.format(guard.new_csrf()))
+            CSRF_SLOT, f'<meta name="studio-csrf" content="{guard.new_csrf()}">')
         response = HTMLResponse(html, headers={"Cache-Control": "no-store"})
         if token and request.query_params.get("token"):
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
@@ -196,4 +196,4 @@ def build_app(studio: Studio, token: Optional[str] = None, host: str = "127.0.0.
 
 def _no_constant(name: str) -> Any:
     """NaN and Infinity are not JSON, whatever Python's parser accepts."""
-    raise ValueError("{} is not JSON".format(name))
+    raise ValueError(f"{name} is not JSON")

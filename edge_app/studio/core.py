@@ -15,9 +15,9 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 
 from edge_app.capture.session import CaptureSession, capture_finder
-from edge_app.opencv import cv2
 from edge_app.dataset import edit
 from edge_app.errors import UserError, did_you_mean
+from edge_app.opencv import cv2
 from edge_app.runtime.serve import shorten
 from edge_app.sources import FrameReader, open_source
 from edge_app.sources.base import Frame, FrameSource
@@ -84,7 +84,7 @@ class Studio:
         self._watch_note = "no camera"
 
     # -- life cycle -------------------------------------------------------------------------
-    def start(self) -> "Studio":
+    def start(self) -> Studio:
         if self.camera:
             self._start_watch()
             self.reader.start()
@@ -218,7 +218,7 @@ class Studio:
             queued = self.session.save_class(self._frame, self._label(label))
         if not queued:
             raise UserError("the writer is busy (disk slow?): shot skipped")
-        self.say("saved one {}".format(label))
+        self.say(f"saved one {label}")
 
     def _need_checked_camera(self) -> None:
         """Shots wait for the camera check: a shot taken before it turns the picture upright
@@ -268,14 +268,14 @@ class Studio:
         if self._frame is None:
             raise UserError("no frame from the camera yet")
         if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
-            raise UserError("the point ({}, {}) is outside the image".format(x, y))
+            raise UserError(f"the point ({x}, {y}) is outside the image")
         s = self.session
         with self._lock:
             s.select(s.labels.index(self._label(name)))
             saved = s.place_point(self._frame, x, y)
             if not saved and len(s.points) == len(s.labels):
                 saved = s.save_points()
-        self.say("saved the points" if saved else "placed {}".format(name))
+        self.say("saved the points" if saved else f"placed {name}")
         self._publish(self._overlay(self._frame), force=True)
         return saved
 
@@ -301,7 +301,7 @@ class Studio:
             edit.remove(self.data, self.task, folder, name, lock=writer.lock)
         writer.recount()
         self._recent = (None, [])
-        self.say("deleted {}/{}".format(folder, name))
+        self.say(f"deleted {folder}/{name}")
 
     def sample_file(self, folder: str, name: str) -> Path:
         return edit.sample_path(self.data, self.task, folder, name)
@@ -311,7 +311,7 @@ class Studio:
             raise UserError("no camera here (--source none): only the Review view works; start "
                             "the studio with --source usb:0 (or another camera) to capture")
 
-    def _need_review(self) -> "Review":
+    def _need_review(self) -> Review:
         if self.review is None:
             raise UserError("no collected frames to review: start the studio with --collected DIR "
                             "(the folder edge-app run --collect DIR wrote)")
@@ -405,7 +405,7 @@ class Studio:
                            "it has finished")
             where = review.confirm(model, name, label, points)
         self._recent = (None, [])
-        self.say("confirmed {} ({})".format(name, where))
+        self.say(f"confirmed {name} ({where})")
         return where
 
     def review_skip(self, model: str, name: str) -> None:
@@ -413,7 +413,7 @@ class Studio:
 
     def review_delete(self, model: str, name: str) -> None:
         self._need_review().delete(model, name)
-        self.say("deleted {} (kept in .deleted/)".format(name))
+        self.say(f"deleted {name} (kept in .deleted/)")
 
     def review_image(self, model: str, name: str) -> bytes:
         return self._need_review().image(model, name)
@@ -436,7 +436,7 @@ class Studio:
     def review_rollback(self) -> Dict[str, Any]:
         """Point the current link back at the previous bundle."""
         back = self._need_review().rollback()
-        self.say("rolled back to {}".format(Path(back).name))
+        self.say(f"rolled back to {Path(back).name}")
         return {"bundle": back}
 
     def review_state(self) -> Dict[str, Any]:

@@ -51,7 +51,7 @@ class Refused(UserError):
 
 def too_large(limit: int) -> Refused:
     """The refusal of a body over ``limit`` bytes."""
-    return Refused("the request body is larger than this API accepts ({} bytes)".format(limit), 413)
+    return Refused(f"the request body is larger than this API accepts ({limit} bytes)", 413)
 
 
 class Guard:
@@ -118,7 +118,7 @@ class Guard:
         origin, referer = _first(headers, "origin"), _first(headers, "referer")
         if origin is not None:
             if not same_origin(origin, scheme, host):
-                return 403, "refused a request from another web page ({})".format(shorten(origin))
+                return 403, f"refused a request from another web page ({shorten(origin)})"
         elif referer is not None:   # same_origin reads only its scheme, host and port
             if not same_origin(referer, scheme, host):
                 return 403, "refused a request from another web page"
@@ -167,7 +167,7 @@ def _token(scope: Dict[str, Any], headers: Dict[str, List[str]]) -> Tuple[str, b
 
 
 def _cookie(headers: Dict[str, List[str]], name: str) -> str:
-    from starlette.requests import cookie_parser   # the parser the application itself uses
+    from starlette.requests import cookie_parser  # the parser the application itself uses
 
     for line in headers.get("cookie", []):
         value = cookie_parser(line).get(name)

@@ -23,7 +23,7 @@ def check_mode(mode: Optional[str]) -> None:
     """Refuse a training mode that ``edge-app train --mode`` does not have."""
     if mode not in MODES:
         shown = mode if len(str(mode)) <= 40 else str(mode)[:40] + "..."
-        raise UserError("mode {!r}: choose fast, full or auto".format(shown))
+        raise UserError(f"mode {shown!r}: choose fast, full or auto")
 
 
 class TrainingJob:
@@ -125,10 +125,10 @@ class TrainingJob:
         text = log.read_text(encoding="utf-8", errors="replace") if log.is_file() else ""
         lines = [ln for ln in text.splitlines() if ln.strip()]
         if "Traceback (most recent call last)" in text:
-            return "training stopped on an unexpected error; the details are in {}".format(log)
+            return f"training stopped on an unexpected error; the details are in {log}"
         if lines:
             return one_line(lines[-1], 300)
-        return "training stopped (exit {})".format(code)
+        return f"training stopped (exit {code})"
 
     def cancel(self) -> bool:
         """Stop a running training (its whole process group); True if one was running."""

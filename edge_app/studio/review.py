@@ -67,7 +67,7 @@ class Review:
                  link: Optional[Path] = None, holdout: Optional[Path] = None) -> None:
         self.root, self.task, self.dataset, self.job = Path(root).expanduser(), task, dataset, job
         self._link = Path(link) if link is not None else None
-        self.holdout_root = Path(holdout) if holdout else self.root / ".holdout-{}".format(task.name)
+        self.holdout_root = Path(holdout) if holdout else self.root / f".holdout-{task.name}"
         self._holdout: Optional[DatasetWriter] = None
         self._lock = threading.RLock()
         self.compare: Dict[str, Any] = {"state": "idle"}
@@ -122,7 +122,7 @@ class Review:
         for row in read_lines(folder / COLLECTED):
             if row.get("file") == name and (folder / name).is_file():
                 return folder, row
-        raise NotFound("no collected frame {}/{}".format(shorten(model), shorten(name)))
+        raise NotFound(f"no collected frame {shorten(model)}/{shorten(name)}")
 
     def image(self, model: str, name: str) -> bytes:
         """The JPEG of a collected frame as the model saw it: a frame the loop turned
@@ -132,7 +132,7 @@ class Review:
         try:
             return _upright((folder / name).read_bytes(), row.get("rotate"))
         except OSError as exc:
-            raise NotFound("{}: {}".format(shorten(name), exc.strerror or exc))
+            raise NotFound(f"{shorten(name)}: {exc.strerror or exc}")
 
     # -- review actions ---------------------------------------------------------------------
     def confirm(self, model: str, name: str, label: Optional[str] = None,
@@ -147,7 +147,7 @@ class Review:
             raw = (folder / name).read_bytes()
             with self._lock:   # one answer per frame: a double click does not save it twice
                 if self._reviewed(folder).get(name, {}).get("action") in ("confirmed", "deleted"):
-                    raise UserError("{} was already reviewed".format(shorten(name)))
+                    raise UserError(f"{shorten(name)} was already reviewed")
                 to_holdout = held_back(*self._class_counts(label))
                 if to_holdout:
                     path = self._holdout_writer().save(np.zeros(0), label, pts, subject,
@@ -165,7 +165,7 @@ class Review:
                            to="holdout" if to_holdout else "dataset",
                            corrected=_corrected(row.get("prediction"), label))
         except OSError as exc:   # pruned meanwhile, a full disk: one line, nothing half-done
-            raise UserError("{}: {}".format(shorten(name), exc.strerror or exc))
+            raise UserError(f"{shorten(name)}: {exc.strerror or exc}")
         return "held back" if to_holdout else "dataset"
 
     def _class_counts(self, label: Optional[str]) -> Tuple[int, int]:
@@ -195,7 +195,7 @@ class Review:
             if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(
                     isinstance(v, (int, float)) and not isinstance(v, bool) and 0.0 <= v <= 1.0
                     for v in value)):
-                raise UserError("point '{}' must be [x, y] within 0..1".format(key))
+                raise UserError(f"point '{key}' must be [x, y] within 0..1")
             out[key] = (float(value[0]), float(value[1]))
         return None, out
 
@@ -215,8 +215,7 @@ class Review:
                 (folder / name).replace(target)
                 self._mark(folder, name, "deleted")
             except OSError as exc:
-                raise UserError("{}: cannot move to {} ({})".format(
-                    shorten(name), TRASH, exc.strerror or exc))
+                raise UserError(f"{shorten(name)}: cannot move to {TRASH} ({exc.strerror or exc})")
         return target
 
     def _mark(self, folder: Path, name: str, action: str, **extra: Any) -> None:
@@ -260,8 +259,8 @@ class Review:
         """Refuse, saying what to do instead, where this machine cannot train."""
         if not torch_available():
             raise UserError("training needs torch, which is not installed here (a desktop, or a "
-                            "Jetson installed with --train, has it): copy the dataset folder {} "
-                            "there and run edge-app train".format(self.dataset.root))
+                            f"Jetson installed with --train, has it): copy the dataset folder {self.dataset.root} "
+                            "there and run edge-app train")
 
     def retrain(self, mode: Optional[str], flush: Any = None) -> Path:
         """Train a new model on the dataset (with the confirmed frames) in the studio's job."""
@@ -391,8 +390,8 @@ def _upright(data: bytes, turn: Any) -> bytes:
     holds the frame the model saw (the stored subject is in its coordinates)."""
     if not turn:
         return data
-    from edge_app.opencv import cv2
     from edge_app.camera.rotation import rotate_image
+    from edge_app.opencv import cv2
 
     image = cv2().imdecode(np.frombuffer(data, np.uint8), cv2().IMREAD_COLOR)
     if image is None:
@@ -429,9 +428,9 @@ def _better(new: Optional[Dict[str, Any]], current: Optional[Dict[str, Any]]) ->
 
 def _why_not(out: Dict[str, Any], n: int) -> str:
     if n < MIN_HOLDOUT:
-        return ("only {} held-back frame(s) (one confirmed frame in {} is held back; {} are "
-                "needed): confirm more, or switch anyway".format(n, HOLDOUT_EVERY, MIN_HOLDOUT))
-    return "not better than the current model on the {} held-back frames; the current one stays".format(n)
+        return (f"only {n} held-back frame(s) (one confirmed frame in {HOLDOUT_EVERY} is held back; {MIN_HOLDOUT} are "
+                "needed): confirm more, or switch anyway")
+    return f"not better than the current model on the {n} held-back frames; the current one stays"
 
 
 def score_bundle(bundle: Path, rows: List[Dict[str, Any]], root: Path, task: TaskSpec) -> Dict[str, Any]:

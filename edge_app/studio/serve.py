@@ -22,7 +22,7 @@ def serve(task: TaskSpec, source: str, data: Path, runs: Path, train_args: List[
     try:
         import uvicorn
     except ImportError as exc:
-        raise UserError("{} ({})".format(INSTALL, exc))
+        raise UserError(f"{INSTALL} ({exc})")
     from edge_app.studio.app import build_app
     from edge_app.studio.core import Studio
 
@@ -37,9 +37,9 @@ def serve(task: TaskSpec, source: str, data: Path, runs: Path, train_args: List[
         shown = "localhost" if host in ("0.0.0.0", "::") else host
         print("studio for task {} on {}: http://{}:{}/{}".format(
             task.name, studio.source.describe(), shown, port, "?token=" + token if token else ""))
-        print("dataset: {}  models: {}  (Ctrl-C stops)".format(data, runs))
+        print(f"dataset: {data}  models: {runs}  (Ctrl-C stops)")
         if collected is not None:
-            print("review: {} (the Review view)".format(collected))
+            print(f"review: {collected} (the Review view)")
         if host not in ("127.0.0.1", "localhost", "::1"):
             log.warning("listening on %s:%d: anyone on this network who has the token can see the "
                         "camera and change the dataset", host, port)

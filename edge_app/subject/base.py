@@ -24,7 +24,7 @@ class Subject:
     source: str = ""                            # the provider that found it
     handedness: Optional[str] = None            # hands: "left" / "right" (the person's own)
 
-    def shifted(self, dx: float, dy: float) -> "Subject":
+    def shifted(self, dx: float, dy: float) -> Subject:
         x0, y0, x1, y1 = self.box
         lm = None if self.landmarks is None else self.landmarks + np.array([dx, dy])
         return replace(self, box=(x0 + dx, y0 + dy, x1 + dx, y1 + dy), landmarks=lm)
@@ -43,7 +43,7 @@ class Subject:
         return out
 
     @classmethod
-    def from_dict(cls, d: Dict[str, Any], frame_size: Tuple[int, int]) -> "Subject":
+    def from_dict(cls, d: Dict[str, Any], frame_size: Tuple[int, int]) -> Subject:
         """Inverse of :meth:`to_dict` (also reads the simulator's ground truth)."""
         w, h = frame_size
         x0, y0, x1, y1 = (float(v) for v in d["box"])
@@ -83,7 +83,7 @@ class SubjectFinder(ABC):
     def close(self) -> None:
         """Release the provider's resources."""
 
-    def __enter__(self) -> "SubjectFinder":
+    def __enter__(self) -> SubjectFinder:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -298,5 +298,4 @@ def hard_looks(image: np.ndarray, small: int = 192) -> Iterator[Look]:
                       image=exposure_corrected(grey_world(clean.image)))
     if min(image.shape[:2]) < small:
         yield upscaled(image, small)
-    for look in windows(image):
-        yield look
+    yield from windows(image)

@@ -6,8 +6,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from edge_app.opencv import cv2
 from edge_app.errors import UserError
+from edge_app.opencv import cv2
 from edge_app.subject.base import Subject, SubjectFinder, find_bordered, hard_looks
 
 # For labelled stills only (find_hard): measured on the real photos in ../shared/data, 0.2
@@ -32,7 +32,7 @@ def import_mediapipe() -> Any:
 
         _ = mp.solutions.hands
     except (ImportError, AttributeError) as exc:
-        raise UserError("{} ({})".format(INSTALL, str(exc).splitlines()[0] if str(exc) else exc))
+        raise UserError(f"{INSTALL} ({str(exc).splitlines()[0] if str(exc) else exc})")
     return mp
 
 

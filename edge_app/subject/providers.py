@@ -14,8 +14,15 @@ import numpy as np
 
 from edge_app.errors import UserError, did_you_mean
 from edge_app.subject import base
-from edge_app.subject.base import (NOISY_SIGMA, Subject, SubjectFinder, box_iou, find_with_retry,
-                                   noise_level, noisy_looks)
+from edge_app.subject.base import (
+    NOISY_SIGMA,
+    Subject,
+    SubjectFinder,
+    box_iou,
+    find_with_retry,
+    noise_level,
+    noisy_looks,
+)
 
 
 class TruthFinder(SubjectFinder):

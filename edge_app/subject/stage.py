@@ -30,7 +30,7 @@ class NoiseGate:
 
     def __init__(self, mode: str = "auto", every: int = NOISE_EVERY) -> None:
         if mode not in DENOISE_MODES:
-            raise ValueError("denoise mode must be one of {}, not {!r}".format(DENOISE_MODES, mode))
+            raise ValueError(f"denoise mode must be one of {DENOISE_MODES}, not {mode!r}")
         self.mode, self.every = mode, max(1, every)
         self.active = mode == "on"
         self.level: Optional[float] = None
@@ -78,7 +78,7 @@ class SubjectStage:
         for f in self.finders.values():
             f.close()
 
-    def __enter__(self) -> "SubjectStage":
+    def __enter__(self) -> SubjectStage:
         return self
 
     def __exit__(self, *exc: Any) -> None:

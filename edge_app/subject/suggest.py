@@ -31,8 +31,8 @@ class Suggestion:
     @property
     def text(self) -> str:
         if self.label is not None:
-            return "suggested: {}".format(self.label)
-        return "suggested: {} point(s)".format(len(self.points)) if self.points else ""
+            return f"suggested: {self.label}"
+        return f"suggested: {len(self.points)} point(s)" if self.points else ""
 
 
 def _count_rule(task: TaskSpec) -> Optional[Callable[[Subject], Optional[str]]]:

@@ -42,7 +42,7 @@ def _loader_class() -> Any:
             self.depth += 1
             try:
                 if self.depth > MAX_DEPTH:
-                    raise _Refused("nested more than {} levels deep".format(MAX_DEPTH), line)
+                    raise _Refused(f"nested more than {MAX_DEPTH} levels deep", line)
                 return super().compose_node(parent, index)
             finally:
                 self.depth -= 1
@@ -59,10 +59,10 @@ def parse_yaml(text: str, source: str, error: Type[UserError] = UserError) -> An
         loader = _loader_class()(text)   # the reader checks the characters here already
         return loader.get_single_data()
     except _Refused as exc:
-        raise error("{} (line {}): {}".format(source, exc.line, exc.problem))
+        raise error(f"{source} (line {exc.line}): {exc.problem}")
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
-        line = " (line {})".format(where.line + 1) if where is not None else ""
+        line = f" (line {where.line + 1})" if where is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise error("{}{}: not valid YAML: {}".format(source, line, " ".join(str(problem).split())))
     except (ValueError, OverflowError, RecursionError) as exc:
@@ -82,12 +82,11 @@ def load_yaml(path: Union[str, Path], error: Type[UserError] = UserError) -> Any
         with open(path, "rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise error("{}: cannot read ({})".format(path, exc.strerror or exc))
+        raise error(f"{path}: cannot read ({exc.strerror or exc})")
     if len(data) > MAX_BYTES:
-        raise error("{}: larger than {} KiB: not a configuration file".format(path, MAX_BYTES >> 10))
+        raise error(f"{path}: larger than {MAX_BYTES >> 10} KiB: not a configuration file")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise error("{}: not UTF-8 text (byte {} at offset {}); save it as UTF-8".format(
-            path, hex(data[exc.start]), exc.start))
+        raise error(f"{path}: not UTF-8 text (byte {hex(data[exc.start])} at offset {exc.start}); save it as UTF-8")
     return parse_yaml(text, str(path), error)

@@ -105,7 +105,7 @@ def load_task(name_or_path: Union[str, Path]) -> TaskSpec:
                                     did_you_mean(text, builtin_tasks())))
         path = candidate
     if not path.is_file():
-        raise SpecError("{}: task file not found".format(path))
+        raise SpecError(f"{path}: task file not found")
     from edge_app.tasks.safe_yaml import load_yaml
 
     return parse_task(load_yaml(path, SpecError), source=str(path))
@@ -117,11 +117,11 @@ def parse_task(raw: Any, source: str = "<spec>", saved: bool = False) -> TaskSpe
     model itself carries what they changed, so a newer model runs on an older device install."""
 
     def fail(key: str, problem: str) -> SpecError:
-        return SpecError("{}: key '{}': {}".format(source, key, problem))
+        return SpecError(f"{source}: key '{key}': {problem}")
 
     if not isinstance(raw, Mapping):
-        raise SpecError("{}: a task spec must be a mapping of keys (name, kind, classes or points, ...)"
-                        .format(source))
+        raise SpecError(f"{source}: a task spec must be a mapping of keys (name, kind, classes or points, ...)"
+                        )
     if saved:
         raw = {k: v for k, v in raw.items() if k in TOP_KEYS}
     _reject_unknown(raw, TOP_KEYS, "", fail)
@@ -135,13 +135,13 @@ def parse_task(raw: Any, source: str = "<spec>", saved: bool = False) -> TaskSpe
             kind_name, did_you_mean(kind_name, TASK_KINDS), ", ".join(TASK_KINDS)))
     kind = TASK_KINDS[kind_name]
     if not kind.trainer:
-        raise fail("kind", "'{}' models come from an ONNX file, not a task spec: run one with "
-                   "edge-app run --model M.onnx --labels L.txt".format(kind_name))
+        raise fail("kind", f"'{kind_name}' models come from an ONNX file, not a task spec: run one with "
+                   "edge-app run --model M.onnx --labels L.txt")
     for other in (k.labels_key for k in TASK_KINDS.values() if k.labels_key != kind.labels_key):
         if other in raw:
-            raise fail(other, "not used by kind '{}'; use '{}'".format(kind_name, kind.labels_key))
+            raise fail(other, f"not used by kind '{kind_name}'; use '{kind.labels_key}'")
     if kind.labels_key not in raw:
-        raise fail(kind.labels_key, "missing (required for kind '{}')".format(kind_name))
+        raise fail(kind.labels_key, f"missing (required for kind '{kind_name}')")
     labels, problem = kind.check_labels(_labels(raw[kind.labels_key], kind.labels_key, fail))
     if problem:
         raise fail(kind.labels_key, problem)
@@ -153,7 +153,7 @@ def parse_task(raw: Any, source: str = "<spec>", saved: bool = False) -> TaskSpe
         raise fail("thumb", "a task either counts fingers (count:) or reads the thumb (thumb:), not both")
     flip = raw.get("flip", True)
     if not isinstance(flip, bool):
-        raise fail("flip", "expected true or false, got {}".format(_shown(flip)))
+        raise fail("flip", f"expected true or false, got {_shown(flip)}")
     return TaskSpec(
         name=name, kind=kind_name, subject=subject,
         description=_text(raw.get("description") or "", "description", fail, "a line of text",
@@ -169,9 +169,9 @@ def _text(value: Any, key: str, fail: Any, example: str, empty: bool = False) ->
     """A scalar that is text (a bare number is taken as its text: ``name: 2024``); lists,
     mappings, booleans and the like are refused."""
     if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise fail(key, "expected text ({}), got {}".format(example, _shown(value)))
+        raise fail(key, f"expected text ({example}), got {_shown(value)}")
     if not empty and not str(value).strip():
-        raise fail(key, "is empty; expected text ({})".format(example))
+        raise fail(key, f"is empty; expected text ({example})")
     return str(value)
 
 
@@ -180,8 +180,7 @@ def _labels(value: Any, key: str, fail: Any) -> Any:
     if isinstance(value, (list, tuple)):
         for i, entry in enumerate(value):
             if isinstance(entry, bool) or not isinstance(entry, (str, int)):
-                raise fail(key, "entry {} is {}: expected a name, e.g. [a, b]".format(
-                    i + 1, _shown(entry)))
+                raise fail(key, f"entry {i + 1} is {_shown(entry)}: expected a name, e.g. [a, b]")
     return value
 
 
@@ -216,16 +215,16 @@ def _train_type(key: str, value: Any) -> str:
     if value is None:
         return ""   # the mode's default
     if key in TRAIN_TEXT and not isinstance(value, str):
-        return "expected text, got {}".format(_shown(value))
+        return f"expected text, got {_shown(value)}"
     if key in TRAIN_INTEGER and (isinstance(value, bool) or not isinstance(value, int)):
-        return "expected a whole number, got {}".format(_shown(value))
+        return f"expected a whole number, got {_shown(value)}"
     if key == "group":
         import re
 
         try:
             re.compile(value)
         except re.error as exc:
-            return "not a valid regular expression ({})".format(exc)
+            return f"not a valid regular expression ({exc})"
     if key == "input_size":
         try:
             _input_size(value, lambda _key, problem: SpecError(problem))
@@ -243,17 +242,16 @@ def _count(value: Any, labels: Tuple[str, ...], kind: str, subject: str, fail: A
         raise fail("count", "'{}' is not something edge-app counts{}; use one of {}".format(
             what, did_you_mean(what, COUNTS), ", ".join(COUNTS)))
     if kind != "classification" or subject != "hand":
-        raise fail("count", "counting {} needs kind: classification and subject: hand".format(what))
+        raise fail("count", f"counting {what} needs kind: classification and subject: hand")
     wrong = [c for c in labels if not (c.isdigit() and int(c) <= COUNTS[what])]
     if wrong:
-        raise fail("count", "class '{}' is not a number of {} from 0 to {}: with count: {}, "
-                   "name each class by its count, e.g. classes: ['1', '2', '3']".format(
-                       wrong[0], what, COUNTS[what], what))
+        raise fail("count", f"class '{wrong[0]}' is not a number of {what} from 0 to {COUNTS[what]}: with count: {what}, "
+                   "name each class by its count, e.g. classes: ['1', '2', '3']")
     seen: Dict[int, str] = {}
     for c in labels:
         if int(c) in seen:
-            raise fail("count", "classes '{}' and '{}' are the same count; give each count one class"
-                       .format(seen[int(c)], c))
+            raise fail("count", f"classes '{seen[int(c)]}' and '{c}' are the same count; give each count one class"
+                       )
         seen[int(c)] = c
     return what
 
@@ -284,7 +282,7 @@ def _thumb(value: Any, labels: Tuple[str, ...], kind: str, subject: str, fail: A
                        "its own ({})".format(where, same[0], " or ".join(THUMB_DIRECTIONS)))
     missing = [c for c in labels if c not in mapping]
     if missing:
-        raise fail("thumb", "class '{}' has no direction; map every class, {}".format(missing[0], example))
+        raise fail("thumb", f"class '{missing[0]}' has no direction; map every class, {example}")
     return tuple((c, mapping[c]) for c in labels)
 
 
@@ -300,8 +298,8 @@ def _input_size(value: Any, fail: Any) -> Tuple[int, int]:
     if (not isinstance(sizes, (list, tuple)) or len(sizes) != 2
             or not all(isinstance(s, int) and not isinstance(s, bool) for s in sizes)
             or not all(32 <= s <= 2048 for s in sizes)):
-        raise fail("input_size", "expected an integer or [height, width] between 32 and 2048, got {}"
-                   .format(_shown(value)))
+        raise fail("input_size", f"expected an integer or [height, width] between 32 and 2048, got {_shown(value)}"
+                   )
     return int(sizes[0]), int(sizes[1])
 
 

@@ -43,7 +43,7 @@ class TrainConfig:
     crops: bool = False                # the dataset's images are already crops of the subject
     extra: Dict[str, Any] = field(default_factory=dict)
 
-    def resolved(self, cuda: bool) -> "TrainConfig":
+    def resolved(self, cuda: bool) -> TrainConfig:
         """A copy with every mode default filled in."""
         mode = self.mode if self.mode != "auto" else ("full" if cuda else "fast")
         fast = mode == "fast"
@@ -78,9 +78,9 @@ def check_options(key: str, value: Any) -> str:
     if key in _NUMBER_RANGES:
         low, high = _NUMBER_RANGES[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-            return "expected a number from {} to {}, got {!r}".format(low, high, value)
+            return f"expected a number from {low} to {high}, got {value!r}"
     if key in ("balance", "crops") and not isinstance(value, bool):
-        return "expected true or false, got {!r}".format(value)
+        return f"expected true or false, got {value!r}"
     return ""
 
 

@@ -8,9 +8,9 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from edge_app.model.bundle import Bundle
 from edge_app.dataset.samples import Dataset
 from edge_app.dataset.subjects import SubjectScan, scan_subjects
+from edge_app.model.bundle import Bundle
 from edge_app.model.inputs import InputPlan
 from edge_app.tasks.spec import TaskSpec
 from edge_app.train.candidate import Candidate, TrainJob, View

@@ -21,21 +21,16 @@ import torch
 import torch.nn as nn
 
 from edge_app.dataset.samples import Dataset, Sample
-from edge_app.subject.base import Subject
-from edge_app.subject.landmarks import feature_size, landmark_features
-from edge_app.tasks.spec import TaskSpec
-from edge_app.train.network import EdgeModel, build_model
-from edge_app.dataset.samples import Dataset
 from edge_app.dataset.subjects import SubjectScan
 from edge_app.model.bundle import Bundle
 from edge_app.model.inputs import InputPlan
+from edge_app.subject.base import Subject
+from edge_app.subject.landmarks import feature_size, landmark_features
 from edge_app.tasks.spec import TaskSpec
 from edge_app.train.candidate import Candidate, TrainJob, View
-from edge_app.train.inputs.base import TrainingInput
-from edge_app.train.inputs.base import feature_schema
+from edge_app.train.inputs.base import TrainingInput, feature_schema
+from edge_app.train.network import EdgeModel, build_model
 from edge_app.train.torch_data import sizes_of
-from typing import Any, Optional, Tuple
-import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +142,9 @@ def train_fused(job: Any, trainer: Any) -> Any:
 
     from edge_app.errors import DatasetError
     from edge_app.model.inputs import BOTH, LANDMARK_LAYOUT
-    from edge_app.train.inputs.frame import fit_cnn
-    from edge_app.train.fitting import predict, view_features
     from edge_app.train.candidate import Candidate, input_size, split
+    from edge_app.train.fitting import predict, view_features
+    from edge_app.train.inputs.frame import fit_cnn
     from edge_app.train.landmark_mlp import augment_views
 
     task, cfg, plan = job.task, job.cfg, job.plan
@@ -157,9 +152,8 @@ def train_fused(job: Any, trainer: Any) -> Any:
     size = input_size(cfg, task)
     view = trainer.view(job.ds, plan, job.scan, task, job.progress)
     if len(view.samples) < 4:
-        raise DatasetError("{}: only {} image(s) with a {} crop and landmarks; capture more, or "
-                           "train with --input crop or frame".format(job.ds.root, len(view.samples),
-                                                                     plan.subject))
+        raise DatasetError(f"{job.ds.root}: only {len(view.samples)} image(s) with a {plan.subject} crop and landmarks; capture more, or "
+                           "train with --input crop or frame")
     level = logging.DEBUG if job.quiet else logging.INFO   # auto: the crop model said it all
     if view.missed:
         log.log(level, "left out %d image(s) without %s landmarks", len(view.missed), plan.subject)

@@ -1,17 +1,16 @@
 """``--input crop``: the CNN on the subject's crops (points moved into crop coordinates)."""
 from __future__ import annotations
+
+from typing import Optional
+
 from edge_app.dataset.samples import Dataset
 from edge_app.dataset.subjects import SubjectScan
-from edge_app.model.bundle import Bundle
 from edge_app.model.inputs import InputPlan
 from edge_app.tasks.spec import TaskSpec
-from edge_app.train.candidate import Candidate, TrainJob, View
-from edge_app.train.inputs.base import TrainingInput
+from edge_app.train.candidate import View
 from edge_app.train.inputs.frame import FrameTraining
 from edge_app.train.subjects import crop_dataset
 from edge_app.train.torch_data import sizes_of
-from typing import Any, Optional, Tuple
-import numpy as np
 
 
 class CropTraining(FrameTraining):

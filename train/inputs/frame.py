@@ -6,22 +6,20 @@ import logging
 from pathlib import Path
 from typing import Any, Optional, Tuple
 
-from edge_app.errors import DatasetError
-from edge_app.tasks.spec import TaskSpec
-from edge_app.train.candidate import Candidate, TrainJob, View, input_size, split
-from edge_app.tasks.train_config import TrainConfig
+import numpy as np
+
 from edge_app.dataset.samples import Dataset
 from edge_app.dataset.subjects import SubjectScan
+from edge_app.errors import DatasetError
 from edge_app.model.bundle import Bundle
 from edge_app.model.inputs import InputPlan
 from edge_app.tasks.spec import TaskSpec
-from edge_app.train.candidate import Candidate, TrainJob, View
+from edge_app.tasks.train_config import TrainConfig
+from edge_app.train.candidate import Candidate, TrainJob, View, input_size, split
 from edge_app.train.fitting import predict
 from edge_app.train.inputs.base import TrainingInput
 from edge_app.train.network import build_model
 from edge_app.train.torch_data import sizes_of
-from typing import Any, Optional, Tuple
-import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +37,11 @@ def train_cnn(job: TrainJob, trainer: Any) -> Candidate:
                  len(view.missed), job.plan.subject, task.name, job.ds.root)
     tr, va = split(view, job, trainer)
     if len(tr.samples) < 2:
-        raise DatasetError("{}: only {} training image(s); capture more".format(job.data, len(tr.samples)))
+        raise DatasetError(f"{job.data}: only {len(tr.samples)} training image(s); capture more")
     if not len(va.samples):
         log.warning("no validation images (dataset too small); the last epoch is kept")
-    _report(job, "data: {} images ({} train, {} validation) from {}".format(
-        len(tr.samples) + len(va.samples), len(tr.samples), len(va.samples), job.data))
-    _report(job, "model: {} with {} weights, input {}x{}, mode {}, on {}".format(
-        cfg.arch, cfg.weights, size[1], size[0], cfg.mode, job.device))
+    _report(job, f"data: {len(tr.samples) + len(va.samples)} images ({len(tr.samples)} train, {len(va.samples)} validation) from {job.data}")
+    _report(job, f"model: {cfg.arch} with {cfg.weights} weights, input {size[1]}x{size[0]}, mode {cfg.mode}, on {job.device}")
     model = build_model(task, cfg.arch, cfg.weights)
     result = fit_cnn(model, task, tr, va, cfg, size, job.device, job.out, job.resume, job.progress,
                      job.cache_dir)

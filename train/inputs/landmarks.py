@@ -4,26 +4,20 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from typing import Any
+from typing import Any, Optional, Tuple
 
-from edge_app.errors import DatasetError
-from edge_app.model.inputs import LANDMARK_LAYOUT
-from edge_app.train.candidate import Candidate, TrainJob, split
-from edge_app.train.hand_models import head_for
-from edge_app.train.landmark_mlp import MLP_ARCH, fit, predict
+import numpy as np
+
 from edge_app.dataset.samples import Dataset
 from edge_app.dataset.subjects import SubjectScan
+from edge_app.errors import DatasetError
 from edge_app.model.bundle import Bundle
-from edge_app.model.inputs import InputPlan
+from edge_app.model.inputs import LANDMARK_LAYOUT, InputPlan
 from edge_app.tasks.spec import TaskSpec
-from edge_app.train.candidate import Candidate, TrainJob, View
-from edge_app.train.inputs.base import TrainingInput
-from edge_app.train.inputs.base import feature_schema
-from edge_app.train.landmark_mlp import landmark_data
-from edge_app.train.landmark_mlp import make_model
-from edge_app.train.landmark_mlp import predict
-from typing import Any, Optional, Tuple
-import numpy as np
+from edge_app.train.candidate import Candidate, TrainJob, View, split
+from edge_app.train.hand_models import head_for
+from edge_app.train.inputs.base import TrainingInput, feature_schema
+from edge_app.train.landmark_mlp import MLP_ARCH, fit, landmark_data, make_model, predict
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +29,8 @@ def train_landmarks(job: TrainJob, trainer: Any) -> Candidate:
     kind = task.task_kind.training()
     view = trainer.view(job.ds, job.plan, job.scan, task, job.progress)
     if len(view.samples) < 4:
-        raise DatasetError("{}: only {} image(s) with {} landmarks; capture more, or train with "
-                           "--input crop or frame".format(job.ds.root, len(view.samples), task.subject))
+        raise DatasetError(f"{job.ds.root}: only {len(view.samples)} image(s) with {task.subject} landmarks; capture more, or train with "
+                           "--input crop or frame")
     tr, va = split(view, job, trainer)
     start = time.monotonic()
     schema = view.schema or str(task.subject)

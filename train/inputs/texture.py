@@ -1,16 +1,15 @@
 """``--input texture``: the landmark MLP on landmark features followed by the aligned crop's HOG."""
 from __future__ import annotations
+
+from typing import Optional
+
 from edge_app.dataset.samples import Dataset
 from edge_app.dataset.subjects import SubjectScan
-from edge_app.model.bundle import Bundle
 from edge_app.model.inputs import InputPlan
 from edge_app.tasks.spec import TaskSpec
-from edge_app.train.candidate import Candidate, TrainJob, View
-from edge_app.train.inputs.base import TrainingInput
+from edge_app.train.candidate import View
 from edge_app.train.inputs.landmarks import LandmarksTraining
 from edge_app.train.landmark_mlp import texture_data
-from typing import Any, Optional, Tuple
-import numpy as np
 
 
 class TextureTraining(LandmarksTraining):
