@@ -78,7 +78,7 @@ lint: install-dev $(TRT_STUBS)/tensorrt/__init__.pyi
 	$(BIN)/mypy
 	$(BIN)/mypy --strict --follow-imports=silent $(STRICT)
 	MYPYPATH=$(TRT_STUBS) $(BIN)/mypy edge_app/export/tensorrt_build.py edge_app/export/engine_cache.py edge_app/backends/trt.py
-	$(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $(VENV)/site
 
 # Debian's chromium for the studio's browser test (Playwright drives it; nothing is downloaded
 # by Playwright itself). Needs root or sudo; without them the browser test skips with a note.

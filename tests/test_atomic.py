@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import pytest
-from conftest import disk_full_after, enospc
 
 from edge_app.dataset.atomic import TMP_MARK, append_line, atomic_write_bytes
 from edge_app.dataset.formats import read_dataset
@@ -18,6 +17,8 @@ from edge_app.dataset.info import summarize
 from edge_app.dataset.writer import DatasetWriter
 from edge_app.errors import DatasetError
 from edge_app.tasks.spec import load_task
+
+from helpers import disk_full_after, enospc
 
 KILL_SCRIPT = textwrap.dedent("""
     import os, sys, time

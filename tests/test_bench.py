@@ -6,13 +6,14 @@ import json
 
 import numpy as np
 import pytest
-from conftest import sim_bundle
 
 from edge_app.bench import report
 from edge_app.bench.environment import l4t_release
 from edge_app.bench.stats import latency_stats, spread
 from edge_app.bench.telemetry import JtopSource, Sampler, summarize
 from edge_app.cli import main
+
+from helpers import sim_bundle
 
 
 @pytest.fixture(scope="module")

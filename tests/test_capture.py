@@ -3,7 +3,6 @@ without a display; a full disk stops cleanly with nothing lost."""
 from __future__ import annotations
 
 import numpy as np
-from conftest import disk_full_after
 
 from edge_app.capture.session import CaptureSession
 from edge_app.capture.window import CaptureWindow, draw_overlay
@@ -13,6 +12,8 @@ from edge_app.dataset.info import summarize
 from edge_app.sources import FrameReader, open_source
 from edge_app.sources.base import Frame
 from edge_app.tasks.spec import load_task
+
+from helpers import disk_full_after
 
 
 def test_headless_fingers_capture_is_a_valid_dataset(tmp_path, capsys):

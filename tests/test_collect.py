@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 import pytest
-from conftest import FakeBackend, FakeSource
 
 from edge_app.model.results import ClassResult, NoSubject, PointsResult
 from edge_app.runtime.collect import (
@@ -22,6 +21,8 @@ from edge_app.runtime.collect import (
     read_lines,
     uncertainty,
 )
+
+from helpers import FakeBackend, FakeSource
 
 LABELS = ("up", "down")
 

@@ -5,7 +5,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_class_tree, write_image, write_truncated_jpeg
 
 from edge_app.dataset.formats import ReadOptions, detect_format, read_dataset
 from edge_app.dataset.importer import import_dataset
@@ -13,6 +12,8 @@ from edge_app.dataset.info import summarize
 from edge_app.dataset.match import match_task
 from edge_app.errors import DatasetError
 from edge_app.tasks.spec import load_task
+
+from helpers import write_class_tree, write_image, write_truncated_jpeg
 
 
 def test_folders_with_license_corrupt_and_truncated_files(tmp_path):

@@ -10,10 +10,10 @@ torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
-from conftest import capture_sim, fast_train, train_bundle  # noqa: E402
-
 from edge_app.cli import main  # noqa: E402
 from edge_app.export.engine_cache import DeviceInfo, check_engine, engine_key, ensure_engine, sidecar  # noqa: E402
+
+from helpers import capture_sim, fast_train, train_bundle  # noqa: E402
 
 TASKS = ("thumbs", "emotions", "fingers", "face")
 

@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from conftest import FAST_TRAIN, capture_sim, run_jsonl, sim_train_eval, train_bundle
 
 from edge_app.cli import main
 from edge_app.model.inputs import LANDMARK_LAYOUT
 from edge_app.subject.landmarks import feature_size
+
+from helpers import FAST_TRAIN, capture_sim, run_jsonl, sim_train_eval, train_bundle
 
 
 def _live(bundle, task, backend, log):

@@ -184,7 +184,7 @@ def test_texture_on_a_counting_task_keeps_the_mlp(tmp_path):
     the texture block it pays for."""
     import json
 
-    from conftest import FAST_TRAIN, capture_sim, train_bundle
+    from helpers import FAST_TRAIN, capture_sim, train_bundle
 
     data = capture_sim("fingers", tmp_path / "d", 40, 2)
     bundle = train_bundle("fingers", data, tmp_path / "b", *FAST_TRAIN, "--input", "texture")

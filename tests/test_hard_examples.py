@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fast_train, read_jsonl
+
+from helpers import fast_train, read_jsonl
 
 pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import capture_sim, write_class_tree, write_image
 
 from edge_app.cli import main
 from edge_app.dataset.formats import read_dataset
@@ -20,6 +19,8 @@ from edge_app.dataset.writer import DatasetWriter
 from edge_app.errors import DatasetError, SpecError, UserError
 from edge_app.tasks.safe_yaml import MAX_DEPTH, load_yaml
 from edge_app.tasks.spec import load_task
+
+from helpers import capture_sim, write_class_tree, write_image
 
 # 9**6 (531441) strings from 379 bytes; the real one reached 3 GB with a few more levels.
 BOMB = ('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
@@ -221,7 +222,7 @@ def test_non_utf8_name_in_the_course_layout_and_the_run_source(tmp_path):
 @pytest.mark.slow
 def test_fast_training_skips_a_non_utf8_file(tmp_path):
     pytest.importorskip("torch")
-    from conftest import fast_train, train_bundle
+    from helpers import fast_train, train_bundle
 
     data = capture_sim("thumbs", tmp_path / "d", 8, 1, "128x96")
     bytes_name(next(data.glob("thumbs_up")), b"\xff\xfe.jpg")

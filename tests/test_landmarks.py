@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import FAST_TRAIN, capture_sim, run_jsonl, sim_train_eval, train_bundle
 
 from edge_app.capture.session import CaptureSession
 from edge_app.capture.window import CaptureWindow, draw_overlay
@@ -28,6 +27,8 @@ from edge_app.subject.landmarks import (
 from edge_app.subject.providers import make_finder
 from edge_app.subject.suggest import Suggester
 from edge_app.tasks.spec import load_task
+
+from helpers import FAST_TRAIN, capture_sim, run_jsonl, sim_train_eval, train_bundle
 
 
 def _sim_subject(task, seed=0, label=None, width=320, height=240):

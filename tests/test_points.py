@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import capture_sim, fast_train
 
 from edge_app.model.inputs import INPUT_KINDS
+
+from helpers import capture_sim, fast_train
 
 POINTS = ("nose", "left_eye", "right_eye")
 

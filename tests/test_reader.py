@@ -6,10 +6,11 @@ import threading
 import time
 
 import pytest
-from conftest import FakeSource
 
 from edge_app.sources import FrameReader
 from edge_app.sources.base import SourceLost
+
+from helpers import FakeSource
 
 
 def test_finite_source_delivers_every_frame_in_order():

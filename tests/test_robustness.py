@@ -8,10 +8,11 @@ import json
 
 import numpy as np
 import pytest
-from conftest import capture_sim
 
 from edge_app.subject.base import Subject, SubjectFinder
 from edge_app.subject.providers import PROVIDERS
+
+from helpers import capture_sim
 
 
 class LitFinder(SubjectFinder):
@@ -156,9 +157,9 @@ def test_training_prints_the_report_and_keeps_it_in_the_bundle(tmp_path, monkeyp
     pytest.importorskip("torch", reason="training needs torch (the train extra)")
     """``edge-app train`` reports the kept model under the shifts, and the bundle carries the
     report (read back by the typed bundle)."""
-    from conftest import fast_train, train_bundle
-
     from edge_app.model.bundle import read_bundle
+
+    from helpers import fast_train, train_bundle
 
     monkeypatch.setenv("EDGE_APP_CACHE", str(tmp_path / "cache"))
     data = capture_sim("fingers", tmp_path / "data", 110, 3)

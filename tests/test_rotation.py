@@ -78,7 +78,7 @@ def test_sources_turn_frames_and_ground_truth(turn):
 
 @pytest.mark.parametrize("turn", TURNS)
 def test_rotate_on_a_file_source(tmp_path, turn):
-    from conftest import write_image
+    from helpers import write_image
 
     write_image(tmp_path / "a.png", w=64, h=32)
     frame = frames_of("{}?rotate={}".format(tmp_path / "a.png", turn), 1)[0]
@@ -353,9 +353,9 @@ def test_capture_window_waits_for_the_camera_check(tmp_path):
 
 
 def test_another_tools_dataset_yaml_above_a_dataset_is_ignored(tmp_path):
-    from conftest import write_image
-
     from edge_app.dataset.verify import read_image
+
+    from helpers import write_image
 
     (tmp_path / "dataset.yaml").write_text("path: .\ntrain: images\nnames: [cat]\n")   # YOLO's
     path = write_image(tmp_path / "plain" / "a" / "x.png", w=64, h=32)
@@ -498,11 +498,11 @@ def test_a_turn_declared_after_a_scan_finds_the_subjects_again(tmp_path):
 def test_training_and_eval_warn_when_the_pictures_look_turned(tmp_path, turn):
     """A dataset from a turned camera that declares nothing: the hands found vote, and the
     warning names the rotate: to declare; nothing is turned on its own."""
-    from conftest import write_class_tree
-
     from edge_app.dataset.subjects import SubjectScan
     from edge_app.subject.base import Subject
     from edge_app.train.subjects import rotation_hint
+
+    from helpers import write_class_tree
 
     ds = read_dataset(write_class_tree(tmp_path / "data", {"1": 15, "5": 15}))
     with FrameReader(open_source(f"sim://fingers?seed=5&rotate={turn}")) as reader:

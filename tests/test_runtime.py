@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FakeSource, read_jsonl, sim_bundle, write_image
 
 from edge_app.annotate import Context, FpsAnnotator, LabelAnnotator, PointsAnnotator, annotate
 from edge_app.cli import main
 from edge_app.model.results import ClassResult, NoSubject, PointsResult
+
+from helpers import FakeSource, read_jsonl, sim_bundle, write_image
 
 ROOT = Path(__file__).resolve().parents[1]
 

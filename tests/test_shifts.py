@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from conftest import write_class_tree
 
 from edge_app.errors import UserError
 from edge_app.train import shifts
 from edge_app.train.shifts import SHIFTS, apply_shift, render_dataset, shift_names, turned, upright
+
+from helpers import write_class_tree
 
 
 def _photo(w=120, h=90, seed=0):

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import write_image
 
 from edge_app.errors import SourceError, UserError
 from edge_app.sources import FrameReader, open_source
 from edge_app.sources.video import CSICamera, V4L2Camera, csi_pipeline
+
+from helpers import write_image
 
 
 def test_factory_picks_the_source_kind(tmp_path):

@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAST_TRAIN, checked
+
+from helpers import FAST_TRAIN, checked
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")

@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 import pytest
-from conftest import FAST_TRAIN, checked, chromium_path
+
+from helpers import FAST_TRAIN, checked, chromium_path
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
@@ -342,11 +343,11 @@ def test_a_crashed_training_shows_a_readable_reason(tmp_path):
 
 def test_the_feature_cache_key_copes_with_a_vanished_file(tmp_path):
     pytest.importorskip("torch")
-    from conftest import write_image
-
     from edge_app.dataset.samples import Sample
     from edge_app.tasks.train_config import TrainConfig
     from edge_app.train.fitting import feature_key
+
+    from helpers import write_image
 
     paths = [write_image(tmp_path / f"a{i}.jpg") for i in range(2)]
     samples = [Sample(path=p, label="a") for p in paths]

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from conftest import capture_sim, eval_json, fast_train, train_bundle, write_class_tree, write_image
 
 from edge_app.dataset.formats import read_dataset
 from edge_app.dataset.subjects import CACHE_VERSION, scan_subjects
@@ -17,6 +16,8 @@ from edge_app.subject.base import Subject, SubjectFinder, find_with_retry
 from edge_app.subject.crop import crop_box, crop_image, from_crop, to_crop
 from edge_app.subject.providers import PROVIDERS, TruthFinder, find_subject, make_finder
 from edge_app.subject.stage import crop_for, place
+
+from helpers import capture_sim, eval_json, fast_train, train_bundle, write_class_tree, write_image
 
 
 class BlobFinder(SubjectFinder):

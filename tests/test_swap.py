@@ -10,10 +10,11 @@ import time
 
 import numpy as np
 import pytest
-from conftest import FakeBackend, FakeSource, read_jsonl
 
 from edge_app.errors import UserError
 from edge_app.runtime.swap import PREVIOUS, BundleSwap, rollback, runner_maker, switch_link, target
+
+from helpers import FakeBackend, FakeSource, read_jsonl
 
 
 def _bundle(root, name):

@@ -104,8 +104,6 @@ def test_a_candidate_does_not_depend_on_the_ones_before_it(tmp_path):
     ``--input texture`` trains (each candidate starts from the seed), so the benchmark of a
     forced kind tells what auto keeps."""
     torch = pytest.importorskip("torch")
-    from conftest import capture_sim
-
     from edge_app.model.inputs import LANDMARKS, TEXTURE
     from edge_app.tasks.spec import load_task
     from edge_app.tasks.train_config import build_config
@@ -113,6 +111,8 @@ def test_a_candidate_does_not_depend_on_the_ones_before_it(tmp_path):
     from edge_app.train.labelled import load_labelled
     from edge_app.train.pipeline import _train_all, resolve_device
     from edge_app.train.subjects import plan_input
+
+    from helpers import capture_sim
 
     data = capture_sim("emotions", tmp_path / "data", 24, 5)
     task = load_task("emotions")

@@ -10,11 +10,11 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("torchvision")
 
-from conftest import capture_sim, eval_json, fast_train, train_bundle, write_image  # noqa: E402
-
 from edge_app.cli import main  # noqa: E402
 from edge_app.errors import DatasetError, UserError  # noqa: E402
 from edge_app.tasks.spec import load_task  # noqa: E402
+
+from helpers import capture_sim, eval_json, fast_train, train_bundle, write_image  # noqa: E402
 
 FAST = fast_train(128)
 

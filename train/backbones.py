@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Tuple
 
 from edge_app.errors import UserError, did_you_mean
+from edge_app.registry import Registry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -130,12 +131,12 @@ def _efficientnet_lite0() -> Backbone:
     return Backbone("efficientnet_lite0", 1280, build, classifier)
 
 
-BACKBONES: Dict[str, Backbone] = {
+BACKBONES: Registry[Backbone] = Registry("--arch", {
     "resnet18": _resnet("resnet18", 512),
     "resnet34": _resnet("resnet34", 512),
     "resnet50": _resnet("resnet50", 2048),
     "efficientnet_lite0": _efficientnet_lite0(),
-}
+}.items())
 
 
 def get_backbone(name: str) -> Backbone:

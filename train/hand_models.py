@@ -19,12 +19,13 @@ Both export to ONNX as plain arithmetic and train in seconds like the MLP. A reg
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from edge_app.registry import Registry
 from edge_app.subject.landmarks import measure_columns, upright_columns
 from edge_app.tasks.spec import TaskSpec
 
@@ -116,7 +117,7 @@ class HandHead:
     says: str      # the training log's line
 
 
-HEADS: Dict[str, HandHead] = {
+HEADS: Registry[HandHead] = Registry("hand head", {
     "count": HandHead("finger_count", lambda t: t.count == "fingers",
                       lambda t: FingerCountModel([int(c) for c in t.classes]),
                       "the classes count raised fingers (count: fingers): one 'is it raised?' "
@@ -125,7 +126,7 @@ HEADS: Dict[str, HandHead] = {
                       lambda t: ThumbDirectionModel([dict(t.thumb)[c] for c in t.classes]),
                       "the classes are where the thumb points (thumb: in the task): the model "
                       "reads the thumb's direction"),
-}
+}.items())
 
 
 def head_for(task: TaskSpec, schema: str) -> Optional[HandHead]:

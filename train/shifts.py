@@ -48,6 +48,7 @@ import numpy as np
 from edge_app.camera.rotation import inverse, rotate_image, rotate_normalized
 from edge_app.errors import DatasetError, UserError, did_you_mean
 from edge_app.opencv import cv2
+from edge_app.registry import Registry
 
 # Bump when a shift's output changes: rendered copies with another version are rendered again.
 SHIFTS_VERSION = 1
@@ -200,7 +201,7 @@ def _turn_points(degrees: int) -> Callable[[np.ndarray, Tuple[int, int]], np.nda
     return move
 
 
-SHIFTS: Dict[str, Shift] = {s.name: s for s in (
+SHIFTS: Registry[Shift] = Registry("camera shift", {s.name: s for s in (
     Shift("purple", "purple tint: B x1.25, G x0.70, R x1.25", _gain(1.25, 0.70, 1.25)),
     Shift("green", "green tint: B x0.8, G x1.2, R x0.8", _gain(0.8, 1.2, 0.8)),
     Shift("dark", "exposure x0.35", _gain(0.35, 0.35, 0.35)),
@@ -214,7 +215,7 @@ SHIFTS: Dict[str, Shift] = {s.name: s for s in (
           points=_turn_points(90)),
     Shift("rot180", "turned 180 degrees, declared (rotate: 180)", _turn(180), rotate=180,
           points=_turn_points(180)),
-)}
+)}.items())
 
 
 def shift_names(spec: str = "all") -> List[str]:

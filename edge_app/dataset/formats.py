@@ -14,7 +14,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from edge_app.dataset.samples import (
 from edge_app.errors import DatasetError, did_you_mean
 from edge_app.image_files import IMAGE_EXTENSIONS, list_images
 from edge_app.names import printable, utf8_name
+from edge_app.registry import Registry
 from edge_app.tasks.kinds import mirror_name
 
 XY_NAME = re.compile(r"^(-?\d+)_(-?\d+)_.+")
@@ -321,13 +322,13 @@ def _is_course(root: Path) -> bool:
 
 Reader = Callable[[Path, ReadOptions], Dataset]
 # name -> (detector, reader), in the order auto-detection tries them.
-FORMATS: Dict[str, Tuple[Callable[[Path], bool], Reader]] = {
+FORMATS: Registry[Tuple[Callable[[Path], bool], Reader]] = Registry("--format", {
     NATIVE_FORMAT: (_is_native, read_native),
     "jetson-inference": (_is_jetson_inference, read_jetson_inference),
     "csv": (_is_csv, read_csv),
     "course": (_is_course, read_course),
     "folders": (lambda root: True, read_folders),
-}
+}.items())
 FORMAT_CHOICES = ("auto",) + tuple(FORMATS)
 
 

@@ -21,6 +21,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_app.errors import UserError
+from edge_app.registry import Registry
 
 Candidates = Tuple[np.ndarray, np.ndarray, np.ndarray]   # boxes (N, 4) xyxy px, scores, classes
 Shapes = Mapping[str, Sequence[Any]]                     # output name -> shape (dims may be names)
@@ -166,7 +167,7 @@ def _yolov8_classes(shapes: Shapes) -> Optional[int]:
 
 
 # Tried in this order by recognise(): the first that matches wins.
-LAYOUTS: Dict[str, Layout] = {layout.name: layout for layout in [
+LAYOUTS: Registry[Layout] = Registry("--layout", {layout.name: layout for layout in [
     Layout("ssd", "stretch", 127.5, 1 / 127.5, False, _ssd, matches=_is_ssd,
            class_count=_ssd_classes, default_size=(300, 300),
            outputs="SSD-Mobilenet (scores [1,N,C] + boxes [1,N,4])",
@@ -179,7 +180,7 @@ LAYOUTS: Dict[str, Layout] = {layout.name: layout for layout in [
            outputs="YOLOv8/11 [1,4+C,N]"),
     Layout("yolo-nms", "letterbox", 0.0, 1 / 255.0, True, _yolo_nms, matches=_is_nms,
            outputs="YOLO with NMS [1,N,6]"),
-]}
+]}.items())
 # Not in the registry: never recognised from a graph, only named by the built-in detectors.
 # Its size is only for warm-up, since they take frames as they are.
 BUILTIN_LAYOUT = Layout("subjects", "none", 0.0, 1.0, True, _yolo_nms, default_size=(480, 640))

@@ -7,6 +7,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from edge_app.registry import Registry
+
 
 @dataclass
 class ClassResult:
@@ -119,8 +121,10 @@ def _points(output: np.ndarray, labels: Sequence[str]) -> PointsResult:
 
 
 # Keyed by the exported model's output name (TaskKind.output_name).
-DECODERS: Dict[str, Callable[[np.ndarray, Sequence[str]], Result]] = {
-    "scores": _classes, "points": _points}
+Decoder = Callable[[np.ndarray, Sequence[str]], Result]
+DECODERS: Registry[Decoder] = Registry("output decoder")
+DECODERS.register("scores", _classes)
+DECODERS.register("points", _points)
 
 
 def smooth(history: Sequence[Result]) -> Result:

@@ -6,6 +6,7 @@ from typing import Any, Callable, Dict, Iterable, Mapping, Optional, Sequence, T
 
 import numpy as np
 
+from edge_app.registry import Registry
 from edge_app.sim import face, hand
 from edge_app.sim.backdrop import Light, NoiseBank, background, finish, skin_tone
 
@@ -70,10 +71,10 @@ def _draw_face(img: np.ndarray, pose: str, rng: np.random.Generator,
                      (r, g, b), hide)
 
 
-SCENES: Dict[str, Scene] = {
+SCENES: Registry[Scene] = Registry("simulated scene", {
     "hand": Scene("hand", tuple(hand.POSES), hand.LANDMARK_NAMES, _draw_hand),
     "face": Scene("face", tuple(face.POSES), face.LANDMARK_NAMES, _draw_face),
-}
+}.items())
 
 
 def render(scene: Scene, pose: str, rng: np.random.Generator, size: Tuple[int, int],

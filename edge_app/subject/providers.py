@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, List, Optional
 import numpy as np
 
 from edge_app.errors import UserError, did_you_mean
+from edge_app.registry import Registry
 from edge_app.subject import base
 from edge_app.subject.base import (
     NOISY_SIGMA,
@@ -100,12 +101,12 @@ def _auto(kind: str, tracking: bool) -> SubjectFinder:
                                         lambda: _mediapipe(kind, tracking)])
 
 
-PROVIDERS: Dict[str, Callable[[str, bool], SubjectFinder]] = {
+PROVIDERS: Registry[Callable[[str, bool], SubjectFinder]] = Registry("--subject-provider", {
     "auto": _auto,
     "mediapipe": _mediapipe,
     "truth": TruthFinder,
     "whole": WholeImageFinder,
-}
+}.items())
 
 
 def make_finder(kind: str, provider: str = "auto", tracking: bool = False) -> SubjectFinder:
