@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from edge_app.backends.base import Backend, Batch, as_inputs
+from edge_app.backends.base import Backend, Batch, Precision, as_inputs
 from edge_app.errors import UserError
 from edge_app.model.info import ModelInfo
 
@@ -17,7 +17,7 @@ class TorchBackend(Backend):
 
     name = "torch"
 
-    def __init__(self, threads: Optional[int] = None, precision: str = "fp32") -> None:
+    def __init__(self, threads: Optional[int] = None, precision: Precision = "fp32") -> None:
         self.threads = threads
         self.precision = precision
         self.model: Any = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Tuple, Type, TypeVar, Union
+from typing import TYPE_CHECKING, Any, Dict, Literal, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 import numpy as np
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from edge_app.model.info import ModelInfo
 
 Batch = Union[np.ndarray, Sequence[np.ndarray]]
+Precision = Literal["fp32", "fp16", "int8"]
 B = TypeVar("B", bound="Backend")
 
 
@@ -52,7 +53,7 @@ class Backend(ABC):
     however the block ends (commands hold several in one ``contextlib.ExitStack``)."""
 
     name = ""
-    precision = "fp32"
+    precision: Precision = "fp32"
 
     def __init__(self, threads: Optional[int] = None) -> None:
         """``threads``: CPU threads, for the backends that use them."""

@@ -8,7 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from edge_app.backends.base import Backend, Batch, as_inputs
+from edge_app.backends.base import Backend, Batch, Precision, as_inputs
 from edge_app.errors import UserError
 from edge_app.model.info import ModelInfo
 
@@ -16,7 +16,7 @@ from edge_app.model.info import ModelInfo
 class TrtBackend(Backend):
     name = "trt"
 
-    def __init__(self, threads: Optional[int] = None, precision: str = "fp16") -> None:
+    def __init__(self, threads: Optional[int] = None, precision: Precision = "fp16") -> None:
         self.precision = precision
         self.engine: Any = None
         self.context: Any = None

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 import numpy as np
 
+from edge_app.backends.base import Precision
 from edge_app.backends.registry import BACKENDS, Backend, BackendOptions, Batch, as_inputs
 from edge_app.backends.registry import make_backend as registry_backend
 from edge_app.bench.stats import latency_stats, spread
@@ -59,7 +60,7 @@ def make_backend(name: str, precision: str, threads: Optional[int]) -> Backend:
     if precision not in precisions:
         raise UserError("{} runs {} only".format(name, ", ".join(precisions)))
     backend = registry_backend(name, threads, BENCH_OPTIONS)
-    backend.precision = precision
+    backend.precision = cast(Precision, precision)   # checked against the entry's precisions
     return backend
 
 

@@ -12,7 +12,7 @@ from edge_app.commands.common import add_source
 from edge_app.subject import provider_names
 
 if TYPE_CHECKING:
-    from edge_app.runtime.sinks import ThreadedSink as Sink
+    from edge_app.runtime.loop import Sink
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import collections
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Deque, Dict, List, Optional, Protocol, Sequence, Tuple
 
 import numpy as np
 
@@ -27,6 +27,40 @@ from edge_app.subject.stage import SubjectStage, place, stage_provider
 
 STAGES = ("grab", "subject", "preprocess", "infer", "decode", "smooth", "collect", "annotate",
           "output")
+
+
+class Sink(Protocol):
+    """Where each frame's picture and JSON record go (a recording, a JSON-lines file, the
+    MJPEG server: :mod:`edge_app.runtime.sinks`); it never blocks the loop."""
+
+    def submit(self, frame: np.ndarray, record: Dict[str, Any]) -> None: ...
+
+
+class Display(Protocol):
+    """The local window (:class:`edge_app.runtime.window.Window`)."""
+
+    def show(self, frame: np.ndarray) -> bool:
+        """Show a frame; False once the user closed the window."""
+
+
+class Collector(Protocol):
+    """Keeps the hard frames (:class:`edge_app.runtime.collect.Collector`)."""
+
+    def observe(self, frame: Any, names: Sequence[str], results: Sequence[Result],
+                subjects: Sequence[Optional[Dict[str, Any]]], bundles: Sequence[str] = ()) -> int:
+        """Consider this frame for each model; return how many were kept."""
+
+
+class Swap(Protocol):
+    """A model slot watched for a new bundle (:class:`edge_app.runtime.swap.BundleSwap`)."""
+
+    index: int   # the slot in ``runners`` it may replace
+
+    def take(self) -> Optional[Runner]:
+        """A new runner ready to go in, or None."""
+
+    def retire(self, runner: Runner) -> None:
+        """Take back the runner that was replaced, to close it off the loop's thread."""
 
 
 class StageTimer:
@@ -68,11 +102,11 @@ class LoopStats:
         return self.frames / self.seconds if self.seconds else 0.0
 
 
-def run_loop(reader: FrameReader, runners: Sequence[Runner], sinks: Sequence[Any] = (),
-             window: Optional[Any] = None, max_frames: Optional[int] = None, smooth_n: int = 1,
+def run_loop(reader: FrameReader, runners: Sequence[Runner], sinks: Sequence[Sink] = (),
+             window: Optional[Display] = None, max_frames: Optional[int] = None, smooth_n: int = 1,
              status: str = "", stop: Optional[threading.Event] = None,
-             subjects: Optional[SubjectStage] = None, collector: Optional[Any] = None,
-             swaps: Sequence[Any] = ()) -> LoopStats:
+             subjects: Optional[SubjectStage] = None, collector: Optional[Collector] = None,
+             swaps: Sequence[Swap] = ()) -> LoopStats:
     """Run until the source ends, ``max_frames`` frames, the window closes or ``stop`` is set.
     ``subjects`` finds the hand or face for the models that look at its crop (by default the
     ``auto`` provider, tracking, owned and closed by this call). ``collector`` (an
@@ -146,7 +180,7 @@ def run_loop(reader: FrameReader, runners: Sequence[Runner], sinks: Sequence[Any
     return stats
 
 
-def _swap_in(runners: Sequence[Runner], swap: Any, smooth_n: int) -> None:
+def _swap_in(runners: Sequence[Runner], swap: Swap, smooth_n: int) -> None:
     """Put a new runner the swap has ready in its slot; the old one goes back to be closed."""
     new = swap.take()
     if new is None:
@@ -159,7 +193,7 @@ def _swap_in(runners: Sequence[Runner], swap: Any, smooth_n: int) -> None:
     swap.retire(old)
 
 
-def _collect(collector: Any, frame: Any, runners: Sequence[Runner], found: Dict[str, Any]) -> None:
+def _collect(collector: Collector, frame: Any, runners: Sequence[Runner], found: Dict[str, Any]) -> None:
     """Hand each model's own answer (not the smoothed one) and its subject to the collector."""
     size = (frame.image.shape[1], frame.image.shape[0])
     subjects = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import Any, Dict, Iterable, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Literal, Optional, Tuple, Union
 
 import numpy as np
 
@@ -17,7 +17,8 @@ from edge_app.subject.providers import find_subject, make_finder
 log = logging.getLogger(__name__)
 
 RETRY_EVERY = 5   # while nothing is in view, the border retry runs on every 5th frame only
-DENOISE_MODES = ("auto", "on", "off")
+Denoise = Literal["auto", "on", "off"]
+DENOISE_MODES: Tuple[Denoise, ...] = ("auto", "on", "off")
 NOISE_EVERY = 15   # frames between two noise readings (3 ms at 640x480 on a desktop CPU)
 QUIET = 0.8        # hysteresis: smoothing stops below QUIET * NOISY_SIGMA, so it does not flicker
 

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Literal, Mapping, Optional, Tuple
 
 from edge_app.errors import did_you_mean
 from edge_app.model.inputs import input_names
 from edge_app.subject import provider_names
 
-MODES = ("auto", "fast", "full")
+# Closed choices are Literal types, their tuples what options and YAML are checked against.
+# --input stays a str: its choices grow with the input-kind registry.
+Mode = Literal["auto", "fast", "full"]
+MODES: Tuple[Mode, ...] = ("auto", "fast", "full")
 # auto: landmarks first, CNN candidates only where they fall short; all: every candidate
 AUTO_INPUTS = ("auto", "all")
 INPUTS = AUTO_INPUTS + input_names()
@@ -23,7 +26,7 @@ class TrainConfig:
 
     arch: str = "resnet18"
     weights: str = "imagenet"          # imagenet | none | a path to a state_dict file
-    mode: str = "auto"                 # fast (frozen backbone, cached features) | full | auto
+    mode: Mode = "auto"                # fast (frozen backbone, cached features) | full | auto
     epochs: Optional[int] = None       # fast: 60 head epochs; full: 15
     batch_size: int = 16
     lr: Optional[float] = None         # 3e-3 (full mode: the head; the backbone at 1/10)
