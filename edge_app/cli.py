@@ -71,12 +71,12 @@ def _build(command: Optional[str]) -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run one command; user mistakes print one line (``error: ...``) and exit with 2."""
-    from edge_app.log import install
-
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser(argv).parse_args(argv)
     if getattr(args, "stand_in", False):   # e.g. "edge-app -- train": parse with the real one
         args = _build(args.command).parse_args(argv)
+    from edge_app.log import install  # lazy: after parsing, so edge-app --help never loads logging
+
     install(verbose=args.verbose)
     try:
         return int(args.func(args) or 0)

@@ -5,7 +5,19 @@ import argparse
 import json
 import logging
 
-from edge_app.export.engine_cache import PRECISIONS
+from edge_app.dataset.atomic import atomic_write_text
+from edge_app.errors import UserError
+from edge_app.export.engine_cache import PRECISIONS, ensure_engine
+from edge_app.export.onnx_export import export_onnx
+from edge_app.export.parity import (
+    check_parity,
+    describe_fp16,
+    describe_parity,
+    fp16_estimate,
+    parity_inputs,
+)
+from edge_app.export.tensorrt_build import build_engine, calibration_batches, device_info
+from edge_app.model.bundle import read_bundle
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +58,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from edge_app.errors import UserError
-    from edge_app.model.bundle import read_bundle
-
     bundle = Path(args.model)
     read_bundle(bundle)   # a corrupt or missing bundle.json is named before a missing extra
     report = {}
@@ -64,23 +73,12 @@ def run(args: argparse.Namespace) -> int:
     if args.engine:
         report["engine"] = _engine(bundle, args)
     if args.json:
-        from edge_app.dataset.atomic import atomic_write_text
-
         atomic_write_text(args.json, json.dumps(report, indent=2, default=str) + "\n")
     return 0
 
 
 def _export(bundle, args) -> dict:
     from pathlib import Path
-
-    from edge_app.export.onnx_export import export_onnx
-    from edge_app.export.parity import (
-        check_parity,
-        describe_fp16,
-        describe_parity,
-        fp16_estimate,
-        parity_inputs,
-    )
 
     result = export_onnx(bundle, opset=args.opset, simplify=not args.no_simplify)
     meta, model = result.pop("meta"), result.pop("model")
@@ -99,10 +97,6 @@ def _export(bundle, args) -> dict:
 
 def _engine(bundle, args) -> dict:
     from pathlib import Path
-
-    from edge_app.errors import UserError
-    from edge_app.export.engine_cache import ensure_engine
-    from edge_app.export.tensorrt_build import build_engine, calibration_batches, device_info
 
     onnx_path = Path(bundle) / "model.onnx"
     if not onnx_path.is_file():
@@ -124,9 +118,6 @@ def _engine(bundle, args) -> dict:
 
 def _calibration_images(bundle, args):
     from pathlib import Path
-
-    from edge_app.export.parity import parity_inputs
-    from edge_app.train.bundle import read_bundle
 
     meta = read_bundle(bundle)
     images, _, _, _ = parity_inputs(bundle, meta, Path(args.calib_data) if args.calib_data else None)

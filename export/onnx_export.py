@@ -17,6 +17,7 @@ import numpy as np
 
 from edge_app.errors import UserError
 from edge_app.model.bundle import Bundle
+from edge_app.train.bundle import load_model
 
 DEFAULT_OPSET = 17
 INPUT_NAME = "images"
@@ -70,8 +71,6 @@ def export_onnx(bundle: Path, opset: int = DEFAULT_OPSET, out: Optional[Path] = 
     """Write ``model.onnx`` into the bundle (or ``out``); return paths, opset and timings."""
     import onnx
     import torch
-
-    from edge_app.train.bundle import load_model
 
     start = time.monotonic()
     meta, model = load_model(bundle, "cpu")

@@ -15,8 +15,11 @@ import numpy as np
 
 from edge_app.dataset.verify import read_image
 from edge_app.errors import UserError
+from edge_app.export.onnx_export import run_onnx
 from edge_app.model.bundle import SAMPLE_DIR, Bundle
 from edge_app.model.preprocess import to_model_input
+from edge_app.subject.crop import CropBox, crop_image
+from edge_app.train.labelled import load_labelled
 
 MAX_ABS = 1e-3           # probabilities / normalised coordinates
 MAX_IMAGES = 256
@@ -48,8 +51,6 @@ def parity_inputs(bundle_path: Path, bundle: Bundle, data: Optional[Path] = None
 def _from_dataset(data: Path, bundle: Bundle) -> Tuple[Inputs, np.ndarray, np.ndarray, str]:
     """At most MAX_IMAGES images of a dataset folder through the model's own view (crops,
     landmark features); images whose subject is not found are left out."""
-    from edge_app.train.labelled import load_labelled
-
     ds = load_labelled(data, bundle.task, "auto", "eval", False)   # points outside: masked
     ds.samples = ds.samples[:MAX_IMAGES]
     view = bundle.plan.kind.training().view(ds, bundle.plan, None, bundle.task)
@@ -72,8 +73,6 @@ def _pixels(items: Sequence[Tuple[Path, Any]], size: Tuple[int, int], source: st
             ) -> Tuple[np.ndarray, np.ndarray]:
     """Model-input pixels (N, 3, H, W) float32 of images (cut to their crop where given),
     and each image's (width, height) as the model saw it."""
-    from edge_app.subject.crop import CropBox, crop_image
-
     images, sizes = [], []
     for path, crop in items:
         image, problem = read_image(path)
@@ -118,8 +117,6 @@ def check_parity(wrapper: Any, onnx_path: Path, images: Inputs, task: Any,
     """Compare ONNX Runtime with PyTorch; raise when they disagree."""
     import torch
 
-    from edge_app.export.onnx_export import run_onnx
-
     with torch.no_grad():
         ref = _batched(lambda b: wrapper(*(torch.from_numpy(a) for a in b)).numpy(), images)
     got = _batched(lambda b: run_onnx(Path(onnx_path), b), images)
@@ -137,8 +134,6 @@ def fp16_estimate(onnx_path: Path, images: Inputs, targets: np.ndarray, task: An
                   sizes: np.ndarray) -> Dict[str, Any]:
     """Metric of the FP32 graph and of its FP16 conversion on the same images."""
     import onnx
-
-    from edge_app.export.onnx_export import run_onnx
 
     try:
         from onnxconverter_common import float16

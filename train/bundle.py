@@ -24,6 +24,7 @@ from edge_app.model.bundle import (
     Bundle,
     read_bundle,
 )
+from edge_app.opencv import cv2
 from edge_app.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def write_candidate(out: Path, cand: Any, task: TaskSpec, cfg: Any, data: Path,
 
 
 def _plots(out: Path, cand: Any, task: TaskSpec) -> None:
-    from edge_app.train import plots
+    from edge_app.train import plots  # lazy: pulls in torch and matplotlib
 
     kind = task.task_kind.training()
     folder = out / "plots"
@@ -117,8 +118,7 @@ def _write_sample(folder: Path, val: Sequence[Sample], targets: np.ndarray, task
             name = f"{rank:03d}{s.path.suffix.lower()}"
             shutil.copyfile(s.path, folder / name)
         else:   # what the model sees: the subject's crop (points are in its coordinates)
-            from edge_app.opencv import cv2
-            from edge_app.train.torch_data import load_sample_image
+            from edge_app.train.torch_data import load_sample_image  # lazy: pulls in torch
 
             name = f"{rank:03d}.png"
             ok, data = cv2().imencode(".png", load_sample_image(s))

@@ -14,6 +14,8 @@ from edge_app.dataset.subjects import SubjectScan
 from edge_app.model.inputs import InputPlan
 from edge_app.tasks.spec import TaskSpec
 from edge_app.tasks.train_config import TrainConfig
+from edge_app.train.labelled import load_labelled
+from edge_app.train.split import split_indices
 
 log = logging.getLogger(__name__)
 
@@ -98,9 +100,6 @@ def input_size(cfg: TrainConfig, task: TaskSpec) -> Tuple[int, int]:
 def split(view: View, job: TrainJob, trainer: Any) -> Tuple[View, View]:
     """(train, validation): ``--val DIR`` seen the same way, else a stratified split
     (classes by label; points by which of them are labelled)."""
-    from edge_app.train.labelled import load_labelled
-    from edge_app.train.split import split_indices
-
     if job.val_dir is not None:
         val_ds = load_labelled(job.val_dir, job.task, job.fmt, "eval", job.progress)
         val = trainer.view(val_ds, job.plan, None, job.task, job.progress)

@@ -8,8 +8,10 @@ from typing import Any, Dict
 
 from edge_app.commands.common import add_task
 from edge_app.dataset.formats import FORMAT_CHOICES
+from edge_app.errors import UserError
 from edge_app.subject import provider_names
-from edge_app.tasks.train_config import INPUTS, MODES
+from edge_app.tasks.train_config import INPUTS, MODES, check_options
+from edge_app.train import progress
 
 TRAIN_HELP = """Fine-tune a pretrained backbone on a dataset and write a model bundle.
 
@@ -117,8 +119,7 @@ OVERRIDES = ("arch", "weights", "mode", "epochs", "batch_size", "lr", "label_smo
 
 def run_train(args: argparse.Namespace) -> int:
     _need_torch()
-    from edge_app.errors import UserError
-    from edge_app.tasks.train_config import check_options
+    # lazy: after the torch check above; edge-app train --help stays light
     from edge_app.train.pipeline import train
 
     overrides = {k: getattr(args, k) for k in OVERRIDES}
@@ -127,8 +128,6 @@ def run_train(args: argparse.Namespace) -> int:
         if problem:
             raise UserError("--{}: {}".format(key.replace("_", "-"), problem))
     if args.progress_json:
-        from edge_app.train import progress
-
         progress.to_jsonl(args.progress_json)
     try:
         meta = train(args.task, args.data, args.out, overrides, args.format, args.val, args.resume,
@@ -143,14 +142,12 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def _finished(event: Dict[str, Any]) -> None:
-    from edge_app.train import progress
-
     progress.emit(event)
 
 
 def run_eval(args: argparse.Namespace) -> int:
     _need_torch()
-    from edge_app.train.pipeline import evaluate
+    from edge_app.train.pipeline import evaluate  # lazy: as in run_train
 
     evaluate(args.model, args.data, args.format, args.json, args.device,
              progress=not args.no_progress and sys.stderr.isatty(), crops=args.crops)

@@ -9,8 +9,11 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from edge_app.dataset.samples import Dataset
+from edge_app.dataset.subjects import scan_subjects
 from edge_app.errors import UserError
 from edge_app.model.inputs import InputPlan
+from edge_app.sim.hand import LANDMARK_NAMES
+from edge_app.subject.landmarks import FACE_NAMES, canonical_points
 from edge_app.tasks.spec import TaskSpec
 
 NAMES = {"face": "MediaPipe Face Mesh", "hand": "MediaPipe Hands"}
@@ -18,11 +21,8 @@ NAMES = {"face": "MediaPipe Face Mesh", "hand": "MediaPipe Hands"}
 
 def point_names(kind: str) -> Tuple[str, ...]:
     """The detector's named points for a subject kind, in its canonical order."""
-    from edge_app.subject.landmarks import FACE_NAMES
-
     if kind == "face":
         return FACE_NAMES
-    from edge_app.sim.hand import LANDMARK_NAMES
 
     return tuple(LANDMARK_NAMES)
 
@@ -31,9 +31,6 @@ def detector_baseline(ds: Dataset, samples: List[Any], task: TaskSpec, plan: Inp
                       norm: Optional[np.ndarray], progress: bool = False) -> Optional[Dict[str, Any]]:
     """Metrics of the detector's own points on ``samples`` (the model's scored images, by
     path), or None when no task point is one of the detector's or no detector runs."""
-    from edge_app.dataset.subjects import scan_subjects
-    from edge_app.subject.landmarks import canonical_points
-
     kind = str(task.subject)
     if kind not in NAMES or not samples:
         return None

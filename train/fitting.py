@@ -21,6 +21,7 @@ from edge_app.tasks.train_config import TrainConfig
 from edge_app.train import progress as progress_events
 from edge_app.train.augment import Transform, eval_transform
 from edge_app.train.network import EdgeModel, freeze_backbone, freeze_batchnorm, param_groups
+from edge_app.train.progress import Bar
 from edge_app.train.torch_data import CropAugment, ImageDataset, loader
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,6 @@ class FitResult:
 
 
 def _bar(total: int, desc: str, enabled: bool) -> Any:
-    from edge_app.train.progress import Bar
-
     return Bar(total, desc, enabled)
 
 

@@ -11,15 +11,23 @@ import torch
 import torch.nn as nn
 
 from edge_app.dataset.samples import Dataset, Sample
+from edge_app.dataset.verify import read_image
+from edge_app.errors import DatasetError, UserError
 from edge_app.subject.base import Subject
 from edge_app.subject.landmarks import (
+    FACE_MESH,
+    MESH_POINTS,
     LocalFrame,
     feature_size,
     join_features,
     landmark_features,
     split_features,
 )
+from edge_app.subject.texture import texture_features, texture_looks
 from edge_app.tasks.spec import TaskSpec
+from edge_app.train.detector_baseline import point_names
+from edge_app.train.hand_models import head_by_arch
+from edge_app.train.head_fitting import fit_head_sgd
 
 
 class LandmarkModel(nn.Module):
@@ -54,9 +62,6 @@ def make_model(task: TaskSpec, schema: str, width: int, arch: str = MLP_ARCH) ->
     """The landmark model a bundle's ``arch`` names: the MLP (with the detector's points as a
     prior for points) or a declared hand head (train.hand_heads: counting fingers, the
     thumb's direction); one line for an arch of a later release."""
-    from edge_app.errors import UserError
-    from edge_app.train.hand_models import head_by_arch
-
     head = head_by_arch(arch)
     if head is not None:
         return head.build(task)
@@ -74,15 +79,11 @@ def point_prior(task: TaskSpec, schema: str, width: Optional[int] = None) -> Opt
     """For point tasks, the matrix (2P x ``width`` features, by default the schema's) that
     reads each task point the detector also gives from the features' local block (a mean over
     its mesh points); None when the task has no such point."""
-    from edge_app.subject.landmarks import FACE_MESH, MESH_POINTS, feature_size
-
     if not task.points:
         return None
     if schema == "face_mesh":
         where = {name: [MESH_POINTS.index(i) for i in idx] for name, idx in FACE_MESH.items()}
     else:
-        from edge_app.train.detector_baseline import point_names
-
         where = {name: [i] for i, name in enumerate(point_names(schema.split("_")[0]))}
     prior = np.zeros((2 * len(task.points), width or feature_size(schema)), np.float32)
     for j, name in enumerate(task.points):
@@ -135,11 +136,6 @@ def texture_data(samples: Sequence[Sample], x: np.ndarray, scan: Any, ds: Datase
     of each subject's aligned crop (edge_app.subject.texture); with ``looks``, also the
     texture's other looks (N, K, T) for training views."""
     from tqdm import tqdm
-
-    from edge_app.dataset.verify import read_image
-    from edge_app.errors import DatasetError
-    from edge_app.subject.landmarks import landmark_features
-    from edge_app.subject.texture import texture_features, texture_looks
 
     subject_of = {id(s): sub for s, sub in zip(ds.samples, scan.subjects)}
     rows, other = [], []
@@ -209,8 +205,6 @@ def fit(train: Any, val: Any, task: TaskSpec, cfg: Any, device: Any, schema: str
     mode's head trainer. ``train`` and ``val`` hold ``features``, ``targets`` and (validation)
     ``sizes`` (an ``edge_app.train.candidate.View``)."""
     import dataclasses
-
-    from edge_app.train.head_fitting import fit_head_sgd
 
     kind = task.task_kind.training()
     width = train.features.shape[1]

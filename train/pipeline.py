@@ -8,12 +8,19 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from edge_app.dataset.atomic import atomic_write_text
+from edge_app.dataset.subjects import scan_subjects
 from edge_app.errors import DatasetError, UserError
-from edge_app.model.inputs import InputKind, InputPlan, auto_candidates
+from edge_app.model.inputs import InputKind, InputPlan, auto_candidates, input_kind
+from edge_app.subject.landmarks import eye_distance
 from edge_app.tasks.spec import TaskSpec, load_task
 from edge_app.tasks.train_config import AUTO_INPUTS, TrainConfig, build_config
+from edge_app.train.bundle import load_model, write_candidate
 from edge_app.train.candidate import Candidate, TrainJob
+from edge_app.train.detector_baseline import detector_baseline
 from edge_app.train.labelled import load_labelled
+from edge_app.train.robustness import training_report
+from edge_app.train.subjects import declared_crops, plan_input, report, rotation_hint
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +72,9 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
             "{} {}".format(k, kind.short(c.metrics) if c.metrics else "n/a")
             for k, c in candidates.items()), best)
         chosen.plan = dataclasses.replace(chosen.plan, reason=AUTO_REASON)
-    from edge_app.train.bundle import write_candidate
 
     if "images" not in chosen.plan.kind.graph_inputs and (out / "last.pt").is_file():
         (out / "last.pt").unlink()   # a CNN checkpoint beside a model without a CNN resumes nothing
-    from edge_app.train.robustness import training_report
 
     robustness = training_report(chosen, job)   # the kept model under other cameras
     bundle = write_candidate(out, chosen, task, cfg, Path(data), robustness)
@@ -158,8 +163,6 @@ def choose_input(candidates: Mapping[str, Candidate], kind: Any) -> str:
     ``rank``). One person's validation photos score every input near 100%; picking the first
     best kept the crop model there (58% on other people's fingers, where the landmark model
     kept now scores 95%)."""
-    from edge_app.model.inputs import input_kind
-
     scores = {k: kind.overall(c.metrics, c.found_rate) for k, c in candidates.items()}
     top = max(scores.values())
     near = [k for k, c in candidates.items() if c.metrics and scores[k] >= top - kind.tolerance(c.metrics)]
@@ -168,8 +171,6 @@ def choose_input(candidates: Mapping[str, Candidate], kind: Any) -> str:
 
 def _plan(ds: Any, task: TaskSpec, cfg: TrainConfig, progress: bool) -> Tuple[InputPlan, Any]:
     """Crops, landmarks or whole frames, as ``cfg.input`` and the detection rate say."""
-    from edge_app.train.subjects import plan_input, report
-
     plan, scan = plan_input(ds, task, cfg, progress)
     if scan is not None:
         report(ds, scan, task.subject)
@@ -184,9 +185,6 @@ def _face_eye_distances(ds: Any, view: Any, task: TaskSpec, plan: InputPlan, pro
     of datasets that do not label both eyes; None where no face detector can run."""
     import numpy as np
 
-    from edge_app.dataset.subjects import scan_subjects
-    from edge_app.subject.landmarks import eye_distance
-
     if task.subject == "none" or not view.samples:
         return None
     try:
@@ -199,9 +197,6 @@ def _face_eye_distances(ds: Any, view: Any, task: TaskSpec, plan: InputPlan, pro
 
 def _rotation_hint(ds: Any, plan: InputPlan, progress: bool) -> None:
     """Warn when the evaluated pictures look turned (the scan the view made, from its cache)."""
-    from edge_app.dataset.subjects import scan_subjects
-    from edge_app.train.subjects import rotation_hint
-
     try:
         hint = rotation_hint(ds, scan_subjects(ds, str(plan.subject), plan.provider, plan.crops, progress))
     except UserError:
@@ -213,8 +208,6 @@ def _rotation_hint(ds: Any, plan: InputPlan, progress: bool) -> None:
 def _with_baseline(metrics: Dict[str, Any], ds: Any, view: Any, task: TaskSpec, plan: InputPlan,
                    norm: Any, progress: bool) -> Dict[str, Any]:
     """The detector's own points beside the model's error, where the task's points are its."""
-    from edge_app.train.detector_baseline import detector_baseline
-
     base = detector_baseline(ds, view.samples, task, plan, norm, progress)
     if base is None:
         return metrics
@@ -229,9 +222,6 @@ def evaluate(bundle_path: Path, data: Path, fmt: str = "auto", json_path: Option
              device_name: str = "auto", progress: bool = True, crops: bool = False) -> Dict[str, Any]:
     """Metrics of a bundle on any dataset (a subset of the classes is fine); an image where
     the model's subject is not found counts as a wrong answer."""
-    from edge_app.train.bundle import load_model
-    from edge_app.train.subjects import declared_crops
-
     device = resolve_device(device_name)
     bundle, model = load_model(bundle_path, str(device))
     task = bundle.task
@@ -258,7 +248,7 @@ def evaluate(bundle_path: Path, data: Path, fmt: str = "auto", json_path: Option
     log.info("evaluated %s on %d image(s) of %s in %.1f s: %s", bundle_path, metrics["n"], data,
              time.monotonic() - start, kind.describe(metrics))
     if kind.normalised_by_face:
-        from edge_app.train.task_kinds import bias_hint
+        from edge_app.train.task_kinds import bias_hint  # lazy: pulls in torch
 
         if bias_hint(metrics):
             log.warning(bias_hint(metrics))
@@ -268,7 +258,5 @@ def evaluate(bundle_path: Path, data: Path, fmt: str = "auto", json_path: Option
     result = dict(metrics, bundle=str(bundle_path), data=str(data), notes=ds.notes,
                   input=plan.input, missed_files=[str(s.path) for s in view.missed])
     if json_path:
-        from edge_app.dataset.atomic import atomic_write_text
-
         atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
     return result

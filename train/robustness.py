@@ -20,10 +20,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from edge_app.dataset.atomic import atomic_write_bytes
 from edge_app.dataset.samples import Dataset, Sample
 from edge_app.dataset.subjects import CACHE_VERSION, SubjectScan, load_cache, save_cache
+from edge_app.dataset.verify import declared_rotation, read_image
+from edge_app.errors import UserError
+from edge_app.opencv import cv2
 from edge_app.subject.base import Subject
+from edge_app.subject.providers import find_subject, make_finder
 from edge_app.train.candidate import Candidate, TrainJob, View
+from edge_app.train.shifts import SHIFTS_VERSION, get_shift
+from edge_app.train.split import _units
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +80,6 @@ def training_report(cand: Candidate, job: TrainJob) -> Dict[str, Any]:
     fewer than ``MIN_IMAGES`` validation images only leave-one-group-out is made (when
     ``--group`` is set). A report that cannot be made (no detector for the shifted pictures,
     say) is one warning and an empty report, never a failed training."""
-    from edge_app.errors import UserError
-
     kind = job.task.task_kind.training()
     few = len(cand.val.samples) < MIN_IMAGES
     if few and not job.cfg.group:
@@ -175,8 +180,6 @@ class _Renders:
     subject kind, provider and search version."""
 
     def __init__(self, cache_dir: Path, job: TrainJob, subjects: bool = True) -> None:
-        from edge_app.train.shifts import SHIFTS_VERSION
-
         self.dir = Path(cache_dir).expanduser()
         self.images = self.dir / "images"
         plan = job.plan
@@ -204,9 +207,6 @@ class _Renders:
                 ) -> Tuple[Dataset, SubjectScan]:
         """The samples as shift ``name`` shows them (points moved with the picture), and
         their subjects."""
-        from edge_app.dataset.verify import declared_rotation
-        from edge_app.train.shifts import get_shift
-
         shift = get_shift(name)
         out_samples: List[Sample] = []
         found: List[Optional[Subject]] = []
@@ -247,10 +247,6 @@ class _Renders:
         return _dataset(self._ds, out_samples, self.images), scan
 
     def _render(self, sample: Sample, shift: Any, box: Any, path: Path) -> Optional[np.ndarray]:
-        from edge_app.dataset.atomic import atomic_write_bytes
-        from edge_app.dataset.verify import read_image
-        from edge_app.opencv import cv2
-
         image, _ = read_image(sample.path)
         if image is None:
             return None
@@ -262,8 +258,6 @@ class _Renders:
         return out
 
     def _find(self, image: np.ndarray) -> Optional[Dict[str, Any]]:
-        from edge_app.subject.providers import find_subject, make_finder
-
         if self.finder is None:
             self.finder = make_finder(self.kind, self.provider, tracking=False)
         found = find_subject(self.finder, image, None, self.crops, hard=True)
@@ -282,8 +276,6 @@ def leave_one_group_out(cand: Candidate, job: TrainJob, max_folds: int = MAX_FOL
     """Train the candidate's input kind without each group (the ``--group`` pattern's match in
     the file name: a person, a session) and score it on that group. More groups than
     ``max_folds`` are dealt into that many folds, largest first, so it stays a few trainings."""
-    from edge_app.train.split import _units
-
     task = job.task
     kind = task.task_kind.training()
     units = _units(job.ds.samples, job.cfg.group)

@@ -46,7 +46,13 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_app.camera.rotation import inverse, rotate_image, rotate_normalized
+from edge_app.dataset.atomic import atomic_write_bytes, atomic_write_text
+from edge_app.dataset.formats import read_dataset
+from edge_app.dataset.meta import read_meta
+from edge_app.dataset.samples import META_FILE, NATIVE_FORMAT, SUBJECTS_FILE
+from edge_app.dataset.verify import read_image
 from edge_app.errors import DatasetError, UserError, did_you_mean
+from edge_app.image_files import list_images
 from edge_app.opencv import cv2
 from edge_app.registry import Registry
 
@@ -275,8 +281,6 @@ def apply_shift(image: np.ndarray, shift: str, box: Optional[Box] = None) -> np.
 def _stored_boxes(root: Path) -> Dict[str, Box]:
     """Subject boxes of ``subjects.jsonl`` rows (0..1 of the frame), by image path relative
     to ``root``."""
-    from edge_app.dataset.samples import SUBJECTS_FILE
-
     out: Dict[str, Box] = {}
     path = root / SUBJECTS_FILE
     if not path.is_file():
@@ -297,9 +301,6 @@ def _meta(root: Path, classes: List[str], rotate: int) -> Dict[str, Any]:
     """The copy's ``dataset.yaml``: the source's (its images are read upright, so its own
     ``rotate:`` does not carry over), and ``rotate:`` for a rotation shift; empty when there
     is nothing to declare (the copy is then a plain class-folder tree)."""
-    from edge_app.dataset.meta import read_meta
-    from edge_app.dataset.samples import META_FILE, NATIVE_FORMAT
-
     meta: Dict[str, Any] = read_meta(root) if (root / META_FILE).is_file() else {}
     meta.pop("rotate", None)
     if rotate:
@@ -312,8 +313,6 @@ def _meta(root: Path, classes: List[str], rotate: int) -> Dict[str, Any]:
 
 def _class_images(src: Path) -> List[Tuple[str, Path]]:
     """(relative path, file) of every image in ``src``'s class folders."""
-    from edge_app.sources.folder import list_images
-
     folders = sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith("."))
     images = [(p.relative_to(src).as_posix(), p) for d in folders for p in list_images(d, recursive=False)]
     if not images:
@@ -344,10 +343,6 @@ def render_dataset(src: Path, dst: Path, shift: str,
     applied) and declares nothing. Rendering is deterministic, and a copy already rendered
     from the same files with the same shift is left as it is (its files keep their times, so
     subject caches keyed by file stay warm)."""
-    from edge_app.dataset.atomic import atomic_write_bytes, atomic_write_text
-    from edge_app.dataset.samples import META_FILE
-    from edge_app.dataset.verify import read_image
-
     s = get_shift(shift)
     src, dst = Path(src), Path(dst)
     images = _class_images(src)
@@ -398,8 +393,6 @@ def render_dataset(src: Path, dst: Path, shift: str,
 
 def _remove_stale(dst: Path, written: set) -> None:
     """Images of an earlier render whose source is gone: the copy holds what the source holds."""
-    from edge_app.image_files import list_images
-
     for path in list_images(dst):
         if path.relative_to(dst).as_posix() not in written:
             path.unlink()
@@ -409,9 +402,6 @@ def rotation_honoured() -> bool:
     """Whether this edge-app's dataset reader turns images by ``rotate:`` in dataset.yaml
     (probed on a two-pixel dataset, so it tracks the reader whatever its interface)."""
     import tempfile
-
-    from edge_app.dataset.formats import read_dataset
-    from edge_app.dataset.verify import read_image
 
     cv = cv2()
     with tempfile.TemporaryDirectory(prefix="edge-rotate-probe-") as tmp:

@@ -9,7 +9,8 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from edge_app.dataset.samples import Dataset, Sample
+from edge_app.camera.check import RotationVote
+from edge_app.dataset.samples import META_FILE, Dataset, Sample
 from edge_app.dataset.subjects import (
     LOW_RATE,
     SubjectScan,
@@ -17,9 +18,11 @@ from edge_app.dataset.subjects import (
     rates_by_label,
     scan_subjects,
 )
-from edge_app.errors import UserError
+from edge_app.dataset.verify import declared_rotation
+from edge_app.errors import DatasetError, UserError
 from edge_app.model.inputs import CROP, FRAME, InputPlan, input_kind
 from edge_app.subject.crop import PAD, crop_box, to_crop
+from edge_app.tasks.safe_yaml import load_yaml
 from edge_app.tasks.spec import TaskSpec
 from edge_app.tasks.train_config import AUTO_INPUTS
 
@@ -71,9 +74,6 @@ def rotation_hint(ds: Dataset, scan: SubjectScan) -> str:
     """One line when the subjects found say the pictures are turned and the dataset declares
     no ``rotate:``, else "". The turn is only reported, never applied: rotation belongs to
     the camera, and the person who knows it declares it (a turned thumbs-up is a thumbs-down)."""
-    from edge_app.camera.check import RotationVote
-    from edge_app.dataset.verify import declared_rotation
-
     if not ds.samples or declared_rotation(ds.samples[0].path):
         return ""
     vote = RotationVote(min_frames=ROTATION_VOTES)
@@ -110,10 +110,6 @@ def crop_dataset(ds: Dataset, plan: InputPlan, scan: SubjectScan) -> Tuple[Datas
 
 def declared_crops(root: Path) -> bool:
     """``crops: true`` in a dataset's dataset.yaml (read with the safe loader)."""
-    from edge_app.dataset.samples import META_FILE
-    from edge_app.errors import DatasetError
-    from edge_app.tasks.safe_yaml import load_yaml
-
     path = Path(root) / META_FILE
     if not path.is_file():
         return False

@@ -14,6 +14,7 @@ from edge_app.dataset.samples import Dataset
 from edge_app.tasks.spec import TaskSpec
 from edge_app.train.augment import KeypointTrain, Transform, classification_train
 from edge_app.train.head_fitting import fit_head_ridge, fit_head_sgd
+from edge_app.train.landmark_mlp import LandmarkModel
 from edge_app.train.torch_data import CropAugment
 
 
@@ -75,8 +76,6 @@ class ClassificationKind:
 
     def fused_net(self, width: int, task: TaskSpec) -> nn.Module:
         """The fused model's head: a small MLP (trained by SGD)."""
-        from edge_app.train.landmark_mlp import LandmarkModel
-
         return LandmarkModel(width, len(task.classes))
 
     def fused_head_config(self, cfg: Any) -> Any:

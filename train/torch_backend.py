@@ -9,7 +9,9 @@ import numpy as np
 
 from edge_app.backends.base import Backend, Batch, Precision, as_inputs
 from edge_app.errors import UserError
+from edge_app.export.onnx_export import export_wrapper
 from edge_app.model.info import ModelInfo
+from edge_app.train.bundle import load_model
 
 
 class TorchBackend(Backend):
@@ -29,9 +31,6 @@ class TorchBackend(Backend):
             raise UserError("the torch backend needs a bundle folder, not a bare ONNX file")
         try:   # here rather than at the top: without torch this is a UserError, not a traceback
             import torch
-
-            from edge_app.export.onnx_export import export_wrapper
-            from edge_app.train.bundle import load_model
         except ImportError as exc:
             raise UserError(f"the torch backend needs torch ({exc}): pip install 'edge-app[train]'")
         if self.threads:

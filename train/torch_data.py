@@ -14,6 +14,7 @@ from edge_app.dataset.samples import Sample
 from edge_app.dataset.verify import read_image
 from edge_app.errors import DatasetError
 from edge_app.opencv import cv2
+from edge_app.subject.crop import CropBox, crop_image
 from edge_app.train.augment import Transform
 
 
@@ -79,8 +80,6 @@ def load_sample_image(sample: Sample) -> np.ndarray:
     if image is None:   # verified before training; changed on disk since
         raise DatasetError(f"{sample.path}: {problem}")
     if sample.crop is not None:
-        from edge_app.subject.crop import CropBox, crop_image
-
         image = crop_image(image, CropBox(*sample.crop))
     return image
 

@@ -10,6 +10,9 @@ import numpy as np
 
 from edge_app.backends.base import Backend, Batch, Precision, as_inputs
 from edge_app.errors import UserError
+from edge_app.export.engine_cache import ensure_engine
+from edge_app.export.tensorrt_build import build_engine, device_info, tensorrt_available
+from edge_app.export.trt_compat import numpy_dtype, require_name_based_io
 from edge_app.model.info import ModelInfo
 
 
@@ -23,13 +26,11 @@ class TrtBackend(Backend):
         self._buffers: Dict[Tuple[str, Tuple[int, ...]], Any] = {}
 
     def load(self, model: ModelInfo) -> None:
-        from edge_app.export.tensorrt_build import tensorrt_available
 
         if not tensorrt_available():
             raise UserError("TensorRT is not installed here (JetPack provides it on a Jetson)")
         import tensorrt as trt
 
-        from edge_app.export.trt_compat import require_name_based_io
 
         require_name_based_io(trt)   # 8.4 and older: one line, not an AttributeError further on
         if model.onnx is None:
@@ -38,8 +39,6 @@ class TrtBackend(Backend):
             from polygraphy import cuda
         except ImportError:
             raise UserError("the trt backend needs Polygraphy for device memory: pip install polygraphy")
-        from edge_app.export.engine_cache import ensure_engine
-        from edge_app.export.tensorrt_build import build_engine, device_info
 
         device = device_info()
 
@@ -92,7 +91,6 @@ class TrtBackend(Backend):
     def _dtype(self, name: str) -> Any:
         """The host dtype of an output (NMS-inside detectors return int32 class ids); not
         ``trt.nptype``, whose TensorRT 8.5 table fails under numpy 1.24+ (see trt_compat)."""
-        from edge_app.export.trt_compat import numpy_dtype
 
         return numpy_dtype(self.engine.get_tensor_dtype(name))
 

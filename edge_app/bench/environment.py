@@ -7,6 +7,7 @@ import platform
 from pathlib import Path
 from typing import Any, Dict, Optional
 
+from edge_app import __version__
 from edge_app.model.info import ModelInfo
 
 
@@ -77,7 +78,6 @@ def versions() -> Dict[str, Optional[str]]:
         out["cuda"] = torch.version.cuda
     except Exception:
         out["cuda"] = None
-    from edge_app import __version__
 
     out["edge_app"] = __version__
     return out

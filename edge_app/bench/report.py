@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from edge_app.dataset.atomic import atomic_write_text
+from edge_app.errors import UserError
+
 WIDE_SPREAD = 0.10   # repeated runs further apart than this are not a stable figure
 
 
@@ -115,8 +118,6 @@ def _plain(head: Sequence[str], rows: List[List[str]], title: str) -> str:
 
 
 def write_json(path: str, result: Dict[str, Any]) -> None:
-    from edge_app.dataset.atomic import atomic_write_text
-
     atomic_write_text(path, json.dumps(result, indent=2, default=str) + "\n")
 
 
@@ -181,8 +182,6 @@ def compare(a: Dict[str, Any], b: Dict[str, Any]) -> str:
 
 
 def load(path: str) -> Dict[str, Any]:
-    from edge_app.errors import UserError
-
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

@@ -30,7 +30,11 @@ from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from edge_app.camera.rotation import ROTATIONS, combine, inverse, rotate_image, rotate_pixels
+from edge_app.errors import SourceError
+from edge_app.sources.factory import uri_with_rotation
 from edge_app.subject.base import Subject, SubjectFinder
+from edge_app.subject.landmarks import canonical_points
+from edge_app.subject.providers import make_finder
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +77,6 @@ def _hand_down(pts: np.ndarray) -> Optional[np.ndarray]:
 def down_direction(subject: Subject) -> Optional[np.ndarray]:
     """The image direction (unit vector, x right, y down) that is "down" for the subject, or
     None when its landmarks do not tell."""
-    from edge_app.subject.landmarks import canonical_points
-
     if subject.landmarks is None:
         return None
     pts = canonical_points(subject)
@@ -185,8 +187,6 @@ class CameraCheck:
 
     def _finder(self, kind: str) -> SubjectFinder:
         if kind not in self._finders:
-            from edge_app.subject.providers import make_finder
-
             self._finders[kind] = make_finder(kind, self.provider, tracking=False)
         return self._finders[kind]
 
@@ -292,8 +292,6 @@ def read_frames(reader: Any, seconds: float, frame_timeout: float = 5.0
     ``seconds``; a live camera that delivers nothing for ``frame_timeout`` raises its line."""
     import time
 
-    from edge_app.errors import SourceError
-
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         frame = reader.get(timeout=min(frame_timeout, max(0.05, deadline - time.monotonic())))
@@ -355,7 +353,6 @@ class SourceCheck:
                     "(more --seconds); or declare the turn yourself: ?rotate=90|180|270")
         if self.estimate.rotation == 0:
             return ""
-        from edge_app.sources.factory import uri_with_rotation
 
         how = " (nvvidconv's flip-method does it)" if self.hardware and self.needed else ""
         return ("{} the source: --source '{}'{}; images already recorded from it as it is now: "

@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional, Sequence, Type
 import numpy as np
 
 from edge_app.errors import UserError
+from edge_app.opencv import cv2
 
 ROTATIONS = (0, 90, 180, 270)
 ACCEPTED = "90, 180 or 270 (clockwise degrees that make the picture upright; 0 for none)"
@@ -47,7 +48,6 @@ def rotate_image(image: np.ndarray, rotation: int) -> np.ndarray:
     rotation %= 360
     if rotation == 0:
         return image
-    from edge_app.opencv import cv2
 
     cv = cv2()
     code = {90: cv.ROTATE_90_CLOCKWISE, 180: cv.ROTATE_180,

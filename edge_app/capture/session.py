@@ -6,12 +6,15 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple, Union
 
-from edge_app.camera.rotation import inverse, rotate_image
+from edge_app.camera.check import CameraCheck, check_source
+from edge_app.camera.rotation import combine, inverse, rotate_image
 from edge_app.dataset.meta import read_meta
 from edge_app.dataset.writer import AsyncWriter, DatasetWriter
 from edge_app.errors import UserError
 from edge_app.sources.base import Frame
 from edge_app.subject.base import SubjectFinder
+from edge_app.subject.mediapipe_finder import import_mediapipe
+from edge_app.subject.providers import find_subject, make_finder
 from edge_app.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -166,8 +169,6 @@ def _subject(frame: Frame) -> Optional[dict]:
 
 def _found(finder: SubjectFinder, image: Any) -> Optional[dict]:
     """The subject stored beside a captured image, so crops are reproducible and cheap."""
-    from edge_app.subject.providers import find_subject
-
     found = find_subject(finder, image, hard=True)   # the user labelled it: a subject is there
     return None if found is None else found.to_dict((image.shape[1], image.shape[0]))
 
@@ -177,11 +178,8 @@ def capture_finder(task: TaskSpec, has_truth: bool) -> Optional[SubjectFinder]:
     is none to use: the subjects are then found on first training use instead."""
     if task.subject == "none" or has_truth:
         return None
-    from edge_app.subject.providers import make_finder
 
     try:
-        from edge_app.subject.mediapipe_finder import import_mediapipe
-
         import_mediapipe()
     except UserError as exc:
         log.info("note: %s boxes are not stored with the images (%s)", task.subject, exc)
@@ -199,8 +197,6 @@ def camera_check_skipped(source: Any, seconds: float) -> str:
         return "a file is what it is: declare a turn with ?rotate= (edge-app doctor --source finds it)"
     if not source.has_truth:
         try:
-            from edge_app.subject.mediapipe_finder import import_mediapipe
-
             import_mediapipe()
         except UserError as exc:
             return f"no detector ({exc})"
@@ -209,8 +205,6 @@ def camera_check_skipped(source: Any, seconds: float) -> str:
 
 def camera_checker(source: Any) -> Any:
     """The camera check's detectors for ``source``: its ground truth when it has one."""
-    from edge_app.camera.check import CameraCheck
-
     return CameraCheck(provider="truth" if source.has_truth else "mediapipe")
 
 
@@ -218,8 +212,6 @@ def check_camera(reader: Any, seconds: float, frames: int = 150) -> Any:
     """Headless capture, before saving: the camera check over the reader's frames (at most
     ``frames`` or ``seconds``); a turn found is kept for the session (the source turns every
     later frame, so what is saved is upright). The :class:`~edge_app.camera.check.SourceCheck`."""
-    from edge_app.camera.check import check_source
-
     result = check_source(reader, seconds=seconds, frames=frames, check=camera_checker(reader.source))
     keep_rotation(reader.source, result)
     return result
@@ -227,8 +219,6 @@ def check_camera(reader: Any, seconds: float, frames: int = 150) -> Any:
 
 def keep_rotation(source: Any, result: Any) -> None:
     """Apply the check's answer to ``source`` and say so (the source's turn so far counts)."""
-    from edge_app.camera.rotation import combine
-
     turn = result.estimate.rotation
     if turn:
         source.correct(combine(source.correction, turn))

@@ -7,6 +7,11 @@ import logging
 import time
 from typing import Any, Dict, List
 
+from edge_app.bench import report, telemetry
+from edge_app.commands.run import add_detection, detect_options
+from edge_app.errors import UserError
+from edge_app.sources import FrameReader, open_source
+
 log = logging.getLogger(__name__)
 
 HELP = """How fast is this model here, and where does the time go? For each backend, precision
@@ -55,16 +60,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--png", metavar="FILE", help="write a latency and stage chart")
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"),
                    help="print two saved runs side by side (B relative to A) and exit")
-    from edge_app.commands.run import add_detection
-
     add_detection(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_app.bench import report
-    from edge_app.errors import UserError
-
     if args.compare:
         print(report.compare(report.load(args.compare[0]), report.load(args.compare[1])))
         return 0
@@ -86,9 +86,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> Any:
+    # lazy: the backends and the benchmark load when it runs, not for edge-app bench --help
     from edge_app.backends.registry import BACKENDS
     from edge_app.bench.measure import Settings
-    from edge_app.errors import UserError
 
     # "all": the general ones; a model with a backend of its own is measured on that one.
     backends = [n for n, e in BACKENDS.items() if e.general] if args.backends == "all" else _list(args.backends)
@@ -111,10 +111,10 @@ def _settings(args: argparse.Namespace) -> Any:
 
 def benchmark(args: argparse.Namespace) -> Dict[str, Any]:
     """Every combination, with telemetry; the result as one JSON-ready dict."""
+    # lazy: as in _settings (start-up time of edge-app bench --help)
     from edge_app.backends.registry import BACKENDS, backends_for
-    from edge_app.bench import environment, report, telemetry
+    from edge_app.bench import environment
     from edge_app.bench.measure import measure
-    from edge_app.commands.run import detect_options
     from edge_app.model.info import load_model_info
 
     s = _settings(args)
@@ -152,8 +152,7 @@ def benchmark(args: argparse.Namespace) -> Dict[str, Any]:
 def _loop_runner(args: argparse.Namespace, s: Any) -> Any:
     """Runs the live loop on the source with an already loaded backend."""
     def loop(info: Any, backend: Any) -> Dict[str, Any]:
-        from edge_app.runtime.loop import Runner, run_loop
-        from edge_app.sources import FrameReader, open_source
+        from edge_app.runtime.loop import Runner, run_loop  # lazy: as in _settings
 
         source = open_source(s.source, width=args.width, height=args.height, fps=args.fps)
         with FrameReader(source) as reader:

@@ -5,6 +5,10 @@ import argparse
 import logging
 
 from edge_app.commands.common import add_source, add_task
+from edge_app.errors import UserError
+from edge_app.opencv import has_gui
+from edge_app.sources import FrameReader, open_source
+from edge_app.tasks.spec import load_task
 
 log = logging.getLogger(__name__)
 
@@ -56,10 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: the capture rooms load when it runs (start-up time of edge-app capture --help)
     from edge_app.capture.session import CaptureSession, capture_finder
-    from edge_app.errors import UserError
-    from edge_app.sources import FrameReader, open_source
-    from edge_app.tasks.spec import load_task
 
     task = load_task(args.task)
     if args.count is not None and args.count < 1:
@@ -73,8 +75,7 @@ def run(args: argparse.Namespace) -> int:
     interval = args.interval if args.interval is not None else (0.2 if source.live else 0.0)
     if args.headless:
         return _headless(args, task, source, interval)
-    from edge_app.capture.window import CaptureWindow
-    from edge_app.opencv import has_gui
+    from edge_app.capture.window import CaptureWindow  # lazy: only with a window
 
     if not has_gui():
         raise UserError("no window can be opened here (no display, or a headless OpenCV); use "
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _camera_watch(source, seconds: float):
     """The window's camera check (saving waits for it; 'k' skips it), or None with a note."""
+    # lazy: as in run (start-up time)
     from edge_app.camera.check import CameraWatch
     from edge_app.capture.session import camera_check_skipped, camera_checker
 
@@ -114,7 +116,7 @@ def _camera_watch(source, seconds: float):
 
 def _suggester(task, has_truth: bool):
     """Landmark suggestions for the window, when a rule fits the task and a finder exists."""
-    from edge_app.errors import UserError
+    # lazy: the subject stage loads only for the window's suggestions (start-up time)
     from edge_app.subject.providers import make_finder
     from edge_app.subject.suggest import Suggester
 
@@ -122,7 +124,7 @@ def _suggester(task, has_truth: bool):
         return None
     if not has_truth:
         try:
-            from edge_app.subject.mediapipe_finder import import_mediapipe
+            from edge_app.subject.mediapipe_finder import import_mediapipe  # lazy: as above
 
             import_mediapipe()
         except UserError as exc:
@@ -137,10 +139,9 @@ def _suggester(task, has_truth: bool):
 
 
 def _headless(args: argparse.Namespace, task, source, interval: float) -> int:
+    # lazy: as in run (start-up time)
     from edge_app.capture.headless import run_headless
     from edge_app.capture.session import CaptureSession, camera_check_skipped, capture_finder, check_camera
-    from edge_app.errors import UserError
-    from edge_app.sources import FrameReader
 
     if args.label is None and not source.has_truth:
         raise UserError("--headless needs --label CLASS (or a sim:// source, which labels itself)"

@@ -7,8 +7,13 @@ import logging
 import sys
 
 from edge_app.commands.common import add_task
-from edge_app.dataset.formats import FORMAT_CHOICES
+from edge_app.dataset.atomic import atomic_write_text
+from edge_app.dataset.formats import FORMAT_CHOICES, ReadOptions, read_dataset
+from edge_app.dataset.importer import import_dataset
+from edge_app.dataset.info import format_summary, subject_summary, summarize
+from edge_app.dataset.match import match_task
 from edge_app.subject import provider_names
+from edge_app.tasks.spec import load_task
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +66,6 @@ def _add_read_options(p: argparse.ArgumentParser) -> None:
 
 
 def _read(args: argparse.Namespace):
-    from edge_app.dataset.formats import ReadOptions, read_dataset
-    from edge_app.dataset.match import match_task
-    from edge_app.tasks.spec import load_task
-
     ds = read_dataset(args.dir, args.format, ReadOptions(sides=args.sides, coords=args.coords))
     ds.verify(progress=sys.stderr.isatty())
     if args.task:
@@ -73,9 +74,6 @@ def _read(args: argparse.Namespace):
 
 
 def run_info(args: argparse.Namespace) -> int:
-    from edge_app.dataset.info import format_summary, subject_summary, summarize
-    from edge_app.tasks.spec import load_task
-
     ds = _read(args)
     info = summarize(ds)
     subject = args.subject or (load_task(args.task).subject if args.task else "none")
@@ -88,17 +86,11 @@ def run_info(args: argparse.Namespace) -> int:
         if args.json == "-":
             print(text)
         else:
-            from edge_app.dataset.atomic import atomic_write_text
-
             atomic_write_text(args.json, text + "\n")
     return 0
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from edge_app.dataset.formats import ReadOptions
-    from edge_app.dataset.importer import import_dataset
-    from edge_app.tasks.spec import load_task
-
     result = import_dataset(args.src, args.out, args.format,
                             load_task(args.task) if args.task else None,
                             ReadOptions(sides=args.sides, coords=args.coords),

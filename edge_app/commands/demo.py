@@ -17,6 +17,10 @@ from typing import Any, Callable, Dict, List
 
 import numpy as np
 
+from edge_app.cli import main
+from edge_app.dataset.atomic import atomic_write_text
+from edge_app.errors import UserError
+
 DEMO_TASKS = ("thumbs", "emotions", "fingers", "face")
 SIM = "sim://{task}?seed={seed}&width={w}&height={h}"
 
@@ -47,9 +51,6 @@ def _quiet(log: Path, fn: Callable[[], Any]) -> Any:
 
 def _cli(args: List[str]) -> None:
     import logging
-
-    from edge_app.cli import main
-    from edge_app.errors import UserError
 
     verbose = ["--verbose"] if logging.getLogger("edge_app").isEnabledFor(logging.DEBUG) else []
     if main(verbose + args) != 0:   # each main() sets the log levels again: keep -v's
@@ -168,9 +169,6 @@ def report_text(parts: List[Dict[str, Any]], seconds: float) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_app.dataset.atomic import atomic_write_text
-    from edge_app.errors import UserError
-
     try:
         import onnxruntime  # noqa: F401
         import torch  # noqa: F401

@@ -4,6 +4,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from edge_app.dataset.atomic import atomic_write_text
+from edge_app.errors import UserError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("doctor", help="check this machine: Python, OpenCV, cameras, CUDA, TensorRT, ...",
@@ -27,8 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # lazy: the checks and the rooms they probe load when it runs (start-up time of --help)
     from edge_app.device.doctor import FAIL, check_source, run_checks
-    from edge_app.errors import UserError
 
     if args.source is None and any(v is not None for v in (args.width, args.height)):
         raise UserError("--width and --height go with --source")
@@ -48,7 +51,5 @@ def run(args: argparse.Namespace) -> int:
         if args.json == "-":
             print(text)
         else:
-            from edge_app.dataset.atomic import atomic_write_text
-
             atomic_write_text(args.json, text + "\n")
     return 1 if failed else 0

@@ -9,6 +9,13 @@ import threading
 from typing import TYPE_CHECKING, Any, List
 
 from edge_app.commands.common import add_source
+from edge_app.detect.layouts import LAYOUTS
+from edge_app.detect.track import Tracker
+from edge_app.errors import UserError
+from edge_app.opencv import has_gui
+from edge_app.runtime.swap import BundleSwap, is_link, runner_maker, target
+from edge_app.runtime.window import Window
+from edge_app.sources import FrameReader, open_source
 from edge_app.subject import provider_names
 
 if TYPE_CHECKING:
@@ -103,8 +110,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add_detection(p: argparse.ArgumentParser) -> None:
     """Options of detection models (shared with edge-app bench)."""
-    from edge_app.detect.layouts import LAYOUTS  # numpy only, which the CLI has loaded anyway
-
     names = list(LAYOUTS)
     g = p.add_argument_group("detection models")
     g.add_argument("--labels", metavar="FILE", help="class names, one per line (jetson-inference's "
@@ -120,20 +125,18 @@ def add_detection(p: argparse.ArgumentParser) -> None:
 
 
 def detect_options(args: argparse.Namespace) -> object:
-    from edge_app.detect.loading import DetectOptions
+    from edge_app.detect.loading import DetectOptions  # lazy: start-up time of run/bench --help
 
     return DetectOptions(args.labels, args.layout, args.conf, args.iou, args.classes, args.max_det)
 
 
 def run(args: argparse.Namespace) -> int:
-    from edge_app.errors import UserError
-    from edge_app.opencv import has_gui
+    # lazy: the live loop and its sinks load when it runs (start-up time of edge-app run --help)
     from edge_app.runtime.loop import Runner, check_models, run_loop
     from edge_app.runtime.sinks import JsonLinesSink, VideoSink
-    from edge_app.sources import FrameReader, open_source
 
     if args.record:   # before the models load: a wrong path fails in a second, not after a run
-        from edge_app.runtime.recording import check_record_path
+        from edge_app.runtime.recording import check_record_path  # lazy: only with --record
 
         check_record_path(args.record)
     with contextlib.ExitStack() as held:   # closes all it holds, last opened first, whatever fails
@@ -145,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         kinds = [r.info.subject for r in runners if r.info.subject]
         subjects = None
         if kinds:
+            # lazy: the subject stage, only for models that need one
             from edge_app.subject.stage import SubjectStage, stage_provider
 
             provider = stage_provider(args.subject_provider,
@@ -177,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json_out:
             sinks.append(held.enter_context(contextlib.closing(JsonLinesSink(args.json_out))))
         if args.serve:
-            from edge_app.runtime.serve import ServeSink
+            from edge_app.runtime.serve import ServeSink  # lazy: the HTTP server, only with --serve
 
             server = held.enter_context(contextlib.closing(
                 ServeSink(args.serve, allow_hosts=args.allow_host)))
@@ -186,8 +190,6 @@ def run(args: argparse.Namespace) -> int:
                      server.host, server.port)
         window = None
         if not args.headless:
-            from edge_app.runtime.window import Window
-
             window = held.enter_context(contextlib.closing(
                 Window("edge-app: " + ", ".join(r.info.name for r in runners))))
         status = "{} | {} | input {} | {}".format(
@@ -213,7 +215,7 @@ def _close_swap(swap: Any) -> None:
 
 def _load_runner(args: argparse.Namespace, spec: str, runner_class):
     """Load one ``--model``: its info and backend, warmed up, as a Runner."""
-    from edge_app.model.info import load_model_info
+    from edge_app.model.info import load_model_info  # lazy: as in run (start-up time)
 
     info = load_model_info(spec, detect_options(args))
     backend, why = _backend(args, info)
@@ -226,8 +228,7 @@ def _collector(args: argparse.Namespace, runners):
     """The hard-example collector for ``--collect`` (None without it)."""
     if not args.collect:
         return None
-    from edge_app.errors import UserError
-    from edge_app.runtime.collect import Collector, CollectPolicy
+    from edge_app.runtime.collect import Collector, CollectPolicy  # lazy: only with --collect
 
     if args.collect_max_mb <= 0 or args.collect_every < 0 or not 0 < args.collect_below <= 1:
         raise UserError("--collect-max-mb must be > 0, --collect-every >= 0 and --collect-below "
@@ -244,8 +245,6 @@ def _collector(args: argparse.Namespace, runners):
 def _swaps(args: argparse.Namespace, runners, runner_class):
     """A watcher for each ``--model`` that is a link to a bundle (e.g. runs/current)."""
     from pathlib import Path
-
-    from edge_app.runtime.swap import BundleSwap, is_link, runner_maker, target
 
     swaps = []
     for i, spec in enumerate(args.model):
@@ -286,6 +285,7 @@ def _failure(stats, sinks, source: str) -> str:
 def _backend(args: argparse.Namespace, info) -> tuple:
     """The model's backend, loaded, and why; the built-in detectors' own backend takes the
     subject-provider and tracking settings."""
+    # lazy: the backends load with a model (start-up time of edge-app run --help)
     from edge_app.backends.registry import BackendOptions, choose_backend
 
     options = BackendOptions(subject_provider=args.subject_provider, tracking=not args.no_tracking)
@@ -301,7 +301,6 @@ def _what(info) -> str:
 def _tracker(args: argparse.Namespace, info):
     if not args.track or info.detector is None:
         return None
-    from edge_app.detect.track import Tracker
 
     return Tracker()
 

@@ -6,7 +6,9 @@ import secrets
 import shlex
 
 from edge_app.commands.common import add_source, add_task
+from edge_app.errors import UserError
 from edge_app.subject import provider_names
+from edge_app.tasks.spec import load_task
 
 HELP = """A web page for a camera on this machine: the live preview, class buttons with counts,
 capture (single, or hold to burst), click-to-label for keypoint tasks, recent captures with
@@ -62,8 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    # lazy: the studio (web server, live loop, training jobs) loads only when it runs
     from edge_app.studio.serve import serve
-    from edge_app.tasks.spec import load_task
 
     task = load_task(args.task)
     local = args.host in ("127.0.0.1", "localhost", "::1")
@@ -72,8 +74,6 @@ def run(args: argparse.Namespace) -> int:
     runs = Path(args.runs or "runs/studio-" + task.name)
     collected = Path(args.collected) if args.collected else None
     if collected is not None and not collected.is_dir():
-        from edge_app.errors import UserError
-
         raise UserError(f"--collected {collected}: no such folder; give the folder edge-app run --collect "
                         "wrote")
     current = Path(args.current) if args.current else None

@@ -18,6 +18,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from edge_app.dataset.meta import read_meta
 from edge_app.dataset.samples import (
     LABELS_FILE,
     META_FILE,
@@ -264,8 +265,6 @@ def read_native(root: Path, opts: ReadOptions) -> Dataset:
     """This project's own layout, described by ``dataset.yaml``. A dataset whose labels file or
     class folders are not there yet (a first capture interrupted right after ``dataset.yaml``
     was written) reads as empty."""
-    from edge_app.dataset.meta import read_meta
-
     meta = read_meta(root)
     coords = meta.get("coords", "normalized")
     if meta["kind"] == "keypoints":

@@ -10,6 +10,8 @@ import numpy as np
 
 from edge_app.dataset.atomic import TMP_MARK
 from edge_app.dataset.samples import LABELS_FILE, NATIVE_FORMAT, SUBJECTS_FILE, Dataset
+from edge_app.dataset.subjects import LOW_RATE, low_rate_hint, rates_by_label, scan_subjects
+from edge_app.image_files import list_images
 from edge_app.names import printable
 from edge_app.tasks.kinds import mirror_name
 
@@ -35,8 +37,6 @@ def subject_summary(ds: Dataset, kind: str, provider: str = "auto", crops: bool 
                     progress: bool = False) -> Dict[str, Any]:
     """How often the hand or face is found, per class, and the images where it is not (often
     bad captures worth deleting)."""
-    from edge_app.dataset.subjects import LOW_RATE, low_rate_hint, rates_by_label, scan_subjects
-
     scan = scan_subjects(ds, kind, provider, crops, progress)
     out: Dict[str, Any] = {
         "kind": kind, "provider": provider, "rate": round(scan.rate, 4),
@@ -59,7 +59,6 @@ def _orphans(ds: Dataset) -> List[str]:
     """Images of a native keypoint dataset that have no label row (a crash between the two)."""
     if ds.format != NATIVE_FORMAT or ds.kind != "keypoints" or not (ds.root / "images").is_dir():
         return []
-    from edge_app.image_files import list_images
 
     labelled = {s.path.resolve() for s in ds.samples}
     return [f"{printable(p)}: image without a row in {LABELS_FILE}"

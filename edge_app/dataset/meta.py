@@ -4,10 +4,12 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Dict, Sequence
 
+from edge_app.camera.rotation import ACCEPTED, ROTATIONS
 from edge_app.dataset.atomic import atomic_write_text
 from edge_app.dataset.samples import LABELS_FILE, META_FILE, NATIVE_FORMAT
 from edge_app.errors import DatasetError, did_you_mean
 from edge_app.tasks.kinds import TASK_KINDS
+from edge_app.tasks.safe_yaml import load_yaml
 from edge_app.tasks.spec import TaskSpec
 
 META_KEYS = ("format", "version", "task", "kind", "classes", "points", "coords", "labels_file",
@@ -34,8 +36,6 @@ def write_meta(root: Path, meta: Dict[str, Any]) -> None:
 def read_meta(root: Path) -> Dict[str, Any]:
     """Read and check ``dataset.yaml``; one-line errors name the file and the key. Label lists
     come back as lists of text (a bare number in YAML is taken as its text)."""
-    from edge_app.tasks.safe_yaml import load_yaml
-
     path = root / META_FILE
     meta = load_yaml(path, DatasetError)
     if not isinstance(meta, dict):
@@ -106,8 +106,6 @@ def _mapping(value: Any) -> str:
 
 def _rotate(value: Any) -> str:
     # The clockwise turn that makes every stored image upright (a property of the camera).
-    from edge_app.camera.rotation import ACCEPTED, ROTATIONS
-
     if isinstance(value, bool) or not isinstance(value, int) or value not in ROTATIONS:
         return f"{_shown(value)} is not a quarter turn; use {ACCEPTED}"
     return ""

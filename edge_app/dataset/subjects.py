@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from edge_app.dataset.atomic import atomic_write_text
 from edge_app.dataset.samples import SUBJECTS_FILE, Dataset, Sample
-from edge_app.dataset.verify import read_image
+from edge_app.dataset.verify import declared_rotation, read_image
 from edge_app.subject.base import NOISY_SIGMA, Subject, noise_level
 from edge_app.subject.providers import find_subject, make_finder
 
@@ -65,8 +65,6 @@ def _stored(root: Path) -> Dict[str, Dict[str, Any]]:
 def _signature(path: Path) -> str:
     """What a cached subject depends on: the file, and the turn its dataset declares (a
     ``rotate:`` added later changes the picture readers see, so the subject is found again)."""
-    from edge_app.dataset.verify import declared_rotation
-
     st = path.stat()
     turn = declared_rotation(path)
     return f"{st.st_size}|{st.st_mtime_ns}" + (f"|r{turn}" if turn else "")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Dict, Sequence
 
+from edge_app.camera.rotation import parse_rotation, rotate_normalized, rotate_pixels, turn_subject
 from edge_app.dataset.atomic import atomic_write_text
 from edge_app.dataset.meta import read_meta, write_meta
-from edge_app.dataset.samples import LABELS_FILE, META_FILE
+from edge_app.dataset.samples import LABELS_FILE, META_FILE, SUBJECTS_FILE
 from edge_app.dataset.verify import read_image
 from edge_app.errors import DatasetError
 
@@ -19,8 +20,6 @@ def set_rotation(root: Path, rotation: int) -> int:
     the change, since readers take them in the coordinates of the picture as read. Labels are
     written first, ``dataset.yaml`` last. Returns how many rows were turned."""
     import json
-
-    from edge_app.camera.rotation import parse_rotation
 
     root = Path(root)
     rotation = parse_rotation(rotation, str(root / META_FILE), DatasetError)
@@ -63,8 +62,6 @@ def _turn_points(root: Path, meta: Dict[str, Any], delta: int) -> int:
     import csv
     import io
 
-    from edge_app.camera.rotation import rotate_normalized, rotate_pixels
-
     path = root / str(meta.get("labels_file") or LABELS_FILE)
     if "points" not in meta or not path.is_file():
         return 0
@@ -103,9 +100,6 @@ def _size_as_read(root: Path, image: str, rotate: int) -> Sequence[int]:
 def _turn_subjects(root: Path, delta: int) -> int:
     """Turn the boxes and landmarks of ``subjects.jsonl`` (0..1 of the picture) by ``delta``."""
     import json
-
-    from edge_app.camera.rotation import turn_subject
-    from edge_app.dataset.samples import SUBJECTS_FILE
 
     path = root / SUBJECTS_FILE
     if not path.is_file():

@@ -14,7 +14,10 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from edge_app.camera.rotation import parse_rotation, rotate_image
+from edge_app.errors import UserError
 from edge_app.opencv import cv2
+from edge_app.tasks.safe_yaml import load_yaml
 
 
 def check_image_bytes(data: bytes) -> str:
@@ -73,10 +76,6 @@ def _rotate_key(meta_path: Path) -> int:
     :func:`edge_app.dataset.meta.read_meta`, reports those with their line). Read here without
     the full check so this module stays below the one that checks (meta imports model, model
     imports this)."""
-    from edge_app.camera.rotation import parse_rotation
-    from edge_app.errors import UserError
-    from edge_app.tasks.safe_yaml import load_yaml
-
     try:
         meta = load_yaml(meta_path, UserError)
         value = meta.get("rotate", 0) if isinstance(meta, dict) else 0
@@ -102,8 +101,6 @@ def read_image(path: Union[str, Path], rotate: Optional[int] = None) -> Tuple[Op
         return None, "not an image OpenCV can decode"
     rotation = declared_rotation(path) if rotate is None else rotate
     if rotation:
-        from edge_app.camera.rotation import rotate_image
-
         image = rotate_image(image, rotation)
     return image, ""
 

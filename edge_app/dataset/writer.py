@@ -18,9 +18,11 @@ from typing import Any, Callable, Dict, Mapping, Optional, Protocol, Sequence, U
 import numpy as np
 
 from edge_app.dataset.atomic import append_line, atomic_write_bytes, atomic_write_text
+from edge_app.dataset.formats import read_dataset
 from edge_app.dataset.meta import meta_for, read_meta, write_meta
 from edge_app.dataset.samples import LABELS_FILE, META_FILE, SUBJECTS_FILE
 from edge_app.errors import DatasetError
+from edge_app.opencv import cv2
 from edge_app.tasks.spec import TaskSpec
 
 Points = Union[Mapping[str, Sequence[float]], np.ndarray]
@@ -91,8 +93,6 @@ class DatasetWriter:
         self.counts = self._existing_counts()
 
     def _existing_counts(self) -> Dict[str, int]:
-        from edge_app.dataset.formats import read_dataset
-
         return read_dataset(self.root).counts()
 
     def save(self, image: np.ndarray, label: Optional[str] = None,
@@ -125,8 +125,6 @@ class DatasetWriter:
         return path
 
     def _encode(self, image: np.ndarray) -> bytes:
-        from edge_app.opencv import cv2
-
         cv = cv2()
         ok, buf = cv.imencode(".jpg", image, [cv.IMWRITE_JPEG_QUALITY, self.quality])
         if not ok:

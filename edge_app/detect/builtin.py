@@ -15,6 +15,7 @@ from edge_app.detect.loading import BUILTIN_BACKEND, OUTPUT
 from edge_app.errors import UserError
 from edge_app.opencv import cv2
 from edge_app.subject.base import RETRY_BORDER, with_border
+from edge_app.subject.mediapipe_finder import import_mediapipe
 
 if TYPE_CHECKING:   # annotations only: edge_app.model.info imports this package
     from edge_app.model.info import ModelInfo
@@ -65,8 +66,6 @@ class SubjectsBackend(Backend):
             self._open()
 
     def _open(self) -> None:
-        from edge_app.subject.mediapipe_finder import import_mediapipe
-
         sol = import_mediapipe().solutions
         if self.kind == "hand":
             self.model = sol.hands.Hands(static_image_mode=not self.tracking, max_num_hands=MAX_HANDS,

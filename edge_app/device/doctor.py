@@ -15,6 +15,13 @@ from pathlib import Path
 from typing import Callable, List, Optional
 
 from edge_app.bench.environment import JETPACK, l4t_release
+from edge_app.camera.check import check_source as check_rotation
+from edge_app.device import power
+from edge_app.device.jetpack import UnsupportedRelease, release_for
+from edge_app.errors import UserError
+from edge_app.export.tensorrt_build import tensorrt_available
+from edge_app.sources import FrameReader, open_source
+from edge_app.subject.mediapipe_finder import mediapipe_available
 
 OK, WARN, FAIL, INFO = "OK", "WARN", "FAIL", "INFO"
 MIN_FREE_GB = 2.0
@@ -74,7 +81,6 @@ def check_platform() -> List[Check]:
                       "Python 3.6 only, and edge-app uses TensorRT 8.5+'s name-based API) and training "
                       "on the board (NVIDIA's torch wheels for JetPack 4 are Python 3.6). Train and "
                       "export on a desktop; run the ONNX model here, or move to an Orin board")]
-    from edge_app.device.jetpack import UnsupportedRelease, release_for
 
     try:
         row = release_for(release)   # edge_app/device/jetpack.py: the installer's table
@@ -127,8 +133,6 @@ def _opencv_fix(exc: BaseException) -> str:
 def _jetpack_opencv(version: str, where: str) -> List[Check]:
     """A WARN when the cv2 found is not the JetPack's own OpenCV (Ubuntu's python3-opencv
     comes first on Python's path and shadows NVIDIA's)."""
-    from edge_app.device.jetpack import UnsupportedRelease, release_for
-
     try:
         expected = release_for(l4t() or "").opencv
     except UnsupportedRelease:
@@ -159,8 +163,6 @@ def check_cameras() -> List[Check]:
 
 
 def check_tensorrt() -> List[Check]:
-    from edge_app.export.tensorrt_build import tensorrt_available
-
     if not tensorrt_available():
         hint = ("JetPack installs it: sudo apt install nvidia-tensorrt (python3-libnvinfer)"
                 if l4t() else "desktop: pip install tensorrt (NVIDIA GPU); the onnx and torch backends work without it")
@@ -208,8 +210,6 @@ def check_cuda() -> List[Check]:
 
 
 def check_subject() -> List[Check]:
-    from edge_app.subject.mediapipe_finder import mediapipe_available
-
     if mediapipe_available():
         mp = _module("mediapipe")
         return [Check(OK, "subject", "MediaPipe {} (hand and face finder)".format(getattr(mp, "__version__", "?")))]
@@ -232,7 +232,6 @@ def check_jtop() -> List[Check]:
 def check_power() -> List[Check]:
     if not l4t():
         return []
-    from edge_app.device import power
 
     name, mode_id = power.parse_query(_run(["nvpmodel", "-q"]) or "")
     if name is None:
@@ -265,10 +264,6 @@ CHECKS: List[Callable[[], List[Check]]] = [
 def check_source(uri: str, seconds: float = 20.0, frames: int = 300, **mode: Optional[float]) -> List[Check]:
     """``--source S``: the source opens and delivers (its mode), and the camera check's
     rotation from upright evidence (faces, open hands) over up to ``frames`` frames."""
-    from edge_app.camera.check import check_source as check_rotation
-    from edge_app.errors import UserError
-    from edge_app.sources import FrameReader, open_source
-
     try:
         source = open_source(uri, **{k: v for k, v in mode.items() if v is not None})   # type: ignore[arg-type]
         with FrameReader(source) as reader:

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from edge_app.detect.loading import BUILTIN, DetectOptions, builtin_model, read_detector
 from edge_app.errors import UserError
+from edge_app.model.bundle import read_bundle
 from edge_app.model.inputs import InputKind, InputPlan
 from edge_app.tasks.spec import TaskSpec, parse_task
 
@@ -78,8 +80,6 @@ def load_model_info(spec: str, detect: Any = None) -> ModelInfo:
     """A bundle folder, an ``.onnx`` exported by this tool, a detector's ``.onnx`` (from
     jetson-inference or Ultralytics; ``detect`` holds its :class:`DetectOptions`), or a
     built-in detector (``hands``, ``faces``)."""
-    from edge_app.detect.loading import BUILTIN, DetectOptions, builtin_model, read_detector
-
     options = detect or DetectOptions()
     if spec in BUILTIN and not Path(spec).exists():
         return _detector_info(builtin_model(spec, options))
@@ -101,8 +101,6 @@ def _detector_info(model: Any) -> ModelInfo:
 
 
 def _load_model_info(spec: str) -> ModelInfo:
-    from edge_app.model.bundle import read_bundle
-
     path = Path(spec).expanduser()
     if path.is_dir():
         b = read_bundle(path)

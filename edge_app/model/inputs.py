@@ -19,8 +19,12 @@ from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Protocol, 
 import numpy as np
 
 from edge_app.errors import UserError, did_you_mean
+from edge_app.model.preprocess import to_model_input
 from edge_app.registry import Registry, resolve
 from edge_app.subject.crop import PAD
+from edge_app.subject.landmarks import SCHEMA_KIND, feature_size, landmark_features
+from edge_app.subject.stage import crop_for
+from edge_app.subject.texture import texture_size, with_texture
 
 if TYPE_CHECKING:   # annotations only: the training side is never imported on the device
     from edge_app.dataset.samples import Dataset
@@ -86,7 +90,6 @@ class InputKind:
 
     def feature_width(self, schema: str) -> int:
         """Landmark features per sample for ``schema`` (kinds that take them)."""
-        from edge_app.subject.landmarks import feature_size
 
         return feature_size(schema)
 
@@ -121,7 +124,6 @@ class FrameInput(InputKind):
 
     def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float,
                    schema: Optional[str] = None) -> Tuple[Any, Any]:
-        from edge_app.model.preprocess import to_model_input
 
         return to_model_input(image, size)[None], None
 
@@ -139,7 +141,6 @@ class CropInput(InputKind):
 
     def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float,
                    schema: Optional[str] = None) -> Tuple[Any, Any]:
-        from edge_app.subject.stage import crop_for
 
         crop, cb = crop_for(image, subject, pad, size)
         return crop[None], cb
@@ -157,7 +158,6 @@ class LandmarksInput(InputKind):
 
     def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float,
                    schema: Optional[str] = None) -> Tuple[Any, Any]:
-        from edge_app.subject.landmarks import landmark_features
 
         found = landmark_features(subject, schema)
         return (None, None) if found is None else (found[0][None], found[1])
@@ -178,14 +178,11 @@ class TextureInput(LandmarksInput):
     auto_subjects = ("face",)
 
     def feature_width(self, schema: str) -> int:
-        from edge_app.subject.landmarks import feature_size
-        from edge_app.subject.texture import texture_size
 
         return feature_size(schema) + texture_size()
 
     def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float,
                    schema: Optional[str] = None) -> Tuple[Any, Any]:
-        from edge_app.subject.texture import with_texture
 
         found = with_texture(image, subject, schema)
         return (None, None) if found is None else (found[0][None], found[1])
@@ -211,8 +208,6 @@ class BothInput(InputKind):
 
     def live_input(self, image: np.ndarray, subject: Any, size: Size, pad: float,
                    schema: Optional[str] = None) -> Tuple[Any, Any]:
-        from edge_app.subject.landmarks import landmark_features
-        from edge_app.subject.stage import crop_for
 
         found = landmark_features(subject, schema)
         if found is None:
@@ -316,7 +311,6 @@ class InputPlan:
 
     def check_layout(self, source: str) -> None:
         """A model trained on another landmark feature layout would read garbage: refused."""
-        from edge_app.subject.landmarks import SCHEMA_KIND
 
         schema = self.feature_schema
         if schema is None or self.subject not in SCHEMA_KIND.values():

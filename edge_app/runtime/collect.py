@@ -37,6 +37,7 @@ from edge_app.dataset.atomic import append_line, atomic_write_bytes, atomic_writ
 from edge_app.dataset.writer import AsyncWriter
 from edge_app.errors import UserError
 from edge_app.model.results import ClassResult, NoSubject, PointsResult, Result
+from edge_app.opencv import cv2
 
 log = logging.getLogger(__name__)
 
@@ -162,8 +163,6 @@ class CollectFolder:
 
     def save(self, image: np.ndarray, record: Dict[str, Any]) -> Path:
         """Encode and write one frame and its line (called by :class:`AsyncWriter`)."""
-        from edge_app.opencv import cv2
-
         ok, buf = cv2().imencode(".jpg", image, [cv2().IMWRITE_JPEG_QUALITY, self.policy.quality])
         if not ok:
             raise UserError("could not encode a collected frame as JPEG")

@@ -28,6 +28,7 @@ import numpy as np
 from edge_app.errors import UserError
 from edge_app.names import printable
 from edge_app.opencv import cv2
+from edge_app.runtime.mp4join import Mp4JoinError, join_mp4
 
 log = logging.getLogger(__name__)
 
@@ -211,8 +212,6 @@ def join_segments(segments: List[Path], out: Path, fps: float) -> int:
 
 def _copy_join(segments: List[Path], out: Path) -> Optional[int]:
     """The MP4 remux join, checked by reading the result back; None where it does not apply."""
-    from edge_app.runtime.mp4join import Mp4JoinError, join_mp4
-
     if out.suffix.lower() not in (".mp4", ".mov", ".m4v"):
         return None
     try:

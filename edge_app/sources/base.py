@@ -8,6 +8,7 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from edge_app.camera.rotation import rotate_image, rotate_truth
 from edge_app.errors import SourceError
 
 
@@ -104,8 +105,6 @@ class FrameSource(ABC):
         correction = self.correction   # one value per frame, whatever correct() does meanwhile
         turn = self._software_rotation(correction)
         if turn:
-            from edge_app.camera.rotation import rotate_image, rotate_truth
-
             extras = dict(extras, raw=image, raw_turn=turn)
             image = rotate_image(image, turn)
             if extras.get("truth") is not None:

@@ -13,8 +13,12 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qsl
 
+from edge_app.camera.rotation import parse_rotation
 from edge_app.errors import SourceError
+from edge_app.names import printable
 from edge_app.sources.base import FrameSource
+from edge_app.sources.folder import IMAGE_EXTENSIONS, ImageFolder
+from edge_app.sources.video import CSICamera, Stream, V4L2Camera, VideoFile
 
 SOURCE_HELP = ("usb:N or /dev/videoN (USB webcam), csi://N (Jetson CSI camera), a video file, "
                "an image folder, rtsp://... (IP camera), sim://TASK (simulated camera), sim://crowd "
@@ -52,8 +56,6 @@ def _take_rotation(uri: str, opts: Dict[str, Any]) -> Tuple[str, int]:
     """``uri`` without its ``rotate=`` option, and that rotation (0 when none; the keyword
     option wins). Taken out before the scheme is matched: every source takes it, and a file
     name or a stream address must not carry it."""
-    from edge_app.camera.rotation import parse_rotation
-
     base, sep, query = uri.partition("?")
     value = opts.pop("rotate", None)
     if sep and query:
@@ -77,14 +79,14 @@ def uri_with_rotation(uri: str, rotation: int) -> str:
 
 
 def _sim(uri: str, opts: Dict[str, Any]) -> FrameSource:
-    from edge_app.sources.sim import SimSource
+    # lazy: the simulator's renderer loads only for sim:// (every command's --help imports
+    # this module for the source help)
+    from edge_app.sources.sim import CrowdSource, SimSource
     from edge_app.tasks.spec import load_task
 
     base, query = _split_query(uri)
     opts = {**query, **opts}
     if base == "sim://crowd":
-        from edge_app.sources.sim import CrowdSource
-
         crowd = CrowdSource(uri, width=_num(opts, "width", 640, int, uri),
                             height=_num(opts, "height", 480, int, uri),
                             fps=_num(opts, "fps", 0.0, float, uri), seed=_num(opts, "seed", None, int, uri),
@@ -106,8 +108,6 @@ def _sim(uri: str, opts: Dict[str, Any]) -> FrameSource:
 
 
 def _usb(uri: str, opts: Dict[str, Any]) -> FrameSource:
-    from edge_app.sources.video import V4L2Camera
-
     base, query = _split_query(uri)
     opts = {**query, **opts}
     number = re.sub(r"^(usb:|/dev/video)", "", base)
@@ -120,8 +120,6 @@ def _usb(uri: str, opts: Dict[str, Any]) -> FrameSource:
 
 
 def _csi(uri: str, opts: Dict[str, Any]) -> FrameSource:
-    from edge_app.sources.video import CSICamera
-
     base, query = _split_query(uri)
     opts = {**query, **opts}
     sensor = base[len("csi://"):] or "0"
@@ -136,15 +134,10 @@ def _csi(uri: str, opts: Dict[str, Any]) -> FrameSource:
 
 def _stream(uri: str, opts: Dict[str, Any]) -> FrameSource:
     """Streams and files deliver the mode they hold: size and fps options do not apply."""
-    from edge_app.sources.video import Stream
-
     return Stream(uri)
 
 
 def _path(uri: str, opts: Dict[str, Any]) -> FrameSource:
-    from edge_app.sources.folder import IMAGE_EXTENSIONS, ImageFolder
-    from edge_app.sources.video import VideoFile
-
     path = Path(uri).expanduser()
     loop = bool(opts.pop("loop", False))
     if path.is_dir() or path.suffix.lower() in IMAGE_EXTENSIONS:
@@ -152,8 +145,6 @@ def _path(uri: str, opts: Dict[str, Any]) -> FrameSource:
     try:
         str(path).encode("utf-8")
     except UnicodeEncodeError:   # OpenCV takes the name as UTF-8 and crashes on other bytes
-        from edge_app.names import printable
-
         raise SourceError(f"{printable(path)}: the file name is not valid UTF-8 text; rename the file")
     return VideoFile(uri, str(path))
 

@@ -7,6 +7,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from edge_app.camera.rotation import rotate_image
+from edge_app.dataset.verify import declared_rotation
 from edge_app.errors import SourceError
 from edge_app.image_files import IMAGE_EXTENSIONS, list_images
 from edge_app.names import printable
@@ -67,11 +69,8 @@ def _read(path: Path) -> Tuple[Optional[np.ndarray], str]:
     image = cv2().imdecode(np.frombuffer(data, np.uint8), cv2().IMREAD_COLOR)
     if image is None:
         return None, "not a readable image"
-    from edge_app.dataset.verify import declared_rotation
 
     turn = declared_rotation(path)   # the camera's turn, declared by the dataset holding it
     if turn:
-        from edge_app.camera.rotation import rotate_image
-
         image = rotate_image(image, turn)
     return image, ""

@@ -8,6 +8,7 @@ import numpy as np
 
 from edge_app.errors import SourceError, did_you_mean
 from edge_app.sim.backdrop import Light, NoiseBank, background, draw_light
+from edge_app.sim.crowd import render_crowd
 from edge_app.sim.scenes import SCENES, Scene, render
 from edge_app.sources.base import FrameSource
 from edge_app.tasks.spec import TaskSpec
@@ -181,8 +182,6 @@ class CrowdSource(_Rendered):
 
 
     def _grab(self) -> Optional[Tuple[np.ndarray, Dict[str, Any]]]:
-        from edge_app.sim.crowd import render_crowd
-
         if self.count is not None and self._next_id >= self.count:
             return None
         if self.live:

@@ -14,15 +14,21 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from edge_app.capture.session import CaptureSession, capture_finder
+from edge_app.backends.registry import choose_backend
+from edge_app.camera.check import CameraWatch
+from edge_app.capture.session import CaptureSession, camera_check_skipped, camera_checker, capture_finder
 from edge_app.dataset import edit
 from edge_app.errors import UserError, did_you_mean
+from edge_app.model.info import load_model_info
 from edge_app.opencv import cv2
+from edge_app.runtime.collect import Collector
+from edge_app.runtime.loop import Runner, run_loop
 from edge_app.runtime.serve import shorten
 from edge_app.sources import FrameReader, open_source
 from edge_app.sources.base import Frame, FrameSource
 from edge_app.studio.jobs import TrainingJob, check_mode
 from edge_app.studio.review import Review
+from edge_app.subject.stage import SubjectStage, stage_provider
 from edge_app.tasks.spec import TaskSpec
 
 BURST_FPS = 8.0         # shots a second while the burst button is held
@@ -94,9 +100,6 @@ class Studio:
     def _start_watch(self, seconds: float = 30.0) -> None:
         """The camera check beside the preview, as in capture: a turn it finds is applied to
         the source, so the preview and every capture after it come upright."""
-        from edge_app.camera.check import CameraWatch
-        from edge_app.capture.session import camera_check_skipped, camera_checker
-
         self._watch_note = camera_check_skipped(self.source, seconds)
         if not self._watch_note:
             self.watch = CameraWatch(self.source, rate=30.0 if self.source.has_truth else 3.0,
@@ -145,8 +148,6 @@ class Studio:
         self._publish(self._overlay(frame))
 
     def _infer(self) -> None:
-        from edge_app.runtime.loop import run_loop
-
         runner, subjects = self._live
         self._leave.clear()
         run_loop(self.reader, [runner], [_PageSink(self)], stop=self._leave, subjects=subjects,
@@ -356,10 +357,6 @@ class Studio:
         self.mode = "infer"
 
     def _open_live(self) -> None:
-        from edge_app.backends.registry import choose_backend
-        from edge_app.model.info import load_model_info
-        from edge_app.runtime.loop import Runner
-
         bundle = self.job.newest_bundle()
         if bundle is None:
             raise UserError("no trained model yet: press Train first")
@@ -371,15 +368,11 @@ class Studio:
         backend.warmup(info)
         subjects = None
         if info.subject:
-            from edge_app.subject.stage import SubjectStage, stage_provider
-
             provider = stage_provider(self.provider, [info.plan.feature_schema])
             subjects = SubjectStage([info.subject], provider)
         self._live, self.model = (Runner(info, backend), subjects), str(bundle)
         self.prediction = None
         if self.review is not None:   # live inference collects its hard frames for review too
-            from edge_app.runtime.collect import Collector
-
             self._collector = Collector(self.review.root)
             self._collector.add_model(info.name, info)
 

@@ -24,12 +24,21 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from edge_app.backends.registry import choose_backend
+from edge_app.camera.rotation import rotate_image
 from edge_app.dataset.atomic import append_line
 from edge_app.dataset.edit import FILE_RE, TRASH
+from edge_app.dataset.verify import META_NAME, declared_rotation, read_image
 from edge_app.dataset.writer import DatasetWriter
 from edge_app.errors import UserError
+from edge_app.model.info import load_model_info
+from edge_app.model.results import DECODERS, ClassResult, PointsResult
+from edge_app.opencv import cv2
 from edge_app.runtime.collect import COLLECTED, FOLDER_RE, MODEL_FILE, REVIEWED, read_lines
 from edge_app.runtime.serve import shorten
+from edge_app.runtime.swap import rollback, switch_link
+from edge_app.subject.base import Subject
+from edge_app.subject.stage import place
 from edge_app.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -321,7 +330,6 @@ class Review:
                 out.update(switched=False, why="no current link to switch (run the loop with "
                            "--model RUNS/current, or start the studio with --current LINK)")
                 return out
-            from edge_app.runtime.swap import switch_link
 
             previous = switch_link(link, Path(new))
             out.update(switched=True, link=str(link), previous=str(previous) if previous else None,
@@ -341,8 +349,6 @@ class Review:
 
     def rollback(self) -> str:
         """Point the current link back at the previous bundle."""
-        from edge_app.runtime.swap import rollback
-
         link = self.link()
         if link is None:
             raise UserError("no current link to roll back")
@@ -379,8 +385,6 @@ class Review:
 
 def _declared(root: Path) -> int:
     """The ``rotate:`` a dataset declares (0 for none, or no dataset.yaml yet)."""
-    from edge_app.dataset.verify import META_NAME, declared_rotation
-
     return declared_rotation(root / META_NAME) if (root / META_NAME).is_file() else 0
 
 
@@ -390,8 +394,6 @@ def _upright(data: bytes, turn: Any) -> bytes:
     holds the frame the model saw (the stored subject is in its coordinates)."""
     if not turn:
         return data
-    from edge_app.camera.rotation import rotate_image
-    from edge_app.opencv import cv2
 
     image = cv2().imdecode(np.frombuffer(data, np.uint8), cv2().IMREAD_COLOR)
     if image is None:
@@ -437,13 +439,6 @@ def score_bundle(bundle: Path, rows: List[Dict[str, Any]], root: Path, task: Tas
     """A bundle's score on labelled frames with their stored subjects, run as the live loop
     runs it (the on-device backends; no training code): accuracy for classes (a frame whose
     subject cannot be used counts as wrong), mean point error (fraction of the frame) for points."""
-    from edge_app.backends.registry import choose_backend
-    from edge_app.dataset.verify import read_image
-    from edge_app.model.info import load_model_info
-    from edge_app.model.results import DECODERS, ClassResult, PointsResult
-    from edge_app.subject.base import Subject
-    from edge_app.subject.stage import place
-
     info = load_model_info(str(bundle))
     backend, _ = choose_backend("auto", info)
     points = task.task_kind.dataset_layout == "csv"

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from edge_app.errors import UserError
+from edge_app.studio.app import build_app
+from edge_app.studio.core import Studio
 from edge_app.tasks.spec import TaskSpec
 
 log = logging.getLogger(__name__)
@@ -23,8 +25,6 @@ def serve(task: TaskSpec, source: str, data: Path, runs: Path, train_args: List[
         import uvicorn
     except ImportError as exc:
         raise UserError(f"{INSTALL} ({exc})")
-    from edge_app.studio.app import build_app
-    from edge_app.studio.core import Studio
 
     studio = Studio(task, source, data, runs, train_args, provider, width, height, fps, collected,
                     current)

@@ -24,6 +24,7 @@ from edge_app.subject.base import (
     noise_level,
     noisy_looks,
 )
+from edge_app.subject.mediapipe_finder import MediaPipeFinder
 
 
 class TruthFinder(SubjectFinder):
@@ -91,8 +92,6 @@ class ChainFinder(SubjectFinder):
 
 
 def _mediapipe(kind: str, tracking: bool) -> SubjectFinder:
-    from edge_app.subject.mediapipe_finder import MediaPipeFinder
-
     return MediaPipeFinder(kind, tracking)
 
 

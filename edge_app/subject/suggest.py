@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from edge_app.sim.hand import LANDMARK_NAMES
 from edge_app.subject.base import Subject, SubjectFinder
 from edge_app.subject.landmarks import (
     FACE_NAMES,
@@ -15,6 +16,7 @@ from edge_app.subject.landmarks import (
     extended_fingers,
     thumb_direction,
 )
+from edge_app.subject.providers import find_subject
 
 if TYPE_CHECKING:   # the task spec imports the subject providers' names
     from edge_app.tasks.spec import TaskSpec
@@ -72,7 +74,6 @@ LABEL_RULES: List[Callable[[TaskSpec], Optional[Callable[[Subject], Optional[str
 def _point_names(kind: str) -> Tuple[str, ...]:
     if kind == "face":
         return FACE_NAMES
-    from edge_app.sim.hand import LANDMARK_NAMES
 
     return tuple(LANDMARK_NAMES)
 
@@ -92,8 +93,6 @@ class Suggester:
         return self.rule is not None or bool(self.point_index)
 
     def suggest(self, image: np.ndarray, truth: Optional[Dict[str, Any]] = None) -> Optional[Suggestion]:
-        from edge_app.subject.providers import find_subject
-
         subject = find_subject(self.finder, image, truth)
         if subject is None:
             return None

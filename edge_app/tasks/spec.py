@@ -7,6 +7,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 from edge_app.errors import SpecError, did_you_mean
 from edge_app.tasks.kinds import TASK_KINDS, TaskKind
+from edge_app.tasks.safe_yaml import load_yaml
 
 SUBJECTS = ("hand", "face", "none")
 TOP_KEYS = ("name", "kind", "description", "classes", "points", "subject", "input_size", "flip",
@@ -79,7 +80,8 @@ def builtin_dir() -> Path:
     """Folder of the built-in task YAMLs, in editable and regular installs alike, and in a
     source checkout run without installing (PYTHONPATH=.)."""
     try:
-        import edge_app.builtin_configs as pkg  # mapped from the repo's configs/ by setup.py
+        # lazy: missing in a source checkout run uninstalled; setup.py maps configs/ to it
+        import edge_app.builtin_configs as pkg
     except ImportError:
         checkout = Path(__file__).resolve().parents[2] / "configs"
         if checkout.is_dir():
@@ -106,7 +108,6 @@ def load_task(name_or_path: Union[str, Path]) -> TaskSpec:
         path = candidate
     if not path.is_file():
         raise SpecError(f"{path}: task file not found")
-    from edge_app.tasks.safe_yaml import load_yaml
 
     return parse_task(load_yaml(path, SpecError), source=str(path))
 
@@ -196,6 +197,7 @@ def _train(value: Any, fail: Any) -> Tuple[Tuple[str, Any], ...]:
         return ()
     if not isinstance(value, Mapping):
         raise fail("train", "expected a mapping of training options, e.g. {epochs: 10}")
+    # lazy: train_config pulls in the model and subject rooms (numpy); only a train: section needs it
     from edge_app.tasks.train_config import check_options
 
     for key, val in value.items():
@@ -309,7 +311,7 @@ def _sim(value: Any, labels: Tuple[str, ...], kind: TaskKind, fail: Any) -> Opti
     if not isinstance(value, Mapping):
         raise fail("sim", "expected a mapping with 'scene' (and 'labels' for classes)")
     _reject_unknown(value, SIM_KEYS, "sim.", fail)
-    from edge_app.sim.scenes import SCENES  # registry of renderable scenes
+    from edge_app.sim.scenes import SCENES  # lazy: the simulator's renderer (numpy), only for sim:
 
     scene = _text(value.get("scene", ""), "sim.scene", fail, "one of " + ", ".join(SCENES))
     if scene not in SCENES:

@@ -12,6 +12,7 @@ from edge_app.dataset.samples import Dataset
 from edge_app.dataset.subjects import SubjectScan, scan_subjects
 from edge_app.model.bundle import Bundle
 from edge_app.model.inputs import InputPlan
+from edge_app.subject.landmarks import choose_schema
 from edge_app.tasks.spec import TaskSpec
 from edge_app.train.candidate import Candidate, TrainJob, View
 
@@ -46,8 +47,6 @@ class TrainingInput:
 
 def feature_schema(plan: InputPlan, scan: SubjectScan) -> str:
     """A trained model's landmark schema, or for training the richest most subjects have."""
-    from edge_app.subject.landmarks import choose_schema
-
     if plan.features:   # a trained model: its own schema, whatever the data offers
         return str(plan.feature_schema)
     return choose_schema(str(plan.subject), scan.subjects)

@@ -22,14 +22,20 @@ import torch.nn as nn
 
 from edge_app.dataset.samples import Dataset, Sample
 from edge_app.dataset.subjects import SubjectScan
+from edge_app.errors import DatasetError
 from edge_app.model.bundle import Bundle
-from edge_app.model.inputs import InputPlan
+from edge_app.model.inputs import BOTH as BOTH_INPUT
+from edge_app.model.inputs import LANDMARK_LAYOUT, InputPlan
 from edge_app.subject.base import Subject
 from edge_app.subject.landmarks import feature_size, landmark_features
 from edge_app.tasks.spec import TaskSpec
-from edge_app.train.candidate import Candidate, TrainJob, View
+from edge_app.train.candidate import Candidate, TrainJob, View, input_size, split
+from edge_app.train.fitting import predict, view_features
 from edge_app.train.inputs.base import TrainingInput, feature_schema
+from edge_app.train.inputs.frame import fit_cnn
+from edge_app.train.landmark_mlp import augment_views
 from edge_app.train.network import EdgeModel, build_model
+from edge_app.train.subjects import crop_dataset
 from edge_app.train.torch_data import sizes_of
 
 log = logging.getLogger(__name__)
@@ -105,9 +111,6 @@ class FusedData:
 
 def fused_data(ds: Dataset, subjects: Sequence[Optional[Subject]], plan: Any, schema: str) -> FusedData:
     """Crops and landmark features (of ``schema``) of the samples that have both."""
-    from edge_app.dataset.subjects import SubjectScan
-    from edge_app.train.subjects import crop_dataset
-
     keep, feats, subs, missed = [], [], [], []
     for s, subject in zip(ds.samples, subjects):
         found = landmark_features(subject, schema)
@@ -127,8 +130,6 @@ def predict_fused(model: FusedModel, samples: Sequence[Sample], features: np.nda
                   size: Tuple[int, int], device: Any, batch_size: int = 32,
                   workers: Optional[int] = None) -> np.ndarray:
     """Raw outputs for crops and their landmark features, in order."""
-    from edge_app.train.fitting import predict
-
     emb = predict(model.cnn, samples, size, device, batch_size, workers, embed=True)
     if not len(samples):
         return np.zeros((0, 0), np.float32)
@@ -139,13 +140,6 @@ def predict_fused(model: FusedModel, samples: Sequence[Sample], features: np.nda
 def train_fused(job: Any, trainer: Any) -> Any:
     """Train the CNN on crops, then the fused head (a ``edge_app.train.inputs.base.Candidate``)."""
     import time
-
-    from edge_app.errors import DatasetError
-    from edge_app.model.inputs import BOTH, LANDMARK_LAYOUT
-    from edge_app.train.candidate import Candidate, input_size, split
-    from edge_app.train.fitting import predict, view_features
-    from edge_app.train.inputs.frame import fit_cnn
-    from edge_app.train.landmark_mlp import augment_views
 
     task, cfg, plan = job.task, job.cfg, job.plan
     kind = task.task_kind.training()
@@ -189,7 +183,7 @@ def train_fused(job: Any, trainer: Any) -> Any:
     metrics = kind.metrics(outputs, va.targets, task, va.sizes) if len(va.samples) else {}
     log.log(level, "trained the crop CNN and the fused head in %.1f s; validation: %s", seconds,
             kind.describe(metrics) if metrics else "n/a")
-    fused_plan = dataclasses.replace(plan, input=BOTH.name, features=int(view.features.shape[1]),
+    fused_plan = dataclasses.replace(plan, input=BOTH_INPUT.name, features=int(view.features.shape[1]),
                                      embed=int(x_img.shape[1]), layout=LANDMARK_LAYOUT,
                                      schema=view.schema)
     timings = {"train_seconds": round(seconds, 2), "feature_seconds": 0.0,

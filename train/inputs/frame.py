@@ -16,7 +16,7 @@ from edge_app.model.inputs import InputPlan
 from edge_app.tasks.spec import TaskSpec
 from edge_app.tasks.train_config import TrainConfig
 from edge_app.train.candidate import Candidate, TrainJob, View, input_size, split
-from edge_app.train.fitting import predict
+from edge_app.train.fitting import fit_fast, fit_full, predict
 from edge_app.train.inputs.base import TrainingInput
 from edge_app.train.network import build_model
 from edge_app.train.torch_data import sizes_of
@@ -26,9 +26,6 @@ log = logging.getLogger(__name__)
 
 def train_cnn(job: TrainJob, trainer: Any) -> Candidate:
     """Train the CNN on ``trainer``'s view of the data (frames or crops)."""
-    from edge_app.train.fitting import predict
-    from edge_app.train.network import build_model
-
     task, cfg, size = job.task, job.cfg, input_size(job.cfg, job.task)
     kind = task.task_kind.training()
     view = trainer.view(job.ds, job.plan, job.scan, task, job.progress)
@@ -74,8 +71,6 @@ def fit_cnn(model: Any, task: TaskSpec, train: View, val: View, cfg: TrainConfig
     """Fast: the head on cached features of a frozen backbone. Full: a linear-probe warm
     start, then fine-tuning; the warm start (or an earlier epoch) is kept only when it beats
     the later epochs by more than the validation noise (``edge_app.train.fitting.choose``)."""
-    from edge_app.train.fitting import fit_fast, fit_full
-
     kind = task.task_kind.training()
     tr, va = (train.samples, train.targets), (val.samples, val.targets)
     if cfg.mode == "fast":
