@@ -61,7 +61,8 @@ demo: install-demo
 # uninstalled: its bare "tensorrt" folder would otherwise import as an empty package.
 TRT_STUBS = $(VENV)/trt-stubs
 # The plug-in points are typed to mypy's --strict: the registries and what they hand out.
-STRICT = edge_app/registry.py edge_app/backends edge_app/model/bundle.py edge_app/model/inputs.py
+STRICT = edge_app/registry.py edge_app/backends edge_app/model/bundle.py edge_app/model/inputs.py \
+         edge_app/tasks/kinds.py edge_app/subject/search.py
 $(TRT_STUBS)/tensorrt/__init__.pyi: | $(BIN)/python
 	$(PIP) install -q --no-deps "tensorrt-stubs>=10,<11"
 	site=$$($(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])"); \

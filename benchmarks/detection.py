@@ -34,6 +34,7 @@ from edge_app.detect.geometry import InputMap  # noqa: E402
 from edge_app.detect.layouts import LAYOUTS  # noqa: E402
 from edge_app.detect.loading import DetectOptions  # noqa: E402
 from edge_app.detect.metrics import Counts  # noqa: E402
+from edge_app.image_files import load_image  # noqa: E402
 from edge_app.model.info import load_model_info  # noqa: E402
 from edge_app.sources import FrameReader, open_source  # noqa: E402
 
@@ -41,8 +42,6 @@ IDENTITY = InputMap(1.0, 1.0, 0.0, 0.0)   # the built-in detectors answer in fra
 
 
 def lfw_faces(data: Path, retry: bool) -> Dict[str, Any]:
-    import cv2
-
     info = load_model_info("faces", DetectOptions())
     backend = SubjectsBackend(provider="mediapipe", tracking=False, retry=retry)
     backend.load(info)
@@ -51,7 +50,7 @@ def lfw_faces(data: Path, retry: bool) -> Dict[str, Any]:
     found = right = boxes = 0
     start = time.perf_counter()
     for r in rows:
-        image = cv2.imread(str(data / "faces_mtfl" / r["image"]))
+        image = load_image(data / "faces_mtfl" / r["image"])   # the project's one reader
         pts = np.array([[float(r[k + "_x"]), float(r[k + "_y"])] for k in
                         ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")])
         backend.misses = 0   # every photo is a new scene: the retry is not spaced out

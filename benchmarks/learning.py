@@ -37,6 +37,12 @@ with misses counted, and the detection rate. Declared rotations (rot90, rot180) 
 upright where this edge-app's reader does not honour `rotate:` in dataset.yaml yet (the line
 says so). Shifts apply to the classification tasks with a subject (fingers, fingers-rev, thumbs, emotions).
 
+Live (default; --no-live skips it): every test folder, shifted copies included, also streamed
+class by class in file order through the live loop (`edge-app eval --live`), misses counted,
+twice: "| run": as `edge-app run --source FOLDER` takes them (pictures of a folder, each searched
+as eval does); "| camera": as a camera would show them, one frame each (the live search with its
+budget per frame, tracking, the camera look learned and held).
+
 Seeds (--seeds 0,1,2): the summary gives the mean over seeds and the worst seed's score (the
 issue's thresholds: the mean, and no seed more than 3 points below it).
 
@@ -226,8 +232,11 @@ def run_ours(split: Dict[str, Any], mode: str, inp: str, args: argparse.Namespac
     with redirect_stdout(io.StringIO()):
         meta = train(split["task"], split["train"], out, overrides, progress=False,
                      cache_dir=Path("~/.cache/edge-app/features").expanduser())
-        metrics = evaluate(out, split["test"], progress=False, crops=crops, device_name=args.device)
-        shifted = {name: evaluate(out, folder, progress=False, crops=crops, device_name=args.device)
+        live = args.live and not crops   # declared crops are not camera frames: no live path
+        metrics = evaluate(out, split["test"], progress=False, crops=crops, device_name=args.device,
+                           live=live)
+        shifted = {name: evaluate(out, folder, progress=False, crops=crops, device_name=args.device,
+                                  live=live)
                    for name, folder in split.get("shifted", {}).items()}
     if inp != "auto" and meta["input_plan"]["input"] != inp:
         raise SystemExit("{}: asked for --input {}, trained on {}: {}".format(
@@ -343,6 +352,10 @@ def _headline(metrics: Dict[str, Any]) -> str:
                                                metrics.get("nme") or float("nan"))
     if "detection_rate" in metrics:
         text += " (found {:.0%})".format(metrics["detection_rate"])
+    if "live" in metrics:   # the same images through what edge-app run does
+        text += " | run {:.1%} (found {:.0%}) | camera {:.1%} (found {:.0%})".format(
+            metrics["live"]["accuracy"], metrics["live"]["detection_rate"],
+            metrics["live_camera"]["accuracy"], metrics["live_camera"]["detection_rate"])
     return text
 
 
@@ -377,6 +390,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="camera shifts of the test split (train/shifts.py): all (default), "
                         "none, or a comma list, e.g. purple,far,rot90")
     parser.add_argument("--json", help="write all results here")
+    parser.add_argument("--no-live", dest="live", action="store_false",
+                        help="skip the live column (each test folder streamed class by class "
+                        "through what edge-app run does: edge-app eval --live)")
     parser.add_argument("--data-root", type=Path, default=DATA,
                         help="the real photos (default: ../shared/data beside the project)")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
@@ -489,8 +505,15 @@ def _summary(results: List[Dict[str, Any]]) -> None:
         else:   # e.g. a points baseline: error in pixels and over eye distance
             value = "{:.2f} px / NME {:.3f}".format(float(np.nanmean([_score(x, "error_px") for x in m])),
                                                    float(np.nanmean([_score(x, "nme") for x in m])))
-        print("{:<9} {:<10} {:<21} {:>30}  train {:6.1f} s".format(
-            task, shift, recipe, value + found, float(np.mean([r["train_seconds"] for r in rs]))))
+        live = ""
+        if all("live" in x for x in m):
+            live = "".join(" | {} {:.1%} (found {:.0%})".format(
+                name, float(np.mean([x[key]["accuracy"] for x in m])),
+                float(np.mean([x[key]["detection_rate"] for x in m])))
+                for name, key in (("run", "live"), ("camera", "live_camera")))
+        print("{:<9} {:<10} {:<21} {:>30}{}  train {:6.1f} s".format(
+            task, shift, recipe, value + found, live,
+            float(np.mean([r["train_seconds"] for r in rs]))))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ Same thread count for both; a video-file source (rendered from the simulator, or
 photos with --photos, each held for 10 frames as a hand held still would be), headless, no
 recording; the median of three runs. Models trained on crops run the subject stage (timed as
 its own stage; --no-tracking searches every frame afresh) and say on how many frames it found
-its subject. --shift renders every frame through a camera problem of train/shifts.py (noise:
+its subject, the frame of its first answer and the camera look it settled on. --shift renders every frame through a camera problem of train/shifts.py (noise:
 a dim sensor's noise at the video's own resolution) into lossless PNG frames, --denoise is
 edge-app run's. Not a test: it prints figures.
 """
@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_app.backends.ort import OnnxBackend
+from edge_app.image_files import load_image
 from edge_app.model.info import load_model_info
 from edge_app.model.preprocess import to_model_input
 from edge_app.runtime.loop import Runner, run_loop
@@ -57,7 +58,7 @@ def photo_video(path: Path, folder: Path, frames: int, width: int, height: int, 
         path.mkdir()
     writer = None if shift else cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30, (width, height))
     for i in range(frames):
-        image = cv2.imread(str(photos[(i // hold * 7919) % len(photos)]))
+        image = load_image(photos[(i // hold * 7919) % len(photos)])   # the project's one reader
         frame = cv2.resize(image, (width, height))
         if writer is None:
             cv2.imwrite(str(path / f"{i:05d}.png"), apply_shift(frame, shift))
@@ -107,7 +108,7 @@ def main() -> None:
         batch = (image if names == ("images",) else info.dummy_input(1) if "images" not in names
                  else (image, info.dummy_input(1)[1]))
         src.close()
-        loops, infers, stages, found = [], [], [], []
+        loops, infers, stages, found, first = [], [], [], [], []
         for _ in range(3):
             infers.append(inference_fps(backend, batch, args.frames))
             stage = CountingStage([info.subject], args.subject_provider, not args.no_tracking,
@@ -117,6 +118,8 @@ def main() -> None:
             if stage is not None:
                 stage.close()
                 found.append(stage.found / max(1, stage.frames))
+                first.append(stage.first)
+                looks = stage.looks()
             loops.append(stats.fps)
             stages.append(stats.stages_ms)
     loop, infer = statistics.median(loops), statistics.median(infers)
@@ -132,8 +135,11 @@ def main() -> None:
     median_stages = {k: statistics.median(s[k] for s in stages) for k in stages[0]}
     print("median ms per stage: " + ", ".join(f"{k} {v:.2f}" for k, v in median_stages.items()))
     if found:
-        print("subject found on {:.1f}% of frames ({}, denoise {})".format(
-            100 * statistics.median(found), args.shift or "as captured", args.denoise))
+        print("subject found on {:.1f}% of frames ({}, denoise {}); first answer at frame {}; "
+              "camera look at the end: {}".format(
+                  100 * statistics.median(found), args.shift or "as captured", args.denoise,
+                  ", ".join("never" if f is None else str(f) for f in first),
+                  ", ".join(f"{k} {v}" for k, v in looks.items())))
 
 
 class CountingStage(SubjectStage):
@@ -142,11 +148,15 @@ class CountingStage(SubjectStage):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.frames = self.found = 0
+        self.first = None   # the frame of the first answer (0-based)
 
     def find(self, image, truth=None):
         out = super().find(image, truth)
+        hit = all(v is not None for v in out.values())
+        if hit and self.first is None:
+            self.first = self.frames
         self.frames += 1
-        self.found += all(v is not None for v in out.values())
+        self.found += hit
         return out
 
 

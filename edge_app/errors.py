@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import difflib
-from typing import Iterable, Optional
+from typing import Any, Iterable, Optional, Tuple
 
 
 class UserError(Exception):
@@ -19,6 +19,18 @@ class DatasetError(UserError):
 
 class SourceError(UserError):
     """A frame source (camera, file, stream) that cannot be opened or read."""
+
+
+class ImageError(UserError):
+    """An image file that cannot be read: unreadable, corrupt, not an image, or larger than the
+    pixel limit. ``name`` is the file, ``reason`` what is wrong with it (a line of its own)."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}" if name else reason)
+        self.name, self.reason = name, reason
+
+    def __reduce__(self) -> Tuple[Any, Tuple[str, str]]:   # pickled across DataLoader workers
+        return (type(self), (self.name, self.reason))
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -12,9 +12,14 @@ stay quiet) that writes what the user saw before logging existed:
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import re
 import sys
-from typing import Optional, TextIO
+import tempfile
+import threading
+from typing import IO, Iterator, Optional, TextIO
 
 # Packages whose messages the command line shows (training and export are edge_app.train and
 # edge_app.export).
@@ -75,3 +80,83 @@ def install(verbose: bool = False) -> CliHandler:
         # Propagation stays on: pytest's caplog (a root handler) still sees the records. The
         # root logger has no handler of ours, so nothing is printed twice.
     return handler
+
+
+# What MediaPipe's native code (TensorFlow Lite, absl, glog) writes to the terminal while a
+# model starts: not ours to show (``-v`` shows them).
+NATIVE_NOISE = re.compile(r"^(INFO: Created TensorFlow Lite|INFO: Initialized TensorFlow Lite|"
+                          r"WARNING: All log messages before absl::InitializeLog|"
+                          r"[IWE]\d{4} [\d:. ]+\s+\d+ \S+\.cc:\d+\])")
+_NATIVE_LOCK = threading.Lock()
+
+
+def _flush() -> None:
+    if sys.stderr is not None and not sys.stderr.closed:
+        sys.stderr.flush()
+
+
+class NativeStderr:
+    """A context for calls into native code that may write to file descriptor 2 (MediaPipe's
+    TensorFlow Lite, absl and glog lines, some on the first frames, some on the first tracked
+    frame). Inside it fd 2 is a temporary file, kept open between uses so a call costs two
+    ``dup2``s; afterwards lines matching ``noise`` are logged at DEBUG and the rest written back
+    to stderr (nothing is lost). With DEBUG enabled (``-v``) calls run as they are."""
+
+    def __init__(self, noise: re.Pattern[str] = NATIVE_NOISE) -> None:
+        self.noise = noise
+        self._tmp: Optional[IO[bytes]] = None
+        self._saved = -1
+
+    def __enter__(self) -> NativeStderr:
+        if logging.getLogger("edge_app").isEnabledFor(logging.DEBUG):
+            return self
+        _NATIVE_LOCK.acquire()
+        try:
+            if self._tmp is None:
+                self._tmp = tempfile.TemporaryFile()
+            _flush()
+            self._saved = os.dup(2)
+            os.dup2(self._tmp.fileno(), 2)
+        except BaseException:
+            _NATIVE_LOCK.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved < 0:
+            return
+        try:
+            _flush()
+            os.dup2(self._saved, 2)
+            os.close(self._saved)
+            self._saved = -1
+            assert self._tmp is not None
+            if self._tmp.tell():
+                self._tmp.seek(0)
+                text = self._tmp.read().decode("utf-8", "replace")
+                self._tmp.seek(0)
+                self._tmp.truncate()
+                for line in text.splitlines():
+                    if self.noise.match(line):
+                        logging.getLogger(__name__).debug("native: %s", line)
+                    elif line.strip() and sys.stderr is not None and not sys.stderr.closed:
+                        sys.stderr.write(line + "\n")
+                _flush()
+        finally:
+            _NATIVE_LOCK.release()
+
+    def close(self) -> None:
+        if self._tmp is not None:
+            self._tmp.close()
+            self._tmp = None
+
+
+@contextlib.contextmanager
+def native_stderr(noise: re.Pattern[str] = NATIVE_NOISE) -> Iterator[None]:
+    """One call into native code through a :class:`NativeStderr`."""
+    quiet = NativeStderr(noise)
+    try:
+        with quiet:
+            yield
+    finally:
+        quiet.close()

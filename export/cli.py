@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 
-from edge_app.dataset.atomic import atomic_write_text
+from edge_app.commands.common import check_number, check_out_file
+from edge_app.dataset.atomic import atomic_write_text, json_text
 from edge_app.errors import UserError
 from edge_app.export.engine_cache import PRECISIONS, ensure_engine
-from edge_app.export.onnx_export import export_onnx
+from edge_app.export.onnx_export import check_opset, export_onnx
 from edge_app.export.parity import (
     check_parity,
     describe_fp16,
@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
     bundle = Path(args.model)
     read_bundle(bundle)   # a corrupt or missing bundle.json is named before a missing extra
+    check_out_file("--json", args.json)   # before the export and the engine build, not after
+    check_number("--workspace", args.workspace, 1, rule="at least 1 (MB)")
     report = {}
     if not args.skip_onnx:
         try:
@@ -69,11 +71,12 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"ONNX export needs torch and onnx ({exc}): pip install 'edge-app[export]' "
                             "where you trained; on a Jetson without torch use --engine "
                             "--skip-onnx with the model.onnx made there")
+        check_opset(args.opset)
         report = _export(bundle, args)
     if args.engine:
         report["engine"] = _engine(bundle, args)
     if args.json:
-        atomic_write_text(args.json, json.dumps(report, indent=2, default=str) + "\n")
+        atomic_write_text(args.json, json_text(report, indent=2, default=str) + "\n")
     return 0
 
 

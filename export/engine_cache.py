@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from edge_app.dataset.atomic import atomic_write_text
+from edge_app.dataset.atomic import atomic_write_text, json_text
 
 PRECISIONS = ("fp16", "fp32", "int8")
 
@@ -73,7 +73,7 @@ def sidecar(engine: Path) -> Path:
 def write_sidecar(engine: Path, key: EngineKey, seconds: float) -> None:
     data = dict(asdict(key), engine_size=engine.stat().st_size, engine_sha256=file_sha256(engine),
                 build_seconds=round(seconds, 1), created=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    atomic_write_text(sidecar(engine), json.dumps(data, indent=2) + "\n")
+    atomic_write_text(sidecar(engine), json_text(data, indent=2) + "\n")
 
 
 def check_engine(engine: Path, key: EngineKey) -> str:

@@ -8,19 +8,31 @@ without onnxscript. The graph takes RGB pixels (float32, 0..255, NCHW, dynamic b
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from edge_app.dataset.atomic import json_text
 from edge_app.errors import UserError
 from edge_app.model.bundle import Bundle
 from edge_app.train.bundle import load_model
 
 DEFAULT_OPSET = 17
+MIN_OPSET = 9   # below it the graph's weights are initializers ONNX Runtime does not load
 INPUT_NAME = "images"
+
+
+def check_opset(opset: int) -> None:
+    """``--opset``, before the export: from MIN_OPSET to the newest this torch's exporter writes."""
+    from torch.onnx import _constants
+
+    high = int(getattr(_constants, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET",
+                       getattr(_constants, "ONNX_MAX_OPSET", DEFAULT_OPSET)))
+    if not MIN_OPSET <= opset <= high:
+        raise UserError(f"--opset {opset}: this torch exports opsets {MIN_OPSET} to {high} (default {DEFAULT_OPSET}: "
+                        "what TensorRT 8.5 on JetPack 5.1 parses)")
 
 
 def export_wrapper(model: Any, task: Any) -> Any:
@@ -43,15 +55,15 @@ def export_wrapper(model: Any, task: Any) -> Any:
 def metadata(bundle: Bundle) -> Dict[str, str]:
     """What the runtime needs without the bundle folder, as ONNX metadata_props strings."""
     task = bundle.task
-    return {"edge_app.task": json.dumps(task.to_dict()), "edge_app.kind": task.kind,
-            "edge_app.labels": json.dumps(list(task.labels)),
-            "edge_app.input_size": json.dumps(list(bundle.input_size)),
+    return {"edge_app.task": json_text(task.to_dict()), "edge_app.kind": task.kind,
+            "edge_app.labels": json_text(list(task.labels)),
+            "edge_app.input_size": json_text(list(bundle.input_size)),
             "edge_app.input": ",".join(bundle.plan.kind.graph_inputs),
             "edge_app.output": task.task_kind.output_name, "edge_app.arch": bundle.arch,
             "edge_app.input_format": "RGB float32 0..255 NCHW",
-            "edge_app.metrics": json.dumps(bundle.metrics),
+            "edge_app.metrics": json_text(bundle.metrics),
             # crop or whole frame, the subject stage's settings, the landmark layout
-            "edge_app.input_plan": json.dumps(bundle.plan.to_dict())}
+            "edge_app.input_plan": json_text(bundle.plan.to_dict())}
 
 
 def model_input(bundle: Bundle) -> Tuple[Tuple[str, ...], Tuple[Any, ...]]:
@@ -94,7 +106,11 @@ def export_onnx(bundle: Path, opset: int = DEFAULT_OPSET, out: Optional[Path] = 
     graph = onnx.load(str(raw))
     for key, value in metadata(meta).items():
         graph.metadata_props.add(key=key, value=value)
-    onnx.checker.check_model(graph)
+    try:
+        onnx.checker.check_model(graph)
+    except onnx.checker.ValidationError as exc:
+        raise UserError(f"ONNX export of {bundle} at opset {opset}: the graph fails ONNX's check "
+                        f"({str(exc).splitlines()[0][:300]}); export at the default opset {DEFAULT_OPSET}")
     slimmed, note = _simplify(graph, tuple(d.numpy() for d in dummy), output) if simplify else (graph, "off")
     onnx.checker.check_model(slimmed)
     tmp = out.with_name(out.name + ".part")

@@ -39,6 +39,22 @@ def write_truncated_jpeg(path: Path) -> Path:
     return full
 
 
+def zero_png(w: int, h: int) -> bytes:
+    """A whole, valid PNG of ``w`` x ``h`` black pixels (1 bit deep): small on disk, huge once
+    decoded (30000x30000 is 109 KB and 2.7 GB as OpenCV's BGR; 60000x60000, 437 KB)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row, packer = b"\0" * (1 + (w + 7) // 8), zlib.compressobj(9)
+    rows, rest = divmod(h, 256)
+    idat = b"".join([packer.compress(row * 256) for _ in range(rows)] + [packer.compress(row * rest), packer.flush()])
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 1, 0, 0, 0, 0))
+            + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
 
 def disk_full_after(monkeypatch, writes: int) -> None:
     """Make the dataset writer's image writes fail with ENOSPC after ``writes`` successes."""
@@ -70,7 +86,39 @@ def write_class_tree(root: Path, counts: dict, w: int = 64, h: int = 48, ext: st
     return Path(root)
 
 
-def checked(studio, timeout: float = 30.0):
+# Tests assert events and counts, never how long something took: a busy machine (both cores
+# training) stretches every duration. A wait has only this hang guard, minutes long.
+HANG_GUARD = 300.0
+
+
+def wait_for(check, what: str, guard: float = HANG_GUARD, poll: float = 0.02):
+    """``check()``'s first true value, polled; fails only when it never comes (a hang)."""
+    end = time.monotonic() + guard
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError(f"hung: no {what} in {guard:.0f} s")
+        time.sleep(poll)
+
+
+def finishes(fn, guard: float = HANG_GUARD) -> bool:
+    """Whether ``fn()`` returns (in a thread) before the hang guard: for calls that must not
+    wait for what they interrupt (a stop during an hour-long backoff)."""
+    import threading
+
+    done = threading.Event()
+
+    def call():
+        fn()
+        done.set()
+
+    threading.Thread(target=call, daemon=True).start()
+    return done.wait(guard)
+
+
+def checked(studio, timeout: float = HANG_GUARD):
     """``studio`` once its camera check has answered (shots wait for it), for chaining."""
     end = time.monotonic() + timeout
     while studio.state()["camera_check"]["state"] == "checking":

@@ -18,7 +18,7 @@ from edge_app.dataset.writer import DatasetWriter
 from edge_app.errors import DatasetError
 from edge_app.tasks.spec import load_task
 
-from helpers import disk_full_after, enospc
+from helpers import HANG_GUARD, disk_full_after, enospc
 
 KILL_SCRIPT = textwrap.dedent("""
     import os, sys, time
@@ -40,7 +40,7 @@ def test_killed_writer_leaves_old_file_whole(tmp_path, stage):
     proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(target), stage],
                             stdout=subprocess.PIPE)
     assert proc.stdout.readline().strip() == b"go"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + HANG_GUARD
     while not list(tmp_path.glob("*" + TMP_MARK + "*")) and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.2)

@@ -13,7 +13,7 @@ from edge_app.bench.stats import latency_stats, spread
 from edge_app.bench.telemetry import JtopSource, Sampler, summarize
 from edge_app.cli import main
 
-from helpers import sim_bundle
+from helpers import finishes, sim_bundle, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -163,13 +163,13 @@ def test_sampler_stops_promptly_and_summarises():
             return {"cpu_percent": 50.0, "power_w": 5.0}
 
     sampler = Sampler([Steady()], interval=0.01).start()
-    import time
-
-    time.sleep(0.1)
-    start = time.monotonic()
+    wait_for(lambda: len(sampler.samples) >= 3, "three samples")
     summary = sampler.stop()
-    assert time.monotonic() - start < 0.5
     assert summary["samples"] >= 3 and summary["cpu_percent"] == 50.0 and summary["power_w"] == 5.0
+    # promptly: between two samples an hour apart, stop does not wait for the next one
+    idle = Sampler([Steady()], interval=3600.0).start()
+    assert finishes(idle.stop), "stop waited for the next sample"
+    assert idle._thread is not None and not idle._thread.is_alive()
 
 
 def test_latency_statistics_are_outlier_robust():

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import FAST_TRAIN, checked
+from helpers import FAST_TRAIN, HANG_GUARD, checked
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
@@ -45,7 +45,7 @@ def client(tmp_path):
     studio.close()
 
 
-def _wait(check, what, timeout=20.0):
+def _wait(check, what, timeout=HANG_GUARD):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = check()
@@ -289,7 +289,7 @@ def test_an_unplugged_camera_is_one_line_and_nothing_is_left_running(tmp_path, c
     assert main(["studio", "--task", "thumbs", "--source", str(tmp_path / "no-such-video.mp4")]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and "no-such-video.mp4" in err[0]
-    _wait(lambda: threading.active_count() <= before, "the writer thread to stop", timeout=5)
+    _wait(lambda: threading.active_count() <= before, "the writer thread to stop")
 
 
 def test_no_shot_before_the_camera_check_answers(client, tmp_path):

@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import FAST_TRAIN, checked, chromium_path
+from helpers import FAST_TRAIN, HANG_GUARD, checked, chromium_path
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
@@ -35,7 +35,7 @@ def _studio(tmp_path, task="thumbs"):
     return checked(Studio(load_task(task), source, tmp_path / "data", tmp_path / "runs", TRAIN_ARGS).start())
 
 
-def _wait(check, what, timeout=20.0):
+def _wait(check, what, timeout=HANG_GUARD):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         value = check()
@@ -285,10 +285,12 @@ def test_deep_or_huge_json_is_a_400(local, body):
     assert r.status_code == 400 and r.json()["error"], r.text
 
 
-def test_a_long_label_is_refused_fast_and_not_echoed(local):
+def test_a_long_label_is_refused_fast_and_not_echoed(local, monkeypatch):
     from edge_app.errors import UserError
+    from edge_app.studio import core
 
-    start = time.monotonic()
+    compared = []   # difflib is quadratic: "fast" is that no long label ever reaches it
+    monkeypatch.setattr(core, "did_you_mean", lambda word, choices: compared.append(len(word)) or "")
     r = local.post("/api/capture", json={"label": "thumbs_" + "u" * 50_000})
     assert r.status_code == 413 and len(r.text) < 300
     label = "thumbs_upp" + "x" * 3000   # under the body limit: checked against the task, cut
@@ -297,7 +299,8 @@ def test_a_long_label_is_refused_fast_and_not_echoed(local):
     with pytest.raises(UserError) as err:   # the studio itself, whatever calls it
         local.studio.select("thumbs_" + "u" * 50_000_000)
     assert len(str(err.value)) < 200
-    assert time.monotonic() - start < 5
+    assert max(compared, default=0) < 100, compared
+    monkeypatch.undo()
     assert "did you mean 'thumbs_up'" in local.post("/api/select", json={"label": "thumbs_upp"}).json()["error"]
 
 

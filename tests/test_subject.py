@@ -313,7 +313,8 @@ def test_capture_stores_the_subject_beside_each_image(tmp_path):
 
 def test_live_stage_spaces_out_the_border_retry_while_nothing_is_in_view(monkeypatch):
     """An empty scene costs one search a frame, plus a retry every few frames, not two."""
-    from edge_app.subject.stage import RETRY_EVERY, SubjectStage
+    from edge_app.subject.search import RETRY_EVERY
+    from edge_app.subject.stage import SubjectStage
 
     monkeypatch.setitem(PROVIDERS, "blob", BlobFinder)
     stage = SubjectStage(["hand"], "blob")

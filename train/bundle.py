@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_app import __version__
-from edge_app.dataset.atomic import atomic_write_bytes, atomic_write_text
+from edge_app.dataset.atomic import atomic_write_bytes, atomic_write_text, json_text
 from edge_app.dataset.samples import Sample
 from edge_app.errors import UserError
 from edge_app.model.bundle import (
@@ -85,8 +85,8 @@ def write_bundle(out: Path, model: Any, bundle: Bundle, history: List[Dict[str, 
     bundle.created = time.strftime("%Y-%m-%dT%H:%M:%S")
     bundle.versions = {"edge_app": __version__, "torch": torch.__version__,
                        "torchvision": torchvision.__version__, "python": platform.python_version()}
-    atomic_write_text(out / BUNDLE_FILE, json.dumps(bundle.to_json(), indent=2, default=_json_default) + "\n")
-    atomic_write_text(out / "history.json", json.dumps(history, indent=1, default=_json_default) + "\n")
+    atomic_write_text(out / BUNDLE_FILE, json_text(bundle.to_json(), indent=2, default=_json_default) + "\n")
+    atomic_write_text(out / "history.json", json_text(history, indent=1, default=_json_default) + "\n")
     return out
 
 
@@ -124,7 +124,7 @@ def _write_sample(folder: Path, val: Sequence[Sample], targets: np.ndarray, task
             ok, data = cv2().imencode(".png", load_sample_image(s))
             atomic_write_bytes(folder / name, data.tobytes())
         labels.append(dict(kind.sample_label(targets[int(i)], task), image=name, source=str(s.path)))
-    atomic_write_text(folder / "labels.json", json.dumps(labels, indent=1, default=_json_default))
+    atomic_write_text(folder / "labels.json", json_text(labels, indent=1, default=_json_default))
     return len(labels)
 
 

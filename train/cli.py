@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any, Dict
 
-from edge_app.commands.common import add_task
+from edge_app.commands.common import add_task, check_out_file, check_out_folder
 from edge_app.dataset.formats import FORMAT_CHOICES
 from edge_app.errors import UserError
 from edge_app.subject import provider_names
 from edge_app.tasks.train_config import INPUTS, MODES, check_options
 from edge_app.train import progress
+from edge_app.train.backbones import get_backbone
 
 TRAIN_HELP = """Fine-tune a pretrained backbone on a dataset and write a model bundle.
 
@@ -100,6 +102,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the images are already crops of the subject (see train --crops)")
     e.add_argument("--device", default="auto", help="auto (default), cpu, cuda")
     e.add_argument("--no-progress", action="store_true", help="no progress bars")
+    e.add_argument("--live", action="store_true",
+                   help="also stream the images through what edge-app run does (one stream per "
+                   "class in file order, its backend, tracking and camera look) and print that "
+                   "figure beside the hard search's")
+    e.add_argument("--no-tracking", action="store_true",
+                   help="with --live: search every image afresh, as run --no-tracking")
     e.set_defaults(func=run_eval)
 
 
@@ -127,6 +135,7 @@ def run_train(args: argparse.Namespace) -> int:
         problem = check_options(key, value) if value is not None else ""
         if problem:
             raise UserError("--{}: {}".format(key.replace("_", "-"), problem))
+    _check_paths(args)
     if args.progress_json:
         progress.to_jsonl(args.progress_json)
     try:
@@ -141,6 +150,17 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_paths(args: argparse.Namespace) -> None:
+    """What train writes and reads besides the dataset, before any image is read: a folder
+    for the bundle, a file for the progress, a known --arch, an existing --weights file."""
+    check_out_folder("--out", args.out)
+    check_out_file("--progress-json", args.progress_json)
+    if args.arch is not None:
+        get_backbone(args.arch)
+    if args.weights not in (None, "imagenet", "none") and not Path(args.weights).expanduser().is_file():
+        raise UserError(f"--weights {args.weights}: file not found; give imagenet, none or a weights file")
+
+
 def _finished(event: Dict[str, Any]) -> None:
     progress.emit(event)
 
@@ -149,6 +169,8 @@ def run_eval(args: argparse.Namespace) -> int:
     _need_torch()
     from edge_app.train.pipeline import evaluate  # lazy: as in run_train
 
+    check_out_file("--json", args.json)   # before the evaluation, not after it
     evaluate(args.model, args.data, args.format, args.json, args.device,
-             progress=not args.no_progress and sys.stderr.isatty(), crops=args.crops)
+             progress=not args.no_progress and sys.stderr.isatty(), crops=args.crops,
+             live=args.live, tracking=not args.no_tracking)
     return 0

@@ -3,7 +3,6 @@ a head trained in seconds) and ``full`` (fine-tune everything), plus batched pre
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import time
@@ -15,6 +14,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from edge_app.dataset.atomic import json_text
 from edge_app.dataset.samples import Sample
 from edge_app.errors import UserError
 from edge_app.tasks.train_config import TrainConfig
@@ -73,7 +73,7 @@ def feature_key(cfg: TrainConfig, samples: Sequence[Sample], size: Tuple[int, in
         weights += f":{Path(weights).stat().st_mtime_ns}"
     # The last item versions the preprocessing and augmentation code: bump it when they
     # change, or cached features would no longer match what eval and the live loop compute.
-    h.update(json.dumps([cfg.arch, weights, list(size), cfg.views, cfg.seed, kind, "v4"]).encode())
+    h.update(json_text([cfg.arch, weights, list(size), cfg.views, cfg.seed, kind, "v4"]).encode())
     for s in samples:
         try:
             st = s.path.stat()

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from edge_app.dataset.atomic import atomic_write_text
+import numpy as np
+
+from edge_app.dataset.atomic import atomic_write_text, json_text
 from edge_app.dataset.subjects import scan_subjects
 from edge_app.errors import DatasetError, UserError
 from edge_app.model.inputs import InputKind, InputPlan, auto_candidates, input_kind
@@ -19,6 +21,7 @@ from edge_app.train.bundle import load_model, write_candidate
 from edge_app.train.candidate import Candidate, TrainJob
 from edge_app.train.detector_baseline import detector_baseline
 from edge_app.train.labelled import load_labelled
+from edge_app.train.live_eval import live_evaluate
 from edge_app.train.robustness import training_report
 from edge_app.train.subjects import declared_crops, plan_input, report, rotation_hint
 
@@ -32,7 +35,10 @@ def resolve_device(name: str) -> Any:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {name}: this torch has no CUDA device; use --device cpu")
-    return torch.device(name)
+    try:
+        return torch.device(name)
+    except RuntimeError:   # "Expected one of cpu, cuda, ... device type at start of ..."
+        raise UserError(f"--device {name}: not a device; use auto, cpu, cuda or cuda:N")
 
 
 def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], fmt: str = "auto",
@@ -56,7 +62,10 @@ def train(task_name: str, data: Path, out: Path, overrides: Mapping[str, Any], f
     ds = load_labelled(Path(data), task, fmt, "train", progress)
     plan, scan = _plan(ds, task, cfg, progress)
     out = Path(out).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot make the folder ({exc.strerror or exc})")
     job = TrainJob(ds, scan, plan, task, cfg, device, out, Path(data), fmt,
                    None if val_dir is None else Path(val_dir), resume, progress,
                    None if cache_dir is None else Path(cache_dir).expanduser())
@@ -142,6 +151,7 @@ def _train_all(job: TrainJob, kinds: List[InputKind], auto: bool, have_one: bool
                 raise
             log.info("%s: not tried (%s)", kind.name, exc)
             continue
+        _check_finite(cand, kind.name, job.task.task_kind.training())
         found[kind.name] = cand
         if auto:
             log.info("%s: %d images, validation %s (trained in %.1f s)", kind.name,
@@ -151,6 +161,14 @@ def _train_all(job: TrainJob, kinds: List[InputKind], auto: bool, have_one: bool
     if not found and not have_one:
         raise DatasetError(f"{job.data}: no input kind could be trained")
     return found
+
+
+def _check_finite(cand: Candidate, name: str, kind: Any) -> None:
+    """A model whose validation score is not a finite number is not written (its bundle.json
+    would say NaN): one line instead, and a non-zero exit."""
+    if cand.metrics and not math.isfinite(kind.score(cand.metrics)):
+        raise UserError(f"{name}: training stopped: the validation score is not a finite number "
+                        f"({kind.describe(cand.metrics)}); check the labels for huge or broken values")
 
 
 AUTO_REASON = "auto: best on validation (near ties go to landmarks, then texture, both, crop)"
@@ -218,10 +236,25 @@ def _with_baseline(metrics: Dict[str, Any], ds: Any, view: Any, task: TaskSpec, 
                                                        "detection_rate", "per_point_px") if k in base})
 
 
+def _answers(view: Any, outputs: Any, task: TaskSpec, kind: Any) -> List[Dict[str, Any]]:
+    """Each image's answer (a class task's label; a point task's points), misses included."""
+    rows: List[Dict[str, Any]] = []
+    for sample, output in zip(view.samples, outputs):
+        answer: Any = (kind.label_text(output, task) if task.task_kind.labels_key == "classes"
+                       else [round(float(v), 4) for v in np.asarray(output).ravel()])
+        rows.append({"image": str(sample.path), "label": sample.label, "answer": answer,
+                     "found": True})
+    rows += [{"image": str(s.path), "label": s.label, "answer": None, "found": False}
+             for s in view.missed]
+    return rows
+
+
 def evaluate(bundle_path: Path, data: Path, fmt: str = "auto", json_path: Optional[str] = None,
-             device_name: str = "auto", progress: bool = True, crops: bool = False) -> Dict[str, Any]:
+             device_name: str = "auto", progress: bool = True, crops: bool = False,
+             live: bool = False, tracking: bool = True) -> Dict[str, Any]:
     """Metrics of a bundle on any dataset (a subset of the classes is fine); an image where
-    the model's subject is not found counts as a wrong answer."""
+    the model's subject is not found counts as a wrong answer. ``live``: also through the
+    live loop (:mod:`edge_app.train.live_eval`), the figure ``edge-app run`` earns."""
     device = resolve_device(device_name)
     bundle, model = load_model(bundle_path, str(device))
     task = bundle.task
@@ -256,7 +289,19 @@ def evaluate(bundle_path: Path, data: Path, fmt: str = "auto", json_path: Option
     for name, acc in metrics.get("per_class", {}).items():
         log.info("  %-12s %s", name, "n/a" if acc is None else f"{acc:.1%}")
     result = dict(metrics, bundle=str(bundle_path), data=str(data), notes=ds.notes,
-                  input=plan.input, missed_files=[str(s.path) for s in view.missed])
+                  input=plan.input, missed_files=[str(s.path) for s in view.missed],
+                  answers=_answers(view, outputs, task, kind))
+    if live:
+        result["live"] = live_evaluate(Path(bundle_path), ds, tracking=tracking)
+        result["live_camera"] = live_evaluate(Path(bundle_path), ds, tracking=tracking,
+                                              as_camera=True)
+        log.info("live, run --source on these folders (tracking %s): accuracy %.1f%% (found "
+                 "%.0f%%); as a camera's frames: accuracy %.1f%% (found %.0f%%); eval's search: "
+                 "%s (found %.0f%%)", "on" if tracking else "off",
+                 100 * result["live"]["accuracy"], 100 * result["live"]["detection_rate"],
+                 100 * result["live_camera"]["accuracy"],
+                 100 * result["live_camera"]["detection_rate"], kind.describe(metrics),
+                 100 * metrics.get("detection_rate", 1.0))
     if json_path:
-        atomic_write_text(json_path, json.dumps(result, indent=2) + "\n")
+        atomic_write_text(json_path, json_text(result, indent=2) + "\n")
     return result

@@ -4,12 +4,15 @@ terminal (the browser studio runs ``edge-app train --progress-json FILE`` and re
 progress through each stage's images, and every epoch's loss and validation metrics."""
 from __future__ import annotations
 
-import json
 import logging
+import math
 import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
+
+from edge_app.dataset.atomic import json_text
+from edge_app.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,13 @@ def emit(event: Dict[str, Any]) -> None:
 
 def epoch(record: Dict[str, Any], line: Optional[str] = None) -> None:
     """Report one epoch's record as an event, and ``line`` (if any) on the terminal: the head
-    epochs of fast mode are many and quick, so only the callers of slow epochs pass a line."""
+    epochs of fast mode are many and quick, so only the callers of slow epochs pass a line.
+    A loss that is not a finite number stops the training with one line (every loop reports
+    here): what would follow is a model of NaN weights and metrics."""
+    loss = record.get("loss")
+    if loss is not None and not math.isfinite(float(loss)):
+        raise UserError(f"training stopped at epoch {record.get('epoch')}: the loss is {float(loss)}, not a "
+                        "finite number; check the labels for huge or broken values, or lower --lr")
     if line:
         log.info(line)
     emit(dict(record, type="epoch"))
@@ -41,7 +50,7 @@ def to_jsonl(path: Path) -> Listener:
     path = Path(path)
 
     def write(event: Dict[str, Any]) -> None:
-        line = json.dumps(dict(event, time=round(time.time(), 3)), default=float)
+        line = json_text(dict(event, time=round(time.time(), 3)), default=float)
         with lock, path.open("a", encoding="utf-8") as fh:
             fh.write(line + "\n")
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 import os
 import time
@@ -20,7 +19,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from edge_app.dataset.atomic import atomic_write_bytes
+from edge_app.dataset.atomic import atomic_write_bytes, json_text
 from edge_app.dataset.samples import Dataset, Sample
 from edge_app.dataset.subjects import CACHE_VERSION, SubjectScan, load_cache, save_cache
 from edge_app.dataset.verify import declared_rotation, read_image
@@ -187,7 +186,7 @@ class _Renders:
         self.provider, self.crops = plan.provider, bool(plan.crops)
         # a model of the whole frame reads no subject: nothing to search for
         self.needs_subject = subjects and bool(plan.subject) and job.task.subject != "none"
-        key = json.dumps([self.kind, self.provider, self.crops, CACHE_VERSION, SHIFTS_VERSION])
+        key = json_text([self.kind, self.provider, self.crops, CACHE_VERSION, SHIFTS_VERSION])
         self.path = self.dir / f"subjects-{hashlib.sha1(key.encode()).hexdigest()[:16]}.json"
         self.cache = load_cache(self.path)
         self.version = SHIFTS_VERSION
@@ -216,7 +215,7 @@ class _Renders:
             box = None if subject is None else tuple(round(float(v), 2) for v in subject.box)
             # the declared turn changes the picture read from the same bytes (rotate: added later)
             turn = declared_rotation(s.path)
-            key = hashlib.sha1(json.dumps([self._hash(s), name, self.version, box, turn]
+            key = hashlib.sha1(json_text([self._hash(s), name, self.version, box, turn]
                                           ).encode()).hexdigest()[:24]
             path = self.images / (key + ".png")
             entry = self.cache.get(key)

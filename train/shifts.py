@@ -46,7 +46,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from edge_app.camera.rotation import inverse, rotate_image, rotate_normalized
-from edge_app.dataset.atomic import atomic_write_bytes, atomic_write_text
+from edge_app.dataset.atomic import atomic_write_bytes, atomic_write_text, json_text
 from edge_app.dataset.formats import read_dataset
 from edge_app.dataset.meta import read_meta
 from edge_app.dataset.samples import META_FILE, NATIVE_FORMAT, SUBJECTS_FILE
@@ -323,7 +323,7 @@ def _class_images(src: Path) -> List[Tuple[str, Path]]:
 
 def _fingerprint(images: Sequence[Tuple[str, Path]], shift: Shift, boxes: Mapping[str, Any],
                  meta: Mapping[str, Any]) -> str:
-    h = hashlib.sha1(json.dumps([SHIFTS_VERSION, shift.name, sorted(meta.items(), key=str)],
+    h = hashlib.sha1(json_text([SHIFTS_VERSION, shift.name, sorted(meta.items(), key=str)],
                                 default=str).encode())
     for rel, path in images:
         st = path.stat()
@@ -385,7 +385,7 @@ def render_dataset(src: Path, dst: Path, shift: str,
         atomic_write_text(dst / META_FILE, yaml.safe_dump(meta, sort_keys=False))
     elif (dst / META_FILE).exists():
         (dst / META_FILE).unlink()
-    atomic_write_text(manifest, json.dumps({"fingerprint": stamp, "shift": s.name, "source": str(src),
+    atomic_write_text(manifest, json_text({"fingerprint": stamp, "shift": s.name, "source": str(src),
                                             "version": SHIFTS_VERSION, "images": len(written),
                                             "rotate": meta.get("rotate", 0)}))
     return dst

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from edge_app.dataset.atomic import atomic_write_text
+from edge_app.dataset.atomic import atomic_write_text, json_text
 from edge_app.errors import UserError
 
 WIDE_SPREAD = 0.10   # repeated runs further apart than this are not a stable figure
@@ -118,7 +118,7 @@ def _plain(head: Sequence[str], rows: List[List[str]], title: str) -> str:
 
 
 def write_json(path: str, result: Dict[str, Any]) -> None:
-    atomic_write_text(path, json.dumps(result, indent=2, default=str) + "\n")
+    atomic_write_text(path, json_text(result, indent=2, default=str) + "\n")
 
 
 def chart(path: str, result: Dict[str, Any]) -> Optional[str]:

@@ -8,7 +8,8 @@ import time
 from typing import Any, Dict, List
 
 from edge_app.bench import report, telemetry
-from edge_app.commands.run import add_detection, detect_options
+from edge_app.commands.common import check_number, check_out_file
+from edge_app.commands.run import add_detection, check_detection, detect_options
 from edge_app.errors import UserError
 from edge_app.sources import FrameReader, open_source
 
@@ -70,6 +71,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if not args.model:
         raise UserError("bench needs --model BUNDLE (or --compare A.json B.json)")
+    check_detection(args, [args.model])   # before the minutes a benchmark takes
+    check_number("--threads", args.threads, 1, rule="at least 1")
+    check_out_file("--json", args.json)
+    check_out_file("--png", args.png)
     result = benchmark(args)
     print(report.table(result))
     for note in result["notes"]:

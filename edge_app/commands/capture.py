@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from edge_app.commands.common import add_source, add_task
+from edge_app.commands.common import add_source, add_task, check_number
 from edge_app.errors import UserError
 from edge_app.opencv import has_gui
 from edge_app.sources import FrameReader, open_source
@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
     task = load_task(args.task)
     if args.count is not None and args.count < 1:
         raise UserError("--count must be at least 1")
-    if args.camera_check < 0:
-        raise UserError("--camera-check is seconds: 0 (off) or more")
+    check_number("--camera-check", args.camera_check, 0.0, rule="seconds: 0 (off) or more")
+    check_number("--interval", args.interval, 0.0, rule="seconds, 0 or more")
     if args.label is not None and args.label not in task.classes:
         raise UserError("--label '{}' is not a class of task '{}' (classes: {})".format(
             args.label, task.name, ", ".join(task.classes) or "none: it is a keypoint task"))

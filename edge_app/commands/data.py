@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 
-from edge_app.commands.common import add_task
-from edge_app.dataset.atomic import atomic_write_text
+from edge_app.commands.common import add_task, check_out_file, check_out_folder
+from edge_app.dataset.atomic import atomic_write_text, json_text
 from edge_app.dataset.formats import FORMAT_CHOICES, ReadOptions, read_dataset
 from edge_app.dataset.importer import import_dataset
 from edge_app.dataset.info import format_summary, subject_summary, summarize
@@ -74,6 +73,7 @@ def _read(args: argparse.Namespace):
 
 
 def run_info(args: argparse.Namespace) -> int:
+    check_out_file("--json", args.json)   # before every image is checked, not after
     ds = _read(args)
     info = summarize(ds)
     subject = args.subject or (load_task(args.task).subject if args.task else "none")
@@ -82,7 +82,7 @@ def run_info(args: argparse.Namespace) -> int:
                                           progress=sys.stderr.isatty())
     print(format_summary(info))
     if args.json:
-        text = json.dumps(info, indent=2)
+        text = json_text(info, indent=2)
         if args.json == "-":
             print(text)
         else:
@@ -91,6 +91,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
+    check_out_folder("--out", args.out)
     result = import_dataset(args.src, args.out, args.format,
                             load_task(args.task) if args.task else None,
                             ReadOptions(sides=args.sides, coords=args.coords),

@@ -18,7 +18,8 @@ from typing import Any, Callable, Dict, List
 import numpy as np
 
 from edge_app.cli import main
-from edge_app.dataset.atomic import atomic_write_text
+from edge_app.commands.common import check_out_folder
+from edge_app.dataset.atomic import atomic_write_text, json_text
 from edge_app.errors import UserError
 
 DEMO_TASKS = ("thumbs", "emotions", "fingers", "face")
@@ -175,6 +176,9 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise UserError(f"the demo trains and exports a model ({exc}): pip install -e "
                         "'.[headless,train,export]'")
+    check_out_folder("--out", args.out)
+    if args.captures < 1 or args.frames < 1:
+        raise UserError("--captures and --frames must be at least 1")
     out = Path(args.out).expanduser()
     tasks = list(DEMO_TASKS) if args.task == "all" else [args.task]
     start = time.monotonic()
@@ -189,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
             p["input"], score, p["fresh_frames"], p["loop_fps"] or 0.0, p["backend"]), flush=True)
     seconds = time.monotonic() - start
     atomic_write_text(out / "report.md", report_text(parts, seconds))
-    atomic_write_text(out / "report.json", json.dumps({"tasks": parts, "seconds": round(seconds, 1)},
+    atomic_write_text(out / "report.json", json_text({"tasks": parts, "seconds": round(seconds, 1)},
                                                       indent=2) + "\n")
     print("report: {} ({:.0f} s in all)".format(out / "report.md", seconds))
     return 0

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from edge_app.dataset.atomic import atomic_write_text
+from edge_app.commands.common import check_number, check_out_file
+from edge_app.dataset.atomic import atomic_write_text, json_text
 from edge_app.errors import UserError
 
 
@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--width and --height go with --source")
     if args.seconds <= 0 or args.frames < 1:
         raise UserError("--seconds must be above 0 and --frames at least 1")
+    check_number("--seconds", args.seconds, 0.0, low_open=True, rule="above 0")
+    check_out_file("--json", args.json)
     checks = run_checks()
     if args.source is not None:
         checks += check_source(args.source, args.seconds, args.frames,
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     print("\n{} check(s): {} failed, {} warning(s)".format(
         len(checks), len(failed), sum(c.status == "WARN" for c in checks)))
     if args.json:
-        text = json.dumps([vars(c) for c in checks], indent=2)
+        text = json_text([vars(c) for c in checks], indent=2)
         if args.json == "-":
             print(text)
         else:

@@ -6,12 +6,12 @@ import contextlib
 import logging
 import signal
 import threading
-from typing import TYPE_CHECKING, Any, List
+from typing import TYPE_CHECKING, Any, List, Sequence
 
-from edge_app.commands.common import add_source
+from edge_app.commands.common import add_source, check_number, check_out_file
 from edge_app.detect.layouts import LAYOUTS
 from edge_app.detect.track import Tracker
-from edge_app.errors import UserError
+from edge_app.errors import UserError, did_you_mean
 from edge_app.opencv import has_gui
 from edge_app.runtime.swap import BundleSwap, is_link, runner_maker, target
 from edge_app.runtime.window import Window
@@ -124,6 +124,46 @@ def add_detection(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-det", type=int, default=100, help="at most this many boxes a frame")
 
 
+def check_detection(args: argparse.Namespace, models: Sequence[str]) -> None:
+    """The detection options, before any model loads: --labels and --layout only where a model
+    is a detector's .onnx (the built-in detectors and bundles have their own classes), a known
+    layout, a readable labels file, and scores and counts in range."""
+    given = [f"--{name}" for name in ("labels", "layout") if getattr(args, name)]
+    if given and not any(str(m).lower().endswith(".onnx") for m in models):
+        raise UserError("{} {} only to object detectors given as .onnx files (SSD, YOLO); {} has its "
+                        "own classes: leave {} out".format(" and ".join(given), "apply" if len(given) > 1 else "applies",
+                                                           ", ".join(models), "them" if len(given) > 1 else "it"))
+    if args.layout and args.layout not in LAYOUTS:
+        raise UserError("--layout {}: not a layout; choose from {}{}".format(
+            args.layout, ", ".join(LAYOUTS), did_you_mean(args.layout, LAYOUTS)))
+    if args.labels:
+        from pathlib import Path
+
+        from edge_app.detect.detector import read_labels  # lazy: start-up time of run/bench --help
+
+        read_labels(Path(args.labels))
+    check_number("--conf", args.conf, 0.0, 1.0, rule="between 0 and 1")
+    check_number("--iou", args.iou, 0.0, 1.0, rule="between 0 and 1")
+    check_number("--max-det", args.max_det, 1, rule="at least 1")
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Every option's value, before the models load: one line for the first mistake."""
+    check_detection(args, args.model)
+    check_number("--collect-max-mb", args.collect_max_mb, 0.0, low_open=True, rule="a size in MB above 0")
+    check_number("--collect-every", args.collect_every, 0.0, rule="seconds, 0 or more")
+    check_number("--collect-below", args.collect_below, 0.0, 1.0, low_open=True,
+                 rule="a score above 0 and at most 1")
+    check_number("--smooth", args.smooth, 1, rule="at least 1 (1: off)")
+    check_number("--frames", args.frames, 1, rule="at least 1")
+    check_number("--threads", args.threads, 1, rule="at least 1")
+    check_out_file("--json-out", args.json_out, expand=True)
+    if args.serve:
+        from edge_app.runtime.serve import parse_address  # lazy: the HTTP server, only with --serve
+
+        parse_address(args.serve)
+
+
 def detect_options(args: argparse.Namespace) -> object:
     from edge_app.detect.loading import DetectOptions  # lazy: start-up time of run/bench --help
 
@@ -135,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
     from edge_app.runtime.loop import Runner, check_models, run_loop
     from edge_app.runtime.sinks import JsonLinesSink, VideoSink
 
+    check_options(args)
     if args.record:   # before the models load: a wrong path fails in a second, not after a run
         from edge_app.runtime.recording import check_record_path  # lazy: only with --record
 
@@ -145,6 +186,7 @@ def run(args: argparse.Namespace) -> int:
             runners.append(_load_runner(args, spec, Runner))
             held.callback(runners[-1].backend.close)
         sizes = check_models(runners)
+        source = open_source(args.source, width=args.width, height=args.height, fps=args.fps)
         kinds = [r.info.subject for r in runners if r.info.subject]
         subjects = None
         if kinds:
@@ -154,14 +196,15 @@ def run(args: argparse.Namespace) -> int:
             provider = stage_provider(args.subject_provider,
                                       [r.info.plan.feature_schema for r in runners])
             subjects = SubjectStage(kinds, provider, tracking=not args.no_tracking,
-                                    denoise=args.denoise)
+                                    denoise=args.denoise, look=source.look)
             held.callback(subjects.close)
-            log.info("subject stage: %s (%s, %s, denoise %s)", ", ".join(sorted(set(kinds))),
-                     provider, "tracking" if not args.no_tracking else "every frame", args.denoise)
+            log.info("subject stage: %s (%s, %s, denoise %s, camera look %s)",
+                     ", ".join(sorted(set(kinds))), provider,
+                     "tracking" if not args.no_tracking else "every frame", args.denoise,
+                     source.look or "learned")
         if not args.headless and not has_gui():
             raise UserError("no window can be opened here (no display, or a headless OpenCV); add "
                             "--headless (with --record or --json-out)")
-        source = open_source(args.source, width=args.width, height=args.height, fps=args.fps)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             held.callback(signal.signal, sig, signal.signal(sig, lambda *_: stop.set()))
@@ -230,9 +273,6 @@ def _collector(args: argparse.Namespace, runners):
         return None
     from edge_app.runtime.collect import Collector, CollectPolicy  # lazy: only with --collect
 
-    if args.collect_max_mb <= 0 or args.collect_every < 0 or not 0 < args.collect_below <= 1:
-        raise UserError("--collect-max-mb must be > 0, --collect-every >= 0 and --collect-below "
-                        "in (0, 1]")
     policy = CollectPolicy(min_confidence=args.collect_below, min_interval=args.collect_every,
                            max_bytes=int(args.collect_max_mb * 1024 * 1024))
     collector = Collector(args.collect, policy)

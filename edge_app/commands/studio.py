@@ -68,6 +68,11 @@ def run(args: argparse.Namespace) -> int:
     from edge_app.studio.serve import serve
 
     task = load_task(args.task)
+    _check_address(args.host, args.port)
+    try:
+        train_args = shlex.split(args.train_args)
+    except ValueError as exc:   # "No closing quotation"
+        raise UserError(f"--train-args {args.train_args!r}: {exc}; quote them as a shell would")
     local = args.host in ("127.0.0.1", "localhost", "::1")
     token = args.token or (None if local else secrets.token_urlsafe(12))
     fps = args.fps or (15.0 if args.source.startswith("sim://") else None)   # a camera's pace
@@ -80,8 +85,26 @@ def run(args: argparse.Namespace) -> int:
     if collected is not None and current is None and not _collected_link(collected):
         current = runs / "current"
     return serve(task, args.source, Path(args.data or "data/" + task.name), runs,
-                 shlex.split(args.train_args), args.host, args.port, token, args.subject_provider,
+                 train_args, args.host, args.port, token, args.subject_provider,
                  args.width, args.height, fps, args.allow_host, collected, current)
+
+
+def _check_address(host: str, port: int) -> None:
+    """``--host`` and ``--port``, before the studio starts: a port in range that this machine can
+    listen on (the web server's own failure is a log line and exit status 3)."""
+    import socket
+
+    if not 1 <= port <= 65535:
+        raise UserError(f"--port {port}: out of range (1 to 65535)")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)   # as the server does
+            probe.bind(address)
+    except OSError as exc:
+        raise UserError(f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc}); "
+                        "pick another port, or an address of this machine")
 
 
 def _collected_link(collected) -> bool:

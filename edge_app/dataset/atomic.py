@@ -1,10 +1,13 @@
-"""Writes that never leave half a file: a temp file in the same folder, fsync, rename."""
+"""Writes that never leave half a file: a temp file in the same folder, fsync, rename; and
+JSON text that every reader parses."""
 from __future__ import annotations
 
+import json
+import math
 import os
 import uuid
 from pathlib import Path
-from typing import Union
+from typing import Any, Callable, Optional, Union
 
 TMP_MARK = ".part-"   # temp names: ".<name>.part-<random>"; readers skip dot-files
 
@@ -58,3 +61,30 @@ def append_line(path: Union[str, Path], line: str) -> None:
             except OSError:
                 pass
             raise
+
+
+def json_text(value: Any, default: Optional[Callable[[Any], Any]] = None, **options: Any) -> str:
+    """``json.dumps`` for everything the project writes: NaN and infinities (a metric of no
+    sample, a diverged score) become null, since Python's default writes the bare ``NaN`` that
+    JSON does not have and other readers refuse; ``allow_nan=False`` then proves none is left.
+    ``default`` turns other objects (numpy scalars, paths) into JSON values first."""
+    return json.dumps(finite(value, default), allow_nan=False, **options)
+
+
+def finite(value: Any, default: Optional[Callable[[Any], Any]] = None) -> Any:
+    """``value`` with every float that is not finite replaced by None, through dicts, lists and
+    tuples (and through what ``default`` makes of other objects)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, (str, int)):
+        return value
+    if isinstance(value, dict):
+        return {k: finite(v, default) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v, default) for v in value]
+    if default is not None:
+        made = default(value)
+        if type(made) is not type(value):   # a numpy scalar becomes a float, a path a str, ...
+            return finite(made, default)
+        return made
+    return value

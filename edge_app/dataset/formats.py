@@ -18,6 +18,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from edge_app.dataset.links import Inside
 from edge_app.dataset.meta import read_meta
 from edge_app.dataset.samples import (
     LABELS_FILE,
@@ -194,6 +195,7 @@ def read_csv(root: Path, opts: ReadOptions, fmt: str = "csv") -> Dataset:
     cols = [(header.index(p + "_x"), header.index(p + "_y")) for p in points]
     samples: List[Sample] = []
     problems: List[Problem] = []
+    inside = Inside(base)   # no file from outside the CSV's folder (absolute, '..', a link out)
     for n, row in enumerate(rows[1:], start=2):
         if not any(cell.strip() for cell in row):
             continue
@@ -207,6 +209,11 @@ def read_csv(root: Path, opts: ReadOptions, fmt: str = "csv") -> Dataset:
         if not name or not _is_file(image):
             problems.append(Problem(f"{path}:{n}", f"image '{name[:200]}' not found; row skipped"
                                     ))
+            continue
+        if Path(name).is_absolute() or inside(image) is None:
+            problems.append(Problem(f"{path}:{n}", f"image '{name[:200]}' is outside the dataset (an absolute "
+                                    f"path, a '..' or a link out): copy the file in and name it relative to "
+                                    f"the CSV's folder; row skipped"))
             continue
         samples.append(Sample(image, points=np.array(values, dtype=np.float64)))
     ds = Dataset(base, fmt, "keypoints", _swap_sides(points, opts), samples,

@@ -9,6 +9,7 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from edge_app.dataset.atomic import TMP_MARK
+from edge_app.dataset.links import LINK_FIX, links_out
 from edge_app.dataset.samples import LABELS_FILE, NATIVE_FORMAT, SUBJECTS_FILE, Dataset
 from edge_app.dataset.subjects import LOW_RATE, low_rate_hint, rates_by_label, scan_subjects
 from edge_app.image_files import list_images
@@ -19,7 +20,8 @@ from edge_app.tasks.kinds import mirror_name
 def summarize(ds: Dataset) -> Dict[str, Any]:
     """A JSON-ready summary of a verified dataset: counts, sizes, problems, notes."""
     sizes = Counter("{}x{}".format(*s.size) for s in ds.samples if s.size)
-    problems = [str(p) for p in ds.problems] + _leftovers(ds) + _orphans(ds) + _subject_rows(ds)
+    problems = [str(p) for p in ds.problems] + _leftovers(ds) + _orphans(ds) + _subject_rows(ds) \
+        + _links_out(ds)
     notes = list(ds.notes)
     if ds.kind == "keypoints":
         problems += _outside(ds)
@@ -53,6 +55,15 @@ def _leftovers(ds: Dataset) -> List[str]:
         return []
     return [f"{printable(p)}: unfinished write left by a crash (safe to delete)"
             for p in leftover_paths(ds.root)]
+
+
+def _links_out(ds: Dataset) -> List[str]:
+    """Links to files or folders outside the dataset: the studio neither serves nor copies
+    them (a link to /etc/passwd named like a picture would otherwise be shown)."""
+    if not ds.root.is_dir():
+        return []
+    return [f"{printable(link)}: a link to {printable(target)}, outside the dataset ({LINK_FIX})"
+            for link, target in links_out(ds.root)]
 
 
 def _orphans(ds: Dataset) -> List[str]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from edge_app.dataset.atomic import atomic_write_text
+from edge_app.dataset.atomic import atomic_write_text, json_text
 from edge_app.dataset.samples import SUBJECTS_FILE, Dataset, Sample
 from edge_app.dataset.verify import declared_rotation, read_image
 from edge_app.subject.base import NOISY_SIGMA, Subject, noise_level
@@ -72,7 +72,7 @@ def _signature(path: Path) -> str:
 
 def _cache_file(root: Path, kind: str, provider: str, is_crop: bool, cache_dir: Path,
                 version: str = CACHE_VERSION) -> Path:
-    key = json.dumps([str(root.resolve()), kind, provider, is_crop, version])
+    key = json_text([str(root.resolve()), kind, provider, is_crop, version])
     return cache_dir / (hashlib.sha1(key.encode()).hexdigest()[:20] + ".json")
 
 
@@ -188,7 +188,7 @@ def save_cache(path: Path, cache: Dict[str, Any]) -> None:
     """Write a JSON cache atomically; a cache that cannot be written is skipped."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(path, json.dumps(cache))
+        atomic_write_text(path, json_text(cache))
     except OSError:
         pass   # a cache that cannot be written only costs time next run
 

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Dict, Sequence
 
 from edge_app.camera.rotation import parse_rotation, rotate_normalized, rotate_pixels, turn_subject
-from edge_app.dataset.atomic import atomic_write_text
+from edge_app.dataset.atomic import atomic_write_text, json_text
 from edge_app.dataset.meta import read_meta, write_meta
 from edge_app.dataset.samples import LABELS_FILE, META_FILE, SUBJECTS_FILE
 from edge_app.dataset.verify import read_image
@@ -40,10 +40,10 @@ def set_rotation(root: Path, rotation: int) -> int:
     for name, step in steps if delta else ():
         if name in state["done"]:
             continue
-        atomic_write_text(journal, json.dumps(state))
+        atomic_write_text(journal, json_text(state))
         turned += step()
         state["done"].append(name)
-        atomic_write_text(journal, json.dumps(state))
+        atomic_write_text(journal, json_text(state))
     if rotation:
         meta["rotate"] = rotation
     else:
@@ -113,6 +113,6 @@ def _turn_subjects(root: Path, delta: int) -> int:
         if isinstance(row, dict) and isinstance(row.get("box"), list):
             row = turn_subject(row, delta)
             turned += 1
-        lines.append(json.dumps(row))
+        lines.append(json_text(row))
     atomic_write_text(path, "".join(line + "\n" for line in lines))
     return turned

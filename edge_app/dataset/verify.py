@@ -15,22 +15,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from edge_app.camera.rotation import parse_rotation, rotate_image
-from edge_app.errors import UserError
-from edge_app.opencv import cv2
+from edge_app.errors import ImageError, UserError
+from edge_app.image_files import load_image
 from edge_app.tasks.safe_yaml import load_yaml
-
-
-def check_image_bytes(data: bytes) -> str:
-    """Why these bytes are not a whole image, or ``""``. Catches truncated JPEG/PNG files,
-    which OpenCV would otherwise decode into a half-grey picture without an error."""
-    if not data:
-        return "empty file"
-    if data[:2] == b"\xff\xd8" and b"\xff\xd9" not in data[-1024:]:
-        return "truncated JPEG (no end marker): the file was cut short"
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and b"IEND" not in data[-64:]:
-        return "truncated PNG (no IEND chunk): the file was cut short"
-    return ""
-
 
 META_NAME = "dataset.yaml"   # edge_app.dataset.samples.META_FILE (model imports this module)
 _rotations: Dict[Tuple[str, int, int, int], int] = {}   # (file, inode, mtime_ns, size) -> rotate
@@ -86,19 +73,13 @@ def _rotate_key(meta_path: Path) -> int:
 
 def read_image(path: Union[str, Path], rotate: Optional[int] = None) -> Tuple[Optional[np.ndarray], str]:
     """Load a BGR image, upright, or return ``(None, reason)`` for an unreadable or corrupt
-    file. ``rotate`` (clockwise degrees) defaults to the ``rotate:`` of the dataset holding
-    the file (see :func:`declared_rotation`); pass 0 for the stored pixels as they are."""
+    file, or one above the pixel limit (:func:`edge_app.image_files.load_image`). ``rotate``
+    (clockwise degrees) defaults to the ``rotate:`` of the dataset holding the file (see
+    :func:`declared_rotation`); pass 0 for the stored pixels as they are."""
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        return None, f"cannot read: {exc.strerror or exc}"
-    problem = check_image_bytes(data)
-    if problem:
-        return None, problem
-    cv = cv2()
-    image = cv.imdecode(np.frombuffer(data, np.uint8), cv.IMREAD_COLOR)
-    if image is None:
-        return None, "not an image OpenCV can decode"
+        image = load_image(path)   # the one reader: header size checked, then decoded
+    except ImageError as exc:
+        return None, exc.reason
     rotation = declared_rotation(path) if rotate is None else rotate
     if rotation:
         image = rotate_image(image, rotation)

@@ -7,7 +7,6 @@ its image or half a file.
 from __future__ import annotations
 
 import errno
-import json
 import queue
 import threading
 import time
@@ -17,7 +16,7 @@ from typing import Any, Callable, Dict, Mapping, Optional, Protocol, Sequence, U
 
 import numpy as np
 
-from edge_app.dataset.atomic import append_line, atomic_write_bytes, atomic_write_text
+from edge_app.dataset.atomic import append_line, atomic_write_bytes, atomic_write_text, json_text
 from edge_app.dataset.formats import read_dataset
 from edge_app.dataset.meta import meta_for, read_meta, write_meta
 from edge_app.dataset.samples import LABELS_FILE, META_FILE, SUBJECTS_FILE
@@ -115,7 +114,7 @@ class DatasetWriter:
                 path = self._save_class(data, label, name)
             if subject is not None:
                 rel = path.relative_to(self.root).as_posix()
-                append_line(self.root / SUBJECTS_FILE, json.dumps(dict(subject, image=rel)))
+                append_line(self.root / SUBJECTS_FILE, json_text(dict(subject, image=rel)))
             self.saved += 1
         except OSError as exc:
             if exc.errno == errno.ENOSPC:

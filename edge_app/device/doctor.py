@@ -16,12 +16,14 @@ from typing import Callable, List, Optional
 
 from edge_app.bench.environment import JETPACK, l4t_release
 from edge_app.camera.check import check_source as check_rotation
+from edge_app.camera.check import read_frames
 from edge_app.device import power
 from edge_app.device.jetpack import UnsupportedRelease, release_for
 from edge_app.errors import UserError
 from edge_app.export.tensorrt_build import tensorrt_available
 from edge_app.sources import FrameReader, open_source
 from edge_app.subject.mediapipe_finder import mediapipe_available
+from edge_app.subject.search import LookReport, settle_look
 
 OK, WARN, FAIL, INFO = "OK", "WARN", "FAIL", "INFO"
 MIN_FREE_GB = 2.0
@@ -264,18 +266,29 @@ CHECKS: List[Callable[[], List[Check]]] = [
 def check_source(uri: str, seconds: float = 20.0, frames: int = 300, **mode: Optional[float]) -> List[Check]:
     """``--source S``: the source opens and delivers (its mode), and the camera check's
     rotation from upright evidence (faces, open hands) over up to ``frames`` frames."""
+    looks: List[LookReport] = []
     try:
-        source = open_source(uri, **{k: v for k, v in mode.items() if v is not None})   # type: ignore[arg-type]
+        options = {k: v for k, v in mode.items() if v is not None}
+        source = open_source(uri, **options)   # type: ignore[arg-type]
         with FrameReader(source) as reader:
             result = check_rotation(reader, seconds=seconds, frames=frames)
             described = source.describe()
+        if result.report.frames and mediapipe_available():   # from the first frame again
+            with FrameReader(open_source(uri, **options)) as reader:   # type: ignore[arg-type]
+                looks = settle_look(read_frames(reader, seconds), limit=min(frames, 90))
     except UserError as exc:
         return [Check(FAIL, "source", str(exc))]
     out = [Check(OK, "source", described)]
     if result.report.frames == 0:
         return out + [Check(FAIL, "source", f"{uri}: delivered no frame")]
     status = {"upright": OK, "turned": WARN, "unknown": INFO}[result.status]
-    return out + [Check(status, "rotation", result.line(), result.fix())]
+    out.append(Check(status, "rotation", result.line(), result.fix()))
+    if looks:
+        odd = [r for r in looks if r.found and r.look != "plain"]
+        fix = (f"the search learns it on its own; to pin it: --source '{uri}?look={odd[0].look}'"
+               if odd else "")
+        out.append(Check(INFO, "camera look", "; ".join(r.line() for r in looks), fix))
+    return out
 
 
 def run_checks() -> List[Check]:

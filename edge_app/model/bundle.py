@@ -131,6 +131,9 @@ def _load_json(path: Path) -> Dict[str, Any]:
     except ValueError as exc:
         raise UserError(f"{path}: not valid JSON ({exc}): the file is truncated or corrupt; retrain, or "
                         "copy the bundle again")
+    except RecursionError:   # e.g. 100000 nested brackets: not a bundle this tool wrote
+        raise UserError(f"{path}: nested too deeply to be a bundle's metadata: the file is corrupt; "
+                        "retrain, or copy the bundle again")
     if not isinstance(raw, dict):
         raise UserError(f"{path}: expected a JSON object, got {type(raw).__name__}")
     return raw

@@ -3,14 +3,14 @@ without torch. ``--model`` resolution order: a bundle folder (bundle.json), then
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from edge_app.detect.loading import BUILTIN, DetectOptions, builtin_model, read_detector
 from edge_app.errors import UserError
 from edge_app.model.bundle import read_bundle
-from edge_app.model.inputs import InputKind, InputPlan
+from edge_app.model.inputs import FRAME, InputKind, InputPlan
 from edge_app.tasks.spec import TaskSpec, parse_task
 
 
@@ -24,14 +24,14 @@ class ModelInfo:
     onnx: Optional[Path]
     bundle: Optional[Path]
     output: str
-    # what the model is fed; None (detectors, whole frames) or a saved dict is converted
-    plan: InputPlan = None  # type: ignore[assignment]
+    # what the model is fed (detectors and foreign graphs: whole frames)
+    plan: InputPlan = field(default_factory=lambda: InputPlan(FRAME.name))
     detector: Any = None             # detection models: their edge_app.detect.Detector
     graph_inputs: Tuple[str, ...] = ()   # input names read from a foreign graph
     runs_on: str = ""                # the one backend that runs it ("" = any)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.plan, InputPlan):
+        if not isinstance(self.plan, InputPlan):   # a saved plan's dict (tests, old callers)
             self.plan = InputPlan.from_dict(self.plan, self.name)
 
     @property
@@ -112,10 +112,10 @@ def _load_model_info(spec: str) -> ModelInfo:
             task = parse_task(json.loads(props["edge_app.task"]), source=str(path), saved=True)
             size = tuple(int(v) for v in json.loads(props["edge_app.input_size"]))
             plan = InputPlan.from_dict(json.loads(props.get("edge_app.input_plan", "null")), str(path))
-        except (KeyError, ValueError, TypeError) as exc:
-            raise UserError(f"{path}: its edge-app metadata is incomplete or corrupt ({exc}); export it "
-                            "again")
-        return ModelInfo(path.stem, task, size, path, None,  # type: ignore[arg-type]
+        except (KeyError, ValueError, TypeError, RecursionError) as exc:
+            raise UserError(f"{path}: its edge-app metadata is incomplete or corrupt "
+                            f"({str(exc)[:200]}); export it again")
+        return ModelInfo(path.stem, task, (size[0], size[1]), path, None,
                          props.get("edge_app.output", task.task_kind.output_name), plan)
     raise UserError(f"--model {spec}: not found; give a bundle folder (from edge-app train), an "
                     ".onnx file (from edge-app export, jetson-inference or Ultralytics), or "

@@ -23,17 +23,18 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import math
 import random
 import re
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Deque, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
-from edge_app.dataset.atomic import append_line, atomic_write_bytes, atomic_write_text
+from edge_app.dataset.atomic import append_line, atomic_write_bytes, atomic_write_text, json_text
 from edge_app.dataset.writer import AsyncWriter
 from edge_app.errors import UserError
 from edge_app.model.results import ClassResult, NoSubject, PointsResult, Result
@@ -145,7 +146,7 @@ class CollectFolder:
         self.root, self.model, self.policy = Path(root), model, policy
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(self.root / MODEL_FILE, json.dumps(meta, indent=1) + "\n")
+            atomic_write_text(self.root / MODEL_FILE, json_text(meta, indent=1) + "\n")
         except OSError as exc:
             raise UserError(f"--collect {self.root.parent}: cannot write there ({exc.strerror or exc}); pick a writable folder")
         self.sizes = self._existing()   # file name -> bytes, oldest first
@@ -168,7 +169,7 @@ class CollectFolder:
             raise UserError("could not encode a collected frame as JPEG")
         data = buf.tobytes()
         path = atomic_write_bytes(self.root / record["file"], data)
-        append_line(self.root / COLLECTED, json.dumps(record))
+        append_line(self.root / COLLECTED, json_text(record))
         self.sizes[path.name] = len(data)
         self.bytes += len(data)
         self.saved += 1
@@ -190,7 +191,7 @@ class CollectFolder:
             except OSError:
                 pass
         kept = [row for row in read_lines(self.root / COLLECTED) if row.get("file") not in gone]
-        atomic_write_text(self.root / COLLECTED, "".join(json.dumps(r) + "\n" for r in kept))
+        atomic_write_text(self.root / COLLECTED, "".join(json_text(r) + "\n" for r in kept))
         self.removed += len(gone)
 
 
@@ -206,19 +207,109 @@ class _Saver:
 
 def read_lines(path: Path) -> List[Dict[str, Any]]:
     """The JSON lines of ``path`` (none when it is missing); a torn or bad line is skipped."""
+    return [row for _, row, problem in _numbered_rows(path) if problem is None]
+
+
+def read_collected(path: Path) -> List[Dict[str, Any]]:
+    """The rows of a ``collected.jsonl`` fit for the review: a line that is not a JSON object
+    of the shape :meth:`Collector._record` writes (a torn line, an edited one: an
+    ``"uncertainty": "abc"``) is skipped with one warning naming the file and line, once."""
+    rows = []
+    for n, row, problem in _numbered_rows(path):
+        problem = problem or collected_problem(row)
+        if problem is None:
+            rows.append(row)
+        elif (str(path), n, problem) not in _WARNED:
+            if len(_WARNED) < 10000:
+                _WARNED.add((str(path), n, problem))
+            log.warning("%s:%d: %s; row skipped", path, n, problem)
+    return rows
+
+
+_WARNED: Set[Tuple[str, int, str]] = set()   # read again at every poll of the page: warn once
+
+
+def _numbered_rows(path: Path) -> Iterator[Tuple[int, Any, Optional[str]]]:
+    """(line number, row, why it is not a JSON object or None) for each non-blank line.
+    NaN, Infinity and numbers too large for a float are not JSON: they are refused here, so
+    that nothing read can make a JSON answer fail later."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
-        return []
-    rows = []
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
+        return
+    for n, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
             continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
+        try:
+            row = json.loads(line, parse_constant=_no_constant, parse_float=_finite_float)
+        except (ValueError, RecursionError):   # torn, or nested past the stack
+            yield n, None, "not a whole JSON row (a write cut short, or edited by hand?)"
+            continue
+        yield n, row, None if isinstance(row, dict) else "not a JSON object"
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large")
+    return value
+
+
+def _number(value: Any) -> bool:
+    """A finite JSON number (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def collected_problem(row: Dict[str, Any]) -> Optional[str]:
+    """Why a ``collected.jsonl`` row cannot be reviewed (None when it can): its file a name,
+    its uncertainty and time numbers, its prediction an object, its subject a box and
+    landmarks of numbers, its turn a quarter turn."""
+    name = row.get("file")
+    if not isinstance(name, str) or not name:
+        return "'file' is not a file name"
+    for key in ("uncertainty", "time"):
+        if row.get(key) is not None and not _number(row[key]):
+            return f"'{key}' is not a number"
+    if row.get("reason") is not None and not isinstance(row["reason"], str):
+        return "'reason' is not text"
+    if row.get("prediction") is not None and not isinstance(row["prediction"], dict):
+        return "'prediction' is not an object"
+    turn = row.get("rotate")
+    if turn is not None and (isinstance(turn, bool) or turn not in (0, 90, 180, 270)):
+        return "'rotate' is not 0, 90, 180 or 270"
+    subject = row.get("subject")
+    if subject is not None:
+        why = _subject_problem(subject)
+        if why:
+            return f"'subject' {why}"
+    return None
+
+
+def _subject_problem(subject: Any) -> Optional[str]:
+    if not isinstance(subject, dict):
+        return "is not an object"
+    box = subject.get("box")
+    if box is not None and not (isinstance(box, list) and len(box) == 4 and all(_number(v) for v in box)):
+        return "box is not four numbers"
+    marks = subject.get("landmarks")
+    if marks is not None and not (isinstance(marks, list) and all(
+            isinstance(p, list) and len(p) == 2 and all(_number(v) for v in p) for p in marks)):
+        return "landmarks are not [x, y] numbers"
+    if subject.get("score") is not None and not _number(subject["score"]):
+        return "score is not a number"
+    for key in ("kind", "source", "handedness"):
+        if subject.get(key) is not None and not isinstance(subject[key], str):
+            return f"{key} is not text"
+    return None
 
 
 @dataclass

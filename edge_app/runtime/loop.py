@@ -140,7 +140,7 @@ def run_loop(reader: FrameReader, runners: Sequence[Runner], sinks: Sequence[Sin
             _swap_in(runners, swap, smooth_n)
         found: Dict[str, Any] = {}
         if subjects is not None:
-            found = subjects.find(frame.image, frame.truth)
+            found = subjects.find(frame.image, frame.truth, still=frame.path is not None)
             t = _mark(timer, "subject", t)
         results: List[Result] = []
         inputs: Dict[Any, Any] = {}

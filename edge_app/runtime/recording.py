@@ -28,12 +28,16 @@ import numpy as np
 from edge_app.errors import UserError
 from edge_app.names import printable
 from edge_app.opencv import cv2
-from edge_app.runtime.mp4join import Mp4JoinError, join_mp4
+from edge_app.runtime.mp4join import Mp4JoinError, join_mp4, sample_count
 
 log = logging.getLogger(__name__)
 
 SEGMENT_SECONDS = 2.0
 FOURCC = "mp4v"
+# Recording stops with one line when the disk has less free space than this: OpenCV's writer
+# reports no failed write (FFmpeg only logs it), so frames would go on counting as written.
+MIN_FREE_BYTES = 8 << 20
+MP4_SUFFIXES = (".mp4", ".mov", ".m4v")
 
 
 def parts_folder(path: Path) -> Path:
@@ -58,6 +62,10 @@ def check_record_path(path: str) -> Path:
             target, target / "out.mp4"))
     if not os.access(str(folder), os.W_OK | os.X_OK):
         raise UserError(f"--record {target}: folder {folder} is not writable; record elsewhere")
+    free = free_bytes(folder)
+    if free < MIN_FREE_BYTES:
+        raise UserError(f"--record {target}: the disk is full ({free // 1024} KiB free in {folder}); free "
+                        "some space or record elsewhere")
     _probe(target)
     return target
 
@@ -90,6 +98,11 @@ def _remove(path: Path) -> None:
         path.unlink()
     except OSError:
         pass
+
+
+def free_bytes(folder: Path) -> int:
+    """Bytes free for this user on the disk holding ``folder``."""
+    return int(shutil.disk_usage(str(folder)).free)
 
 
 def fsync_path(path: Path, folder: bool = False) -> None:
@@ -128,7 +141,9 @@ class SegmentedRecorder:
         set_aside(self.parts)
         self.parts.mkdir()
         self.segments: List[Path] = []   # closed and fsynced
-        self.frames = 0                  # frames written, all segments
+        self.frames = 0                  # frames handed to the writer, all segments
+        self.saved = 0                   # frames in the closed segments (checked where MP4)
+        self._in_segment = 0             # frames handed to the open segment
         self.size: Optional[Tuple[int, int]] = None
         self._writer: Any = None
         self._current: Optional[Path] = None   # the open segment
@@ -142,10 +157,22 @@ class SegmentedRecorder:
             self.size = (int(frame.shape[1]), int(frame.shape[0]))
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = cv2().resize(frame, self.size)
+        self._check_room()
         if self._writer is None:
             self._open_segment()
         self._writer.write(frame)
         self.frames += 1
+        self._in_segment += 1
+
+    def _check_room(self) -> None:
+        """Stop, keeping what the open segment holds, once the disk is (nearly) full."""
+        free = free_bytes(self.parts)
+        if free >= MIN_FREE_BYTES:
+            return
+        if self._writer is not None:
+            self._close_segment()
+        raise UserError(f"{self.parts}: the disk is full ({free // 1024} KiB free); recording stopped after "
+                        f"{self.saved} frame(s): free some space or record elsewhere")
 
     def tick(self) -> None:
         """Close the open segment once it is old enough, also when no frame comes (a stalled
@@ -162,6 +189,7 @@ class SegmentedRecorder:
                             "full?)")
         self._current = path
         self._opened = time.monotonic()
+        self._in_segment = 0
 
     def _close_segment(self) -> None:
         path = self._current
@@ -170,7 +198,18 @@ class SegmentedRecorder:
         self._writer = None
         fsync_path(path)
         fsync_path(self.parts, folder=True)
+        written, self._in_segment = self._in_segment, 0
+        if path.suffix.lower() in MP4_SUFFIXES:   # the writer does not say when a write failed
+            try:
+                held = sample_count(path)
+            except OSError:
+                held = 0
+            if held is not None and held != written:
+                _remove(path)
+                raise UserError(f"{path}: holds {held} of the {written} frame(s) written to it (disk full or "
+                                f"removed?); recording stopped after {self.saved} frame(s)")
         self.segments.append(path)
+        self.saved += written
 
     def close(self) -> int:
         """Close the last segment and join them all into the target; the frames it holds.
@@ -188,8 +227,8 @@ class SegmentedRecorder:
         except (OSError, UserError) as exc:
             raise UserError(f"{self.path}: could not join the recording ({exc}); its segments are in {self.parts}, "
                             "each playable")
-        if joined != self.frames:
-            raise UserError(f"{self.path}: joined {joined} of {self.frames} frames; the segments are kept in {self.parts}")
+        if joined != self.saved:
+            raise UserError(f"{self.path}: joined {joined} of {self.saved} frames; the segments are kept in {self.parts}")
         shutil.rmtree(str(self.parts), ignore_errors=True)
         return joined
 

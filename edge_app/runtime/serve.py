@@ -9,7 +9,6 @@ requests that change something."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import logging
 import socket
 import threading
@@ -21,6 +20,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from edge_app.dataset.atomic import json_text
 from edge_app.errors import UserError
 from edge_app.opencv import cv2
 from edge_app.runtime.sinks import ThreadedSink
@@ -31,6 +31,16 @@ PAGE = b"""<!doctype html><title>edge-app</title>
 <img src="/stream" style="max-width:100%"><pre id="r"></pre>
 <script>setInterval(()=>fetch('/results').then(r=>r.json()).then(j=>{
 document.getElementById('r').textContent=JSON.stringify(j.results,null,1)}),500)</script>"""
+
+# Headers on every answer of both servers: kept out of other pages' frames and <img> tags, never
+# sniffed as another type, and no Referer (with the studio's ?token=) to other sites.
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),                       # no clickjacking through a frame
+    ("Cross-Origin-Resource-Policy", "same-origin"),   # no <img src> of the camera elsewhere
+    ("Referrer-Policy", "same-origin"),                # the ?token= never leaves in a Referer
+)
+DISCONNECTS = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)   # a viewer left
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 WILDCARD = ("0.0.0.0", "::", "")
@@ -44,6 +54,8 @@ def parse_address(text: str) -> Tuple[str, int]:
         number = int(port)
     except ValueError:
         raise UserError(f"--serve {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    if not 0 <= number <= 65535:
+        raise UserError(f"--serve {text!r}: port {number} is out of range (0 to 65535; 0 picks a free one)")
     return host or "127.0.0.1", number
 
 
@@ -271,6 +283,20 @@ class ServeSink(ThreadedSink):
             def log_message(self, *args: Any) -> None:   # keep the terminal for the loop
                 pass
 
+            def handle(self) -> None:
+                # A client that hangs up early (a closed tab, a slow client giving up) is
+                # normal: one debug line, not the server's traceback on stderr.
+                try:
+                    super().handle()
+                except DISCONNECTS as exc:
+                    log.debug("serve: %s hung up (%s)", self.client_address[0], exc.__class__.__name__)
+                    self.close_connection = True
+
+            def end_headers(self) -> None:
+                for name, value in SECURITY_HEADERS:
+                    self.send_header(name, value)
+                super().end_headers()
+
             def do_GET(self) -> None:
                 if not sink.hosts.allows(self.headers.get("Host")):
                     # Misdirected: a page whose name was rebound to this machine gets no frame.
@@ -280,7 +306,7 @@ class ServeSink(ThreadedSink):
                     self._send(200, "text/html", PAGE)
                 elif self.path == "/results":
                     with sink._cond:
-                        body = json.dumps(sink._record).encode()
+                        body = json_text(sink._record).encode()
                     self._send(200, "application/json", body)
                 elif self.path == "/stream":
                     self._stream()
@@ -291,7 +317,6 @@ class ServeSink(ThreadedSink):
                 self.send_response(code)
                 self.send_header("Content-Type", kind)
                 self.send_header("Content-Length", str(len(body)))
-                self.send_header("X-Content-Type-Options", "nosniff")
                 self.end_headers()
                 self.wfile.write(body)
 
@@ -307,7 +332,7 @@ class ServeSink(ThreadedSink):
                             continue
                         self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
                                          + str(len(jpeg)).encode() + b"\r\n\r\n" + jpeg + b"\r\n")
-                except (BrokenPipeError, ConnectionResetError):
-                    pass   # the viewer went away
+                except DISCONNECTS:
+                    log.debug("serve: a viewer of /stream went away")
 
         return Handler

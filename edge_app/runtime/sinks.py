@@ -3,7 +3,6 @@ rather than stalls, so a slow disk or encoder never slows the loop. ``close`` dr
 queued, stops the thread and releases the file (a recording is always closed properly)."""
 from __future__ import annotations
 
-import json
 import queue
 import threading
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
+from edge_app.dataset.atomic import json_text
 from edge_app.errors import UserError
 from edge_app.runtime.recording import SEGMENT_SECONDS, SegmentedRecorder, check_record_path
 
@@ -97,7 +97,10 @@ class VideoSink(ThreadedSink):
         self._recorder.tick()
 
     def finish(self) -> None:
-        self._recorder.close()
+        try:
+            self._recorder.close()
+        finally:   # the frames the recording holds, not those handed to a full disk
+            self.written = self._recorder.saved
 
     def close(self, timeout: Optional[float] = None) -> None:
         """Wait for the join, however long: the process must not end halfway through it."""
@@ -117,7 +120,7 @@ class JsonLinesSink(ThreadedSink):
         super().__init__("json-out", maxsize=4096)
 
     def handle(self, frame: np.ndarray, record: Dict[str, Any]) -> None:
-        self._fh.write(json.dumps(record) + "\n")
+        self._fh.write(json_text(record) + "\n")
 
     def finish(self) -> None:
         self._fh.close()

@@ -56,6 +56,7 @@ class FrameSource(ABC):
         self._next_id = 0
         self.rotate = 0       # clockwise degrees that make the picture upright (?rotate=)
         self.correction = 0   # a further turn found by the camera check once open (correct())
+        self.look: Optional[str] = None   # ?look=: the camera look the subject search holds
 
     def set_rotation(self, rotation: int) -> None:
         """Turn every frame clockwise by ``rotation`` (0, 90, 180, 270) before handing it out,

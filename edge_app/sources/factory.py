@@ -4,7 +4,9 @@ Schemes, tried in order: ``sim://TASK``, ``usb:N`` / ``/dev/videoN`` / ``N``, ``
 ``rtsp://`` / ``rtmp://`` / ``http(s)://``, an image folder or image file, a video file.
 Options come as a query string (``usb:0?width=1280&height=720&fps=30``) or as arguments.
 Every source takes ``rotate=90|180|270``: the clockwise turn that makes its picture upright
-(a property of the camera; on CSI cameras nvvidconv does it).
+(a property of the camera; on CSI cameras nvvidconv does it), and ``look=NAME``: the camera look
+the subject search holds instead of learning one (``plain``, ``grey_world``, ``exposure``,
+``grey_world+exposure``; see ``edge-app doctor --source``).
 """
 from __future__ import annotations
 
@@ -23,7 +25,8 @@ from edge_app.sources.video import CSICamera, Stream, V4L2Camera, VideoFile
 SOURCE_HELP = ("usb:N or /dev/videoN (USB webcam), csi://N (Jetson CSI camera), a video file, "
                "an image folder, rtsp://... (IP camera), sim://TASK (simulated camera), sim://crowd "
                "(several hands and faces, for detectors); any of them ?rotate=90|180|270 (the "
-               "clockwise turn that makes the picture upright)")
+               "clockwise turn that makes the picture upright) and ?look=NAME (the camera look "
+               "the hand or face search holds: plain, grey_world, exposure, grey_world+exposure)")
 
 
 def source_help() -> str:
@@ -49,7 +52,7 @@ def _num(options: Dict[str, Any], key: str, default: Any, kind: Callable[[str], 
 
 def _check_consumed(options: Dict[str, Any], uri: str, allowed: str) -> None:
     if options:
-        raise SourceError(f"{uri}: unknown option '{sorted(options)[0]}'; this source takes {allowed}, rotate")
+        raise SourceError(f"{uri}: unknown option '{sorted(options)[0]}'; this source takes {allowed}, rotate, look")
 
 
 def _take_rotation(uri: str, opts: Dict[str, Any]) -> Tuple[str, int]:
@@ -68,6 +71,24 @@ def _take_rotation(uri: str, opts: Dict[str, Any]) -> Tuple[str, int]:
                 kept.append(part)
         uri = base + ("?" + "&".join(kept) if kept else "")
     return uri, 0 if value is None else parse_rotation(value, uri, SourceError)
+
+
+def _take_plain_option(uri: str, opts: Dict[str, Any], name: str) -> Tuple[str, Optional[str]]:
+    """``uri`` without its ``name=`` option, and that option's text (None when absent; the
+    keyword option wins). Like ``rotate=``, every source takes it (``look=``: the camera look
+    the subject search holds, :mod:`edge_app.subject.search`)."""
+    base, sep, query = uri.partition("?")
+    value = opts.pop(name, None)
+    if sep and query:
+        kept = []
+        for part in query.split("&"):
+            key, _, raw = part.partition("=")
+            if key == name:
+                value = raw if value is None else value
+            else:
+                kept.append(part)
+        uri = base + ("?" + "&".join(kept) if kept else "")
+    return uri, None if value is None else str(value)
 
 
 def uri_with_rotation(uri: str, rotation: int) -> str:
@@ -165,6 +186,7 @@ def open_source(uri: str, width: Optional[int] = None, height: Optional[int] = N
     opts: Dict[str, Any] = {k: v for k, v in dict(options, width=width, height=height, fps=fps).items()
                             if v is not None}
     uri, rotation = _take_rotation(str(uri).strip(), opts)
+    uri, look = _take_plain_option(uri, opts, "look")
     if re.match(r"^\d+$", uri):
         uri = "usb:" + uri
     for matches, build in SCHEMES:
@@ -172,6 +194,7 @@ def open_source(uri: str, width: Optional[int] = None, height: Optional[int] = N
             source = build(uri, opts)
             if rotation:
                 source.set_rotation(rotation)
+            source.look = look
             return source
     raise SourceError(f"source '{uri}' not found: it is not a file or folder here, nor one of: {SOURCE_HELP}"
                       )

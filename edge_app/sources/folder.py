@@ -7,12 +7,10 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from edge_app.camera.rotation import rotate_image
-from edge_app.dataset.verify import declared_rotation
+from edge_app.dataset.verify import read_image
 from edge_app.errors import SourceError
 from edge_app.image_files import IMAGE_EXTENSIONS, list_images
 from edge_app.names import printable
-from edge_app.opencv import cv2
 from edge_app.sources.base import FrameSource
 
 __all__ = ["IMAGE_EXTENSIONS", "ImageFolder", "list_images"]
@@ -48,7 +46,7 @@ class ImageFolder(FrameSource):
                 self._pos = 0
             path = self.files[self._pos]
             self._pos += 1
-            image, why = _read(path)
+            image, why = read_image(path)   # the pixel limit checked on the header first
             if image is not None:
                 self.info.height, self.info.width = image.shape[:2]
                 return image, {"path": printable(path)}
@@ -56,21 +54,3 @@ class ImageFolder(FrameSource):
                 self.skipped.append(printable(path))
                 log.warning("%s: skipped %s (%s)", self.uri, printable(path), why)
 
-
-def _read(path: Path) -> Tuple[Optional[np.ndarray], str]:
-    """The image, or None and why. Read as bytes: OpenCV's imread takes the name as UTF-8 text
-    and crashes on a name that is not."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, f"cannot read: {exc.strerror or exc}"
-    if not data:
-        return None, "empty file"
-    image = cv2().imdecode(np.frombuffer(data, np.uint8), cv2().IMREAD_COLOR)
-    if image is None:
-        return None, "not a readable image"
-
-    turn = declared_rotation(path)   # the camera's turn, declared by the dataset holding it
-    if turn:
-        image = rotate_image(image, turn)
-    return image, ""

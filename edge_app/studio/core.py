@@ -7,6 +7,7 @@ one worker that reads frames and either publishes them for capture or runs the l
 close), and the training child process (stopped on close)."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from pathlib import Path
@@ -18,6 +19,7 @@ from edge_app.backends.registry import choose_backend
 from edge_app.camera.check import CameraWatch
 from edge_app.capture.session import CaptureSession, camera_check_skipped, camera_checker, capture_finder
 from edge_app.dataset import edit
+from edge_app.dataset.links import LINK_FIX, real_inside
 from edge_app.errors import UserError, did_you_mean
 from edge_app.model.info import load_model_info
 from edge_app.opencv import cv2
@@ -27,9 +29,11 @@ from edge_app.runtime.serve import shorten
 from edge_app.sources import FrameReader, open_source
 from edge_app.sources.base import Frame, FrameSource
 from edge_app.studio.jobs import TrainingJob, check_mode
-from edge_app.studio.review import Review
+from edge_app.studio.review import LinkOut, Review
 from edge_app.subject.stage import SubjectStage, stage_provider
 from edge_app.tasks.spec import TaskSpec
+
+log = logging.getLogger(__name__)
 
 BURST_FPS = 8.0         # shots a second while the burst button is held
 BURST_HOLD = 1.5        # seconds a burst lasts without the page's keep-alive (a lost browser)
@@ -305,7 +309,16 @@ class Studio:
         self.say(f"deleted {folder}/{name}")
 
     def sample_file(self, folder: str, name: str) -> Path:
-        return edit.sample_path(self.data, self.task, folder, name)
+        """The real path of sample ``folder/name``: a link that leads out of the dataset is
+        refused (403), whatever it is named."""
+        path = edit.sample_path(self.data, self.task, folder, name)
+        real = real_inside(path, self.data)
+        if real is None:
+            log.warning("refused %s/%s: a link to a file outside the dataset (%s)", shorten(folder),
+                        shorten(name), LINK_FIX)
+            raise LinkOut(f"{shorten(folder)}/{shorten(name)} is a link to a file outside the dataset; "
+                          f"it is not served ({LINK_FIX})")
+        return real
 
     def _need_camera(self) -> None:
         if not self.camera:
@@ -452,7 +465,8 @@ class Studio:
     def _recent_samples(self) -> List[Dict[str, Any]]:
         key = self.session.writer.writer.saved
         if self._recent[0] != key:
-            self._recent = (key, edit.recent(self.data, self.task))
+            self._recent = (key, [r for r in edit.recent(self.data, self.task)   # no links out
+                                  if real_inside(self.data / r["folder"] / r["name"], self.data)])
         return list(self._recent[1])
 
     def state(self) -> Dict[str, Any]:

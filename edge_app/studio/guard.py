@@ -24,18 +24,15 @@ from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 from urllib.parse import parse_qs
 
 from edge_app.errors import UserError
+from edge_app.runtime.serve import SECURITY_HEADERS as SERVE_HEADERS
 from edge_app.runtime.serve import HostAllowList, same_origin, shorten
 
 API_BODY_LIMIT = 4096   # bytes: the largest API request (a point) is under 100
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 TOKEN_COOKIE = "studio_token"
 CSRF_HEADER = "x-csrf"
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),                       # no clickjacking through a frame
-    (b"cross-origin-resource-policy", b"same-origin"),   # no <img src> of the camera elsewhere
-    (b"referrer-policy", b"same-origin"),                # the ?token= never leaves in a Referer
-]
+# The same headers as run --serve's (one list, edge_app.runtime.serve.SECURITY_HEADERS).
+SECURITY_HEADERS = [(name.lower().encode(), value.encode()) for name, value in SERVE_HEADERS]
 
 Receive = Callable[[], Awaitable[Dict[str, Any]]]
 Send = Callable[[Dict[str, Any]], Awaitable[None]]
@@ -187,7 +184,7 @@ def _with_headers(send: Send) -> Send:
 
 
 async def _refuse(send: Send, status: int, reason: str) -> None:
-    body = json.dumps({"error": reason}).encode()
+    body = json.dumps({"error": reason}, allow_nan=False).encode()
     await _with_headers(send)({"type": "http.response.start", "status": status,
                                "headers": [(b"content-type", b"application/json"),
                                            (b"content-length", str(len(body)).encode())]})

@@ -20,21 +20,23 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 
 from edge_app.backends.registry import choose_backend
 from edge_app.camera.rotation import rotate_image
-from edge_app.dataset.atomic import append_line
+from edge_app.dataset.atomic import append_line, json_text
 from edge_app.dataset.edit import FILE_RE, TRASH
+from edge_app.dataset.links import LINK_FIX, Inside, real_inside
 from edge_app.dataset.verify import META_NAME, declared_rotation, read_image
 from edge_app.dataset.writer import DatasetWriter
-from edge_app.errors import UserError
+from edge_app.errors import ImageError, UserError
+from edge_app.image_files import decode_image
 from edge_app.model.info import load_model_info
 from edge_app.model.results import DECODERS, ClassResult, PointsResult
 from edge_app.opencv import cv2
-from edge_app.runtime.collect import COLLECTED, FOLDER_RE, MODEL_FILE, REVIEWED, read_lines
+from edge_app.runtime.collect import COLLECTED, FOLDER_RE, MODEL_FILE, REVIEWED, read_collected, read_lines
 from edge_app.runtime.serve import shorten
 from edge_app.runtime.swap import rollback, switch_link
 from edge_app.subject.base import Subject
@@ -53,6 +55,13 @@ class NotFound(UserError):
     """A collected frame that is not there (404)."""
 
     status = 404
+
+
+class LinkOut(UserError):
+    """A file that is a link to somewhere outside the dataset or collected folder (403): it
+    is neither served nor copied."""
+
+    status = 403
 
 
 def torch_available() -> bool:
@@ -83,6 +92,7 @@ class Review:
         self._compared: Optional[str] = None   # the bundle last compared (or being compared)
         self._thread: Optional[threading.Thread] = None
         self.last_trained: Optional[Path] = None
+        self._links_said: Set[Tuple[str, str]] = set()
 
     # -- what is there ----------------------------------------------------------------------
     def folders(self) -> Dict[str, Path]:
@@ -94,8 +104,9 @@ class Review:
             if not path.is_dir() or not FOLDER_RE.match(path.name):
                 continue
             meta = _meta(path)
-            if meta.get("task", {}).get("name") == self.task.name and \
-                    [str(v) for v in meta.get("labels", [])] == list(self.task.labels):
+            task, labels = meta.get("task"), meta.get("labels")
+            if isinstance(task, dict) and task.get("name") == self.task.name and \
+                    isinstance(labels, list) and [str(v) for v in labels] == list(self.task.labels):
                 out[path.name] = path
         return out
 
@@ -106,14 +117,15 @@ class Review:
     def items(self, limit: int = LIST_LIMIT) -> List[Dict[str, Any]]:
         """The frames still to review, most uncertain first; skipped ones after them."""
         found: List[Dict[str, Any]] = []
+        inside = Inside(self.root)
         for model, folder in self.folders().items():
             done = self._reviewed(folder)
-            for row in read_lines(folder / COLLECTED):
+            for row in read_collected(folder / COLLECTED):
                 name = str(row.get("file", ""))
                 action = done.get(name, {}).get("action")
                 if action in ("confirmed", "deleted") or not FILE_RE.match(name):
                     continue
-                if not (folder / name).is_file():
+                if not (folder / name).is_file() or self._link_out(folder, name, inside):
                     continue
                 found.append({"model": model, "file": name, "reason": row.get("reason"),
                               "uncertainty": row.get("uncertainty", 0.0),
@@ -128,10 +140,32 @@ class Review:
         folder = self.folders().get(model) if FOLDER_RE.match(model or "") else None
         if folder is None or not FILE_RE.match(name or ""):
             raise NotFound("no collected frame {}/{}".format(shorten(model or ""), shorten(name or "")))
-        for row in read_lines(folder / COLLECTED):
+        for row in read_collected(folder / COLLECTED):
             if row.get("file") == name and (folder / name).is_file():
+                if self._link_out(folder, name):
+                    raise LinkOut(f"{shorten(model)}/{shorten(name)} is a link to a file outside the "
+                                  f"collected folder; it is neither shown nor copied ({LINK_FIX})")
                 return folder, row
         raise NotFound(f"no collected frame {shorten(model)}/{shorten(name)}")
+
+    def _link_out(self, folder: Path, name: str, inside: Optional[Inside] = None) -> bool:
+        """Whether frame ``folder/name`` is a link that leads out of the collected folder (said
+        once in the log, where the review found it)."""
+        if (inside or Inside(self.root))(folder / name) is not None:
+            return False
+        if (folder.name, name) not in self._links_said:
+            self._links_said.add((folder.name, name))
+            log.warning("review: %s is a link to a file outside %s: not shown, not copied (%s)",
+                        folder / name, self.root, LINK_FIX)
+        return True
+
+    def _frame_bytes(self, folder: Path, name: str) -> bytes:
+        """The bytes of a frame, read through its real path once more checked to be inside the
+        collected folder (never through a link swapped in since)."""
+        real = real_inside(folder / name, self.root)
+        if real is None:
+            raise LinkOut(f"{shorten(name)} is a link to a file outside the collected folder ({LINK_FIX})")
+        return real.read_bytes()
 
     def image(self, model: str, name: str) -> bytes:
         """The JPEG of a collected frame as the model saw it: a frame the loop turned
@@ -139,7 +173,7 @@ class Review:
         line up, and points dragged on it are in the frame the dataset stores."""
         folder, row = self._row(model, name)
         try:
-            return _upright((folder / name).read_bytes(), row.get("rotate"))
+            return _upright(self._frame_bytes(folder, name), row.get("rotate"))
         except OSError as exc:
             raise NotFound(f"{shorten(name)}: {exc.strerror or exc}")
 
@@ -153,7 +187,7 @@ class Review:
         label, pts = self._check_answer(label, points)
         subject = row.get("subject")
         try:
-            raw = (folder / name).read_bytes()
+            raw = self._frame_bytes(folder, name)
             with self._lock:   # one answer per frame: a double click does not save it twice
                 if self._reviewed(folder).get(name, {}).get("action") in ("confirmed", "deleted"):
                     raise UserError(f"{shorten(name)} was already reviewed")
@@ -161,7 +195,7 @@ class Review:
                 if to_holdout:
                     path = self._holdout_writer().save(np.zeros(0), label, pts, subject,
                                                        encoded=_upright(raw, row.get("rotate")))
-                    append_line(self.holdout_root / HOLDOUT_INDEX, json.dumps({
+                    append_line(self.holdout_root / HOLDOUT_INDEX, json_text({
                         "image": path.relative_to(self.holdout_root).as_posix(), "label": label,
                         "points": None if pts is None else {k: list(v) for k, v in pts.items()},
                         "subject": subject}))
@@ -228,7 +262,7 @@ class Review:
         return target
 
     def _mark(self, folder: Path, name: str, action: str, **extra: Any) -> None:
-        append_line(folder / REVIEWED, json.dumps(dict(
+        append_line(folder / REVIEWED, json_text(dict(
             {k: v for k, v in extra.items() if v is not None}, file=name, action=action,
             time=round(time.time(), 3))))
 
@@ -395,9 +429,10 @@ def _upright(data: bytes, turn: Any) -> bytes:
     if not turn:
         return data
 
-    image = cv2().imdecode(np.frombuffer(data, np.uint8), cv2().IMREAD_COLOR)
-    if image is None:
-        raise UserError("a collected frame cannot be read as an image; delete it")
+    try:
+        image = decode_image(data, "a collected frame")   # the one reader: pixel limit first
+    except ImageError as exc:
+        raise UserError(f"{exc}; delete it") from None
     ok, buf = cv2().imencode(".jpg", rotate_image(image, int(turn)), [cv2().IMWRITE_JPEG_QUALITY, 95])
     if not ok:
         raise UserError("could not encode the turned frame as JPEG")

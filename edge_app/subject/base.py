@@ -71,11 +71,26 @@ class SubjectFinder(ABC):
         """A fresh search that does not disturb tracking (used by the border retry)."""
         return self.find(image)
 
+    def find_weak(self, image: np.ndarray) -> Optional[Subject]:
+        """A fresh search that may accept weaker detections (the hard search's threshold);
+        providers without a threshold search as :meth:`find_again` does."""
+        return self.find_again(image)
+
     def find_hard(self, image: np.ndarray) -> Optional[Subject]:
         """A last, more permissive search for stills known to show a subject (labelled
-        images): it may accept weaker detections. Never used on live video, where "nothing
-        there" is a real answer. Providers without one return None."""
+        images): the first of :meth:`attempts` that finds one. Providers without attempts
+        return None."""
+        for attempt in self.attempts(image):
+            found = attempt.run()
+            if found is not None:
+                return found
         return None
+
+    def attempts(self, image: np.ndarray) -> Iterator[Attempt]:
+        """The hard search as single searches, cheapest and likeliest first, each under the
+        camera look it tries: eval's search runs them all, the live loop a few per missed
+        frame (:class:`edge_app.subject.search.SubjectSearch`). None by default."""
+        return iter(())
 
     def reset(self) -> None:
         """Forget tracking state."""
@@ -147,6 +162,36 @@ class Look:
         lm = None if found.landmarks is None else found.landmarks / s + np.array([self.x0, self.y0])
         box = (bx0 / s + self.x0, by0 / s + self.y0, bx1 / s + self.x0, by1 / s + self.y0)
         return replace(found, box=clip_box(box, w, h), landmarks=lm)
+
+
+@dataclass
+class Attempt:
+    """One search of the hard search: ``run()`` searches once and returns what it found in
+    the original image's pixels; ``look`` names the camera look it tried (``plain``,
+    ``grey_world``, ``exposure``, ``denoised``, ``window``, ...)."""
+
+    look: str
+    run: Callable[[], Optional[Subject]]
+
+
+def hard_attempts(weak: Callable[[np.ndarray], Optional[Subject]], image: np.ndarray) -> Iterator[Attempt]:
+    """The hard search of ``image`` with a permissive single search ``weak``: the image, inside
+    a replicated border and a wider one; then each of :func:`look_makers`, alone and inside a
+    border (windows alone: a border there would show what is not there), mapped back. Lazy:
+    a look is computed only when an attempt that needs it runs."""
+    h, w = image.shape[:2]
+
+    def mapped(look: Look, found: Optional[Subject]) -> Optional[Subject]:
+        return None if found is None else look.back(found, w, h)
+
+    yield Attempt("plain", lambda: weak(image))
+    yield Attempt("plain", lambda: find_bordered(weak, image))
+    yield Attempt("plain", lambda: find_bordered(weak, image, 0.5))
+    for name, make in look_makers(image):
+        yield Attempt(name, lambda make=make: mapped(make(), weak(make().image)))  # type: ignore[misc]
+        if name != "window":
+            yield Attempt(name, lambda make=make: mapped(  # type: ignore[misc]
+                make(), find_bordered(weak, make().image)))
 
 
 def grey_world(image: np.ndarray) -> np.ndarray:
@@ -282,20 +327,47 @@ def windows(image: np.ndarray, fraction: float = 0.5, short_side: int = 192) -> 
     return out
 
 
-def hard_looks(image: np.ndarray, small: int = 192) -> Iterator[Look]:
-    """What the hard search tries after the image itself, cheapest and likeliest first:
-    colour normalised, exposure corrected, both, sensor noise removed (alone, then with the
-    colour and exposure corrected; a gentle strength, then a strong one), the image enlarged
-    when it is small, then windows for a far subject. Generated lazily: the search stops at
-    the first find."""
-    yield Look("grey_world", grey_world(image))
-    yield Look("exposure", exposure_corrected(image))
-    yield Look("grey_world+exposure", exposure_corrected(grey_world(image)))
+def _once(make: Callable[[], Look]) -> Callable[[], Look]:
+    """``make`` computed on the first call only."""
+    done: List[Look] = []
+
+    def get() -> Look:
+        if not done:
+            done.append(make())
+        return done[0]
+    return get
+
+
+def look_makers(image: np.ndarray, small: int = 192) -> List[Tuple[str, Callable[[], Look]]]:
+    """What the hard search tries after the image itself, cheapest and likeliest first, each
+    computed when first asked for: colour normalised, exposure corrected, both, sensor noise
+    removed (alone, then with the colour and exposure corrected; a gentle strength, then a
+    strong one), the image enlarged when it is small, then windows for a far subject."""
+    grey = _once(lambda: Look("grey_world", grey_world(image)))
+    out: List[Tuple[str, Callable[[], Look]]] = [
+        ("grey_world", grey),
+        ("exposure", _once(lambda: Look("exposure", exposure_corrected(image)))),
+        ("grey_world+exposure", _once(lambda: Look("grey_world+exposure",
+                                                   exposure_corrected(grey().image))))]
     for strength in DENOISE_STRENGTHS:
-        clean = denoised(image, strength)
-        yield clean
-        yield replace(clean, name="denoised+grey_world+exposure",
-                      image=exposure_corrected(grey_world(clean.image)))
+        clean = _once(lambda strength=strength: denoised(image, strength))  # type: ignore[misc]
+        out.append(("denoised", clean))
+        out.append(("denoised+grey_world+exposure", _once(lambda clean=clean: replace(  # type: ignore[misc]
+            clean(), name="denoised+grey_world+exposure",
+            image=exposure_corrected(grey_world(clean().image))))))
     if min(image.shape[:2]) < small:
-        yield upscaled(image, small)
-    yield from windows(image)
+        out.append(("upscaled", _once(lambda: upscaled(image, small))))
+    views: List[List[Look]] = []   # the nine windows, cut together when the first is asked for
+
+    def window(i: int) -> Look:
+        if not views:
+            views.append(windows(image))
+        return views[0][i]
+    out += [("window", lambda i=i: window(i)) for i in range(9)]  # type: ignore[misc]
+    return out
+
+
+def hard_looks(image: np.ndarray, small: int = 192) -> Iterator[Look]:
+    """The looks of :func:`look_makers`, computed one after the other."""
+    for _, make in look_makers(image, small):
+        yield make()

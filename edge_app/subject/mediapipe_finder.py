@@ -2,13 +2,14 @@
 wheel, so nothing is fetched at run time). Imported only when used."""
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
 from edge_app.errors import UserError
+from edge_app.log import NativeStderr
 from edge_app.opencv import cv2
-from edge_app.subject.base import Subject, SubjectFinder, find_bordered, hard_looks
+from edge_app.subject.base import Attempt, Subject, SubjectFinder, hard_attempts
 
 # For labelled stills only (find_hard): measured on the real photos in ../shared/data, 0.2
 # finds 26 of the 28 hands that 0.5 misses among 1146 (the rest stay missed), and still finds
@@ -56,6 +57,7 @@ class MediaPipeFinder(SubjectFinder):
         self._mp = import_mediapipe()
         self._min = min_confidence
         self._models: Dict[Tuple[bool, float], Any] = {}
+        self._quiet = NativeStderr()
 
     def _open(self, static: bool, confidence: float) -> Any:
         sol = self._mp.solutions
@@ -75,29 +77,23 @@ class MediaPipeFinder(SubjectFinder):
         # is not the next video frame).
         return self._run(image, static=True)
 
-    def find_hard(self, image: np.ndarray) -> Optional[Subject]:
+    def attempts(self, image: np.ndarray) -> Iterator[Attempt]:
         # A lower detection threshold, on the image and inside a wider border than the retry's;
         # then the same on the image with its colour and exposure corrected, denoised, enlarged,
-        # and in windows (base.hard_looks: what odd cameras need), mapped back.
-        weak = lambda im: self._run(im, static=True, confidence=min(self._min, HARD_CONFIDENCE))  # noqa: E731
-        found = weak(image) or find_bordered(weak, image) or find_bordered(weak, image, 0.5)
-        if found is not None:
-            return found
-        h, w = image.shape[:2]
-        for look in hard_looks(image):
-            # windows are parts of the image: a border there would show what is not there
-            found = weak(look.image) if look.name == "window" else (
-                weak(look.image) or find_bordered(weak, look.image))
-            if found is not None:
-                return look.back(found, w, h)
-        return None
+        # and in windows (base.hard_attempts: what odd cameras need), mapped back.
+        return hard_attempts(self.find_weak, image)
+
+    def find_weak(self, image: np.ndarray) -> Optional[Subject]:
+        """A fresh search that accepts weaker detections (the hard search's threshold)."""
+        return self._run(image, static=True, confidence=min(self._min, HARD_CONFIDENCE))
 
     def _run(self, image: np.ndarray, static: bool, confidence: Optional[float] = None) -> Optional[Subject]:
         key = (static, self._min if confidence is None else confidence)
         model = self._models.get(key)
         if model is None:
             model = self._models[key] = self._open(*key)
-        out = model.process(cv2().cvtColor(image, cv2().COLOR_BGR2RGB))
+        with self._quiet:   # MediaPipe's native lines (graph start, first tracked frame)
+            out = model.process(cv2().cvtColor(image, cv2().COLOR_BGR2RGB))
         found = (getattr(out, "multi_hand_landmarks", None) if self.kind == "hand"
                  else getattr(out, "multi_face_landmarks", None))
         if not found:
@@ -120,3 +116,4 @@ class MediaPipeFinder(SubjectFinder):
 
     def close(self) -> None:
         self.reset()
+        self._quiet.close()

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from edge_app.registry import Registry
 from edge_app.subject import base
 from edge_app.subject.base import (
     NOISY_SIGMA,
+    Attempt,
     Subject,
     SubjectFinder,
     box_iou,
@@ -79,6 +80,12 @@ class ChainFinder(SubjectFinder):
 
     def find_hard(self, image: np.ndarray) -> Optional[Subject]:
         return self._finder(len(self._makers) - 1).find_hard(image)
+
+    def attempts(self, image: np.ndarray) -> Iterator[Attempt]:
+        return self._finder(len(self._makers) - 1).attempts(image)
+
+    def find_weak(self, image: np.ndarray) -> Optional[Subject]:
+        return self._finder(len(self._makers) - 1).find_weak(image)
 
     def reset(self) -> None:
         for f in self._finders:

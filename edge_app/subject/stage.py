@@ -12,11 +12,11 @@ from edge_app.model.results import DetectionsResult, NoSubject, PointsResult, Re
 from edge_app.subject.base import NOISY_SIGMA, Subject, SubjectFinder, noise_level, smoothed
 from edge_app.subject.crop import CropBox, crop_box, crop_input, from_crop
 from edge_app.subject.landmarks import LocalFrame, canonical_points
-from edge_app.subject.providers import find_subject, make_finder
+from edge_app.subject.providers import make_finder
+from edge_app.subject.search import LIVE, SearchPolicy, SubjectSearch
 
 log = logging.getLogger(__name__)
 
-RETRY_EVERY = 5   # while nothing is in view, the border retry runs on every 5th frame only
 Denoise = Literal["auto", "on", "off"]
 DENOISE_MODES: Tuple[Denoise, ...] = ("auto", "on", "off")
 NOISE_EVERY = 15   # frames between two noise readings (3 ms at 640x480 on a desktop CPU)
@@ -55,25 +55,39 @@ class NoiseGate:
 
 
 class SubjectStage:
-    """One finder per subject kind the models need ('hand', 'face')."""
+    """One search per subject kind the models need ('hand', 'face'): the finder under the live
+    policy (:class:`edge_app.subject.search.SubjectSearch`: tracking checked, the camera's look
+    learned and held, or pinned by ``look``)."""
 
     def __init__(self, kinds: Iterable[str], provider: str = "auto", tracking: bool = True,
-                 denoise: str = "auto") -> None:
+                 denoise: str = "auto", look: Optional[str] = None,
+                 policy: Optional[SearchPolicy] = None, stills: bool = True) -> None:
         self.noise = NoiseGate(denoise)
+        self.stills = stills   # pictures of a folder get eval's whole search (False: as a camera)
+        policy = policy or replace(LIVE, tracking=tracking)
         self.finders: Dict[str, SubjectFinder] = {
-            k: make_finder(k, provider, tracking) for k in sorted(set(kinds))}
-        self.misses: Dict[str, int] = {k: 0 for k in self.finders}
+            k: make_finder(k, provider, policy.tracking) for k in sorted(set(kinds))}
+        self.searches: Dict[str, SubjectSearch] = {
+            k: SubjectSearch(f, policy, look) for k, f in self.finders.items()}
 
-    def find(self, image: np.ndarray, truth: Optional[Dict[str, Any]] = None) -> Dict[str, Optional[Subject]]:
-        """Each kind's subject. An empty scene would otherwise pay for two searches a frame
-        (the plain one and the border retry), so after a miss the retry is spaced out."""
-        out: Dict[str, Optional[Subject]] = {}
+    def find(self, image: np.ndarray, truth: Optional[Dict[str, Any]] = None,
+             still: bool = False) -> Dict[str, Optional[Subject]]:
+        """Each kind's subject (the smoothed picture has the frame's size: what is found
+        there is where it is). A ``still`` (a picture of an image folder, not a camera's frame)
+        is searched as eval searches labelled stills, with no time limit per frame."""
+        if still and self.stills:
+            return {k: search.find_still(image, truth) for k, search in self.searches.items()}
         seen = image if truth and truth.get("subject") else self.noise.look(image)
-        for k, f in self.finders.items():
-            # the smoothed picture has the frame's size: what is found there is where it is
-            out[k] = find_subject(f, seen, truth, retry=self.misses[k] % RETRY_EVERY == 0)
-            self.misses[k] = 0 if out[k] is not None else self.misses[k] + 1
-        return out
+        return {k: search.find(seen, truth) for k, search in self.searches.items()}
+
+    def reset(self) -> None:
+        """A new stream (the next class folder of an evaluation): tracking forgotten."""
+        for search in self.searches.values():
+            search.reset()
+
+    def looks(self) -> Dict[str, str]:
+        """The camera look each kind's search holds."""
+        return {k: search.look for k, search in self.searches.items()}
 
     def close(self) -> None:
         for f in self.finders.values():

@@ -3,6 +3,7 @@ lives here, so no other module branches on a task's name or kind."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
@@ -53,7 +54,7 @@ class TaskKind:
         names = tuple(str(v) for v in values)
         if len(names) < self.min_labels:
             return (), f"needs at least {self.min_labels} entries, got {len(names)}"
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = sorted(n for n, k in Counter(names).items() if k > 1)   # linear, not names.count
         if dupes:
             return (), "duplicate entries: {}".format(", ".join(dupes))
         bad = [n for n in names if not self.name_pattern.match(n)]
