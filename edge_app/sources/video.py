@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
 from edge_app.errors import SourceError
+from edge_app.log import native_stderr
 from edge_app.opencv import cv2, has_gstreamer, pip_opencv_distributions
 from edge_app.sources.base import FrameSource, SourceLost
 
@@ -16,6 +18,10 @@ def _fourcc_text(value: float) -> str:
     code = int(value)
     text = "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4))
     return text if text.isprintable() and text.strip() else ""
+
+# What FFmpeg and OpenCV print while a capture opens: ``[mov,mp4,... @ 0x55..] moov atom not
+# found``, ``[ WARN:0@0.1] global cap.cpp ...``.
+CAPTURE_NOISE = re.compile(r"^(\[[\w,]+ @ 0x[0-9a-f]+\]|\[ ?(WARN|INFO|ERROR)[:\]])")
 
 
 class CaptureSource(FrameSource):
@@ -32,7 +38,8 @@ class CaptureSource(FrameSource):
         return SourceError(f"{self.uri}: could not be opened")
 
     def open(self) -> None:
-        cap = self._open_capture()
+        with native_stderr(CAPTURE_NOISE):   # FFmpeg's and OpenCV's own lines (old OpenCVs
+            cap = self._open_capture()       # ignore OPENCV_FFMPEG_LOGLEVEL): ours is the one line
         if cap is None or not cap.isOpened():
             raise self._not_opened()
         self._cap = cap
