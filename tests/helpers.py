@@ -5,6 +5,7 @@ in conftest.py)."""
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import List, Optional
@@ -15,6 +16,20 @@ import pytest
 from edge_app.sources.base import FrameSource, SourceLost
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def fuzz_settings():
+    """hypothesis settings for the fuzz tests (None where hypothesis is not installed: the
+    Python 3.8 run installs the runtime and pytest only). CI runs a fixed, quick set;
+    FUZZ_EXAMPLES=20000 searches further (random each run)."""
+    try:
+        from hypothesis import HealthCheck, settings
+    except ImportError:
+        return None
+    examples = int(os.environ.get("FUZZ_EXAMPLES", "0"))
+    return settings(max_examples=examples or 300, deadline=None, derandomize=not examples,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                           HealthCheck.too_slow])
 
 
 def write_image(path: Path, w: int = 64, h: int = 48, value: int = 128, ext: str = ".jpg") -> Path:

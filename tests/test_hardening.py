@@ -19,7 +19,7 @@ from edge_app.errors import DatasetError, SpecError, UserError
 from edge_app.tasks.safe_yaml import MAX_DEPTH, load_yaml
 from edge_app.tasks.spec import load_task
 
-from helpers import capture_sim, write_class_tree, write_image
+from helpers import capture_sim, fuzz_settings, write_class_tree, write_image
 
 # 9**6 (531441) strings from 379 bytes; the real one reached 3 GB with a few more levels.
 BOMB = ('a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n'
@@ -331,17 +331,13 @@ def test_run_that_writes_everything_exits_zero(tmp_path, capsys):
 
 # -- fuzz ---------------------------------------------------------------------------------
 try:
-    from hypothesis import HealthCheck, given, settings
+    from hypothesis import given
     from hypothesis import strategies as st
 except ImportError:   # the Python 3.8 run installs the runtime and pytest only
     given = None
 
 if given is not None:
-    # CI runs a fixed, quick set; FUZZ_EXAMPLES=20000 searches further (random each run).
-    EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0"))
-    FUZZ = settings(max_examples=EXAMPLES or 300, deadline=None, derandomize=not EXAMPLES,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
+    FUZZ = fuzz_settings()
     KEYS = ["name", "kind", "classes", "points", "subject", "input_size", "flip", "sim", "train",
             "description", "format", "version", "task", "coords", "labels_file", "source", "crops",
             "scene", "labels", "epochs", "arch", "group", "weights", "mode"]

@@ -23,7 +23,15 @@ from edge_app.errors import ImageError, UserError
 from edge_app.image_files import decode_image, header_size, load_image
 from edge_app.opencv import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV, OPENCV_MAX_PIXELS_ENV
 
-from helpers import capture_sim, fast_train, write_class_tree, write_image, write_truncated_jpeg, zero_png
+from helpers import (
+    capture_sim,
+    fast_train,
+    fuzz_settings,
+    write_class_tree,
+    write_image,
+    write_truncated_jpeg,
+    zero_png,
+)
 
 HUGE = (30000, 60000)
 
@@ -280,16 +288,13 @@ def test_the_default_fits_any_camera():
 
 # -- fuzz ---------------------------------------------------------------------------------
 try:
-    from hypothesis import HealthCheck, given, settings
+    from hypothesis import given
     from hypothesis import strategies as st
 except ImportError:   # the Python 3.8 run installs the runtime and pytest only
     given = None
 
 if given is not None:
-    # CI runs a fixed, quick set; FUZZ_EXAMPLES=20000 searches further (random each run).
-    EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0"))
-    FUZZ = settings(max_examples=EXAMPLES or 300, deadline=None, derandomize=not EXAMPLES,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    FUZZ = fuzz_settings()
     FUZZ_LIMIT = 1_000_000   # pictures the fuzz may decode stay small
 
     def _refused_or_small(data: bytes) -> None:

@@ -89,6 +89,10 @@ def _find(box: Box, path: str) -> Box:
     return box
 
 
+class Fragmented(Mp4JoinError):
+    """A fragmented MP4 (moof/mfra boxes): joined and counted otherwise, or not at all."""
+
+
 def _has(box: Box, name: str) -> bool:
     return any(c.type == name for c in box.children)
 
@@ -111,7 +115,7 @@ def _top_level(f: BinaryIO, end: int) -> Dict[str, Tuple[int, int]]:
         if name in found and name in ("moov", "mdat"):
             raise Mp4JoinError(f"two '{name}' boxes")
         if name in ("moof", "mfra"):
-            raise Mp4JoinError("fragmented file")
+            raise Fragmented("fragmented file")
         found[name] = (pos + head, size - head)
         pos += size
     return found
@@ -159,53 +163,24 @@ def sample_count(path: Path) -> Optional[int]:
     """Frames in the MP4/MOV at ``path`` by its sample table, without decoding: 0 when the file
     has no complete index (a writer that ran out of disk leaves none, or a box cut short), None
     when it is laid out otherwise (fragments, several tracks): then it is not counted."""
-    moov = None
     with open(str(path), "rb") as f:
-        end = f.seek(0, 2)
-        pos = 0
-        while pos + 8 <= end:
-            f.seek(pos)
-            size, kind = struct.unpack(">I4s", f.read(8))
-            head = 8
-            if size == 1:
-                size, head = struct.unpack(">Q", f.read(8))[0], 16
-            elif size == 0:
-                size = end - pos
-            if size < head or pos + size > end:
-                return 0
-            if kind in (b"moof", b"mfra"):
-                return None
-            if kind == b"moov":
-                f.seek(pos + head)
-                moov = f.read(size - head)
-            pos += size
-    if moov is None:
-        return 0
+        try:
+            top = _top_level(f, f.seek(0, 2))
+        except Fragmented:
+            return None
+        except Mp4JoinError:
+            return 0
+        if "moov" not in top:
+            return 0
+        f.seek(top["moov"][0])
+        data = f.read(top["moov"][1])
     try:
-        traks = [body for name, body in _children(moov) if name == b"trak"]
+        traks = [c for c in _parse(data, "moov") if c.type == "trak"]
         if len(traks) != 1:
             return None
-        box = traks[0]
-        for name in (b"mdia", b"minf", b"stbl", b"stsz"):
-            box = next(body for kind, body in _children(box) if kind == name)
-        return int(struct.unpack(">I", box[8:12])[0])
-    except (Mp4JoinError, StopIteration, struct.error):
+        return int(struct.unpack(">I", _find(traks[0], "mdia/minf/stbl/stsz").payload[8:12])[0])
+    except (Mp4JoinError, struct.error):
         return 0
-
-
-def _children(data: bytes) -> List[Tuple[bytes, bytes]]:
-    """(type, payload) of the boxes ``data`` holds, any types."""
-    out, pos = [], 0
-    while pos + 8 <= len(data):
-        size, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        head = 8
-        if size == 1:
-            size, head = struct.unpack(">Q", data[pos + 8:pos + 16])[0], 16
-        if size < head or pos + size > len(data):
-            raise Mp4JoinError("bad box size")
-        out.append((kind, data[pos + head:pos + size]))
-        pos += size
-    return out
 
 
 def _check_edits(trak: Box) -> None:

@@ -67,7 +67,6 @@ class SearchPolicy:
 
 
 LIVE = SearchPolicy()
-STILLS = SearchPolicy(tracking=False)   # a folder of unrelated pictures: every one searched afresh
 
 
 class SubjectSearch:
